@@ -1,0 +1,84 @@
+# ferry: plain Makefile. `make` builds build/ferry; `make test` runs every test tier; SAN=1 adds ASan+UBSan.
+CXX      ?= g++
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+SAN      ?= 0
+
+ifeq ($(SAN),1)
+BUILD    ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD    ?= build
+SANFLAGS :=
+endif
+
+CXXFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++20 -Wall -Wextra -Wpedantic -Wshadow -Wno-missing-field-initializers -Iinclude -MMD -MP $(SANFLAGS)
+LDFLAGS  += $(SANFLAGS) -pthread
+LDLIBS   := -lcap -linih -lcjson
+
+LIB_SRCS  := $(filter-out src/main.cpp,$(wildcard src/*.cpp))
+LIB_OBJS  := $(LIB_SRCS:src/%.cpp=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/*.cpp)
+UNIT_OBJS := $(UNIT_SRCS:tests/unit/%.cpp=$(BUILD)/test-obj/%.o)
+TOOL_SRCS := $(wildcard tests/tools/*.cpp)
+TOOLS     := $(TOOL_SRCS:tests/tools/%.cpp=$(BUILD)/tools/%)
+
+.PHONY: all test unit e2e demo deps install uninstall clean tools
+all: $(BUILD)/ferry
+
+$(BUILD)/obj/%.o: src/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/test-obj/%.o: tests/unit/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -Itests/unit -c $< -o $@
+
+$(BUILD)/libferry.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/ferry: $(BUILD)/obj/main.o $(BUILD)/libferry.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit_tests: $(UNIT_OBJS) $(BUILD)/libferry.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tools/%: tests/tools/%.cpp $(BUILD)/libferry.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+tools: $(TOOLS)
+
+# Every tier: unit tests (Catch2), then the end-to-end scenarios in network namespaces (root).
+# The last line is "N passed, N failed" over all of them.
+test: $(BUILD)/ferry $(BUILD)/unit_tests $(TOOLS)
+	@BUILD=$(BUILD) SAN=$(SAN) bash tests/run
+
+unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests
+
+e2e: $(BUILD)/ferry $(TOOLS)
+	@BUILD=$(BUILD) SAN=$(SAN) ONLY=e2e bash tests/run
+
+demo: deps $(BUILD)/ferry $(TOOLS)
+	@BUILD=$(BUILD) bash tests/demo.sh
+
+deps:
+	@bash tests/deps.sh
+
+install: $(BUILD)/ferry
+	install -D -m 0755 $(BUILD)/ferry $(DESTDIR)$(PREFIX)/bin/ferry
+	ln -sf ferry $(DESTDIR)$(PREFIX)/bin/mmproxy
+	install -D -m 0644 conf/allowed-subnets.example $(DESTDIR)$(PREFIX)/share/doc/ferry/allowed-subnets.example
+	install -D -m 0644 conf/ferry-mmproxy.service $(DESTDIR)$(PREFIX)/share/doc/ferry/ferry-mmproxy.service
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/ferry $(DESTDIR)$(PREFIX)/bin/mmproxy
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/ferry
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(BUILD)/obj/main.d

@@ -1,0 +1,53 @@
+// Structured log lines in the shape of go-mmproxy 2.1's zap production logger: one JSON object per line on
+// stderr, {"level":..,"ts":..,"caller":..,"msg":..,<fields>}. Each line is built in memory and written with a
+// single write(2), so lines from different loop threads never interleave.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ferry::log {
+
+enum class Level : int { Debug = -1, Info = 0, Warn = 1, Error = 2, Fatal = 3 };
+
+// Lines below this level are dropped. go-mmproxy: -v 0 -> Info, -v >= 1 -> Debug.
+void set_min_level(Level level);
+bool enabled(Level level);
+// Where lines go (default 2, stderr).
+void set_fd(int fd);
+
+class Line {
+public:
+    Line(Level level, std::string_view msg, std::string_view caller);
+    Line(const Line&) = delete;
+    Line& operator=(const Line&) = delete;
+    ~Line();  // emits the line
+
+    Line& str(std::string_view key, std::string_view value);
+    Line& num(std::string_view key, int64_t value);
+    Line& boolean(std::string_view key, bool value);
+
+private:
+    void key(std::string_view k);
+    std::string buf_;
+};
+
+// JSON string escaping, exposed for tests.
+void append_json_string(std::string& out, std::string_view s);
+
+}  // namespace ferry::log
+
+#define FERRY_LOG_STR2(x) #x
+#define FERRY_LOG_STR(x) FERRY_LOG_STR2(x)
+// Usage: FERRY_LOG(Info, "listening").str("listenAdr", a).num("listenerNum", 0);
+// The arguments are not evaluated when the level is disabled.
+#define FERRY_LOG(level, msg)                                         \
+    if (!::ferry::log::enabled(::ferry::log::Level::level)) {         \
+    } else                                                            \
+        ::ferry::log::Line(::ferry::log::Level::level, (msg),         \
+                           "ferry/" FERRY_LOG_FILE ":" FERRY_LOG_STR(__LINE__))
+
+#ifndef FERRY_LOG_FILE
+#define FERRY_LOG_FILE __FILE_NAME__
+#endif

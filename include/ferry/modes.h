@@ -1,0 +1,12 @@
+// The mode front ends. Each takes its own argv (argv[0] is what its usage text calls the program) and returns
+// the process exit status.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace ferry {
+
+int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0);
+
+}  // namespace ferry

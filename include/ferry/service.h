@@ -1,0 +1,49 @@
+// A service: listen addresses plus one inbound, one outbound and the relay, run by one event loop per CPU.
+// The mode front ends (mmproxy, later moproxy, srcproxy, tproxy) only build a ServiceConfig.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ferry/inbound.h"
+#include "ferry/net_address.h"
+#include "ferry/outbound.h"
+#include "ferry/socket_util.h"
+
+namespace ferry {
+
+namespace subnets {
+class SubnetList;
+}
+
+struct ServiceConfig {
+    std::vector<SocketAddress> listen;
+    ListenOptions listen_options;
+    size_t listeners = 1;  // SO_REUSEPORT sockets per address (at least one per loop)
+    size_t threads = 0;    // 0: one loop per CPU in our affinity mask
+    const Inbound* inbound = nullptr;
+    const Outbound* outbound = nullptr;
+    const subnets::SubnetList* allowed = nullptr;  // null or empty: every origin allowed
+    uint64_t header_timeout_ms = 5000;
+    uint64_t connect_timeout_ms = 10000;
+    uint64_t idle_timeout_ms = 0;  // 0: none
+    int verbose = 0;               // go-mmproxy's -v: 1 logs per-connection errors, 2 every state change
+    std::string protocol_name = "tcp";
+};
+
+// How long a listener rests after accept() failed for lack of fds or memory (EMFILE, ENFILE, ENOBUFS,
+// ENOMEM) before trying again: long enough not to spin, short enough that recovery is prompt (nginx uses
+// 500 ms for the same purpose).
+inline constexpr uint64_t kAcceptPauseMs = 500;
+
+// The number of CPUs this process may run on (sched_getaffinity), at least 1.
+size_t available_cpus();
+
+// Binds every listening socket (failing before anything runs), starts the loops, waits for SIGINT or SIGTERM,
+// stops them and returns 0; `on_ready` runs once all listeners are bound. Returns 1 after logging the error
+// when a listener cannot be bound.
+int run_service(const ServiceConfig& config, const std::function<void()>& on_ready = {});
+
+}  // namespace ferry

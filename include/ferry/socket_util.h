@@ -1,0 +1,39 @@
+// Small socket helpers shared by every mode: error text in Go's words, privileged-option errors that say what
+// is missing, listening sockets for the loops.
+#pragma once
+
+#include <string>
+
+#include "ferry/fd.h"
+#include "ferry/net_address.h"
+
+namespace ferry {
+
+// strerror in Go's style ("connection refused"), for log lines that must read like go-mmproxy's.
+std::string errno_text(int err);
+
+// "setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1): operation not permitted" plus, for EPERM/EACCES, what is needed:
+// "(needs CAP_NET_ADMIN: run as root, or setcap cap_net_admin+ep on the ferry binary)".
+std::string option_error(const char* what, int err);
+
+// Sets an int socket option; returns 0 or the errno.
+int set_int_option(int fd, int level, int name, int value);
+
+struct ListenOptions {
+    bool reuse_port = true;
+    bool transparent = false;  // IP_TRANSPARENT, for TPROXY targets
+    int backlog = 65535;       // the kernel caps it at net.core.somaxconn
+};
+
+// A non-blocking listening TCP socket on `address`. As Go does for "tcp" listeners, the IPv4 wildcard
+// (0.0.0.0) becomes a dual-stack IPv6 socket when the host has IPv6. Returns an invalid Fd and sets *error.
+Fd listen_tcp(const SocketAddress& address, const ListenOptions& options, std::string* error);
+
+// The address a socket is bound to / connected to, IPv4-mapped addresses unmapped.
+SocketAddress local_address(int fd);
+SocketAddress peer_address(int fd);
+
+// Closes with an RST instead of a FIN (SO_LINGER 0): how a reset is propagated to the other side.
+void set_reset_on_close(int fd);
+
+}  // namespace ferry

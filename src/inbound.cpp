@@ -1,0 +1,74 @@
+#include "ferry/inbound.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "ferry/socket_util.h"
+
+namespace ferry {
+namespace {
+
+// v1 headers are at most 107 bytes and v2 headers from load balancers rarely exceed a few hundred, so the first
+// peek asks for this much and a larger v2 header is peeked again at its announced length.
+constexpr size_t kFirstPeek = 512;
+constexpr std::byte kV2Signature[12] = {std::byte{0x0D}, std::byte{0x0A}, std::byte{0x0D}, std::byte{0x0A},
+                                        std::byte{0x00}, std::byte{0x0D}, std::byte{0x0A}, std::byte{0x51},
+                                        std::byte{0x55}, std::byte{0x49}, std::byte{0x54}, std::byte{0x0A}};
+
+InboundStep invalid(const char* message, std::string error) {
+    InboundStep s;
+    s.status = InboundStep::Status::Invalid;
+    s.message = message;
+    s.error = std::move(error);
+    return s;
+}
+
+}  // namespace
+
+InboundStep ProxyHeaderInbound::read(int fd, Flow& flow, std::span<std::byte> scratch) const {
+    size_t want = std::min(kFirstPeek, scratch.size());
+    for (;;) {
+        ssize_t n = ::recv(fd, scratch.data(), want, MSG_PEEK | MSG_DONTWAIT);
+        if (n == -1) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) return {};
+            return invalid("failed to read PROXY header", "read: " + errno_text(errno));
+        }
+        if (n == 0) return invalid("failed to read PROXY header", "EOF");
+        auto data = scratch.first(static_cast<size_t>(n));
+        auto result = proxy::parse(data, options_);
+        if (result.status == proxy::Status::Invalid)
+            return invalid("failed to parse PROXY header", std::move(result.reason));
+        if (result.status == proxy::Status::Incomplete) {
+            // A v2 header longer than what we peeked: peek again at its full length if the socket has more.
+            if (static_cast<size_t>(n) == want && n >= 16 && std::memcmp(data.data(), kV2Signature, 12) == 0) {
+                size_t total = 16 + ((std::to_integer<size_t>(data[14]) << 8) | std::to_integer<size_t>(data[15]));
+                if (total > want && total <= scratch.size()) {
+                    want = total;
+                    continue;
+                }
+            }
+            return {};  // wait for the next edge: new bytes arrive as new edges even while these stay queued
+        }
+        // Done: consume exactly the header; the payload behind it stays queued for the relay.
+        size_t left = result.consumed;
+        while (left > 0) {
+            ssize_t m = ::recv(fd, scratch.data(), std::min(left, scratch.size()), MSG_DONTWAIT);
+            if (m == -1 && errno == EINTR) continue;
+            if (m <= 0) return invalid("failed to read PROXY header", "read: " + errno_text(m == 0 ? EPIPE : errno));
+            left -= static_cast<size_t>(m);
+        }
+        const auto& h = result.header;
+        if (h.command == proxy::Command::Proxy && h.has_addresses()) {
+            flow.source = h.source;
+            flow.destination = h.destination;
+        }
+        InboundStep done;
+        done.status = InboundStep::Status::Done;
+        return done;
+    }
+}
+
+}  // namespace ferry

@@ -1,0 +1,113 @@
+#include "ferry/log.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+
+namespace ferry::log {
+namespace {
+
+std::atomic<int> g_min_level{static_cast<int>(Level::Info)};
+std::atomic<int> g_fd{2};
+
+const char* level_name(Level level) {
+    switch (level) {
+        case Level::Debug: return "debug";
+        case Level::Info: return "info";
+        case Level::Warn: return "warn";
+        case Level::Error: return "error";
+        case Level::Fatal: return "fatal";
+    }
+    return "info";
+}
+
+}  // namespace
+
+void set_min_level(Level level) { g_min_level.store(static_cast<int>(level), std::memory_order_relaxed); }
+bool enabled(Level level) { return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed); }
+void set_fd(int fd) { g_fd.store(fd, std::memory_order_relaxed); }
+
+void append_json_string(std::string& out, std::string_view s) {
+    static const char kHex[] = "0123456789abcdef";
+    out.push_back('"');
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    out += "\\u00";
+                    out.push_back(kHex[c >> 4]);
+                    out.push_back(kHex[c & 15]);
+                } else {
+                    out.push_back(ch);
+                }
+        }
+    }
+    out.push_back('"');
+}
+
+Line::Line(Level level, std::string_view msg, std::string_view caller) {
+    buf_.reserve(256);
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char num[64];
+    std::snprintf(num, sizeof num, "%lld.%06ld", static_cast<long long>(ts.tv_sec), ts.tv_nsec / 1000);
+    buf_ += "{\"level\":\"";
+    buf_ += level_name(level);
+    buf_ += "\",\"ts\":";
+    buf_ += num;
+    buf_ += ",\"caller\":";
+    append_json_string(buf_, caller);
+    buf_ += ",\"msg\":";
+    append_json_string(buf_, msg);
+}
+
+void Line::key(std::string_view k) {
+    buf_.push_back(',');
+    append_json_string(buf_, k);
+    buf_.push_back(':');
+}
+
+Line& Line::str(std::string_view k, std::string_view value) {
+    key(k);
+    append_json_string(buf_, value);
+    return *this;
+}
+
+Line& Line::num(std::string_view k, int64_t value) {
+    key(k);
+    buf_ += std::to_string(value);
+    return *this;
+}
+
+Line& Line::boolean(std::string_view k, bool value) {
+    key(k);
+    buf_ += value ? "true" : "false";
+    return *this;
+}
+
+Line::~Line() {
+    buf_ += "}\n";
+    int fd = g_fd.load(std::memory_order_relaxed);
+    const char* p = buf_.data();
+    size_t left = buf_.size();
+    while (left > 0) {
+        ssize_t n = ::write(fd, p, left);
+        if (n == -1) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        p += n;
+        left -= static_cast<size_t>(n);
+    }
+}
+
+}  // namespace ferry::log

@@ -1,0 +1,73 @@
+#include "ferry/outbound.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "ferry/socket_util.h"
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+namespace ferry {
+
+OpenResult DirectOutbound::open(Flow& flow) const {
+    OpenResult r;
+    // The family of the client decides the target, as go-mmproxy does: the header's source, or for LOCAL and
+    // UNKNOWN the frontend peer.
+    const SocketAddress& by = flow.source.empty() ? flow.peer : flow.source;
+    const auto& fixed = by.is_v4() ? config_.target4 : config_.target6;
+    flow.target = fixed ? *fixed : flow.destination;
+    if (flow.target.empty()) {
+        r.error = "no target for this address family";
+        return r;
+    }
+    const bool spoof = config_.spoof_source && !flow.source.empty();
+    auto dial_error = [&](const std::string& what) {
+        std::string from = spoof ? flow.source.to_string() + "->" : "";
+        r.error = "dial tcp " + from + flow.target.to_string() + ": " + what;
+        r.fd.reset();
+        return std::move(r);
+    };
+    const int family = flow.target.family();
+    r.fd.reset(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!r.fd) return dial_error("socket: " + errno_text(errno));
+    const int fd = r.fd.get();
+    if (spoof) {
+        if (config_.syn_retries > 0) {
+            if (int e = set_int_option(fd, IPPROTO_TCP, TCP_SYNCNT, config_.syn_retries))
+                return dial_error(option_error("setsockopt(IPPROTO_TCP, TCP_SYNCNT, 2)", e));
+        }
+        if (int e = set_int_option(fd, IPPROTO_IP, IP_TRANSPARENT, 1))
+            return dial_error(option_error("setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1)", e));
+        if (int e = set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1))
+            return dial_error(option_error("setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)", e));
+        if (flow.source.port() == 0) set_int_option(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1);
+        if (config_.mark != 0) {
+            if (int e = set_int_option(fd, SOL_SOCKET, SO_MARK, static_cast<int>(config_.mark)))
+                return dial_error(option_error("setsockopt(SOL_SOCKET, SO_MARK)", e));
+        }
+        SocketAddress from = flow.source;
+        if (family == AF_INET6 && from.is_v4()) {
+            // An IPv4 client towards an IPv6 target: bind to its IPv4-mapped form.
+            uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+            std::memcpy(mapped + 12, &reinterpret_cast<const sockaddr_in*>(from.sa())->sin_addr, 4);
+            from = SocketAddress::from_v6(mapped, from.port());
+        }
+        if (family == AF_INET6) set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+        if (family == AF_INET && from.is_v6()) return dial_error("bind: address family mismatch");
+        if (::bind(fd, from.sa(), from.length) == -1) return dial_error("bind: " + errno_text(errno));
+    }
+    if (::connect(fd, flow.target.sa(), flow.target.length) == 0) {
+        r.connected = true;
+        return r;
+    }
+    if (errno != EINPROGRESS) return dial_error("connect: " + errno_text(errno));
+    return r;
+}
+
+}  // namespace ferry

@@ -1,0 +1,222 @@
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "ferry/log.h"
+#include "ferry/subnets.h"
+#include "worker.h"
+
+namespace ferry {
+namespace {
+
+// Idle empty pipes each loop keeps for reuse. Pipes are only held while bytes wait, so even a busy loop needs
+// few (HAProxy found about 0.2 per connection); the rest are closed to give their fds back.
+constexpr size_t kIdlePipesPerLoop = 64;
+// Accepts per readable edge before the listener lets the loop serve other sockets; it re-drives itself after
+// the batch so no edge is lost.
+constexpr int kAcceptBatch = 64;
+
+bool is_resource_shortage(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
+
+}  // namespace
+
+size_t available_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == -1) return 1;
+    int n = CPU_COUNT(&set);
+    return n > 0 ? static_cast<size_t>(n) : 1;
+}
+
+// ---------------------------------------------------------------------------------------------- Listener
+
+Listener::Listener(Worker& worker, Fd fd, SocketAddress address, size_t number)
+    : worker_(worker), fd_(std::move(fd)), address_(std::move(address)), number_(number) {}
+
+bool Listener::start() { return worker_.loop().add(fd_.get(), this, EPOLLIN); }
+
+void Listener::on_io(uint32_t) {
+    if (!paused_) accept_batch();
+}
+
+void Listener::on_timer() {
+    paused_ = false;
+    accept_batch();
+}
+
+void Listener::accept_batch() {
+    for (int i = 0; i < kAcceptBatch; ++i) {
+        sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int fd = ::accept4(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd == -1) {
+            int err = errno;
+            if (err == EAGAIN) return;
+            if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM) continue;
+            // Out of fds or memory (or anything unexpected): rest, then try again. Never spin, never exit.
+            FERRY_LOG(Error, "failed to accept new connection")
+                .num("listenerNum", static_cast<int64_t>(number_))
+                .str("protocol", worker_.config().protocol_name)
+                .str("listenAdr", address_.to_string())
+                .str("error", "accept4: " + errno_text(err));
+            if (pauses_++ == 0 || !is_resource_shortage(err)) {
+                FERRY_LOG(Warn, "pausing listener")
+                    .num("listenerNum", static_cast<int64_t>(number_))
+                    .str("listenAdr", address_.to_string())
+                    .num("pauseMs", static_cast<int64_t>(kAcceptPauseMs));
+            }
+            paused_ = true;
+            worker_.loop().deadlines(kAcceptPauseMs).arm(pause_, worker_.loop().now_ms());
+            return;
+        }
+        if (pauses_ > 0) {
+            FERRY_LOG(Info, "listener resumed")
+                .num("listenerNum", static_cast<int64_t>(number_))
+                .str("listenAdr", address_.to_string())
+                .num("pauses", static_cast<int64_t>(pauses_));
+            pauses_ = 0;
+        }
+        worker_.on_accepted(Fd(fd), SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len).unmapped());
+    }
+    // Budget used up with connections possibly still queued: continue after this batch of events.
+    worker_.loop().later([this] {
+        if (!paused_) accept_batch();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------- Worker
+
+Worker::Worker(const ServiceConfig& config, size_t index)
+    : config_(config),
+      index_(index),
+      header_deadlines(&loop_.deadlines(config.header_timeout_ms)),
+      connect_deadlines(&loop_.deadlines(config.connect_timeout_ms)),
+      idle_deadlines(config.idle_timeout_ms ? &loop_.deadlines(config.idle_timeout_ms) : nullptr),
+      pipes_(kIdlePipesPerLoop),
+      scratch_(ProxyHeaderInbound::kMaxHeader) {}
+
+Worker::~Worker() { close_all(); }
+
+void Worker::add_listener(Fd fd, const SocketAddress& address, size_t number) {
+    listeners_.push_back(std::make_unique<Listener>(*this, std::move(fd), address, number));
+    listeners_.back()->start();
+}
+
+void Worker::on_accepted(Fd fd, const SocketAddress& peer) {
+    if (config_.allowed && !config_.allowed->contains(peer)) {
+        FERRY_LOG(Debug, "connection origin not in allowed subnets")
+            .str("remoteAddr", peer.to_string())
+            .str("localAddr", local_address(fd.get()).to_string())
+            .boolean("dropConnection", true);
+        return;
+    }
+    auto* c = new Connection(*this, std::move(fd), peer);
+    c->next = connections_;
+    if (connections_) connections_->prev = c;
+    connections_ = c;
+    c->start();
+}
+
+void Worker::unlink(Connection& c) {
+    if (c.prev) c.prev->next = c.next; else connections_ = c.next;
+    if (c.next) c.next->prev = c.prev;
+    c.prev = c.next = nullptr;
+}
+
+void Worker::close_all() {
+    while (connections_) {
+        Connection* c = connections_;
+        unlink(*c);
+        c->close_now();
+        delete c;
+    }
+}
+
+void Worker::run() { loop_.run(); }
+
+// ---------------------------------------------------------------------------------------------- run_service
+
+namespace {
+
+void raise_fd_limit() {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+const char* signal_name(int sig) {
+    switch (sig) {
+        case SIGINT: return "SIGINT";
+        case SIGTERM: return "SIGTERM";
+        default: return "signal";
+    }
+}
+
+}  // namespace
+
+int run_service(const ServiceConfig& config, const std::function<void()>& on_ready) {
+    raise_fd_limit();
+    const size_t threads = config.threads ? config.threads : available_cpus();
+
+    // Signals are taken by sigwait in this thread only; the loops inherit the blocked mask.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (size_t i = 0; i < threads; ++i) {
+        workers.push_back(std::make_unique<Worker>(config, i));
+        if (!workers.back()->loop().ok()) {
+            FERRY_LOG(Fatal, "failed to create event loop").str("error", errno_text(errno));
+            return 1;
+        }
+    }
+    // Bind everything before anything runs: a bad address fails the start, not a thread later.
+    size_t number = 0;
+    for (const auto& address : config.listen) {
+        const size_t sockets = std::max(config.listeners, threads);
+        for (size_t i = 0; i < sockets; ++i, ++number) {
+            std::string error;
+            Fd fd = listen_tcp(address, config.listen_options, &error);
+            if (!fd) {
+                FERRY_LOG(Error, "failed to bind listener")
+                    .num("listenerNum", static_cast<int64_t>(number))
+                    .str("protocol", config.protocol_name)
+                    .str("listenAdr", address.to_string())
+                    .str("error", error);
+                return 1;
+            }
+            FERRY_LOG(Info, "listening")
+                .num("listenerNum", static_cast<int64_t>(number))
+                .str("protocol", config.protocol_name)
+                .str("listenAdr", address.to_string());
+            workers[i % threads]->add_listener(std::move(fd), address, number);
+        }
+    }
+    if (on_ready) on_ready();
+
+    std::vector<std::thread> loop_threads;
+    for (auto& w : workers) loop_threads.emplace_back([&w] { w->run(); });
+
+    int sig = 0;
+    while (sigwait(&signals, &sig) != 0) {
+    }
+    FERRY_LOG(Info, "received shutdown signal, closing").str("signal", signal_name(sig));
+    for (auto& w : workers) w->loop().stop();
+    for (auto& t : loop_threads) t.join();
+    workers.clear();
+    return 0;
+}
+
+}  // namespace ferry

@@ -1,0 +1,94 @@
+#include "ferry/socket_util.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+
+namespace ferry {
+
+std::string errno_text(int err) {
+    std::string s = std::strerror(err);
+    if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+    return s;
+}
+
+std::string option_error(const char* what, int err) {
+    std::string s = std::string(what) + ": " + errno_text(err);
+    if (err == EPERM || err == EACCES)
+        s += " (needs CAP_NET_ADMIN: run as root, or setcap cap_net_admin+ep on the ferry binary)";
+    return s;
+}
+
+int set_int_option(int fd, int level, int name, int value) {
+    return ::setsockopt(fd, level, name, &value, sizeof value) == -1 ? errno : 0;
+}
+
+namespace {
+
+bool host_has_ipv6() {
+    int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1) return false;
+    ::close(fd);
+    return true;
+}
+
+}  // namespace
+
+Fd listen_tcp(const SocketAddress& address, const ListenOptions& options, std::string* error) {
+    SocketAddress bind_to = address;
+    bool dual_stack = false;
+    if (address.is_v4() && address.is_unspecified() && host_has_ipv6()) {
+        uint8_t any6[16] = {};
+        bind_to = SocketAddress::from_v6(any6, address.port());
+        dual_stack = true;
+    }
+    auto fail = [&](const std::string& why) {
+        if (error) *error = why;
+        return Fd();
+    };
+    Fd fd(::socket(bind_to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) return fail("socket: " + errno_text(errno));
+    set_int_option(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1);
+    if (options.reuse_port) {
+        if (int e = set_int_option(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1))
+            return fail(option_error("setsockopt(SOL_SOCKET, SO_REUSEPORT, 1)", e));
+    }
+    if (dual_stack) set_int_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 0);
+    if (options.transparent) {
+        int level = bind_to.is_v6() ? IPPROTO_IPV6 : IPPROTO_IP;
+        int name = bind_to.is_v6() ? IPV6_TRANSPARENT : IP_TRANSPARENT;
+        if (int e = set_int_option(fd.get(), level, name, 1))
+            return fail(option_error(bind_to.is_v6() ? "setsockopt(IPPROTO_IPV6, IPV6_TRANSPARENT, 1)"
+                                                     : "setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1)",
+                                     e));
+    }
+    if (::bind(fd.get(), bind_to.sa(), bind_to.length) == -1)
+        return fail("listen tcp " + address.to_string() + ": bind: " + errno_text(errno));
+    if (::listen(fd.get(), options.backlog) == -1)
+        return fail("listen tcp " + address.to_string() + ": listen: " + errno_text(errno));
+    return fd;
+}
+
+SocketAddress local_address(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == -1) return {};
+    return SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len).unmapped();
+}
+
+SocketAddress peer_address(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == -1) return {};
+    return SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len).unmapped();
+}
+
+void set_reset_on_close(int fd) {
+    linger l{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+}  // namespace ferry

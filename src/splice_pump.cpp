@@ -1,0 +1,82 @@
+#include "ferry/splice_pump.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace ferry {
+
+SplicePump::~SplicePump() {
+    if (pipe_ && owner_) owner_->give_back(pipe_);
+}
+
+void SplicePump::release(PipePool& pool) {
+    if (pipe_) pool.give_back(pipe_);
+    pipe_ = nullptr;
+}
+
+SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst, PipePool& pool) {
+    if (done_) return Outcome::Done;
+    if (error_) return Outcome::Error;
+    owner_ = &pool;
+    for (int round = 0; round < kRoundsPerCall; ++round) {
+        // 1. Deliver what waits in the pipe.
+        while (pipe_ && pipe_->bytes > 0) {
+            if (!dst.writable) return Outcome::Blocked;
+            ssize_t n = ::splice(pipe_->read_end.get(), nullptr, dst.fd, nullptr, pipe_->bytes,
+                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n > 0) {
+                pipe_->bytes -= static_cast<size_t>(n);
+                bytes_ += static_cast<uint64_t>(n);
+                continue;
+            }
+            if (n == -1 && errno == EINTR) continue;
+            if (n == -1 && errno == EAGAIN) {
+                dst.writable = false;
+                return Outcome::Blocked;
+            }
+            error_ = n == -1 ? errno : EPIPE;
+            error_on_write_ = true;
+            return Outcome::Error;
+        }
+        // 2. The pipe is empty: it goes back to the pool until bytes must wait again.
+        if (pipe_) {
+            pool.give_back(pipe_);
+            pipe_ = nullptr;
+        }
+        if (src_eof_) {
+            // ENOTCONN (the destination already reset) is not our failure; the other direction will see it.
+            ::shutdown(dst.fd, SHUT_WR);
+            done_ = true;
+            return Outcome::Done;
+        }
+        if (!src.readable) return Outcome::Blocked;
+        // 3. Fill the pipe from the source. The pipe is empty here, so EAGAIN can only mean "source empty".
+        pipe_ = pool.take();
+        if (!pipe_) {
+            error_ = errno;
+            return Outcome::Error;
+        }
+        for (;;) {
+            ssize_t n = ::splice(src.fd, nullptr, pipe_->write_end.get(), nullptr, kSpliceChunk,
+                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n > 0) {
+                pipe_->bytes += static_cast<size_t>(n);
+            } else if (n == 0) {
+                src_eof_ = true;
+            } else if (errno == EINTR) {
+                continue;
+            } else if (errno == EAGAIN) {
+                src.readable = false;
+            } else {
+                error_ = errno;
+                return Outcome::Error;
+            }
+            break;
+        }
+    }
+    return Outcome::Yield;
+}
+
+}  // namespace ferry

@@ -1,0 +1,115 @@
+// Internal to the engine: a Worker is one loop thread with its listeners, its pipe pool and its connections.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "ferry/event_loop.h"
+#include "ferry/flow.h"
+#include "ferry/pipe_pool.h"
+#include "ferry/service.h"
+#include "ferry/splice_pump.h"
+
+namespace ferry {
+
+class Worker;
+
+class Listener final : public IoHandler, public TimerHandler {
+public:
+    Listener(Worker& worker, Fd fd, SocketAddress address, size_t number);
+    bool start();
+    void on_io(uint32_t events) override;
+    void on_timer() override;
+
+private:
+    void accept_batch();
+
+    Worker& worker_;
+    Fd fd_;
+    SocketAddress address_;
+    size_t number_;
+    Deadline pause_{this};
+    bool paused_ = false;
+    uint64_t pauses_ = 0;  // since the last successful accept, for the "resumed" log line
+};
+
+// One proxied connection: inbound handshake, outbound connect, then two splice pumps.
+class Connection final : public Deferred, public TimerHandler {
+public:
+    Connection(Worker& worker, Fd client, const SocketAddress& peer);
+    ~Connection() override;
+    void start();
+    void on_timer() override;
+    void close_now();  // at shutdown: no log, plain close
+
+    Connection* prev = nullptr;  // the worker's list of live connections
+    Connection* next = nullptr;
+
+private:
+    enum class State { Handshake, Connecting, Relaying, Closed };
+
+    struct Side final : public IoHandler {
+        Connection* conn = nullptr;
+        Fd fd;
+        SocketReadiness io;
+        void on_io(uint32_t events) override;
+    };
+
+    void on_side_io(Side& side, uint32_t events);
+    void read_handshake();
+    void open_outbound();
+    void on_connected();
+    void drive();
+    void arm(uint64_t duration_ms);
+    // Ends the connection. With `reset`, both sockets are closed with an RST (a reset is propagated).
+    void finish(bool reset);
+    void drop(const char* message, const std::string& error);  // log at -v >= 1, reset, close
+
+    Worker& worker_;
+    State state_ = State::Handshake;
+    Side client_;
+    Side upstream_;
+    Flow flow_;
+    SplicePump up_;    // client -> upstream
+    SplicePump down_;  // upstream -> client
+    Deadline deadline_{this};
+    bool redrive_queued_ = false;
+};
+
+class Worker {
+public:
+    Worker(const ServiceConfig& config, size_t index);
+    ~Worker();
+    EventLoop& loop() { return loop_; }
+    PipePool& pipes() { return pipes_; }
+    std::span<std::byte> scratch() { return scratch_; }
+    const ServiceConfig& config() const { return config_; }
+    size_t index() const { return index_; }
+
+    void add_listener(Fd fd, const SocketAddress& address, size_t number);
+    // Takes a freshly accepted socket.
+    void on_accepted(Fd fd, const SocketAddress& peer);
+    void unlink(Connection& c);
+    void run();
+    void close_all();
+
+private:
+    const ServiceConfig& config_;
+    size_t index_;
+    EventLoop loop_;
+
+public:
+    // Declared after loop_: they live in it.
+    DeadlineQueue* header_deadlines;
+    DeadlineQueue* connect_deadlines;
+    DeadlineQueue* idle_deadlines;  // null when there is no idle timeout
+
+private:
+    PipePool pipes_;
+    std::vector<std::byte> scratch_;
+    std::vector<std::unique_ptr<Listener>> listeners_;
+    Connection* connections_ = nullptr;
+};
+
+}  // namespace ferry

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# make deps: install, with apt-get, the Debian packages that building and testing ferry need and
+# that are not installed yet. Quiet and quick when nothing is missing; needs root otherwise.
+set -euo pipefail
+
+PACKAGES=(
+    build-essential g++ make pkg-config libcap-dev libinih-dev libcjson-dev catch2
+    haproxy go-mmproxy iproute2 iptables python3 procps psmisc socat netcat-openbsd gnuplot-nox
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [[ $status == installed ]] || missing+=("$p")
+done
+((${#missing[@]} == 0)) && exit 0
+
+echo "deps: installing ${missing[*]}"
+if [[ $(id -u) -ne 0 ]]; then
+    echo "deps: must run as root to install: ${missing[*]}" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq </dev/null
+apt-get install -y -qq --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}" </dev/null >/dev/null
+echo "deps: done"

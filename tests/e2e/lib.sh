@@ -1,0 +1,429 @@
+# tests/e2e/lib.sh: sourced by every end-to-end scenario (tests/e2e/*.sh). Needs root.
+#
+# Gives a scenario: unique names, network namespaces joined by veth pairs (documentation
+# addresses only), background processes that are killed and namespaces that are deleted on
+# exit (even on failure or Ctrl-C), the proxy under test ($PROXY_CMD, default "$FERRY mmproxy"),
+# the test peer (tests/peer.py) and TAP-like output:
+#   ok - NAME / not ok - NAME (details as "#" lines) / skip - NAME: reason
+# `finish` exits 0 iff nothing failed.
+#
+# Environment: FERRY (default build/ferry), PROXY_CMD (e.g. go-mmproxy to validate the harness
+# against the reference), PROXY_IS_FERRY (derived from PROXY_CMD), RUN_ALL=1 (also run the checks
+# that are ferry-only against another proxy, to see them fail), KEEP_WORK=1 (keep the temp dir),
+# FERRY_ROUTING=manual (add the policy routing by hand and pass -routing=false to ferry).
+
+set -u
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$E2E_DIR/../.." && pwd)
+PEER="$REPO_ROOT/tests/peer.py"
+if [[ -z ${PYTHON:-} ]]; then
+    if [[ -x /usr/bin/python3 ]]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
+FERRY=${FERRY:-$REPO_ROOT/build/ferry}
+[[ $FERRY == /* ]] || FERRY=$PWD/$FERRY
+PROXY_CMD=${PROXY_CMD:-"$FERRY mmproxy"}
+if [[ -z ${PROXY_IS_FERRY:-} ]]; then
+    case "$PROXY_CMD" in
+        *go-mmproxy*) PROXY_IS_FERRY=false ;;
+        *ferry*) PROXY_IS_FERRY=true ;;
+        *) PROXY_IS_FERRY=false ;;
+    esac
+fi
+RUN_ALL=${RUN_ALL:-0}
+E2E_NAME=$(basename "$0" .sh)
+
+# Short unique id: interface names are "${E2E_ID}<n><side>" and must stay within 15 characters.
+E2E_ID=$(printf 'f%04x%03x' $(( $$ & 0xffff )) $(( RANDOM & 0xfff )))
+WORK=$(mktemp -d "/tmp/ferry-e2e-$E2E_NAME.XXXXXX")
+
+E2E_PASS=0
+E2E_FAIL=0
+E2E_SKIP=0
+E2E_NETNS=()          # namespaces we created (deleted on exit)
+E2E_PIDS=()           # background processes we started (killed on exit)
+E2E_PROXY_PIDS=()     # proxies still expected to be running
+E2E_PROXY_LOGS=()     # every proxy log, checked for sanitizer reports at the end
+E2E_LINKS=0
+PROXY_N=0
+PROXY_PID=
+PROXY_LOG=
+SERVER_LOG=
+SERVER_PID=
+
+# ------------------------------------------------------------------ output
+
+ok() { echo "ok - $1"; E2E_PASS=$((E2E_PASS + 1)); }
+
+# not_ok NAME [DETAILS...]: each detail line is printed as a "#" comment under the failure.
+not_ok() {
+    echo "not ok - $1"
+    shift
+    local d
+    for d in "$@"; do
+        [[ -n $d ]] && printf '%s\n' "$d" | sed 's/^/#   /'
+    done
+    E2E_FAIL=$((E2E_FAIL + 1))
+}
+
+skip() { echo "skip - $1: ${2:-skipped}"; E2E_SKIP=$((E2E_SKIP + 1)); }
+
+note() { printf '# %s\n' "$*"; }
+
+# check NAME cmd...: ok when cmd exits 0; otherwise not ok with cmd's output.
+check() {
+    local name=$1 out rc
+    shift
+    out=$("$@" 2>&1)
+    rc=$?
+    if ((rc == 0)); then ok "$name"; else not_ok "$name" "command failed ($rc): $*" "$out"; fi
+}
+
+# check_eq NAME EXPECTED ACTUAL [CONTEXT...]
+check_eq() {
+    local name=$1 want=$2 got=$3
+    shift 3
+    if [[ $want == "$got" ]]; then ok "$name"; else not_ok "$name" "expected: $want" "got:      $got" "$@"; fi
+}
+
+# check_py NAME EXPR [JSON...]: EXPR is python evaluated with j0, j1, ... bound to the parsed JSON
+# arguments (None when empty or invalid); ok when it is truthy.
+check_py() {
+    local name=$1 expr=$2
+    shift 2
+    local out
+    if out=$("$PYTHON" - "$expr" "$@" 2>&1 <<'EOF'
+import json, sys
+expr, docs = sys.argv[1], sys.argv[2:]
+env = {}
+for i, d in enumerate(docs):
+    try:
+        env['j%d' % i] = json.loads(d) if d.strip() else None
+    except ValueError:
+        env['j%d' % i] = None
+try:
+    val = eval(expr, {}, env)
+except Exception as e:
+    print('evaluation error: %r' % e)
+    sys.exit(1)
+sys.exit(0 if val else 1)
+EOF
+    ); then
+        ok "$name"
+    else
+        local ctx=() i=0 d
+        for d in "$@"; do ctx+=("j$i = $d"); i=$((i + 1)); done
+        not_ok "$name" "condition: $expr" "$out" "${ctx[@]}"
+    fi
+}
+
+# ferry_only NAME REASON: true when a ferry-only check should run; otherwise prints a skip line.
+ferry_only() {
+    if $PROXY_IS_FERRY || [[ $RUN_ALL == 1 ]]; then return 0; fi
+    skip "$1" "ferry-only (${2:-reference does not do this}); PROXY_CMD=$PROXY_CMD"
+    return 1
+}
+
+# ------------------------------------------------------------------ cleanup
+
+e2e_cleanup() {
+    local pid ns i
+    trap - EXIT INT TERM
+    for pid in "${E2E_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        local alive=0
+        for pid in "${E2E_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        ((alive)) || break
+        sleep 0.1
+    done
+    for pid in "${E2E_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+    for ns in "${E2E_NETNS[@]}"; do
+        # Anything still inside one of our namespaces was started by this scenario.
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+    done
+    wait 2>/dev/null
+    for ns in "${E2E_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+    if ((E2E_FAIL > 0)) || [[ ${KEEP_WORK:-0} == 1 ]]; then
+        note "work directory kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap e2e_cleanup EXIT
+trap 'echo "# interrupted"; exit 130' INT
+trap 'echo "# terminated"; exit 143' TERM
+
+# finish: final checks (proxies still alive, no sanitizer report), then exit 0 iff no failure.
+# Proxies still running are stopped with SIGTERM first, so that reports written at exit (LeakSanitizer)
+# reach their logs.
+finish() {
+    local pid log
+    for pid in "${E2E_PROXY_PIDS[@]}"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid" 2>/dev/null
+            not_ok "proxy (pid $pid) still running at the end" "it exited with status $?"
+        else
+            kill -TERM "$pid" 2>/dev/null
+        fi
+    done
+    for pid in "${E2E_PROXY_PIDS[@]}"; do
+        local i
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    done
+    E2E_PROXY_PIDS=()
+    for log in "${E2E_PROXY_LOGS[@]}"; do
+        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|^panic:|SUMMARY: ' "$log" 2>/dev/null; then
+            not_ok "no sanitizer report or panic in $(basename "$log")" "$(grep -E -A20 'ERROR: |runtime error:|^panic:' "$log" | head -40)"
+        fi
+    done
+    if ((E2E_FAIL > 0)); then
+        for log in "${E2E_PROXY_LOGS[@]}"; do
+            note "last lines of $(basename "$log"):"
+            tail -n 15 "$log" 2>/dev/null | sed 's/^/#   /'
+        done
+    fi
+    note "$E2E_NAME: $E2E_PASS passed, $E2E_FAIL failed, $E2E_SKIP skipped"
+    if ((E2E_FAIL > 0)); then exit 1; fi
+    exit 0
+}
+
+# ------------------------------------------------------------------ preconditions
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "not ok - $E2E_NAME: needs root (network namespaces)"
+    exit 1
+fi
+for tool in ip ss "$PYTHON"; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "not ok - $E2E_NAME: missing tool $tool (run make deps)"
+        exit 1
+    fi
+done
+if $PROXY_IS_FERRY && [[ ! -x $FERRY ]]; then
+    echo "not ok - $E2E_NAME: ferry binary $FERRY not found (run make)"
+    exit 1
+fi
+
+# ------------------------------------------------------------------ namespaces and links
+
+# Only documentation ranges (and loopback) may appear in a test topology.
+e2e_addr_allowed() {
+    case "$1" in
+        192.0.2.*|198.51.100.*|203.0.113.*) return 0 ;;
+        2001:db8:*|2001:DB8:*) return 0 ;;
+    esac
+    return 1
+}
+
+# ns_new VAR SUFFIX: create namespace "ferry-<id>-SUFFIX" with lo up; its name goes into VAR.
+ns_new() {
+    local var=$1 name="ferry-$E2E_ID-$2"
+    ip netns add "$name" || { echo "not ok - $E2E_NAME: ip netns add $name failed"; exit 1; }
+    E2E_NETNS+=("$name")
+    ip -n "$name" link set lo up
+    ip netns exec "$name" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+    printf -v "$var" '%s' "$name"
+}
+
+# link_ns NS_A "ADDR/LEN ..." NS_B "ADDR/LEN ...": a veth pair between two namespaces.
+link_ns() {
+    local nsa=$1 addra=$2 nsb=$3 addrb=$4 a
+    E2E_LINKS=$((E2E_LINKS + 1))
+    local ia="${E2E_ID}${E2E_LINKS}a" ib="${E2E_ID}${E2E_LINKS}b"
+    for a in $addra $addrb; do
+        if ! e2e_addr_allowed "$a"; then
+            echo "not ok - $E2E_NAME: refusing address $a outside the documentation ranges"
+            exit 1
+        fi
+    done
+    ip link add "$ia" netns "$nsa" type veth peer name "$ib" netns "$nsb" ||
+        { echo "not ok - $E2E_NAME: veth $ia/$ib failed"; exit 1; }
+    for a in $addra; do ip -n "$nsa" addr add "$a" dev "$ia" nodad 2>/dev/null || ip -n "$nsa" addr add "$a" dev "$ia"; done
+    for a in $addrb; do ip -n "$nsb" addr add "$a" dev "$ib" nodad 2>/dev/null || ip -n "$nsb" addr add "$a" dev "$ib"; done
+    ip -n "$nsa" link set "$ia" up
+    ip -n "$nsb" link set "$ib" up
+}
+
+# in_ns NS cmd...: run in a namespace.
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# bg_ns NS NAME cmd...: start cmd in the background in NS (stdout/stderr to $WORK/NAME.out/.err);
+# the pid goes into BG_PID and is killed on exit.
+BG_PID=
+bg_ns() {
+    local ns=$1 name=$2
+    shift 2
+    ip netns exec "$ns" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    BG_PID=$!
+    E2E_PIDS+=("$BG_PID")
+}
+
+# wait_tcp_listen NS PORT [TIMEOUT_S]: wait until something listens on TCP PORT in NS.
+wait_tcp_listen() {
+    local ns=$1 port=$2 timeout=${3:-5} i
+    local n=$(( ${timeout%.*} * 20 ))
+    for ((i = 0; i < n; i++)); do
+        if [[ -n $(ip netns exec "$ns" ss -Hltn "sport = :$port" 2>/dev/null) ]]; then return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+# mm_routing NS: the go-mmproxy policy routing (replies to spoofed sources go back to lo).
+mm_routing() {
+    local ns=$1
+    ip -n "$ns" rule add from 127.0.0.1/8 iif lo table 123
+    ip -n "$ns" route add local 0.0.0.0/0 dev lo table 123
+    ip -n "$ns" -6 rule add from ::1/128 iif lo table 123
+    ip -n "$ns" -6 route add local ::/0 dev lo table 123
+}
+
+# mm_proxy_routing NS: what the proxy under test needs by hand (ferry adds it itself by default).
+mm_proxy_routing() {
+    if ! $PROXY_IS_FERRY || [[ ${FERRY_ROUTING:-auto} == manual ]]; then mm_routing "$1"; fi
+}
+
+# ------------------------------------------------------------------ peers
+
+peer() { "$PYTHON" "$PEER" "$@"; }
+
+# hdr v1|v2 ARGS...: a PROXY header as hex (see peer.py header --help).
+hdr() { "$PYTHON" "$PEER" header "$@"; }
+
+# start_server NS MODE LISTEN... [-- EXTRA peer args]: peer.py server; sets SERVER_LOG, SERVER_PID.
+start_server() {
+    local ns=$1 mode=$2
+    shift 2
+    local listens=() extra=() l
+    while (($#)); do
+        if [[ $1 == -- ]]; then shift; extra=("$@"); break; fi
+        listens+=(--listen "$1")
+        shift
+    done
+    SERVER_N=$(( ${SERVER_N:-0} + 1 ))
+    SERVER_LOG=$WORK/server$SERVER_N.jsonl
+    : >"$SERVER_LOG"
+    bg_ns "$ns" "server$SERVER_N" "$PYTHON" "$PEER" server --mode "$mode" --log "$SERVER_LOG" "${listens[@]}" "${extra[@]}"
+    SERVER_PID=$BG_PID
+    for l in "${listens[@]}"; do
+        [[ $l == --listen ]] && continue
+        if ! wait_tcp_listen "$ns" "${l##*:}"; then
+            echo "not ok - $E2E_NAME: test server on $l did not start"
+            cat "$WORK/server$SERVER_N.err"
+            exit 1
+        fi
+    done
+}
+
+# client NS ARGS...: run peer.py client in NS; prints its JSON result.
+client() { local ns=$1; shift; ip netns exec "$ns" "$PYTHON" "$PEER" client "$@"; }
+
+# server_conn PEER [LOG]: the server's JSON line for the connection from PEER (waits up to 5 s).
+server_conn() { "$PYTHON" "$PEER" find --log "${2:-$SERVER_LOG}" --peer "$1" --timeout "${FIND_TIMEOUT:-5}" 2>/dev/null; }
+
+# server_nth N [LOG]: the Nth connection line in the server log (waits up to 5 s).
+server_nth() { "$PYTHON" "$PEER" find --log "${2:-$SERVER_LOG}" --nth "$1" --timeout "${FIND_TIMEOUT:-5}" 2>/dev/null; }
+
+# log_lines FILE: number of non-empty lines.
+log_lines() { grep -c . "$1" 2>/dev/null || true; }
+
+# jget JSON KEY: one field of a JSON object ("null" when missing).
+jget() { printf '%s' "$1" | "$PYTHON" "$PEER" get "$2"; }
+
+# Unique spoofed source ports, so that no two connections share a 4-tuple (TIME_WAIT).
+E2E_PORT=$(( 40000 + (RANDOM % 200) * 100 ))
+next_port() { E2E_PORT=$((E2E_PORT + 1)); NEXT_PORT=$E2E_PORT; }
+
+# ------------------------------------------------------------------ the proxy under test
+
+# start_proxy NS ARGS...: start $PROXY_CMD ARGS in NS, stderr to a fresh log ($PROXY_LOG), pid in
+# PROXY_PID; waits for the -l port (default 8443) to listen. Returns 1 (after a not ok) if it does not.
+start_proxy() {
+    local ns=$1
+    shift
+    local port=8443 prev= a
+    for a in "$@"; do
+        case "$prev" in -l|--l) port=${a##*:} ;; esac
+        case "$a" in -l=*|--l=*) port=${a##*:} ;; esac
+        prev=$a
+    done
+    local extra=()
+    if $PROXY_IS_FERRY && [[ ${FERRY_ROUTING:-auto} == manual ]]; then extra=(-routing=false); fi
+    PROXY_N=$((PROXY_N + 1))
+    PROXY_LOG=$WORK/proxy$PROXY_N.log
+    # shellcheck disable=SC2086  # PROXY_CMD is a command line
+    ip netns exec "$ns" $PROXY_CMD "${extra[@]}" "$@" 2>"$PROXY_LOG" >"$PROXY_LOG.stdout" &
+    PROXY_PID=$!
+    E2E_PIDS+=("$PROXY_PID")
+    E2E_PROXY_LOGS+=("$PROXY_LOG")
+    note "proxy $PROXY_N (pid $PROXY_PID): $PROXY_CMD ${extra[*]} $*"
+    if ! wait_tcp_listen "$ns" "$port" 5; then
+        not_ok "proxy listens on port $port" "$PROXY_CMD $*" "$(tail -n 20 "$PROXY_LOG")"
+        return 1
+    fi
+    E2E_PROXY_PIDS+=("$PROXY_PID")
+    return 0
+}
+
+# stop_proxy [PID]: SIGTERM the proxy (default the last one) and wait for it (SIGKILL after 5 s).
+stop_proxy() {
+    local pid=${1:-$PROXY_PID} i keep=()
+    for i in "${E2E_PROXY_PIDS[@]}"; do [[ $i != "$pid" ]] && keep+=("$i"); done
+    E2E_PROXY_PIDS=("${keep[@]}")
+    if ! kill -0 "$pid" 2>/dev/null; then
+        wait "$pid" 2>/dev/null
+        not_ok "proxy (pid $pid) still running when stopped" "it had exited with status $?"
+        return 1
+    fi
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+# proxy_alive [PID]
+proxy_alive() { kill -0 "${1:-$PROXY_PID}" 2>/dev/null; }
+
+# log_find ARGS...: peer.py logfind --log $PROXY_LOG ARGS (e.g. --msg X --key error --remote A).
+log_find() { "$PYTHON" "$PEER" logfind --log "$PROXY_LOG" "$@"; }
+
+# ------------------------------------------------------------------ mmproxy topology
+
+# mm_topology: client namespace C (198.51.100.2, 2001:db8:1::2) joined to proxy namespace P
+# (198.51.100.1, 2001:db8:1::1). Sets NS_C and NS_P and adds P's policy routing when needed.
+C4=198.51.100.2
+C6=2001:db8:1::2
+P4=198.51.100.1
+P6=2001:db8:1::1
+SRV_PORT=9000
+mm_topology() {
+    ns_new NS_C c
+    ns_new NS_P p
+    link_ns "$NS_C" "$C4/24 $C6/64" "$NS_P" "$P4/24 $P6/64"
+    mm_proxy_routing "$NS_P"
+}
+
+# expect_relay NAME CLIENT_JSON SERVER_JSON EXPECTED_PEER: the server saw EXPECTED_PEER and the
+# bytes arrived intact both ways.
+expect_relay() {
+    local name=$1 c=$2 s=$3 want=$4
+    if [[ -z $s ]]; then
+        not_ok "$name: server got the connection" "no server log line for $want" "client: $c"
+        return
+    fi
+    check_eq "$name: server sees the client address from the header" "$want" "$(jget "$s" peer)" "client: $c" "server: $s"
+    check_py "$name: client->server bytes intact" \
+        "j0['error'] is None and j0['sent'] > 0 and j0['sent'] == j1['bytes_in'] and j0['sha256_sent'] == j1['sha256_in']" "$c" "$s"
+    check_py "$name: server->client bytes intact" \
+        "j0['received'] > 0 and j0['received'] == j1['bytes_out'] and j0['sha256_received'] == j1['sha256_out']" "$c" "$s"
+}
+
+# closed_by_proxy_expr: python condition on a client result that the proxy closed the connection.
+CLOSED_EXPR="(j0['closed_by_peer'] or j0['error'] in ('ECONNRESET', 'EPIPE')) and j0['received'] == 0"

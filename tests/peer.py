@@ -1,0 +1,656 @@
+#!/usr/bin/env python3
+"""ferry's scriptable test peer (python3 stdlib only), run inside network namespaces.
+
+Subcommands:
+  server   accept connections and echo / sink / source bytes; one JSON line per finished connection
+  client   connect, send an optional PROXY header and a deterministic payload, print one JSON result
+  header   print a PROXY v1 or v2 header as hex (for --header-hex)
+  find     wait for the server log line of one connection and print it
+  logfind  wait for a proxy (zap JSON) log line with a given msg and keys and print it
+  jsonlines  check that every line of a file is a JSON object
+  get      print fields of a JSON object read from stdin
+
+Payloads are pseudo-random bytes from random.Random(seed), drawn in 1 MiB chunks, so the same
+--bytes/--seed always give the same stream and sha256.
+"""
+
+import argparse
+import errno
+import hashlib
+import json
+import os
+import random
+import selectors
+import socket
+import struct
+import sys
+import threading
+import time
+
+CHUNK = 1 << 20          # payload generator granularity (fixed: it defines the byte stream)
+RECV_SIZE = 256 * 1024   # large reads keep a 32 MiB transfer to a few hundred syscalls
+
+
+# ---------------------------------------------------------------- addresses
+
+def parse_addr(text):
+    """'1.2.3.4:80' or '[2001:db8::1]:80' -> (host, port)."""
+    if text.startswith('['):
+        host, sep, port = text[1:].partition(']:')
+        if not sep:
+            raise ValueError('bad address %r' % text)
+    else:
+        host, sep, port = text.rpartition(':')
+        if not sep:
+            raise ValueError('bad address %r' % text)
+    return host, int(port)
+
+
+def family_of(host):
+    return socket.AF_INET6 if ':' in host else socket.AF_INET
+
+
+def fmt_addr(sockaddr):
+    host, port = sockaddr[0], sockaddr[1]
+    return '[%s]:%d' % (host, port) if ':' in host else '%s:%d' % (host, port)
+
+
+def norm_addr(text):
+    """Canonical 'host:port' for comparisons: brackets kept for v6, ::ffff: mapping stripped."""
+    try:
+        host, port = parse_addr(text)
+    except ValueError:
+        return text
+    if host.lower().startswith('::ffff:') and '.' in host:
+        host = host[7:]
+    if ':' in host:
+        host = socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, host))
+        return '[%s]:%d' % (host, port)
+    return '%s:%d' % (host, port)
+
+
+def err_name(exc):
+    if isinstance(exc, socket.timeout):
+        return 'timeout'
+    if isinstance(exc, OSError) and exc.errno:
+        return errno.errorcode.get(exc.errno, str(exc.errno))
+    return type(exc).__name__ + ': ' + str(exc)
+
+
+# ---------------------------------------------------------------- payload
+
+def payload_chunks(nbytes, seed):
+    rng = random.Random(seed)
+    left = nbytes
+    while left > 0:
+        chunk = rng.randbytes(CHUNK)
+        if left < CHUNK:
+            chunk = chunk[:left]
+        left -= len(chunk)
+        yield chunk
+
+
+# ---------------------------------------------------------------- server
+
+class ConnLog:
+    def __init__(self, path):
+        self.path = path
+        self.lock = threading.Lock()
+
+    def write(self, record):
+        line = json.dumps(record, sort_keys=True)
+        with self.lock:
+            if self.path:
+                with open(self.path, 'a') as f:
+                    f.write(line + '\n')
+            else:
+                sys.stdout.write(line + '\n')
+                sys.stdout.flush()
+
+
+def serve_conn(conn, peer, local, args, log):
+    rec = {'peer': fmt_addr(peer), 'local': fmt_addr(local), 'mode': args.mode,
+           'bytes_in': 0, 'sha256_in': None, 'bytes_out': 0, 'sha256_out': None,
+           'error': None, 't_accept': round(time.time(), 3)}
+    h_in, h_out = hashlib.sha256(), hashlib.sha256()
+    state = {'in': 0, 'out': 0}
+    errors = []
+    conn.settimeout(args.timeout)
+
+    def send(data):
+        conn.sendall(data)
+        h_out.update(data)
+        state['out'] += len(data)
+
+    def read_all(on_data):
+        while True:
+            data = conn.recv(RECV_SIZE)
+            if not data:
+                return
+            h_in.update(data)
+            state['in'] += len(data)
+            on_data(data)
+
+    try:
+        if args.mode == 'echo':
+            read_all(send)
+            conn.shutdown(socket.SHUT_WR)
+        elif args.mode == 'sink':
+            read_all(lambda d: None)
+        elif args.mode == 'halfclose-echo':
+            kept = []
+            read_all(kept.append)
+            for data in kept:
+                send(data)
+            conn.shutdown(socket.SHUT_WR)
+        elif args.mode == 'source':
+            def sender():
+                try:
+                    for chunk in payload_chunks(args.bytes, args.seed):
+                        send(chunk)
+                    conn.shutdown(socket.SHUT_WR)
+                except OSError as e:
+                    errors.append(err_name(e))
+            t = threading.Thread(target=sender, daemon=True)
+            t.start()
+            read_all(lambda d: None)
+            t.join()
+    except OSError as e:
+        errors.append(err_name(e))
+    finally:
+        conn.close()
+    rec.update(bytes_in=state['in'], sha256_in=h_in.hexdigest(), bytes_out=state['out'],
+               sha256_out=h_out.hexdigest(), error=errors[0] if errors else None,
+               t_end=round(time.time(), 3))
+    log.write(rec)
+
+
+def cmd_server(args):
+    log = ConnLog(args.log)
+    listeners = []
+    for text in args.listen:
+        host, port = parse_addr(text)
+        s = socket.socket(family_of(host), socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, port))
+        s.listen(1024)
+        listeners.append(s)
+    sel = selectors.DefaultSelector()
+    for s in listeners:
+        sel.register(s, selectors.EVENT_READ)
+    while True:
+        for key, _ in sel.select():
+            try:
+                conn, peer = key.fileobj.accept()
+            except OSError:
+                continue
+            local = conn.getsockname()
+            threading.Thread(target=serve_conn, args=(conn, peer, local, args, log),
+                             daemon=True).start()
+
+
+# ---------------------------------------------------------------- client
+
+def unescape(text):
+    return text.encode('latin-1').decode('unicode_escape').encode('latin-1')
+
+
+def cmd_client(args):
+    if args.header_hex is not None:
+        header = bytes.fromhex(args.header_hex)
+    elif args.header_text is not None:
+        header = unescape(args.header_text)
+    else:
+        header = b''
+    result = {'sent': 0, 'sha256_sent': None, 'received': 0, 'sha256_received': None,
+              'error': None, 'closed_by_peer': False, 'elapsed': None, 'local': None,
+              'header_sent': False}
+    h_sent, h_recv = hashlib.sha256(), hashlib.sha256()
+    t0 = time.monotonic()
+    deadline = t0 + args.timeout
+
+    def done():
+        result['sha256_sent'] = h_sent.hexdigest()
+        result['sha256_received'] = h_recv.hexdigest()
+        result['elapsed'] = round(time.monotonic() - t0, 3)
+        print(json.dumps(result, sort_keys=True))
+        sys.stdout.flush()
+        ok = result['error'] is None
+        if args.expect_bytes is not None and result['received'] != args.expect_bytes:
+            ok = False
+        return 0 if ok else 1
+
+    host, port = parse_addr(args.connect)
+    sock = socket.socket(family_of(host), socket.SOCK_STREAM)
+    if args.bind:
+        bhost, bport = parse_addr(args.bind)
+        sock.bind((bhost, bport))
+    sock.settimeout(args.timeout)
+    try:
+        sock.connect((host, port))
+    except OSError as e:
+        result['error'] = err_name(e)
+        return done()
+    result['local'] = fmt_addr(sock.getsockname())
+    sock.setblocking(False)
+
+    # Send plan: list of ('data', bytes) / ('sleep', s) / ('payload',) / ('shutdown',).
+    plan = []
+    if header:
+        if args.split_at is not None and 0 < args.split_at < len(header):
+            plan += [('data', header[:args.split_at]), ('sleep', args.split_delay),
+                     ('data', header[args.split_at:])]
+        else:
+            plan.append(('data', header))
+    if args.pre_payload_delay:
+        plan.append(('sleep', args.pre_payload_delay))
+    if args.send_bytes:
+        plan.append(('payload',))
+    if args.shutdown_after_send:
+        plan.append(('shutdown',))
+    plan.reverse()            # pop() from the end
+
+    chunks = None             # payload generator while sending it
+    buf = memoryview(b'')     # bytes of the current write not sent yet
+    sleep_until = None
+    sending_done = not plan
+    reading_done = False
+    header_left = len(header)
+
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ)
+    cur_events = selectors.EVENT_READ
+
+    def next_buffer():
+        """Fill buf from the plan; return False while sleeping, None when the plan is done."""
+        nonlocal buf, chunks, sleep_until, sending_done
+        while not len(buf):
+            if chunks is not None:
+                chunk = next(chunks, None)
+                if chunk is not None:
+                    buf = memoryview(chunk)
+                    return True
+                chunks = None
+            if sleep_until is not None:
+                if time.monotonic() < sleep_until:
+                    return False
+                sleep_until = None
+            if not plan:
+                sending_done = True
+                return None
+            step = plan.pop()
+            if step[0] == 'data':
+                buf = memoryview(step[1])
+            elif step[0] == 'sleep':
+                sleep_until = time.monotonic() + step[1]
+            elif step[0] == 'payload':
+                chunks = payload_chunks(args.send_bytes, args.seed)
+            elif step[0] == 'shutdown':
+                sock.shutdown(socket.SHUT_WR)
+        return True
+
+    try:
+        while True:
+            if not sending_done:
+                next_buffer()
+            if sending_done and reading_done:
+                break
+            now = time.monotonic()
+            if now >= deadline:
+                result['error'] = 'timeout'
+                break
+            want = 0
+            if not reading_done:
+                want |= selectors.EVENT_READ
+            if not sending_done and len(buf):
+                want |= selectors.EVENT_WRITE
+            if want == 0 and sleep_until is None:
+                break
+            if want != cur_events:
+                if want:
+                    if cur_events:
+                        sel.modify(sock, want)
+                    else:
+                        sel.register(sock, want)
+                else:
+                    sel.unregister(sock)
+                cur_events = want
+            wait = deadline - now
+            if sleep_until is not None:
+                wait = min(wait, max(0.0, sleep_until - now))
+            events = sel.select(wait) if want else (time.sleep(wait) or [])
+            for _, mask in events:
+                if mask & selectors.EVENT_READ and not reading_done:
+                    try:
+                        data = sock.recv(RECV_SIZE)
+                    except BlockingIOError:
+                        data = None
+                    if data is not None:
+                        if not data:
+                            result['closed_by_peer'] = True
+                            reading_done = True
+                        else:
+                            if args.expect_bytes is not None:
+                                data = data[:max(0, args.expect_bytes - result['received'])]
+                            h_recv.update(data)
+                            result['received'] += len(data)
+                            if (args.expect_bytes is not None
+                                    and result['received'] >= args.expect_bytes):
+                                reading_done = True
+                if mask & selectors.EVENT_WRITE and len(buf):
+                    try:
+                        n = sock.send(buf)
+                    except BlockingIOError:
+                        n = 0
+                    if n:
+                        if header_left:
+                            used = min(header_left, n)
+                            header_left -= used
+                            if header_left == 0:
+                                result['header_sent'] = True
+                            h_part = buf[used:n]
+                        else:
+                            h_part = buf[:n]
+                        h_sent.update(h_part)
+                        result['sent'] += len(h_part)
+                        buf = buf[n:]
+    except OSError as e:
+        result['error'] = err_name(e)
+    if sending_done and not args.shutdown_after_send and args.linger_rst:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    sock.close()
+    return done()
+
+
+# ---------------------------------------------------------------- headers
+
+V2_SIG = bytes.fromhex('0d0a0d0a000d0a515549540a')
+TLV_NAMES = {'alpn': 0x01, 'authority': 0x02, 'crc32c': 0x03, 'noop': 0x04,
+             'unique_id': 0x05, 'ssl': 0x20, 'netns': 0x30}
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+CRC32C_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = CRC32C_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def parse_tlv(text, is_str):
+    kind, _, value = text.partition(':')
+    t = TLV_NAMES.get(kind.lower())
+    if t is None:
+        t = int(kind, 0)
+    return t, value.encode() if is_str else bytes.fromhex(value)
+
+
+def build_v1(args):
+    src = parse_addr(args.src) if args.src else None
+    dst = parse_addr(args.dst) if args.dst else None
+    proto = args.proto
+    if proto is None:
+        proto = 'TCP6' if src and ':' in src[0] else 'TCP4'
+    if proto == 'UNKNOWN' and not src:
+        return b'PROXY UNKNOWN\r\n'
+    return ('PROXY %s %s %s %d %d\r\n' % (proto, src[0], dst[0], src[1], dst[1])).encode()
+
+
+def build_v2(args):
+    version = 2 if args.version is None else args.version
+    command = (0 if args.local else 1) if args.command is None else args.command
+    body = b''
+    fam = 0x00
+    if args.src and args.dst:
+        (sh, sp), (dh, dp) = parse_addr(args.src), parse_addr(args.dst)
+        if ':' in sh:
+            fam = 0x21
+            body = (socket.inet_pton(socket.AF_INET6, sh) + socket.inet_pton(socket.AF_INET6, dh)
+                    + struct.pack('!HH', sp, dp))
+        else:
+            fam = 0x11
+            body = (socket.inet_pton(socket.AF_INET, sh) + socket.inet_pton(socket.AF_INET, dh)
+                    + struct.pack('!HH', sp, dp))
+    elif not args.local:
+        raise SystemExit('header v2: --src and --dst are needed unless --local')
+    if args.family is not None:
+        fam = args.family
+    tlvs = [parse_tlv(t, False) for t in args.tlv] + [parse_tlv(t, True) for t in args.tlv_str]
+    for t, v in tlvs:
+        body += struct.pack('!BH', t, len(v)) + v
+    crc_at = None
+    if args.crc32c:
+        crc_at = 16 + len(body) + 3
+        body += struct.pack('!BH', 0x03, 4) + b'\0\0\0\0'
+    length = len(body) if args.length is None else args.length
+    hdr = bytearray(V2_SIG + bytes([(version << 4) | command, fam]) + struct.pack('!H', length) + body)
+    if crc_at is not None:
+        hdr[crc_at:crc_at + 4] = struct.pack('!I', crc32c(bytes(hdr)))
+        if args.bad_crc:
+            hdr[crc_at] ^= 0xFF
+    return bytes(hdr)
+
+
+def cmd_header(args):
+    hdr = build_v1(args) if args.version_kind == 'v1' else build_v2(args)
+    if args.truncate is not None:
+        hdr = hdr[:args.truncate]
+    print(hdr.hex())
+    return 0
+
+
+# ---------------------------------------------------------------- log helpers
+
+def read_json_lines(path):
+    out = []
+    try:
+        with open(path, errors='replace') as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(obj, dict):
+                    out.append(obj)
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def cmd_find(args):
+    """Wait for the server log line of one connection (by peer address, or the Nth line)."""
+    end = time.monotonic() + args.timeout
+    want = norm_addr(args.peer) if args.peer else None
+    while True:
+        recs = read_json_lines(args.log)
+        if want is not None:
+            hits = [r for r in recs if norm_addr(r.get('peer', '')) == want]
+            if hits:
+                print(json.dumps(hits[-1], sort_keys=True))
+                return 0
+        elif args.nth is not None and len(recs) >= args.nth:
+            print(json.dumps(recs[args.nth - 1], sort_keys=True))
+            return 0
+        if time.monotonic() >= end:
+            sys.stderr.write('find: no line for %s in %s after %.1fs (%d lines)\n'
+                             % (args.peer or '#%s' % args.nth, args.log, args.timeout, len(recs)))
+            return 1
+        time.sleep(0.05)
+
+
+def cmd_logfind(args):
+    """Wait for a JSON log line whose msg is one of --msg, with every --key, matching --remote."""
+    end = time.monotonic() + args.timeout
+    want_remote = norm_addr(args.remote) if args.remote else None
+    while True:
+        recs = read_json_lines(args.log)
+        for r in recs:
+            if r.get('msg') not in args.msg:
+                continue
+            if any(k not in r for k in args.key):
+                continue
+            if want_remote and norm_addr(str(r.get('remoteAddr', ''))) != want_remote:
+                continue
+            ok = True
+            for kv in args.field:
+                k, _, v = kv.partition('=')
+                if k not in r or (json.dumps(r[k]) != v and str(r[k]) != v):
+                    ok = False
+            for kv in args.contains:
+                k, _, v = kv.partition('=')
+                if v not in str(r.get(k, '')):
+                    ok = False
+            if ok:
+                print(json.dumps(r, sort_keys=True))
+                return 0
+        if time.monotonic() >= end:
+            sys.stderr.write('logfind: no line with msg in %r, keys %r, remote %r, fields %r, '
+                             'contains %r in %s\n' % (args.msg, args.key, args.remote, args.field,
+                                                      args.contains, args.log))
+            return 1
+        time.sleep(0.05)
+
+
+def cmd_jsonlines(args):
+    bad = 0
+    total = 0
+    with open(args.file, errors='replace') as f:
+        for no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            total += 1
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise ValueError('not an object')
+                for k in args.require_str:
+                    if not isinstance(obj.get(k), str):
+                        raise ValueError('no string %r' % k)
+                for k in args.require_number:
+                    v = obj.get(k)
+                    if isinstance(v, bool) or not isinstance(v, (int, float)):
+                        raise ValueError('no number %r' % k)
+            except ValueError as e:
+                bad += 1
+                sys.stderr.write('%s:%d: not a JSON object (%s): %r\n' % (args.file, no, e, line[:200]))
+    if total < args.min_lines:
+        sys.stderr.write('%s: only %d lines, expected at least %d\n' % (args.file, total, args.min_lines))
+        return 1
+    return 1 if bad else 0
+
+
+def cmd_get(args):
+    try:
+        obj = json.loads(sys.stdin.read() or 'null')
+    except ValueError:
+        obj = None
+    for key in args.keys:
+        v = obj.get(key) if isinstance(obj, dict) else None
+        if v is None:
+            print('null')
+        elif isinstance(v, bool):
+            print('true' if v else 'false')
+        else:
+            print(v)
+    return 0
+
+
+# ---------------------------------------------------------------- main
+
+def main(argv):
+    p = argparse.ArgumentParser(prog='peer.py', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest='cmd', required=True)
+
+    s = sub.add_parser('server')
+    s.add_argument('--listen', action='append', required=True, help='ADDR:PORT, repeatable')
+    s.add_argument('--mode', choices=['echo', 'sink', 'source', 'halfclose-echo'], default='echo')
+    s.add_argument('--bytes', type=int, default=0, help='source mode: bytes to send')
+    s.add_argument('--seed', type=int, default=1)
+    s.add_argument('--log', help='append one JSON line per finished connection (default stdout)')
+    s.add_argument('--timeout', type=float, default=60.0, help='per-connection socket timeout')
+
+    c = sub.add_parser('client')
+    c.add_argument('--connect', required=True)
+    c.add_argument('--bind', help='local ADDR:PORT to bind before connecting')
+    g = c.add_mutually_exclusive_group()
+    g.add_argument('--header-hex')
+    g.add_argument('--header-text', help='with C escapes, e.g. "PROXY TCP4 ...\\r\\n"')
+    c.add_argument('--split-at', type=int, help='send the header in two writes, split at this offset')
+    c.add_argument('--split-delay', type=float, default=0.3)
+    c.add_argument('--pre-payload-delay', type=float, default=0.0)
+    c.add_argument('--send-bytes', type=int, default=0)
+    c.add_argument('--seed', type=int, default=1)
+    c.add_argument('--expect-bytes', type=int,
+                   help='stop reading (and close) once this many bytes arrived')
+    c.add_argument('--shutdown-after-send', action='store_true')
+    c.add_argument('--linger-rst', action='store_true', help='close with RST (SO_LINGER 0)')
+    c.add_argument('--timeout', type=float, default=10.0)
+
+    h = sub.add_parser('header')
+    h.add_argument('version_kind', choices=['v1', 'v2'])
+    h.add_argument('--src')
+    h.add_argument('--dst')
+    h.add_argument('--proto', help='v1: TCP4, TCP6, UNKNOWN or anything')
+    h.add_argument('--local', action='store_true', help='v2 LOCAL command')
+    h.add_argument('--tlv', action='append', default=[], help='TYPE:HEX (TYPE a name or number)')
+    h.add_argument('--tlv-str', action='append', default=[], help='TYPE:TEXT')
+    h.add_argument('--crc32c', action='store_true', help='append a CRC32C TLV over the header')
+    h.add_argument('--bad-crc', action='store_true', help='corrupt the CRC32C value')
+    h.add_argument('--version', type=lambda x: int(x, 0))
+    h.add_argument('--command', type=lambda x: int(x, 0))
+    h.add_argument('--family', type=lambda x: int(x, 0), help='family/transport byte, e.g. 0x11')
+    h.add_argument('--length', type=lambda x: int(x, 0), help='override the length field')
+    h.add_argument('--truncate', type=int, help='keep only the first N bytes')
+
+    f = sub.add_parser('find')
+    f.add_argument('--log', required=True)
+    f.add_argument('--peer')
+    f.add_argument('--nth', type=int)
+    f.add_argument('--timeout', type=float, default=5.0)
+
+    lf = sub.add_parser('logfind')
+    lf.add_argument('--log', required=True)
+    lf.add_argument('--msg', action='append', required=True, help='accepted msg values (repeatable)')
+    lf.add_argument('--key', action='append', default=[], help='key that must be present')
+    lf.add_argument('--field', action='append', default=[],
+                    help='KEY=VALUE that must match (VALUE as JSON, e.g. true, or as text)')
+    lf.add_argument('--contains', action='append', default=[], help='KEY=TEXT: value contains TEXT')
+    lf.add_argument('--remote', help='remoteAddr to match (normalized)')
+    lf.add_argument('--timeout', type=float, default=3.0)
+
+    j = sub.add_parser('jsonlines')
+    j.add_argument('file')
+    j.add_argument('--min-lines', type=int, default=1)
+    j.add_argument('--require-str', action='append', default=[], help='key with a string value')
+    j.add_argument('--require-number', action='append', default=[], help='key with a number value')
+
+    gt = sub.add_parser('get')
+    gt.add_argument('keys', nargs='+')
+
+    args = p.parse_args(argv)
+    fn = {'server': cmd_server, 'client': cmd_client, 'header': cmd_header, 'find': cmd_find,
+          'logfind': cmd_logfind, 'jsonlines': cmd_jsonlines, 'get': cmd_get}[args.cmd]
+    return fn(args)
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        sys.exit(130)
