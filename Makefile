@@ -6,7 +6,9 @@ SAN      ?= 0
 
 ifeq ($(SAN),1)
 BUILD    ?= build/san
-SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# vptr is off: its check probes memory with a pipe(2), which fails (and reports a false "invalid vptr")
+# exactly when the EMFILE test has used up every fd.
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize=vptr -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
 BUILD    ?= build
 SANFLAGS :=

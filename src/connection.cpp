@@ -12,8 +12,15 @@ namespace {
 
 constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
 
-// Per-connection fields in go-mmproxy's order: remoteAddr, localAddr, then clientAddr and targetAddr once known.
-void add_fields(log::Line& line, const Flow& flow, bool handshake_done) {
+}  // namespace
+
+// Per-connection fields in go-mmproxy 2.1's order: the listener's (listenerNum, protocol, listenAdr), then
+// remoteAddr, localAddr, and clientAddr and targetAddr once known.
+void Connection::add_fields(log::Line& line, bool handshake_done) const {
+    const Flow& flow = flow_;
+    line.num("listenerNum", static_cast<int64_t>(listener_.number()))
+        .str("protocol", worker_.config().protocol_name)
+        .str("listenAdr", listener_.address_text());
     line.str("remoteAddr", flow.peer.to_string()).str("localAddr", flow.local.to_string());
     if (handshake_done) {
         line.str("clientAddr", flow.source.empty() ? "UNKNOWN" : flow.source.to_string());
@@ -21,12 +28,11 @@ void add_fields(log::Line& line, const Flow& flow, bool handshake_done) {
     }
 }
 
-}  // namespace
-
 
 void Connection::Side::on_io(uint32_t events) { conn->on_side_io(*this, events); }
 
-Connection::Connection(Worker& worker, Fd client, const SocketAddress& peer) : worker_(worker) {
+Connection::Connection(Worker& worker, const Listener& listener, Fd client, const SocketAddress& peer)
+    : worker_(worker), listener_(listener) {
     client_.conn = this;
     upstream_.conn = this;
     client_.fd = std::move(client);
@@ -41,7 +47,7 @@ void Connection::start() {
     if (verbose) flow_.local = local_address(client_.fd.get());
     if (worker_.config().verbose > 1) {
         log::Line line(log::Level::Debug, "new connection", "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
-        add_fields(line, flow_, false);
+        add_fields(line, false);
     }
     if (!worker_.loop().add(client_.fd.get(), &client_, kSocketEvents)) {
         drop("failed to read PROXY header", "epoll_ctl: " + errno_text(errno));
@@ -106,7 +112,7 @@ void Connection::open_outbound() {
     if (worker_.config().verbose > 1) {
         log::Line line(log::Level::Debug, "successfully parsed PROXY header",
                        "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
-        add_fields(line, flow_, true);
+        add_fields(line, true);
     }
     if (!r.fd) {
         drop("failed to establish upstream connection", r.error);
@@ -138,9 +144,13 @@ void Connection::on_connected() {
         return;
     }
     if (worker_.config().verbose > 1) {
-        log::Line line(log::Level::Debug, "successfully established upstream connection",
-                       "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
-        add_fields(line, flow_, true);
+        // go-mmproxy 2.1's three lines; both sockets have TCP_NODELAY by now (the client's from the listener).
+        for (const char* msg : {"successfully established upstream connection",
+                                "successfully set NoDelay on downstream connection",
+                                "successfully set NoDelay on upstream connection"}) {
+            log::Line line(log::Level::Debug, msg, "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
+            add_fields(line, true);
+        }
     }
     state_ = State::Relaying;
     if (worker_.idle_deadlines)
@@ -172,7 +182,7 @@ void Connection::drive() {
     if (up_.done() && down_.done()) {
         if (worker_.config().verbose > 1) {
             log::Line line(log::Level::Debug, "connection closing", "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
-            add_fields(line, flow_, true);
+            add_fields(line, true);
         }
         finish(false);
         return;
@@ -209,7 +219,7 @@ void Connection::on_timer() {
 void Connection::drop(const char* message, const std::string& error) {
     if (log::enabled(log::Level::Debug) && worker_.config().verbose >= 1) {
         log::Line line(log::Level::Debug, message, "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
-        add_fields(line, flow_, state_ != State::Handshake);
+        add_fields(line, state_ != State::Handshake);
         line.str("error", error).boolean("dropConnection", true);
     }
     finish(true);

@@ -135,9 +135,12 @@ bool parse_ipv4(std::string_view s, uint8_t out[4]) {
     return s.empty();
 }
 
-// Whatever inet_pton(AF_INET6) accepts (which includes the a.b.c.d tail forms).
+bool is_ipv6_char(char c) { return is_hex(c) || c == ':' || c == '.'; }
+
+// Whatever inet_pton(AF_INET6) accepts (which includes the a.b.c.d tail forms). The character check comes
+// first: inet_pton would stop at an embedded NUL and accept what precedes it.
 bool parse_ipv6(std::string_view s, uint8_t out[16]) {
-    if (s.empty() || s.size() > kMaxIpv6Text) return false;
+    if (s.empty() || s.size() > kMaxIpv6Text || !std::all_of(s.begin(), s.end(), is_ipv6_char)) return false;
     char buf[kMaxIpv6Text + 1];
     std::memcpy(buf, s.data(), s.size());
     buf[s.size()] = '\0';
@@ -164,8 +167,7 @@ bool address_prefix_ok(std::string_view s, Family family) {
                    return is_digit(c) || c == '.';
                });
     }
-    return s.size() <= kMaxIpv6Text &&
-           std::all_of(s.begin(), s.end(), [](char c) { return is_hex(c) || c == ':' || c == '.'; });
+    return s.size() <= kMaxIpv6Text && std::all_of(s.begin(), s.end(), is_ipv6_char);
 }
 
 bool port_prefix_ok(std::string_view s) {

@@ -37,7 +37,8 @@ size_t available_cpus() {
 // ---------------------------------------------------------------------------------------------- Listener
 
 Listener::Listener(Worker& worker, Fd fd, SocketAddress address, size_t number)
-    : worker_(worker), fd_(std::move(fd)), address_(std::move(address)), number_(number) {}
+    : worker_(worker), fd_(std::move(fd)), address_(std::move(address)), address_text_(address_.to_string()),
+      number_(number) {}
 
 bool Listener::start() { return worker_.loop().add(fd_.get(), this, EPOLLIN); }
 
@@ -82,7 +83,7 @@ void Listener::accept_batch() {
                 .num("pauses", static_cast<int64_t>(pauses_));
             pauses_ = 0;
         }
-        worker_.on_accepted(Fd(fd), SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len).unmapped());
+        worker_.on_accepted(*this, Fd(fd), SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len).unmapped());
     }
     // Budget used up with connections possibly still queued: continue after this batch of events.
     worker_.loop().later([this] {
@@ -108,15 +109,18 @@ void Worker::add_listener(Fd fd, const SocketAddress& address, size_t number) {
     listeners_.back()->start();
 }
 
-void Worker::on_accepted(Fd fd, const SocketAddress& peer) {
+void Worker::on_accepted(const Listener& listener, Fd fd, const SocketAddress& peer) {
     if (config_.allowed && !config_.allowed->contains(peer)) {
         FERRY_LOG(Debug, "connection origin not in allowed subnets")
+            .num("listenerNum", static_cast<int64_t>(listener.number()))
+            .str("protocol", config_.protocol_name)
+            .str("listenAdr", listener.address_text())
             .str("remoteAddr", peer.to_string())
             .str("localAddr", local_address(fd.get()).to_string())
             .boolean("dropConnection", true);
         return;
     }
-    auto* c = new Connection(*this, std::move(fd), peer);
+    auto* c = new Connection(*this, listener, std::move(fd), peer);
     c->next = connections_;
     if (connections_) connections_->prev = c;
     connections_ = c;

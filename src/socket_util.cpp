@@ -1,6 +1,7 @@
 #include "ferry/socket_util.h"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cctype>
@@ -64,6 +65,12 @@ Fd listen_tcp(const SocketAddress& address, const ListenOptions& options, std::s
             return fail(option_error(bind_to.is_v6() ? "setsockopt(IPPROTO_IPV6, IPV6_TRANSPARENT, 1)"
                                                      : "setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1)",
                                      e));
+    }
+    if (options.nodelay) set_int_option(fd.get(), IPPROTO_TCP, TCP_NODELAY, 1);
+    if (options.keepalive_seconds > 0) {
+        set_int_option(fd.get(), SOL_SOCKET, SO_KEEPALIVE, 1);
+        set_int_option(fd.get(), IPPROTO_TCP, TCP_KEEPIDLE, options.keepalive_seconds);
+        set_int_option(fd.get(), IPPROTO_TCP, TCP_KEEPINTVL, options.keepalive_seconds);
     }
     if (::bind(fd.get(), bind_to.sa(), bind_to.length) == -1)
         return fail("listen tcp " + address.to_string() + ": bind: " + errno_text(errno));

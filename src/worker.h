@@ -3,10 +3,12 @@
 
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "ferry/event_loop.h"
 #include "ferry/flow.h"
+#include "ferry/log.h"
 #include "ferry/pipe_pool.h"
 #include "ferry/service.h"
 #include "ferry/splice_pump.h"
@@ -21,6 +23,8 @@ public:
     bool start();
     void on_io(uint32_t events) override;
     void on_timer() override;
+    size_t number() const { return number_; }
+    const std::string& address_text() const { return address_text_; }
 
 private:
     void accept_batch();
@@ -28,6 +32,7 @@ private:
     Worker& worker_;
     Fd fd_;
     SocketAddress address_;
+    std::string address_text_;  // for the listenerNum/protocol/listenAdr fields of every connection's log lines
     size_t number_;
     Deadline pause_{this};
     bool paused_ = false;
@@ -37,7 +42,7 @@ private:
 // One proxied connection: inbound handshake, outbound connect, then two splice pumps.
 class Connection final : public Deferred, public TimerHandler {
 public:
-    Connection(Worker& worker, Fd client, const SocketAddress& peer);
+    Connection(Worker& worker, const Listener& listener, Fd client, const SocketAddress& peer);
     ~Connection() override;
     void start();
     void on_timer() override;
@@ -65,8 +70,10 @@ private:
     // Ends the connection. With `reset`, both sockets are closed with an RST (a reset is propagated).
     void finish(bool reset);
     void drop(const char* message, const std::string& error);  // log at -v >= 1, reset, close
+    void add_fields(log::Line& line, bool handshake_done) const;
 
     Worker& worker_;
+    const Listener& listener_;
     State state_ = State::Handshake;
     Side client_;
     Side upstream_;
@@ -89,7 +96,7 @@ public:
 
     void add_listener(Fd fd, const SocketAddress& address, size_t number);
     // Takes a freshly accepted socket.
-    void on_accepted(Fd fd, const SocketAddress& peer);
+    void on_accepted(const Listener& listener, Fd fd, const SocketAddress& peer);
     void unlink(Connection& c);
     void run();
     void close_all();

@@ -23,6 +23,9 @@ struct ListenOptions {
     bool reuse_port = true;
     bool transparent = false;  // IP_TRANSPARENT, for TPROXY targets
     int backlog = 65535;       // the kernel caps it at net.core.somaxconn
+    // Set on the listening socket, so every accepted socket inherits them without a syscall of its own.
+    bool nodelay = true;
+    int keepalive_seconds = 15;  // SO_KEEPALIVE with this idle and interval (Go's default); 0 = off
 };
 
 // A non-blocking listening TCP socket on `address`. As Go does for "tcp" listeners, the IPv4 wildcard

@@ -707,6 +707,13 @@ TEST_CASE("v1 addresses: canonical forms and family mismatch", "[proxy][v1]") {
         CHECK(r.status == Status::Invalid);
         CHECK(r.reason == std::string("failed to parse PROXY v1 header: ") + c.reason);
     }
+    // An embedded NUL must not cut the address short (inet_pton stops at it). Found by the fuzzer.
+    using namespace std::string_view_literals;
+    auto r = parse_bytes(text("PROXY TCP6 2001:db8::1 ::ff\0Pff:1.2.3.4 0 65535\r\n"sv));
+    CHECK(r.status == Status::Invalid);
+    CHECK(r.reason == "failed to parse PROXY v1 header: invalid destination address \"::ff\\x00Pff:1.2.3.4\" for TCP6");
+    r = parse_bytes(text("PROXY TCP4 1.2.3.4\0 5.6.7.8 1 2\r\n"sv));
+    CHECK(r.status == Status::Invalid);
 }
 
 TEST_CASE("v1 ports", "[proxy][v1]") {

@@ -105,7 +105,7 @@ const std::vector<std::byte> kIpRuleDel6 = bytes({
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
     0x07, 0x00, 0x03, 0x00, 0x6c, 0x6f, 0x00, 0x00,
 });
-// received by `ip rule show` with the IPv4 rule installed: local, ours at 32765, main, default, DONE in one datagram
+// received by `ip rule show` with ours and the table 1000 rule installed: five rules and DONE in one datagram
 const std::vector<std::byte> kRuleDump4 = bytes({
     0x34, 0x00, 0x00, 0x00, 0x20, 0x00, 0x02, 0x00, 0x5e, 0x06, 0x02, 0x6b, 0x8c, 0x21, 0x00, 0x00,
     0x02, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x0f, 0x00,
@@ -289,7 +289,8 @@ TEST_CASE("a rule dump is read into rules, and ours is recognised", "[routing]")
     ReplyReader reader(seq_of(kRuleDump4), true);
     REQUIRE(feed(reader, kRuleDump4) == ReplyReader::State::Done);
     CHECK(reader.ack().error == 0);
-    REQUIRE(reader.rules().size() == 4);
+    // local (0), the table 1000 rule (32764), ours (32765), main (32766), default (32767).
+    REQUIRE(reader.rules().size() == 5);
 
     const Rule& local = reader.rules()[0];
     CHECK(local.table == RT_TABLE_LOCAL);
@@ -297,7 +298,13 @@ TEST_CASE("a rule dump is read into rules, and ours is recognised", "[routing]")
     CHECK_FALSE(local.priority.has_value());  // priority 0 is not reported
     CHECK_FALSE(local.has_other_selectors);   // FRA_SUPPRESS_PREFIXLEN -1 means "not set"
 
-    const Rule& ours = reader.rules()[1];
+    // The header says RT_TABLE_COMPAT; FRA_TABLE has the real id.
+    const Rule& big = reader.rules()[1];
+    CHECK(big.table == 1000);
+    CHECK(big.priority == 32764u);
+    CHECK(rule_matches(big, loopback_rule(AF_INET, 1000)));
+
+    const Rule& ours = reader.rules()[2];
     CHECK(ours.family == AF_INET);
     CHECK(ours.priority == 32765u);
     CHECK(ours.input_interface == "lo");
@@ -306,14 +313,14 @@ TEST_CASE("a rule dump is read into rules, and ours is recognised", "[routing]")
     CHECK(ours.action == FR_ACT_TO_TBL);
 
     const Rule wanted = loopback_rule(AF_INET, 123);
+    size_t matching = 0;
+    for (const Rule& rule : reader.rules()) matching += rule_matches(rule, wanted) ? 1 : 0;
+    CHECK(matching == 1);
     CHECK(rule_matches(ours, wanted));
-    CHECK_FALSE(rule_matches(reader.rules()[0], wanted));
-    CHECK_FALSE(rule_matches(reader.rules()[2], wanted));
-    CHECK_FALSE(rule_matches(reader.rules()[3], wanted));
     CHECK_FALSE(rule_matches(ours, loopback_rule(AF_INET, 124)));
     CHECK_FALSE(rule_matches(ours, loopback_rule(AF_INET6, 123)));
-    CHECK(reader.rules()[2].priority == 32766u);
-    CHECK(reader.rules()[3].priority == 32767u);
+    CHECK(reader.rules()[3].priority == 32766u);
+    CHECK(reader.rules()[4].priority == 32767u);
 }
 
 TEST_CASE("a dump spread over two datagrams ends only at NLMSG_DONE", "[routing]") {

@@ -1,0 +1,63 @@
+// The JSON log lines: one object per line, zap's keys first, strings escaped.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "ferry/log.h"
+
+namespace {
+
+std::string capture(void (*emit)()) {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    ferry::log::set_fd(fds[1]);
+    emit();
+    ferry::log::set_fd(2);
+    ::close(fds[1]);
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    ::close(fds[0]);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("JSON string escaping") {
+    std::string out;
+    ferry::log::append_json_string(out, "a\"b\\c\nd\te\x01");
+    CHECK(out == "\"a\\\"b\\\\c\\nd\\te\\u0001\"");
+}
+
+TEST_CASE("a log line has level, ts, caller, msg, then the fields in order") {
+    auto out = capture([] {
+        ferry::log::set_min_level(ferry::log::Level::Info);
+        FERRY_LOG(Info, "listening").num("listenerNum", 0).str("protocol", "tcp").boolean("dropConnection", true);
+    });
+    REQUIRE(out.size() > 2);
+    CHECK(out.back() == '\n');
+    CHECK(out.rfind("{\"level\":\"info\",\"ts\":", 0) == 0);
+    CHECK(out.find("\"msg\":\"listening\",\"listenerNum\":0,\"protocol\":\"tcp\",\"dropConnection\":true}\n") !=
+          std::string::npos);
+}
+
+TEST_CASE("lines below the minimum level are dropped without evaluating their fields") {
+    static int evaluated = 0;
+    auto out = capture([] {
+        ferry::log::set_min_level(ferry::log::Level::Info);
+        FERRY_LOG(Debug, "new connection").num("n", ++evaluated);
+    });
+    CHECK(out.empty());
+    CHECK(evaluated == 0);
+    out = capture([] {
+        ferry::log::set_min_level(ferry::log::Level::Debug);
+        FERRY_LOG(Debug, "new connection").num("n", ++evaluated);
+        ferry::log::set_min_level(ferry::log::Level::Info);
+    });
+    CHECK(evaluated == 1);
+    CHECK(out.find("\"level\":\"debug\"") != std::string::npos);
+}
