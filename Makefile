@@ -26,7 +26,7 @@ UNIT_OBJS := $(UNIT_SRCS:tests/unit/%.cpp=$(BUILD)/test-obj/%.o)
 TOOL_SRCS := $(wildcard tests/tools/*.cpp)
 TOOLS     := $(TOOL_SRCS:tests/tools/%.cpp=$(BUILD)/tools/%)
 
-.PHONY: all test unit e2e demo deps install uninstall clean tools
+.PHONY: all test unit e2e demo deps install uninstall clean tools fuzz
 all: $(BUILD)/ferry
 
 $(BUILD)/obj/%.o: src/%.cpp
@@ -84,3 +84,11 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(BUILD)/obj/main.d
+
+# libFuzzer target for the PROXY protocol parser (needs clang++; not part of `make test`).
+# Run: build/fuzz/proxy_protocol_fuzz -max_total_time=60
+FUZZ_CXX ?= clang++
+fuzz: build/fuzz/proxy_protocol_fuzz
+build/fuzz/proxy_protocol_fuzz: tests/fuzz/proxy_protocol_fuzz.cpp src/proxy_protocol.cpp src/crc32c.cpp src/net_address.cpp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude $^ -o $@

@@ -3,7 +3,6 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <cstring>
 
 #include "ferry/socket_util.h"
 
@@ -13,9 +12,6 @@ namespace {
 // v1 headers are at most 107 bytes and v2 headers from load balancers rarely exceed a few hundred, so the first
 // peek asks for this much and a larger v2 header is peeked again at its announced length.
 constexpr size_t kFirstPeek = 512;
-constexpr std::byte kV2Signature[12] = {std::byte{0x0D}, std::byte{0x0A}, std::byte{0x0D}, std::byte{0x0A},
-                                        std::byte{0x00}, std::byte{0x0D}, std::byte{0x0A}, std::byte{0x51},
-                                        std::byte{0x55}, std::byte{0x49}, std::byte{0x54}, std::byte{0x0A}};
 
 InboundStep invalid(const char* message, std::string error) {
     InboundStep s;
@@ -42,13 +38,10 @@ InboundStep ProxyHeaderInbound::read(int fd, Flow& flow, std::span<std::byte> sc
         if (result.status == proxy::Status::Invalid)
             return invalid("failed to parse PROXY header", std::move(result.reason));
         if (result.status == proxy::Status::Incomplete) {
-            // A v2 header longer than what we peeked: peek again at its full length if the socket has more.
-            if (static_cast<size_t>(n) == want && n >= 16 && std::memcmp(data.data(), kV2Signature, 12) == 0) {
-                size_t total = 16 + ((std::to_integer<size_t>(data[14]) << 8) | std::to_integer<size_t>(data[15]));
-                if (total > want && total <= scratch.size()) {
-                    want = total;
-                    continue;
-                }
+            // A v2 header longer than what we peeked: peek again at its full length if the socket may have it.
+            if (static_cast<size_t>(n) == want && result.needed > want && result.needed <= scratch.size()) {
+                want = result.needed;
+                continue;
             }
             return {};  // wait for the next edge: new bytes arrive as new edges even while these stay queued
         }

@@ -84,7 +84,7 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
         routing::Plan plan;
         plan.table = static_cast<uint32_t>(options.routing_table);
         if (!routes.install(plan, &error)) return fatal("failed to setup routing rules", {{"error", error}});
-        for (const auto& note : routes.notes()) FERRY_LOG(Info, "routing already in place").str("rule", note);
+        for (const auto& note : routes.notes()) FERRY_LOG(Info, "routing left as is").str("note", note);
         for (const auto& change : routes.added()) FERRY_LOG(Info, "added routing").str("rule", change.text);
     }
 

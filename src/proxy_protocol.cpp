@@ -70,7 +70,12 @@ std::string printable(std::string_view s) {
     return out;
 }
 
-std::string quoted(std::string_view s) { return "\"" + printable(s) + "\""; }
+std::string quoted(std::string_view s) {
+    std::string out = "\"";
+    out += printable(s);
+    out += '"';
+    return out;
+}
 
 // ---- byte helpers ----
 
@@ -225,29 +230,20 @@ ParseResult parse_v1_line(std::string_view line, bool complete, size_t consumed)
     for (int k = 0; k < kFieldCount; ++k) {
         const bool last = k == kDestinationPort;
         const bool is_address = k == kSourceAddress || k == kDestinationAddress;
+        auto bad_field = [&](std::string_view field) {
+            std::string what = "invalid " + std::string(kFieldNames[k]) + " " + quoted(field);
+            if (is_address) what += family == Family::Inet ? " for TCP4" : " for TCP6";
+            return v1_invalid(what);
+        };
         size_t end = line.find(' ');
-        std::string_view field;
-        bool truncated = false;  // the data ran out inside this field
-        if (last) {
-            if (end != std::string_view::npos) return v1_invalid("unexpected data after destination port");
-            field = line;
-            truncated = !complete;
-        } else if (end == std::string_view::npos) {
-            field = line;
-            truncated = !complete;
-            if (complete) {
-                // Report a bad field before noticing the line is short.
-                end = line.size();
-            }
-        } else {
-            field = line.substr(0, end);
+        if (last && end != std::string_view::npos) return v1_invalid("unexpected data after destination port");
+        if (end == std::string_view::npos) end = line.size();  // the field runs to the end of what we have
+        const std::string_view field = line.substr(0, end);
+        if (end == line.size() && !complete) {
+            const bool ok = is_address ? address_prefix_ok(field, family) : port_prefix_ok(field);
+            return ok ? incomplete() : bad_field(field);
         }
-        if (truncated)
-            return (is_address ? address_prefix_ok(field, family) : port_prefix_ok(field))
-                       ? incomplete()
-                       : v1_invalid("invalid " + std::string(kFieldNames[k]) + " " + quoted(field));
-        if (field.empty())
-            return v1_invalid("empty " + std::string(kFieldNames[k]) + " (extra space?)");
+        if (field.empty()) return v1_invalid("empty " + std::string(kFieldNames[k]) + " (extra space?)");
 
         bool ok;
         switch (k) {
@@ -264,13 +260,10 @@ ParseResult parse_v1_line(std::string_view line, bool complete, size_t consumed)
                 ok = parse_port(field, dport);
                 break;
         }
-        if (!ok) {
-            std::string what = "invalid " + std::string(kFieldNames[k]) + " " + quoted(field);
-            if (is_address) what += family == Family::Inet ? " for TCP4" : " for TCP6";
-            return v1_invalid(what);
-        }
+        if (!ok) return bad_field(field);
         if (!last) {
-            if (end >= line.size()) return v1_invalid("missing " + std::string(kFieldNames[k + 1]));
+            // A bad field is reported before a short line.
+            if (end == line.size()) return v1_invalid("missing " + std::string(kFieldNames[k + 1]));
             line.remove_prefix(end + 1);
         }
     }
@@ -528,34 +521,27 @@ void encode_v1(const SocketAddress& src, const SocketAddress& dst, std::vector<s
         put_text(out, "PROXY UNKNOWN\r\n");
         return;
     }
-    // Formatted on the stack. inet_ntop writes at most 39 characters for IPv6 (it only uses the dotted tail for
-    // zero-compressed forms), so the line is at most 104 bytes; the slack covers any libc.
-    char line[kV1MaxLength + kMaxIpv6Text];
-    char* p = line;
-    auto append = [&p](std::string_view s) {
-        std::memcpy(p, s.data(), s.size());
-        p += s.size();
-    };
-    auto append_ip = [&p](const SocketAddress& a) {
+    auto put_ip = [&out](const SocketAddress& a) {
         const void* addr = a.is_v4() ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(a.sa())->sin_addr)
                                      : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(a.sa())->sin6_addr);
-        char buf[INET6_ADDRSTRLEN];
+        char buf[INET6_ADDRSTRLEN] = "";
         inet_ntop(a.family(), addr, buf, sizeof buf);
-        size_t n = std::strlen(buf);
-        std::memcpy(p, buf, n);
-        p += n;
+        put_text(out, buf);
     };
-    auto append_port = [&p, &line](uint16_t port) { p = std::to_chars(p, line + sizeof line, port).ptr; };
-    append(src.is_v4() ? "PROXY TCP4 " : "PROXY TCP6 ");
-    append_ip(src);
-    append(" ");
-    append_ip(dst);
-    append(" ");
-    append_port(src.port());
-    append(" ");
-    append_port(dst.port());
-    append("\r\n");
-    put_bytes(out, line, static_cast<size_t>(p - line));
+    auto put_port = [&out](uint16_t port) {
+        char buf[kMaxPortText];
+        put_bytes(out, buf, static_cast<size_t>(std::to_chars(buf, buf + sizeof buf, port).ptr - buf));
+    };
+    out.reserve(out.size() + kV1MaxLength);
+    put_text(out, src.is_v4() ? "PROXY TCP4 " : "PROXY TCP6 ");
+    put_ip(src);
+    put_text(out, " ");
+    put_ip(dst);
+    put_text(out, " ");
+    put_port(src.port());
+    put_text(out, " ");
+    put_port(dst.port());
+    put_text(out, "\r\n");
 }
 
 bool encode_v2(const Header& h, std::vector<std::byte>& out, bool add_crc32c) {

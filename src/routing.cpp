@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <utility>
 
 #include "ferry/fd.h"
 
@@ -460,6 +461,7 @@ ReplyReader::State ReplyReader::feed(std::span<const std::byte> datagram) {
             case NLMSG_ERROR: {
                 if (payload.size() < sizeof(int)) return fail("truncated NLMSG_ERROR");
                 const int error = load<int>(payload);
+                if (error > 0) return fail("positive error " + std::to_string(error) + " in NLMSG_ERROR");
                 ack_.error = -error;
                 if ((header.nlmsg_flags & NLM_F_ACK_TLVS) && payload.size() >= sizeof(nlmsgerr)) {
                     const auto original = load<nlmsgerr>(payload).msg;
@@ -473,6 +475,7 @@ ReplyReader::State ReplyReader::feed(std::span<const std::byte> datagram) {
                 return state_;
             }
             case NLMSG_DONE: {
+                if (!dump_) return fail("NLMSG_DONE in reply to a request that is not a dump");
                 // A dump that failed part-way says so in NLMSG_DONE's payload.
                 if (payload.size() >= sizeof(int)) {
                     const int error = load<int>(payload);

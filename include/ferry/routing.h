@@ -110,9 +110,9 @@ struct Ack {
     std::string message;  // the kernel's extended ack text (NLMSGERR_ATTR_MSG), often empty
 };
 
-// Reads the replies to the request with sequence number `seq`, one received datagram at a time. A dump ends
-// with NLMSG_DONE (whose payload may carry an error) or NLMSG_ERROR; any other request ends with its
-// NLMSG_ERROR ack. RTM_NEWRULE, RTM_NEWROUTE and RTM_NEWADDR messages before the end (dump entries, or the
+// Reads the replies to the request with sequence number `seq`, one received datagram at a time. A dump
+// (`dump` true) ends with NLMSG_DONE, whose payload may carry an error, or with NLMSG_ERROR; any other request
+// ends with its NLMSG_ERROR ack, and NLMSG_DONE there is Invalid. RTM_NEWRULE, RTM_NEWROUTE and RTM_NEWADDR messages before the end (dump entries, or the
 // echo of an NLM_F_ECHO request) are collected; messages with another sequence number are skipped. Every
 // length is checked against the datagram before it is read.
 class ReplyReader {

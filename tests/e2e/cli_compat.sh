@@ -272,7 +272,6 @@ running_case "trailing positional ignored" -l 127.0.0.1:@PORT@ foo -p xyz -x
 running_case "-- ends the flags" -l 127.0.0.1:@PORT@ -- -p xyz
 running_case "- alone is positional" -l 127.0.0.1:@PORT@ - -mark -1
 running_case "last occurrence wins (-p xyz -p tcp)" -p xyz -p tcp -l 127.0.0.1:@PORT@
-running_case "-p udp" -p udp -l 127.0.0.1:@PORT@
 running_case "valid -4 and -6 targets" -l 127.0.0.1:@PORT@ -4 127.0.0.2:1 -6 "[::2]:65535"
 
 # ---------------------------------------------------------------------------------------------------------
@@ -303,7 +302,7 @@ difference_case "bad -l: ferry exits 1, 2.1 exits 0 after failing to bind" 0 \
     -l bogus
 difference_case "host name in -l: ferry exits 1, 2.1 resolves it" 124 \
     '-l "localhost:0" is not a valid listen address (ip:port, [ipv6]:port or :port): not an IP address' \
-    -l localhost:0 -p udp
+    -l localhost:0
 difference_case "IPv6 -4: ferry exits 1, 2.1 runs" 124 '-4 "[::1]:5" is not an IPv4 address:port' \
     -l 127.0.0.1:@PORT@ -4 "[::1]:5"
 difference_case "IPv4 -6: ferry exits 1, 2.1 runs" 124 '-6 "127.0.0.1:443" is not an IPv6 [address]:port' \
@@ -312,6 +311,9 @@ difference_case "port 0 in -4: ferry exits 1, 2.1 runs" 124 \
     '-4 "127.0.0.1:0": the port has to be between 1 and 65535' -l 127.0.0.1:@PORT@ -4 127.0.0.1:0
 difference_case "-mark beyond 32 bits: ferry exits 1, 2.1 runs" 124 '--mark has to be <= 4294967295' \
     -l 127.0.0.1:@PORT@ -mark 4294967296
+# Until the UDP mode lands (issue 7), ferry says so instead of listening; then this becomes a running_case.
+difference_case "-p udp: ferry says UDP is not there yet, 2.1 listens" 124 \
+    'UDP is not supported by this version of ferry yet; use -p tcp' -l 127.0.0.1:@PORT@ -p udp
 
 echo "# $passes passed, $failures failed"
 [[ $failures == 0 ]]

@@ -42,7 +42,7 @@ check "SIGTERM: the shutdown is logged" grep -q '"msg":"received shutdown signal
 ip -n "$NS_P" rule add from 127.0.0.1/8 iif lo table 123
 start_proxy "$NS_P" -l "0.0.0.0:8443" -4 "127.0.0.1:$SRV_PORT" -6 "[::1]:$SRV_PORT" || finish
 check_eq "with the IPv4 rule present ferry adds only the other three" "1 1 1 1" "$(routing_state)"
-check "it says the rule was already there" grep -q '"msg":"routing already in place"' "$PROXY_LOG"
+check "it says the rule was already there" grep -qE '"msg":"routing left as is","note":"ip rule (pref [0-9]+ )?from 127.0.0.1/8 iif lo table 123 is already present' "$PROXY_LOG"
 stop_proxy
 check_eq "after exit the pre-existing rule is still there, the rest is gone" "1 0 0 0" "$(routing_state)"
 ip -n "$NS_P" rule del from 127.0.0.1/8 iif lo table 123

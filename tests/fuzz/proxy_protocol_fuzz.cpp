@@ -1,6 +1,7 @@
-// libFuzzer target for ferry::proxy::parse. Build with clang:
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude tests/fuzz/proxy_protocol_fuzz.cpp \
+// libFuzzer target for ferry::proxy::parse. Build with clang (one line):
+//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude tests/fuzz/proxy_protocol_fuzz.cpp
 //       src/proxy_protocol.cpp src/crc32c.cpp src/net_address.cpp -o proxy_protocol_fuzz
+// The first input byte selects ParseOptions (bit 0: no v1, bit 1: no v2, bits 2-3 mod 3: transport).
 // Besides memory errors it traps on broken invariants: Invalid iff a reason is set, Done consumes at most the
 // input, every prefix of a Done header is Incomplete, and encode -> parse reproduces what was parsed.
 #include "ferry/proxy_protocol.h"

@@ -144,7 +144,8 @@ const std::vector<std::byte> kRouteDump6Part2 = bytes({
     0x14, 0x00, 0x00, 0x00, 0x03, 0x00, 0x22, 0x00, 0x5e, 0x06, 0x02, 0x6b, 0x90, 0x21, 0x00, 0x00,
     0x00, 0x00, 0x00, 0x00,
 });
-// received by `ip rule add pref 32765 from 127.0.0.1/8 iif lo table 123` when it exists: EEXIST, full echo, no TLVs
+// received by `ip rule add pref 32765 from 127.0.0.1/8 iif lo table 123` when it exists:
+// EEXIST, the full request echoed, no TLVs
 const std::vector<std::byte> kRuleAddExists = bytes({
     0x48, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x5e, 0x06, 0x02, 0x6b, 0x94, 0x21, 0x00, 0x00,
     0xef, 0xff, 0xff, 0xff, 0x34, 0x00, 0x00, 0x00, 0x20, 0x00, 0x05, 0x06, 0x5e, 0x06, 0x02, 0x6b,
@@ -170,7 +171,8 @@ const std::vector<std::byte> kRouteAdd6Disabled = bytes({
     0x20, 0x6f, 0x6e, 0x20, 0x6e, 0x65, 0x78, 0x74, 0x68, 0x6f, 0x70, 0x20, 0x64, 0x65, 0x76, 0x69,
     0x63, 0x65, 0x00, 0x00,
 });
-// received by routing_probe (NETLINK_CAP_ACK, NETLINK_EXT_ACK, strict checking): RTM_NEWRULE echo (NLM_F_ECHO)
+// received by routing_probe (NETLINK_CAP_ACK, NETLINK_EXT_ACK, strict checking):
+// the RTM_NEWRULE echo (NLM_F_ECHO) of its rule add
 const std::vector<std::byte> kRuleEcho = bytes({
     0x4c, 0x00, 0x00, 0x00, 0x20, 0x00, 0x00, 0x00, 0x70, 0x06, 0x02, 0x6b, 0x86, 0x23, 0x00, 0x00,
     0x02, 0x00, 0x08, 0x00, 0x7b, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x0f, 0x00,
@@ -178,13 +180,15 @@ const std::vector<std::byte> kRuleEcho = bytes({
     0x00, 0x00, 0x00, 0x00, 0x07, 0x00, 0x03, 0x00, 0x6c, 0x6f, 0x00, 0x00, 0x08, 0x00, 0x06, 0x00,
     0xfd, 0x7f, 0x00, 0x00, 0x08, 0x00, 0x02, 0x00, 0x7f, 0x00, 0x00, 0x01,
 });
-// received by routing_probe (NETLINK_CAP_ACK, NETLINK_EXT_ACK, strict checking): its capped ack
+// received by routing_probe (NETLINK_CAP_ACK, NETLINK_EXT_ACK, strict checking):
+// the capped ack of that rule add
 const std::vector<std::byte> kRuleEchoAck = bytes({
     0x24, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x01, 0x70, 0x06, 0x02, 0x6b, 0x86, 0x23, 0x00, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x20, 0x00, 0x0d, 0x06, 0x70, 0x06, 0x02, 0x6b,
     0x00, 0x00, 0x00, 0x00,
 });
-// received by routing_probe (NETLINK_CAP_ACK, NETLINK_EXT_ACK, strict checking): strict dump of table 123 before it exists
+// received by routing_probe (NETLINK_CAP_ACK, NETLINK_EXT_ACK, strict checking):
+// strict dump of table 123 before it exists
 const std::vector<std::byte> kRouteDumpMissingTable = bytes({
     0x38, 0x00, 0x00, 0x00, 0x03, 0x00, 0x22, 0x02, 0x71, 0x06, 0x02, 0x6b, 0x86, 0x23, 0x00, 0x00,
     0xfe, 0xff, 0xff, 0xff, 0x23, 0x00, 0x01, 0x00, 0x69, 0x70, 0x76, 0x34, 0x3a, 0x20, 0x46, 0x49,
@@ -209,10 +213,9 @@ std::vector<std::byte> message(uint16_t type, uint16_t flags, uint32_t seq, std:
     header.nlmsg_type = type;
     header.nlmsg_flags = flags;
     header.nlmsg_seq = seq;
-    std::vector<std::byte> out(sizeof(header));
+    std::vector<std::byte> out(NLMSG_ALIGN(sizeof(header) + payload.size()));
     std::memcpy(out.data(), &header, sizeof(header));
-    out.insert(out.end(), payload.begin(), payload.end());
-    out.resize(NLMSG_ALIGN(out.size()));
+    if (!payload.empty()) std::memcpy(out.data() + sizeof(header), payload.data(), payload.size());
     return out;
 }
 
@@ -244,8 +247,8 @@ TEST_CASE("tables above 255 travel in FRA_TABLE, as ip sends them", "[routing]")
 }
 
 TEST_CASE("rule delete requests match what ip sends", "[routing]") {
-    CHECK(encode_rule_request(RTM_DELRULE, kDelete, seq_of(kIpRuleDel6), rule_to_delete(loopback_rule(AF_INET6, 123))) ==
-          kIpRuleDel6);
+    CHECK(encode_rule_request(RTM_DELRULE, kDelete, seq_of(kIpRuleDel6),
+                              rule_to_delete(loopback_rule(AF_INET6, 123))) == kIpRuleDel6);
     Rule added = loopback_rule(AF_INET, 123);
     added.priority = 32765;
     CHECK(encode_rule_request(RTM_DELRULE, kDelete, seq_of(kIpRuleDel4Pref), rule_to_delete(added)) ==
@@ -253,10 +256,10 @@ TEST_CASE("rule delete requests match what ip sends", "[routing]") {
 }
 
 TEST_CASE("route add requests match what ip sends", "[routing]") {
-    CHECK(encode_route_request(RTM_NEWROUTE, kCreate, seq_of(kIpRouteAdd4), local_default_route(AF_INET, 123, kLo)) ==
-          kIpRouteAdd4);
-    CHECK(encode_route_request(RTM_NEWROUTE, kCreate, seq_of(kIpRouteAdd6), local_default_route(AF_INET6, 123, kLo)) ==
-          kIpRouteAdd6);
+    CHECK(encode_route_request(RTM_NEWROUTE, kCreate, seq_of(kIpRouteAdd4),
+                               local_default_route(AF_INET, 123, kLo)) == kIpRouteAdd4);
+    CHECK(encode_route_request(RTM_NEWROUTE, kCreate, seq_of(kIpRouteAdd6),
+                               local_default_route(AF_INET6, 123, kLo)) == kIpRouteAdd6);
 }
 
 TEST_CASE("route delete requests match what ip sends", "[routing]") {
@@ -478,6 +481,14 @@ TEST_CASE("malformed replies are Invalid with a reason", "[routing]") {
     SECTION("NLMSG_ERROR without its errno") {
         ReplyReader reader(1, false);
         CHECK(feed(reader, message(NLMSG_ERROR, 0, 1, {})) == ReplyReader::State::Invalid);
+    }
+    SECTION("NLMSG_DONE in reply to a request that is not a dump") {
+        ReplyReader reader(1, false);
+        CHECK(feed(reader, message(NLMSG_DONE, 0, 1, bytes({0, 0, 0, 0}))) == ReplyReader::State::Invalid);
+    }
+    SECTION("a positive errno in NLMSG_ERROR") {
+        ReplyReader reader(1, false);
+        CHECK(feed(reader, message(NLMSG_ERROR, 0, 1, bytes({1, 0, 0, 0}))) == ReplyReader::State::Invalid);
     }
     SECTION("Invalid stays Invalid") {
         ReplyReader reader(1, true);
