@@ -53,6 +53,21 @@ $(BUILD)/tools/%: tests/tools/%.cpp $(BUILD)/libferry.a
 
 tools: $(TOOLS)
 
+# Benchmark tools (bench/): the load generator and the echo upstream, one self-contained file each.
+BENCH_TOOLS := $(BUILD)/bench/loadgen $(BUILD)/bench/echo
+.PHONY: bench-tools
+bench-tools: $(BENCH_TOOLS)
+
+$(BUILD)/bench/%: bench/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -O2 -o $@ $< $(LDFLAGS)
+
+# Benchmarks against go-mmproxy, HAProxy and no proxy, in a private network namespace (root; ~10 minutes).
+# Never pass/fail. Writes docs/benchmarks.md and docs/benchmarks.png; BENCH_* variables: see bench/README.md.
+.PHONY: bench
+bench: $(BUILD)/ferry bench-tools
+	BUILD=$(BUILD) bash bench/run.sh
+
 # Every tier: unit tests (Catch2), then the end-to-end scenarios in network namespaces (root).
 # The last line is "N passed, N failed" over all of them.
 test: $(BUILD)/ferry $(BUILD)/unit_tests $(TOOLS)
@@ -70,8 +85,9 @@ demo: deps $(BUILD)/ferry $(TOOLS)
 deps:
 	@bash tests/deps.sh
 
+# STRIP=1 installs a stripped binary (about 300 KiB instead of several MiB of debug info), for firmware images.
 install: $(BUILD)/ferry
-	install -D -m 0755 $(BUILD)/ferry $(DESTDIR)$(PREFIX)/bin/ferry
+	install -D -m 0755 $(if $(filter 1,$(STRIP)),-s) $(BUILD)/ferry $(DESTDIR)$(PREFIX)/bin/ferry
 	ln -sf ferry $(DESTDIR)$(PREFIX)/bin/mmproxy
 	install -D -m 0644 conf/allowed-subnets.example $(DESTDIR)$(PREFIX)/share/doc/ferry/allowed-subnets.example
 	install -D -m 0644 conf/ferry-mmproxy.service $(DESTDIR)$(PREFIX)/share/doc/ferry/ferry-mmproxy.service

@@ -12,6 +12,13 @@ namespace {
 
 constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
 
+int socket_error(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1) return errno;
+    return err;
+}
+
 }  // namespace
 
 // Per-connection fields in go-mmproxy 2.1's order: the listener's (listenerNum, protocol, listenAdr), then
@@ -81,10 +88,24 @@ void Connection::on_side_io(Side& side, uint32_t events) {
             }
             break;
         case State::Connecting:
-            if (&side == &upstream_ && upstream_.io.writable) on_connected();
+            if (&side == &upstream_ && upstream_.io.writable) {
+                on_connected();
+            } else if (&side == &client_ && (events & EPOLLERR)) {
+                // The client reset while we dial: don't finish a connection to the service for nobody.
+                drop("connection broken", "read tcp " + flow_.local.to_string() + "->" + flow_.peer.to_string() +
+                                              ": " + errno_text(socket_error(client_.io.fd)));
+            }
             break;
         case State::Relaying:
-            if (worker_.idle_deadlines) worker_.idle_deadlines->arm(deadline_, worker_.loop().now_ms());
+            if (events & EPOLLERR) {
+                // A reset can arrive on a socket no pump is reading any more (its direction is done): it must
+                // still reset the other side, not end in a clean close.
+                if (int err = socket_error(side.io.fd)) {
+                    relay_failed(&side == &upstream_, "read", err);
+                    return;
+                }
+            }
+            if (DeadlineQueue* q = relay_deadlines()) q->arm(deadline_, worker_.loop().now_ms());
             drive();
             break;
         case State::Closed:
@@ -104,6 +125,7 @@ void Connection::read_handshake() {
         case InboundStep::Status::Done:
             break;
     }
+    handshake_done_ = true;
     open_outbound();
 }
 
@@ -115,12 +137,15 @@ void Connection::open_outbound() {
         add_fields(line, true);
     }
     if (!r.fd) {
+        // Out of fds (or kernel memory): pause accepting like accept4's EMFILE, so the fds that are left serve
+        // the connections we already have.
+        if (r.error_code == EMFILE || r.error_code == ENFILE || r.error_code == ENOBUFS || r.error_code == ENOMEM)
+            worker_.pause_listeners(r.error_code);
         drop("failed to establish upstream connection", r.error);
         return;
     }
     upstream_.fd = std::move(r.fd);
     upstream_.io.fd = upstream_.fd.get();
-    set_int_option(upstream_.io.fd, IPPROTO_TCP, TCP_NODELAY, 1);
     if (!worker_.loop().add(upstream_.io.fd, &upstream_, kSocketEvents)) {
         drop("failed to establish upstream connection", "epoll_ctl: " + errno_text(errno));
         return;
@@ -134,10 +159,7 @@ void Connection::open_outbound() {
 }
 
 void Connection::on_connected() {
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (::getsockopt(upstream_.io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1) err = errno;
-    if (err != 0) {
+    if (int err = socket_error(upstream_.io.fd)) {
         std::string from = flow_.source.empty() ? "" : flow_.source.to_string() + "->";
         drop("failed to establish upstream connection",
              "dial tcp " + from + flow_.target.to_string() + ": connect: " + errno_text(err));
@@ -153,8 +175,8 @@ void Connection::on_connected() {
         }
     }
     state_ = State::Relaying;
-    if (worker_.idle_deadlines)
-        worker_.idle_deadlines->arm(deadline_, worker_.loop().now_ms());
+    if (DeadlineQueue* q = relay_deadlines())
+        q->arm(deadline_, worker_.loop().now_ms());
     else
         deadline_.cancel();
     // Payload that came with or after the header is still queued in the client socket: go get it.
@@ -164,19 +186,19 @@ void Connection::on_connected() {
 
 void Connection::drive() {
     PipePool& pool = worker_.pipes();
+    const bool was_half_closed = up_.done() || down_.done();
     auto up = up_.pump(client_.io, upstream_.io, pool);
     auto down = down_.pump(upstream_.io, client_.io, pool);
     if (up == SplicePump::Outcome::Error || down == SplicePump::Outcome::Error) {
         const SplicePump& failed = up == SplicePump::Outcome::Error ? up_ : down_;
+        if (failed.error_no_pipe()) {
+            drop("connection broken", "pipe2: " + errno_text(failed.error()));
+            return;
+        }
         const bool client_to_upstream = &failed == &up_;
         // Which socket failed: the source on a read error, the destination on a write error.
-        const bool upstream_failed = client_to_upstream == failed.error_on_write();
-        const char* op = failed.error_on_write() ? "write" : "read";
-        const Flow& f = flow_;
-        std::string where = upstream_failed ? (f.source.empty() ? std::string() : f.source.to_string() + "->") +
-                                                  f.target.to_string()
-                                            : f.local.to_string() + "->" + f.peer.to_string();
-        drop("connection broken", std::string(op) + " tcp " + where + ": " + errno_text(failed.error()));
+        relay_failed(client_to_upstream == failed.error_on_write(), failed.error_on_write() ? "write" : "read",
+                     failed.error());
         return;
     }
     if (up_.done() && down_.done()) {
@@ -187,6 +209,10 @@ void Connection::drive() {
         finish(false);
         return;
     }
+    if (!was_half_closed && (up_.done() || down_.done())) {
+        // Now half-closed: the half-close deadline (if any) replaces the idle one.
+        if (DeadlineQueue* q = relay_deadlines()) q->arm(deadline_, worker_.loop().now_ms());
+    }
     if ((up == SplicePump::Outcome::Yield || down == SplicePump::Outcome::Yield) && !redrive_queued_) {
         redrive_queued_ = true;
         worker_.loop().later([this] {
@@ -194,6 +220,19 @@ void Connection::drive() {
             if (state_ == State::Relaying) drive();
         });
     }
+}
+
+DeadlineQueue* Connection::relay_deadlines() const {
+    if ((up_.done() || down_.done()) && worker_.halfclose_deadlines) return worker_.halfclose_deadlines;
+    return worker_.idle_deadlines;
+}
+
+void Connection::relay_failed(bool upstream_side, const char* op, int err) {
+    const Flow& f = flow_;
+    std::string where = upstream_side
+                            ? (f.source.empty() ? std::string() : f.source.to_string() + "->") + f.target.to_string()
+                            : f.local.to_string() + "->" + f.peer.to_string();
+    drop("connection broken", std::string(op) + " tcp " + where + ": " + errno_text(err));
 }
 
 void Connection::on_timer() {
@@ -209,7 +248,11 @@ void Connection::on_timer() {
             break;
         }
         case State::Relaying:
-            drop("connection broken", "idle for " + std::to_string(worker_.config().idle_timeout_ms) + " ms");
+            if ((up_.done() || down_.done()) && worker_.halfclose_deadlines)
+                drop("connection broken", "half-closed and idle for " +
+                                              std::to_string(worker_.config().halfclose_timeout_ms) + " ms");
+            else
+                drop("connection broken", "idle for " + std::to_string(worker_.config().idle_timeout_ms) + " ms");
             break;
         case State::Closed:
             break;
@@ -219,7 +262,7 @@ void Connection::on_timer() {
 void Connection::drop(const char* message, const std::string& error) {
     if (log::enabled(log::Level::Debug) && worker_.config().verbose >= 1) {
         log::Line line(log::Level::Debug, message, "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
-        add_fields(line, state_ != State::Handshake);
+        add_fields(line, handshake_done_);
         line.str("error", error).boolean("dropConnection", true);
     }
     finish(true);

@@ -138,13 +138,18 @@ void EventLoop::run() {
         update_clock();
         if (n == -1 && errno != EINTR) break;
         for (int i = 0; i < n; ++i) static_cast<IoHandler*>(events[i].data.ptr)->on_io(events[i].events);
-        for (auto& q : queues_) q->expire(now_ms_);
-        while (!later_.empty()) {
-            auto batch = std::move(later_);
-            later_.clear();
-            for (auto& fn : batch) fn();
-        }
-        graveyard_.clear();
+        // By index: a timer handler may create a queue for a new duration.
+        for (size_t i = 0; i < queues_.size(); ++i) queues_[i]->expire(now_ms_);
+        // Work deferred to "after the batch" runs once per iteration. What it defers again waits for the next
+        // iteration, after epoll has been polled, so one busy stream cannot starve the other sockets, the
+        // timers or stop().
+        running_later_.swap(later_);
+        for (auto& fn : running_later_) fn();
+        running_later_.clear();
+        // Objects closed in this iteration may still be named by work deferred to the next one, so they are
+        // destroyed one iteration later.
+        dying_.clear();
+        dying_.swap(graveyard_);
     }
 }
 

@@ -55,8 +55,10 @@ InboundStep ProxyHeaderInbound::read(int fd, Flow& flow, std::span<std::byte> sc
         }
         const auto& h = result.header;
         if (h.command == proxy::Command::Proxy && h.has_addresses()) {
-            flow.source = h.source;
-            flow.destination = h.destination;
+            // ::ffff:a.b.c.d (HAProxy behind a dual-stack bind sends these) is an IPv4 client: dialing it as
+            // IPv6 would pick the -6 target and the kernel drops SYNs from v4-mapped sources.
+            flow.source = h.source.unmapped();
+            flow.destination = h.destination.unmapped();
         }
         InboundStep done;
         done.status = InboundStep::Status::Done;

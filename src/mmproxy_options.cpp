@@ -37,6 +37,9 @@ void define_flags(goflag::FlagSet* fs, Options* o) {
                      "How long to wait for the upstream connection to be established");
     fs->duration_var(&o->idle_timeout, "idle-timeout", o->idle_timeout,
                      "Close a relayed connection after this long without traffic in either direction; 0 disables");
+    fs->duration_var(&o->halfclose_timeout, "halfclose-timeout", o->halfclose_timeout,
+                     "Close a half-closed connection (one direction finished) after this long without traffic; "
+                     "0 disables");
     fs->bool_var(&o->routing, "routing", o->routing,
                  "Add the policy routing that spoofed replies need (table -routing-table) at start and remove "
                  "it at exit");
@@ -133,6 +136,10 @@ std::optional<ValidationError> validate(Options* o) {
     if (o->idle_timeout.count() < 0) {
         return invalid("-idle-timeout has to be >= 0",
                        {{"idle-timeout", goflag::format_duration(o->idle_timeout)}});
+    }
+    if (o->halfclose_timeout.count() < 0) {
+        return invalid("-halfclose-timeout has to be >= 0",
+                       {{"halfclose-timeout", goflag::format_duration(o->halfclose_timeout)}});
     }
     if (o->routing_table < 1 || o->routing_table > kMaxRoutingTable ||
         (o->routing_table >= kDefaultTable && o->routing_table <= kLocalTable)) {

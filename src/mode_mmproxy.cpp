@@ -50,6 +50,12 @@ std::string check_transparent_permitted() {
     return {};
 }
 
+// Milliseconds for the loops' deadlines, rounded up: a positive duration under 1 ms must not become 0 ("none").
+uint64_t to_ms(goflag::Duration d) {
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(d).count();
+    return ms > 0 ? static_cast<uint64_t>(ms) : 0;
+}
+
 }  // namespace
 
 int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) {
@@ -78,6 +84,8 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     if (std::string why = check_transparent_permitted(); !why.empty())
         return fatal("cannot spoof client addresses", {{"error", why}});
 
+    // From here on SIGINT/SIGTERM wait for run_service, so the routing added below is always removed.
+    block_shutdown_signals();
     routing::PolicyRouting routes;
     if (options.routing) {
         std::string error;
@@ -102,12 +110,10 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     config.inbound = &inbound;
     config.outbound = &outbound;
     config.allowed = allowed.empty() ? nullptr : &allowed;
-    config.header_timeout_ms = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(options.header_timeout).count());
-    config.connect_timeout_ms = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(options.connect_timeout).count());
-    config.idle_timeout_ms = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(options.idle_timeout).count());
+    config.header_timeout_ms = to_ms(options.header_timeout);
+    config.connect_timeout_ms = to_ms(options.connect_timeout);
+    config.idle_timeout_ms = to_ms(options.idle_timeout);
+    config.halfclose_timeout_ms = to_ms(options.halfclose_timeout);
     config.verbose = static_cast<int>(options.verbose);
     config.protocol_name = "tcp";
 

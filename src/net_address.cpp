@@ -8,7 +8,7 @@ namespace ferry {
 
 SocketAddress SocketAddress::from_v4(const uint8_t addr[4], uint16_t port) {
     SocketAddress a;
-    auto* sin = reinterpret_cast<sockaddr_in*>(&a.storage);
+    auto* sin = &a.storage.in4;
     sin->sin_family = AF_INET;
     sin->sin_port = htons(port);
     std::memcpy(&sin->sin_addr, addr, 4);
@@ -18,7 +18,7 @@ SocketAddress SocketAddress::from_v4(const uint8_t addr[4], uint16_t port) {
 
 SocketAddress SocketAddress::from_v6(const uint8_t addr[16], uint16_t port) {
     SocketAddress a;
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
+    auto* sin6 = &a.storage.in6;
     sin6->sin6_family = AF_INET6;
     sin6->sin6_port = htons(port);
     std::memcpy(&sin6->sin6_addr, addr, 16);
@@ -28,32 +28,36 @@ SocketAddress SocketAddress::from_v6(const uint8_t addr[16], uint16_t port) {
 
 SocketAddress SocketAddress::from_sockaddr(const sockaddr* sa, socklen_t len) {
     SocketAddress a;
-    if (len > sizeof(a.storage)) len = sizeof(a.storage);
-    std::memcpy(&a.storage, sa, len);
-    a.length = len;
+    if (sa->sa_family == AF_INET && len >= sizeof(sockaddr_in)) {
+        std::memcpy(&a.storage.in4, sa, sizeof(sockaddr_in));
+        a.length = sizeof(sockaddr_in);
+    } else if (sa->sa_family == AF_INET6 && len >= sizeof(sockaddr_in6)) {
+        std::memcpy(&a.storage.in6, sa, sizeof(sockaddr_in6));
+        a.length = sizeof(sockaddr_in6);
+    }
     return a;
 }
 
 uint16_t SocketAddress::port() const {
-    if (is_v4()) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
-    if (is_v6()) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+    if (is_v4()) return ntohs(storage.in4.sin_port);
+    if (is_v6()) return ntohs(storage.in6.sin6_port);
     return 0;
 }
 
 void SocketAddress::set_port(uint16_t port) {
-    if (is_v4()) reinterpret_cast<sockaddr_in*>(&storage)->sin_port = htons(port);
-    if (is_v6()) reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port = htons(port);
+    if (is_v4()) storage.in4.sin_port = htons(port);
+    if (is_v6()) storage.in6.sin6_port = htons(port);
 }
 
 bool SocketAddress::is_unspecified() const {
-    if (is_v4()) return reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr.s_addr == INADDR_ANY;
-    if (is_v6()) return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr);
+    if (is_v4()) return storage.in4.sin_addr.s_addr == INADDR_ANY;
+    if (is_v6()) return IN6_IS_ADDR_UNSPECIFIED(&storage.in6.sin6_addr);
     return false;
 }
 
 SocketAddress SocketAddress::unmapped() const {
     if (!is_v6()) return *this;
-    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&storage);
+    const auto* sin6 = &storage.in6;
     if (!IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) return *this;
     return from_v4(sin6->sin6_addr.s6_addr + 12, ntohs(sin6->sin6_port));
 }
@@ -61,9 +65,9 @@ SocketAddress SocketAddress::unmapped() const {
 std::string SocketAddress::ip_string() const {
     char buf[INET6_ADDRSTRLEN] = "";
     if (is_v4())
-        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, buf, sizeof buf);
+        inet_ntop(AF_INET, &storage.in4.sin_addr, buf, sizeof buf);
     else if (is_v6())
-        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, buf, sizeof buf);
+        inet_ntop(AF_INET6, &storage.in6.sin6_addr, buf, sizeof buf);
     return buf;
 }
 
@@ -76,11 +80,11 @@ std::string SocketAddress::to_string() const {
 bool SocketAddress::operator==(const SocketAddress& other) const {
     if (family() != other.family() || port() != other.port()) return false;
     if (is_v4())
-        return reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr.s_addr ==
-               reinterpret_cast<const sockaddr_in*>(&other.storage)->sin_addr.s_addr;
+        return storage.in4.sin_addr.s_addr ==
+               other.storage.in4.sin_addr.s_addr;
     if (is_v6())
-        return std::memcmp(&reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr,
-                           &reinterpret_cast<const sockaddr_in6*>(&other.storage)->sin6_addr, 16) == 0;
+        return std::memcmp(&storage.in6.sin6_addr,
+                           &other.storage.in6.sin6_addr, 16) == 0;
     return length == other.length;
 }
 

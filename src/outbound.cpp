@@ -27,7 +27,8 @@ OpenResult DirectOutbound::open(Flow& flow) const {
         return r;
     }
     const bool spoof = config_.spoof_source && !flow.source.empty();
-    auto dial_error = [&](const std::string& what) {
+    auto dial_error = [&](const std::string& what, int code = 0) {
+        r.error_code = code;
         std::string from = spoof ? flow.source.to_string() + "->" : "";
         r.error = "dial tcp " + from + flow.target.to_string() + ": " + what;
         r.fd.reset();
@@ -35,7 +36,7 @@ OpenResult DirectOutbound::open(Flow& flow) const {
     };
     const int family = flow.target.family();
     r.fd.reset(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!r.fd) return dial_error("socket: " + errno_text(errno));
+    if (!r.fd) return dial_error("socket: " + errno_text(errno), errno);
     const int fd = r.fd.get();
     if (spoof) {
         if (config_.syn_retries > 0) {
@@ -55,18 +56,24 @@ OpenResult DirectOutbound::open(Flow& flow) const {
         if (family == AF_INET6 && from.is_v4()) {
             // An IPv4 client towards an IPv6 target: bind to its IPv4-mapped form.
             uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-            std::memcpy(mapped + 12, &reinterpret_cast<const sockaddr_in*>(from.sa())->sin_addr, 4);
+            std::memcpy(mapped + 12, &from.storage.in4.sin_addr, 4);
             from = SocketAddress::from_v6(mapped, from.port());
         }
         if (family == AF_INET6) set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
         if (family == AF_INET && from.is_v6()) return dial_error("bind: address family mismatch");
-        if (::bind(fd, from.sa(), from.length) == -1) return dial_error("bind: " + errno_text(errno));
+        if (::bind(fd, from.sa(), from.length) == -1) return dial_error("bind: " + errno_text(errno), errno);
+    }
+    set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    if (config_.keepalive_seconds > 0) {
+        set_int_option(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+        set_int_option(fd, IPPROTO_TCP, TCP_KEEPIDLE, config_.keepalive_seconds);
+        set_int_option(fd, IPPROTO_TCP, TCP_KEEPINTVL, config_.keepalive_seconds);
     }
     if (::connect(fd, flow.target.sa(), flow.target.length) == 0) {
         r.connected = true;
         return r;
     }
-    if (errno != EINPROGRESS) return dial_error("connect: " + errno_text(errno));
+    if (errno != EINPROGRESS) return dial_error("connect: " + errno_text(errno), errno);
     return r;
 }
 

@@ -26,6 +26,16 @@ bool is_resource_shortage(int err) { return err == EMFILE || err == ENFILE || er
 
 }  // namespace
 
+sigset_t block_shutdown_signals() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    return signals;
+}
+
 size_t available_cpus() {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -51,6 +61,24 @@ void Listener::on_timer() {
     accept_batch();
 }
 
+void Listener::pause(int err, const char* during) {
+    if (paused_) return;
+    // One pair of lines per episode: the first failure and the pause; "listener resumed" ends the episode.
+    if (pauses_++ == 0 || !is_resource_shortage(err)) {
+        FERRY_LOG(Error, "failed to accept new connection")
+            .num("listenerNum", static_cast<int64_t>(number_))
+            .str("protocol", worker_.config().protocol_name)
+            .str("listenAdr", address_text_)
+            .str("error", std::string(during) + ": " + errno_text(err));
+        FERRY_LOG(Warn, "pausing listener")
+            .num("listenerNum", static_cast<int64_t>(number_))
+            .str("listenAdr", address_text_)
+            .num("pauseMs", static_cast<int64_t>(kAcceptPauseMs));
+    }
+    paused_ = true;
+    worker_.loop().deadlines(kAcceptPauseMs).arm(pause_, worker_.loop().now_ms());
+}
+
 void Listener::accept_batch() {
     for (int i = 0; i < kAcceptBatch; ++i) {
         sockaddr_storage ss;
@@ -61,19 +89,7 @@ void Listener::accept_batch() {
             if (err == EAGAIN) return;
             if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM) continue;
             // Out of fds or memory (or anything unexpected): rest, then try again. Never spin, never exit.
-            FERRY_LOG(Error, "failed to accept new connection")
-                .num("listenerNum", static_cast<int64_t>(number_))
-                .str("protocol", worker_.config().protocol_name)
-                .str("listenAdr", address_.to_string())
-                .str("error", "accept4: " + errno_text(err));
-            if (pauses_++ == 0 || !is_resource_shortage(err)) {
-                FERRY_LOG(Warn, "pausing listener")
-                    .num("listenerNum", static_cast<int64_t>(number_))
-                    .str("listenAdr", address_.to_string())
-                    .num("pauseMs", static_cast<int64_t>(kAcceptPauseMs));
-            }
-            paused_ = true;
-            worker_.loop().deadlines(kAcceptPauseMs).arm(pause_, worker_.loop().now_ms());
+            pause(err, "accept4");
             return;
         }
         if (pauses_ > 0) {
@@ -99,6 +115,7 @@ Worker::Worker(const ServiceConfig& config, size_t index)
       header_deadlines(&loop_.deadlines(config.header_timeout_ms)),
       connect_deadlines(&loop_.deadlines(config.connect_timeout_ms)),
       idle_deadlines(config.idle_timeout_ms ? &loop_.deadlines(config.idle_timeout_ms) : nullptr),
+      halfclose_deadlines(config.halfclose_timeout_ms ? &loop_.deadlines(config.halfclose_timeout_ms) : nullptr),
       pipes_(kIdlePipesPerLoop),
       scratch_(ProxyHeaderInbound::kMaxHeader) {}
 
@@ -125,6 +142,10 @@ void Worker::on_accepted(const Listener& listener, Fd fd, const SocketAddress& p
     if (connections_) connections_->prev = c;
     connections_ = c;
     c->start();
+}
+
+void Worker::pause_listeners(int err) {
+    for (auto& l : listeners_) l->pause(err, "socket");
 }
 
 void Worker::unlink(Connection& c) {
@@ -170,13 +191,7 @@ int run_service(const ServiceConfig& config, const std::function<void()>& on_rea
     raise_fd_limit();
     const size_t threads = config.threads ? config.threads : available_cpus();
 
-    // Signals are taken by sigwait in this thread only; the loops inherit the blocked mask.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    signal(SIGPIPE, SIG_IGN);
+    sigset_t signals = block_shutdown_signals();
 
     std::vector<std::unique_ptr<Worker>> workers;
     for (size_t i = 0; i < threads; ++i) {

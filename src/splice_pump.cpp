@@ -46,8 +46,13 @@ SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst,
             pipe_ = nullptr;
         }
         if (src_eof_) {
-            // ENOTCONN (the destination already reset) is not our failure; the other direction will see it.
-            ::shutdown(dst.fd, SHUT_WR);
+            // ENOTCONN on a socket that was connected means it reached CLOSE (reset or timed out): a reset to
+            // propagate, not a clean end.
+            if (::shutdown(dst.fd, SHUT_WR) == -1 && errno == ENOTCONN) {
+                error_ = ECONNRESET;
+                error_on_write_ = true;
+                return Outcome::Error;
+            }
             done_ = true;
             return Outcome::Done;
         }
@@ -56,6 +61,7 @@ SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst,
         pipe_ = pool.take();
         if (!pipe_) {
             error_ = errno;
+            no_pipe_ = true;
             return Outcome::Error;
         }
         for (;;) {

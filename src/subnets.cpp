@@ -107,11 +107,11 @@ std::string_view trim(std::string_view s) {
 bool IpPrefix::contains(const SocketAddress& addr) const {
     if (addr.family() != family) return false;
     if (family == AF_INET) {
-        const auto* sin = reinterpret_cast<const sockaddr_in*>(&addr.storage);
+        const auto* sin = &addr.storage.in4;
         return same_leading_bits(reinterpret_cast<const uint8_t*>(&sin->sin_addr), address.data(), length);
     }
     if (family == AF_INET6) {
-        const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&addr.storage);
+        const auto* sin6 = &addr.storage.in6;
         return same_leading_bits(sin6->sin6_addr.s6_addr, address.data(), length);
     }
     return false;

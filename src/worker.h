@@ -23,6 +23,8 @@ public:
     bool start();
     void on_io(uint32_t events) override;
     void on_timer() override;
+    // Stops accepting for kAcceptPauseMs after `err` (logged once per episode), then tries again.
+    void pause(int err, const char* during);
     size_t number() const { return number_; }
     const std::string& address_text() const { return address_text_; }
 
@@ -71,6 +73,10 @@ private:
     void finish(bool reset);
     void drop(const char* message, const std::string& error);  // log at -v >= 1, reset, close
     void add_fields(log::Line& line, bool handshake_done) const;
+    // The deadline queue of the relaying state: half-close when one direction is done and one is set, else idle.
+    DeadlineQueue* relay_deadlines() const;
+    // A socket failed while relaying: log which one and how, reset both.
+    void relay_failed(bool upstream_side, const char* op, int err);
 
     Worker& worker_;
     const Listener& listener_;
@@ -82,6 +88,7 @@ private:
     SplicePump down_;  // upstream -> client
     Deadline deadline_{this};
     bool redrive_queued_ = false;
+    bool handshake_done_ = false;
 };
 
 class Worker {
@@ -98,6 +105,8 @@ public:
     // Takes a freshly accepted socket.
     void on_accepted(const Listener& listener, Fd fd, const SocketAddress& peer);
     void unlink(Connection& c);
+    // Out of fds or memory somewhere on this loop: rest every listener for kAcceptPauseMs.
+    void pause_listeners(int err);
     void run();
     void close_all();
 
@@ -110,7 +119,8 @@ public:
     // Declared after loop_: they live in it.
     DeadlineQueue* header_deadlines;
     DeadlineQueue* connect_deadlines;
-    DeadlineQueue* idle_deadlines;  // null when there is no idle timeout
+    DeadlineQueue* idle_deadlines;      // null when there is no idle timeout
+    DeadlineQueue* halfclose_deadlines;  // null when there is no half-close timeout
 
 private:
     PipePool pipes_;

@@ -80,8 +80,8 @@ private:
     Deadline* tail_ = nullptr;
 };
 
-// Something the loop destroys after the current batch of events (Redis CLOSE_ASAP): handlers of this batch
-// may still hold pointers to it.
+// Something the loop destroys after the current and the next batch of events (Redis CLOSE_ASAP): handlers of
+// this batch and work deferred with later() may still hold pointers to it.
 class Deferred {
 public:
     virtual ~Deferred() = default;
@@ -106,7 +106,8 @@ public:
     void stop();
     // Queues `fn` to run on this loop's thread (thread-safe, wakes the loop).
     void post(std::function<void()> fn);
-    // Runs `fn` on this thread after the current batch of events (same thread only).
+    // Runs `fn` on this thread after the current batch of events (same thread only). Work that `fn` defers in
+    // turn runs after the next epoll poll.
     void later(std::function<void()> fn) { later_.push_back(std::move(fn)); }
 
     // Milliseconds on CLOCK_MONOTONIC, refreshed once per wake-up.
@@ -129,8 +130,10 @@ private:
     bool stopping_ = false;
     uint64_t now_ms_ = 0;
     std::vector<std::unique_ptr<DeadlineQueue>> queues_;
-    std::vector<std::unique_ptr<Deferred>> graveyard_;
+    std::vector<std::unique_ptr<Deferred>> graveyard_;  // closed in this iteration
+    std::vector<std::unique_ptr<Deferred>> dying_;      // closed in the previous one: destroyed after this one
     std::vector<std::function<void()>> later_;
+    std::vector<std::function<void()>> running_later_;
     std::mutex posted_mutex_;
     std::vector<std::function<void()>> posted_;
 };

@@ -34,6 +34,7 @@ struct Options {
     goflag::Duration header_timeout = std::chrono::seconds(5);    // -header-timeout
     goflag::Duration connect_timeout = std::chrono::seconds(10);  // -connect-timeout
     goflag::Duration idle_timeout{0};                             // -idle-timeout (0: none)
+    goflag::Duration halfclose_timeout{0};                        // -halfclose-timeout (0: none)
     bool routing = true;                                          // -routing
     int64_t routing_table = 123;                                  // -routing-table
 
@@ -93,7 +94,7 @@ ParseOutcome parse_flags(std::vector<std::string> args, std::string_view argv0);
 //   -4 "<a>" is not an IPv4 address:port ...       {targetAddr4: "<a>"} (ferry)
 //   -6 "<a>" is not an IPv6 [address]:port ...     {targetAddr6: "<a>"} (ferry)
 //   -threads has to be >= 0, -header-timeout has to be > 0, -connect-timeout has to be > 0,
-//   -idle-timeout has to be >= 0, -routing-table has to be in 1..4294967295 and not 253, 254 or 255 (ferry)
+//   -idle-timeout has to be >= 0, -halfclose-timeout has to be >= 0, -routing-table has to be in 1..4294967295 and not 253, 254 or 255 (ferry)
 std::optional<ValidationError> validate(Options* options);
 
 // The usage text (-h output) for the given argv0.

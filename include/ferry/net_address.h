@@ -12,15 +12,21 @@
 
 namespace ferry {
 
+// An IPv4 or IPv6 socket address in 32 bytes (not a 128-byte sockaddr_storage: a connection keeps several).
 struct SocketAddress {
-    sockaddr_storage storage{};
+    union Storage {
+        sockaddr sa;
+        sockaddr_in in4;
+        sockaddr_in6 in6;
+    } storage{};
     socklen_t length = 0;
 
     static SocketAddress from_v4(const uint8_t addr[4], uint16_t port);
     static SocketAddress from_v6(const uint8_t addr[16], uint16_t port);
+    // Copies an AF_INET or AF_INET6 address; anything else gives an empty address.
     static SocketAddress from_sockaddr(const sockaddr* sa, socklen_t len);
 
-    int family() const { return storage.ss_family; }
+    int family() const { return length ? storage.sa.sa_family : AF_UNSPEC; }
     bool is_v4() const { return family() == AF_INET; }
     bool is_v6() const { return family() == AF_INET6; }
     bool empty() const { return length == 0; }
@@ -29,8 +35,8 @@ struct SocketAddress {
     // True for 0.0.0.0 and ::.
     bool is_unspecified() const;
 
-    const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&storage); }
-    sockaddr* sa() { return reinterpret_cast<sockaddr*>(&storage); }
+    const sockaddr* sa() const { return &storage.sa; }
+    sockaddr* sa() { return &storage.sa; }
 
     // ::ffff:a.b.c.d:p becomes a.b.c.d:p; anything else is returned unchanged.
     SocketAddress unmapped() const;

@@ -14,6 +14,7 @@ struct OpenResult {
     Fd fd;                 // a non-blocking socket with a connect in progress (or done)
     bool connected = false;
     std::string error;     // set when !fd
+    int error_code = 0;    // the errno behind `error`, when there is one
 };
 
 class Outbound {
@@ -34,6 +35,7 @@ public:
         bool spoof_source = true;  // bind to flow.source with IP_TRANSPARENT
         uint32_t mark = 0;         // SO_MARK when non-zero
         int syn_retries = 2;       // TCP_SYNCNT as go-mmproxy sets it (a dead target fails in ~7 s); 0 = kernel default
+        int keepalive_seconds = 15;  // SO_KEEPALIVE idle and interval, as Go's dialer sets them; 0 = off
     };
     explicit DirectOutbound(Config config) : config_(std::move(config)) {}
     OpenResult open(Flow& flow) const override;

@@ -2,6 +2,8 @@
 // The mode front ends (mmproxy, later moproxy, srcproxy, tproxy) only build a ServiceConfig.
 #pragma once
 
+#include <signal.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -28,7 +30,8 @@ struct ServiceConfig {
     const subnets::SubnetList* allowed = nullptr;  // null or empty: every origin allowed
     uint64_t header_timeout_ms = 5000;
     uint64_t connect_timeout_ms = 10000;
-    uint64_t idle_timeout_ms = 0;  // 0: none
+    uint64_t idle_timeout_ms = 0;       // 0: none
+    uint64_t halfclose_timeout_ms = 0;  // once one direction is done: close after this long without traffic
     int verbose = 0;               // go-mmproxy's -v: 1 logs per-connection errors, 2 every state change
     std::string protocol_name = "tcp";
 };
@@ -37,6 +40,11 @@ struct ServiceConfig {
 // ENOMEM) before trying again: long enough not to spin, short enough that recovery is prompt (nginx uses
 // 500 ms for the same purpose).
 inline constexpr uint64_t kAcceptPauseMs = 500;
+
+// Blocks SIGINT and SIGTERM in the calling thread (threads started later inherit it; run_service takes them
+// with sigwait) and ignores SIGPIPE. A mode calls it before changing anything it must undo at exit (routing),
+// so a signal in between cannot kill the process and leave the change behind. Returns the blocked set.
+sigset_t block_shutdown_signals();
 
 // The number of CPUs this process may run on (sched_getaffinity), at least 1.
 size_t available_cpus();

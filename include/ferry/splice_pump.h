@@ -48,6 +48,8 @@ public:
     int error() const { return error_; }
     // Which side failed: true when the error came from writing to the destination.
     bool error_on_write() const { return error_on_write_; }
+    // The error is that no pipe could be made (EMFILE, ENFILE), not a socket's.
+    bool error_no_pipe() const { return no_pipe_; }
     uint64_t bytes() const { return bytes_; }
     size_t pending() const { return pipe_ ? pipe_->bytes : 0; }
 
@@ -57,6 +59,7 @@ private:
     bool src_eof_ = false;
     bool done_ = false;
     bool error_on_write_ = false;
+    bool no_pipe_ = false;
     int error_ = 0;
     uint64_t bytes_ = 0;
 };

@@ -1,0 +1,806 @@
+#!/usr/bin/env python3
+"""bench/harness.py: the measuring and reporting half of `make bench` (bench/run.sh drives it).
+
+  harness.py run --out FILE --workload W --round R --subject S --subject-pid PID --echo-pid PID
+                 [--warmup S --duration S] [--idle --ready-file F --ready-timeout S] -- LOADGEN ARGV...
+      Runs one load generator (inside the benchmark's network namespace), samples the subject's and the
+      echo's CPU time (utime+stime of every process in their trees, from /proc/PID/stat) at the start and
+      the end of the measured interval, the load generator's own CPU time (wait4 rusage), and for the idle
+      workload the subject's RSS and fd count before and while the connections are held. Appends one JSON
+      line to FILE. Exit status: 0, or 3 when the load generator crashed or printed no JSON.
+
+  harness.py check-source --connect ADDR:PORT --src IP --upstream-port N
+      Sends one PROXY v1 header claiming source IP through the subject, checks the echo answers and that
+      the upstream connection really comes from IP (/proc/net/tcp). Exit 0 when it does.
+
+  harness.py report --results FILE --meta FILE --md FILE --png FILE --chart-script FILE [--stdout]
+      Medians over rounds, ratios, the targets of issue 3; writes the Markdown page, the chart (gnuplot)
+      and prints the tables.
+
+Python 3 standard library only.
+"""
+
+import argparse
+import json
+import math
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+CLK_TCK = os.sysconf('SC_CLK_TCK')
+PAGE = os.sysconf('SC_PAGE_SIZE')
+
+# ---------------------------------------------------------------------------------------------- /proc
+
+
+def _children_map():
+    kids = {}
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % name) as f:
+                s = f.read()
+        except OSError:
+            continue
+        ppid = int(s[s.rindex(')') + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(name))
+    return kids
+
+
+def process_tree(pid):
+    """pid and all its descendants (processes, not threads)."""
+    if not pid:
+        return []
+    kids = _children_map()
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        if os.path.exists('/proc/%d' % p):
+            out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def cpu_seconds(pids):
+    """utime+stime summed over pids (a process's /proc/PID/stat already sums all its threads)."""
+    total = 0
+    for p in pids:
+        try:
+            with open('/proc/%d/stat' % p) as f:
+                s = f.read()
+        except OSError:
+            continue
+        fields = s[s.rindex(')') + 2:].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / CLK_TCK
+
+
+def rss_bytes(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open('/proc/%d/status' % p) as f:
+                for line in f:
+                    if line.startswith('VmRSS:'):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            pass
+    return total
+
+
+def fd_count(pids):
+    total = 0
+    for p in pids:
+        try:
+            total += len(os.listdir('/proc/%d/fd' % p))
+        except OSError:
+            pass
+    return total
+
+
+def alive(pid):
+    if not pid:
+        return True
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            s = f.read()
+        return s[s.rindex(')') + 2] != 'Z'
+    except OSError:
+        return False
+
+
+def established_to_port(port, remote_ip=None):
+    """Established TCP sockets in this namespace whose local port is `port` (the echo side of each
+    relayed connection), optionally only those whose remote address is remote_ip (IPv4)."""
+    n = 0
+    want_port = '%04X' % port
+    want_ip = None
+    if remote_ip:
+        want_ip = ''.join('%02X' % int(b) for b in reversed(remote_ip.split('.')))
+    for path in ('/proc/net/tcp', '/proc/net/tcp6'):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    local, remote, st = parts[1], parts[2], parts[3]
+                    if st != '01' or not local.endswith(':' + want_port):
+                        continue
+                    if want_ip and not remote.startswith(want_ip + ':'):
+                        continue
+                    n += 1
+        except OSError:
+            pass
+    return n
+
+
+# ------------------------------------------------------------------------------------------------ run
+
+
+def sleep_until(t, proc):
+    """Sleep until monotonic time t or until proc exits; True if proc is still running."""
+    while True:
+        left = t - time.monotonic()
+        if proc.poll() is not None:
+            return False
+        if left <= 0:
+            return True
+        time.sleep(min(left, 0.05))
+
+
+def cmd_run(a):
+    subject_pids = process_tree(a.subject_pid)
+    echo_pids = process_tree(a.echo_pid)
+    rec = {
+        'workload': a.workload, 'round': a.round, 'subject': a.subject, 'ts': time.time(),
+        'loadgen_argv': a.argv,
+    }
+    before = {'fds': fd_count(subject_pids), 'rss': rss_bytes(subject_pids)}
+    if a.ready_file:
+        try:
+            os.unlink(a.ready_file)
+        except FileNotFoundError:
+            pass
+    stderr = open(a.stderr, 'w') if a.stderr else subprocess.DEVNULL
+    t0 = time.monotonic()
+    proc = subprocess.Popen(a.argv, stdout=subprocess.PIPE, stderr=stderr)
+    cpu = {}
+
+    if a.idle:
+        # Sample until the load generator says every connection is open and relayed (ready file), or it
+        # exits. Keep the sample with the most connections held, in case the subject dies on the way
+        # (go-mmproxy exits when accept fails with EMFILE).
+        peak = None
+        ready = None
+        deadline = t0 + a.ready_timeout
+        last_full = 0.0
+        while proc.poll() is None and time.monotonic() < deadline:
+            if os.path.exists(a.ready_file):
+                time.sleep(0.3)  # let the last connections settle before measuring
+                subject_pids = process_tree(a.subject_pid) or subject_pids
+                ready = {'fds': fd_count(subject_pids), 'rss': rss_bytes(subject_pids),
+                         'held': established_to_port(a.upstream_port), 't': time.monotonic() - t0,
+                         'subject_alive': alive(a.subject_pid)}
+                break
+            now = time.monotonic()
+            if now - last_full >= 0.25 and alive(a.subject_pid):
+                last_full = now
+                s = {'fds': fd_count(subject_pids), 'rss': rss_bytes(subject_pids),
+                     'held': established_to_port(a.upstream_port), 't': now - t0}
+                if peak is None or s['held'] >= peak['held']:
+                    peak = s
+            time.sleep(0.05)
+        rec['idle_before'] = before
+        rec['idle_ready'] = ready
+        rec['idle_peak'] = peak
+        # The ready sample, unless the subject had already lost connections by then (go-mmproxy exits when
+        # accept fails with EMFILE, and the load generator's ready comes after its last attempt).
+        use = ready
+        if use is None or (peak is not None and peak['held'] > use['held']):
+            use = peak
+        rec['idle_sample'] = 'ready' if use is ready else 'peak'
+        if use is not None and use['held'] > 0:
+            rec['idle_held'] = use['held']
+            rec['idle_rss_bytes'] = use['rss']
+            rec['idle_fds'] = use['fds']
+            rec['idle_fds_per_conn'] = (use['fds'] - before['fds']) / use['held']
+            rec['idle_bytes_per_conn'] = (use['rss'] - before['rss']) / use['held']
+        else:
+            rec['idle_held'] = 0
+    else:
+        start = t0 + a.warmup
+        end = start + a.duration
+        if sleep_until(start, proc):
+            cpu['subject_a'] = cpu_seconds(subject_pids)
+            cpu['echo_a'] = cpu_seconds(echo_pids)
+            ta = time.monotonic()
+            if sleep_until(end, proc):
+                cpu['subject_b'] = cpu_seconds(subject_pids)
+                cpu['echo_b'] = cpu_seconds(echo_pids)
+                tb = time.monotonic()
+                rec['interval_s'] = tb - ta
+                rec['subject_cpu_s'] = cpu['subject_b'] - cpu['subject_a'] if subject_pids else None
+                rec['echo_cpu_s'] = cpu['echo_b'] - cpu['echo_a']
+
+    try:
+        out, _ = proc.communicate(timeout=a.timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        rec['harness_error'] = 'load generator did not finish within %ss' % a.timeout
+    # communicate() reaped the child; its rusage is in RUSAGE_CHILDREN, which only it adds to here.
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rec['loadgen_wall_s'] = time.monotonic() - t0
+    rec['loadgen_cpu_s'] = ru.ru_utime + ru.ru_stime
+    rec['loadgen_rc'] = proc.returncode
+    rec['subject_alive_after'] = alive(a.subject_pid)
+    result = None
+    for line in reversed(out.decode(errors='replace').splitlines()):
+        line = line.strip()
+        if line.startswith('{'):
+            try:
+                result = json.loads(line)
+                break
+            except ValueError:
+                pass
+    rec['result'] = result
+    if result is None and 'harness_error' not in rec:
+        rec['harness_error'] = 'load generator exited %s without a JSON line' % proc.returncode
+    elif proc.returncode is not None and proc.returncode < 0:
+        rec['harness_error'] = 'load generator killed by signal %d' % -proc.returncode
+    if result and rec.get('subject_cpu_s') is not None:
+        gb = (result.get('bytes_up', 0) + result.get('bytes_down', 0)) / 1e9
+        if gb > 0:
+            rec['cpu_s_per_gb'] = rec['subject_cpu_s'] / gb
+    with open(a.out, 'a') as f:
+        f.write(json.dumps(rec, sort_keys=True) + '\n')
+    if 'harness_error' in rec:
+        print('harness: %s' % rec['harness_error'], file=sys.stderr)
+        return 3
+    return 0
+
+
+# --------------------------------------------------------------------------------------- check-source
+
+
+def cmd_check_source(a):
+    host, port = a.connect.rsplit(':', 1)
+    sport = 40000 + os.getpid() % 20000
+    s = socket.create_connection((host, int(port)), timeout=5)
+    try:
+        hdr = 'PROXY TCP4 %s 127.0.0.1 %d %s\r\n' % (a.src, sport, port)
+        s.sendall(hdr.encode() + b'ping\n')
+        got = b''
+        while len(got) < 5:
+            chunk = s.recv(64)
+            if not chunk:
+                break
+            got += chunk
+        if got != b'ping\n':
+            print('check-source: echo through the subject returned %r' % got, file=sys.stderr)
+            return 1
+        n = established_to_port(a.upstream_port, a.src)
+        if n < 1:
+            print('check-source: no upstream connection from %s to port %d' % (a.src, a.upstream_port),
+                  file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        s.close()
+
+
+# --------------------------------------------------------------------------------------------- report
+
+SUBJECT_NOTES = {
+    'ferry-1': 'ferry, 1 event loop',
+    'ferry': 'ferry, one loop per CPU',
+    'go-mmproxy': 'Debian go-mmproxy',
+    'haproxy': 'HAProxy, accept-proxy + usesrc clientip, splice',
+    'direct': 'no proxy',
+}
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, digits=1, unit=''):
+    if x is None:
+        return '—'
+    if isinstance(x, str):
+        return x
+    if abs(x) >= 1000:
+        s = '{:,.0f}'.format(x)
+    elif digits == 0:
+        s = '{:.0f}'.format(x)
+    else:
+        s = '{:.{d}f}'.format(x, d=digits)
+    return s + unit
+
+
+def fmt_ratio(x):
+    return '—' if x is None else '%.2f×' % x
+
+
+def table(headers, rows, align=None):
+    align = align or (['l'] + ['r'] * (len(headers) - 1))
+    sep = ['---:' if a == 'r' else '---' for a in align]
+    lines = ['| ' + ' | '.join(headers) + ' |', '| ' + ' | '.join(sep) + ' |']
+    for r in rows:
+        lines.append('| ' + ' | '.join(str(c) for c in r) + ' |')
+    return '\n'.join(lines)
+
+
+class Data:
+    def __init__(self, recs, subjects):
+        self.recs = recs
+        self.subjects = subjects
+
+    def runs(self, workload, subject):
+        return [r for r in self.recs if r['workload'] == workload and r['subject'] == subject]
+
+    def rounds(self, workload):
+        return sorted({r['round'] for r in self.recs if r['workload'] == workload})
+
+    def value(self, rec, key):
+        if key.startswith('@'):
+            return rec.get(key[1:])
+        res = rec.get('result') or {}
+        return res.get(key)
+
+    def per_round(self, workload, subject, key):
+        out = {}
+        for r in self.runs(workload, subject):
+            v = self.value(r, key)
+            if v is not None:
+                out[r['round']] = v
+        return out
+
+    def median(self, workload, subject, key):
+        return med(list(self.per_round(workload, subject, key).values()))
+
+    def ratio(self, workload, subject, ref, key):
+        """Median over rounds of subject/ref in the same round (the runs of one round are back to back,
+        which cancels most of the host's drift)."""
+        a = self.per_round(workload, subject, key)
+        b = self.per_round(workload, ref, key)
+        rs = [a[k] / b[k] for k in a if k in b and b[k]]
+        return med(rs)
+
+
+def up_down(rec):
+    res = rec.get('result') or {}
+    if 'mbps_up' in res and 'mbps_down' in res:
+        return res['mbps_up'] + res['mbps_down']
+    return None
+
+
+def cores(rec, key):
+    v = rec.get(key)
+    t = rec.get('interval_s')
+    if v is None or not t:
+        return None
+    return v / t
+
+
+def loadgen_cores(rec):
+    if rec.get('loadgen_cpu_s') is None or not rec.get('loadgen_wall_s'):
+        return None
+    return rec['loadgen_cpu_s'] / rec['loadgen_wall_s']
+
+
+def add_derived(recs):
+    for r in recs:
+        r['updown_mbps'] = up_down(r)
+        r['subject_cores'] = cores(r, 'subject_cpu_s')
+        r['echo_cores'] = cores(r, 'echo_cpu_s')
+        r['loadgen_cores'] = loadgen_cores(r)
+
+
+def cpu_split(d, w, s):
+    parts = [d.median(w, s, '@subject_cores'), d.median(w, s, '@echo_cores'), d.median(w, s, '@loadgen_cores')]
+    if all(p is None for p in parts):
+        return '—'
+    return ' / '.join('—' if p is None else '%.2f' % p for p in parts)
+
+
+def report(a):
+    recs = []
+    with open(a.results) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                recs.append(json.loads(line))
+    with open(a.meta) as f:
+        meta = json.load(f)
+    add_derived(recs)
+    subjects = meta['subjects']
+    workloads = meta['workloads']
+    d = Data(recs, subjects)
+    cfg = meta['config']
+    sections = []
+    targets_input = {}
+
+    def has(w, s):
+        return bool(d.runs(w, s))
+
+    # ---- stream and bulk
+    for w, title, what in (
+            ('stream', 'stream',
+             '%d connections, each sends `%s` then repeats `%s` as fast as it can for %s s (after %s s of warm-up); '
+             'the echo sends everything back. ↑ is client → upstream, ↓ is the echo back to the client.'
+             % (cfg['connections'], cfg['stream_header_text'], cfg['message_text'], cfg['duration'], cfg['warmup'])),
+            ('bulk', 'bulk',
+             '%d connections, PROXY v1 header, then %d-byte messages as fast as possible for %s s.'
+             % (cfg['connections'], cfg['bulk_size'], cfg['duration']))):
+        if w not in workloads:
+            continue
+        rows = []
+        for s in subjects:
+            if not has(w, s):
+                continue
+            rows.append([
+                '**%s**' % s if s.startswith('ferry') else s,
+                fmt(d.median(w, s, '@updown_mbps')),
+                fmt(d.median(w, s, 'mbps_down')),
+                fmt(d.median(w, s, 'mbps_up')),
+                fmt(d.median(w, s, 'msgs_down_per_s'), 0),
+                fmt(d.median(w, s, 'msgs_up_per_s'), 0),
+                fmt(d.median(w, s, '@cpu_s_per_gb'), 2),
+                fmt_ratio(d.ratio(w, s, 'go-mmproxy', '@updown_mbps')) if has(w, 'go-mmproxy') else '—',
+                fmt_ratio(d.ratio(w, s, 'direct', '@updown_mbps')) if has(w, 'direct') else '—',
+                cpu_split(d, w, s),
+                sum(d.per_round(w, s, 'errors').values()) if d.per_round(w, s, 'errors') else '—',
+            ])
+        sections.append((title, what, table(
+            ['', '⇅ Mbps', '↓ Mbps', '↑ Mbps', '↓ msg/s', '↑ msg/s', 'CPU s/GB', '×go-mmproxy', '×direct',
+             'cores: subject / echo / loadgen', 'errors'], rows)))
+        for s in ('ferry', 'ferry-1'):
+            targets_input[(w, s)] = {
+                'x_go': d.ratio(w, s, 'go-mmproxy', '@updown_mbps'),
+                'x_direct': d.ratio(w, s, 'direct', '@updown_mbps'),
+                'cpu_gb': d.median(w, s, '@cpu_s_per_gb'),
+                'cpu_gb_go': d.median(w, 'go-mmproxy', '@cpu_s_per_gb'),
+            }
+
+    # ---- churn
+    w = 'churn'
+    if w in workloads:
+        rows = []
+        for s in subjects:
+            if not has(w, s):
+                continue
+            fails = d.per_round(w, s, 'failures')
+            rows.append([
+                '**%s**' % s if s.startswith('ferry') else s,
+                fmt(d.median(w, s, 'conns_per_s'), 0),
+                sum(fails.values()) if fails else '—',
+                fmt(d.median(w, s, 'p50_us'), 0),
+                fmt(d.median(w, s, 'p99_us'), 0),
+                fmt_ratio(d.ratio(w, s, 'go-mmproxy', 'conns_per_s')) if has(w, 'go-mmproxy') else '—',
+                fmt_ratio(d.ratio(w, s, 'haproxy', 'conns_per_s')) if has(w, 'haproxy') else '—',
+                fmt_ratio(d.ratio(w, s, 'direct', 'conns_per_s')) if has(w, 'direct') else '—',
+                cpu_split(d, w, s),
+            ])
+        sections.append(('churn',
+                         '%d workers, each in a loop: connect, PROXY v1 header (a different source address each '
+                         'time), %s-byte request, wait for the echo, close; for %s s. A cycle is one such '
+                         'connection, from connect to the echo.' % (cfg['churn_workers'], cfg['churn_size'],
+                                                                     cfg['duration']),
+                         table(['', 'conn/s', 'failures (all rounds)', 'p50 cycle µs', 'p99 cycle µs',
+                                '×go-mmproxy', '×haproxy', '×direct', 'cores: subject / echo / loadgen'], rows)))
+        for s in ('ferry', 'ferry-1'):
+            fails = d.per_round(w, s, 'failures')
+            targets_input[(w, s)] = {
+                'x_direct': d.ratio(w, s, 'direct', 'conns_per_s'),
+                'x_haproxy': d.ratio(w, s, 'haproxy', 'conns_per_s'),
+                'failures': sum(fails.values()) if fails else None,
+            }
+
+    # ---- latency
+    w = 'latency'
+    if w in workloads:
+        rows = []
+        added = {}
+        for s in subjects:
+            if not has(w, s):
+                continue
+            if has(w, 'direct'):
+                a_p99 = d.per_round(w, s, 'p99_us')
+                b_p99 = d.per_round(w, 'direct', 'p99_us')
+                added[s] = med([a_p99[k] - b_p99[k] for k in a_p99 if k in b_p99])
+            rows.append([
+                '**%s**' % s if s.startswith('ferry') else s,
+                fmt(d.median(w, s, 'p50_us'), 0),
+                fmt(d.median(w, s, 'p90_us'), 0),
+                fmt(d.median(w, s, 'p99_us'), 0),
+                fmt(d.median(w, s, 'p999_us'), 0),
+                fmt(d.median(w, s, 'max_us'), 0),
+                fmt(added.get(s), 0),
+                fmt_ratio(added[s] / added['go-mmproxy'])
+                if s in added and added.get('go-mmproxy') and added['go-mmproxy'] > 0 and s != 'direct' else '—',
+                fmt(d.median(w, s, 'rate_achieved'), 0),
+                cpu_split(d, w, s),
+            ])
+        sections.append(('latency',
+                         '%d connections, PROXY v1 header, then %s-byte requests at a fixed total rate of %s/s for '
+                         '%s s; each request waits for its echo. Round-trip times in µs. "added p99" is the '
+                         'subject\'s p99 minus direct\'s p99 in the same round (median over rounds).'
+                         % (cfg['latency_connections'], cfg['latency_size'], cfg['latency_rate'], cfg['duration']),
+                         table(['', 'p50', 'p90', 'p99', 'p99.9', 'max', 'added p99', 'added p99 ÷ go-mmproxy\'s',
+                                'req/s achieved', 'cores: subject / echo / loadgen'], rows)))
+        for s in ('ferry', 'ferry-1'):
+            go = added.get('go-mmproxy')
+            targets_input[(w, s)] = {'added': added.get(s), 'added_go': go,
+                                     'ratio': added[s] / go if s in added and added[s] is not None and go
+                                     and go > 0 else None}
+
+    # ---- idle
+    w = 'idle'
+    if w in workloads:
+        rows = []
+        for s in subjects:
+            if not has(w, s) or s == 'direct':
+                continue
+            runs = d.runs(w, s)
+            notes = []
+            if any(not r.get('idle_ready') for r in runs):
+                notes.append('not all %d connections were relayed in %d of %d rounds'
+                             % (cfg['idle_connections'], sum(1 for r in runs if not r.get('idle_ready')), len(runs)))
+            if any(not r.get('subject_alive_after') for r in runs):
+                notes.append('exited during the run (%d of %d rounds)'
+                             % (sum(1 for r in runs if not r.get('subject_alive_after')), len(runs)))
+            if any(r.get('idle_ready') and not r['idle_ready'].get('subject_alive', True) for r in runs):
+                notes.append('dead when the load generator was ready')
+            rss = d.median(w, s, '@idle_rss_bytes')
+            bpc = d.median(w, s, '@idle_bytes_per_conn')
+            rows.append([
+                '**%s**' % s if s.startswith('ferry') else s,
+                fmt(d.median(w, s, '@idle_held'), 0),
+                fmt(rss / 2**20 if rss is not None else None, 1),
+                fmt(bpc / 1024 if bpc is not None else None, 2),
+                fmt(d.median(w, s, '@idle_fds_per_conn'), 2),
+                '; '.join(notes) or '',
+            ])
+            targets_input[(w, s)] = {'held': d.median(w, s, '@idle_held'),
+                                     'rss_mib': rss / 2**20 if rss is not None else None,
+                                     'fds': d.median(w, s, '@idle_fds_per_conn')}
+        sections.append(('idle',
+                         'The load generator opens %d connections (PROXY v1 header, a different source address '
+                         'each, one short echo to prove each is relayed) and holds them; the subject\'s RSS '
+                         '(VmRSS, summed over its processes) and open fds are read from /proc while they are '
+                         'held. Per-connection figures are (while held − before) ÷ connections held. '
+                         '**%d is the most that fits here**: RLIMIT_NOFILE\'s hard limit is 20,000 and cannot be '
+                         'raised, and a proxied connection costs the proxy 2 sockets. go-mmproxy also holds 2 '
+                         'pipes (4 fds) per connection, so it tops out near 3,300 connections; when accept fails '
+                         'with EMFILE it stops listening and exits, so its row shows the most it held at once '
+                         '(sampled every 0.25 s), not %d.' % (cfg['idle_connections'], cfg['idle_connections'],
+                                                            cfg['idle_connections']),
+                         table(['', 'connections held', 'RSS MiB', 'KiB per connection', 'fds per connection',
+                                'notes'], rows, ['l', 'r', 'r', 'r', 'r', 'l'])))
+
+    # ---- targets (issue 3)
+    def tv(key, field):
+        return (targets_input.get(key) or {}).get(field)
+
+    def met(v, ok):
+        if v is None:
+            return 'n/a'
+        return 'yes' if ok(v) else '**no**'
+
+    trows = []
+
+    def trow(name, key, field, ok, show):
+        vf, v1 = tv(key, field), tv((key[0], 'ferry-1'), field)
+        trows.append([name, show(vf), show(v1), met(vf, ok)])
+
+    if 'stream' in workloads:
+        trow('stream ⇅ ≥ 1.40× go-mmproxy', ('stream', 'ferry'), 'x_go', lambda v: v >= 1.4, fmt_ratio)
+        trow('stream ⇅ ≥ 0.80× direct', ('stream', 'ferry'), 'x_direct', lambda v: v >= 0.8, fmt_ratio)
+    if 'churn' in workloads:
+        trow('churn conn/s ≥ 0.90× direct', ('churn', 'ferry'), 'x_direct', lambda v: v >= 0.9, fmt_ratio)
+        trow('churn conn/s ≥ HAProxy', ('churn', 'ferry'), 'x_haproxy', lambda v: v >= 1.0, fmt_ratio)
+        trow('churn: 0 failed connections', ('churn', 'ferry'), 'failures', lambda v: v == 0,
+             lambda v: fmt(v, 0))
+    if 'latency' in workloads:
+        trow('latency: added p99 ≤ ½ go-mmproxy\'s', ('latency', 'ferry'), 'ratio', lambda v: v <= 0.5,
+             lambda v: '—' if v is None else '%.2f of it' % v)
+    if 'idle' in workloads:
+        trow('idle: %d connections held' % cfg['idle_connections'], ('idle', 'ferry'), 'held',
+             lambda v: v >= cfg['idle_connections'], lambda v: fmt(v, 0))
+        trow('idle: RSS ≤ 16 MiB', ('idle', 'ferry'), 'rss_mib', lambda v: v <= 16,
+             lambda v: fmt(v, 1, ' MiB'))
+        trow('idle: 2 fds per connection', ('idle', 'ferry'), 'fds', lambda v: v <= 2.05, lambda v: fmt(v, 2))
+    for w in ('stream', 'bulk'):
+        if w in workloads:
+            go = tv((w, 'ferry'), 'cpu_gb_go')
+            for s in ('ferry', 'ferry-1'):
+                t = targets_input.get((w, s))
+                if t is not None:
+                    t['cpu_rel'] = t['cpu_gb'] / go if t.get('cpu_gb') is not None and go else None
+            trow('%s: CPU s/GB ≤ ½ go-mmproxy\'s (%s)' % (w, fmt(go, 2)), (w, 'ferry'), 'cpu_rel',
+                 lambda v: v <= 0.5,
+                 lambda v: '—' if v is None else '%.2f of it' % v)
+    targets_md = table(['target (issue 3)', 'ferry', 'ferry-1', 'met by ferry'], trows, ['l', 'r', 'r', 'l'])
+
+    # ---- raw per-round numbers
+    raw_cols = {
+        'stream': [('⇅ Mbps', '@updown_mbps', 1), ('↓ Mbps', 'mbps_down', 1), ('↑ Mbps', 'mbps_up', 1),
+                   ('CPU s/GB', '@cpu_s_per_gb', 2), ('subject cores', '@subject_cores', 2),
+                   ('echo cores', '@echo_cores', 2), ('loadgen cores', '@loadgen_cores', 2), ('errors', 'errors', 0)],
+        'churn': [('conn/s', 'conns_per_s', 0), ('completed', 'completed', 0), ('failures', 'failures', 0),
+                  ('p50 µs', 'p50_us', 0), ('p99 µs', 'p99_us', 0), ('subject cores', '@subject_cores', 2),
+                  ('echo cores', '@echo_cores', 2), ('loadgen cores', '@loadgen_cores', 2)],
+        'latency': [('p50', 'p50_us', 0), ('p90', 'p90_us', 0), ('p99', 'p99_us', 0), ('p99.9', 'p999_us', 0),
+                    ('max', 'max_us', 0), ('requests', 'requests', 0), ('req/s', 'rate_achieved', 0),
+                    ('subject cores', '@subject_cores', 2), ('loadgen cores', '@loadgen_cores', 2)],
+        'idle': [('opened', 'opened', 0), ('failed', 'failed', 0), ('held', '@idle_held', 0),
+                 ('RSS bytes', '@idle_rss_bytes', 0), ('fds', '@idle_fds', 0),
+                 ('fds/conn', '@idle_fds_per_conn', 2), ('bytes/conn', '@idle_bytes_per_conn', 0),
+                 ('alive after', '@subject_alive_after', 0)],
+    }
+    raw_cols['bulk'] = raw_cols['stream']
+    raw_parts = []
+    for w in workloads:
+        cols = raw_cols.get(w)
+        if not cols:
+            continue
+        rows = []
+        for rnd in d.rounds(w):
+            for s in subjects:
+                for r in d.runs(w, s):
+                    if r['round'] != rnd:
+                        continue
+                    row = [rnd, s]
+                    for _, key, dig in cols:
+                        v = d.value(r, key)
+                        row.append(str(v) if isinstance(v, bool) else fmt(v, dig))
+                    rows.append(row)
+        raw_parts.append('**%s**\n\n' % w + table(['round', 'subject'] + [c[0] for c in cols], rows,
+                                                   ['r', 'l'] + ['r'] * len(cols)))
+
+    # ---- problems seen
+    problems = []
+    for r in recs:
+        if r.get('harness_error'):
+            problems.append('%s round %s %s: %s' % (r['workload'], r['round'], r['subject'], r['harness_error']))
+        elif r.get('loadgen_rc'):
+            problems.append('%s round %s %s: load generator exited %s' % (r['workload'], r['round'], r['subject'],
+                                                                          r['loadgen_rc']))
+        if not r.get('subject_alive_after') and r['subject'] != 'direct':
+            problems.append('%s round %s %s: the subject was not running at the end of the run'
+                            % (r['workload'], r['round'], r['subject']))
+    problems += meta.get('problems', [])
+
+    # ---- chart
+    chart_ok = False
+    if 'stream' in workloads and a.png:
+        datf = a.png + '.dat'
+        with open(datf, 'w') as f:
+            i = 0
+            for s in subjects:
+                v = d.median('stream', s, '@updown_mbps')
+                if v is None:
+                    continue
+                f.write('%d "%s" %.1f %d\n' % (i, s, v, 1 if s.startswith('ferry') else 0))
+                i += 1
+        title = 'stream: %d connections, PROXY v1 + "%s" repeated, ⇅ Mbps (median of %d round%s)' % (
+            cfg['connections'], cfg['message_text'].replace('\\', '\\\\'), cfg['rounds'],
+            '' if cfg['rounds'] == 1 else 's')
+        sub = '%s, %d cores, Linux %s, %s' % (meta['machine']['model'], meta['machine']['nproc'],
+                                              meta['machine']['kernel'], meta['machine']['date'][:10])
+        rc = subprocess.run(['gnuplot', '-e', 'datafile="%s"; outfile="%s"; charttitle="%s"; subtitle="%s"; '
+                             'terminal="%s"' % (datf, a.png, title.replace('"', "'"), sub, a.terminal),
+                             a.chart_script], capture_output=True, text=True)
+        if rc.returncode == 0:
+            chart_ok = True
+            os.unlink(datf)
+        else:
+            problems.append('gnuplot failed: %s' % rc.stderr.strip()[-400:])
+
+    # ---- page
+    m = meta['machine']
+    out = []
+    out.append('# ferry benchmarks\n')
+    out.append('Generated by `make bench` (bench/run.sh) on %s.\n' % m['date'])
+    out.append('**Machine:** %s, %d cores (`nproc`), Linux %s, %s. %s\n'
+               % (m['model'], m['nproc'], m['kernel'], m['os'], m['versions']))
+    out.append('**Setup:** one private network namespace with only `lo` in it; the echo upstream (`bench/echo`), '
+               'the subject and the load generator (`bench/loadgen`) all run in it, each pinned with `taskset -c` '
+               '(subject %s, echo %s, loadgen %s), so they share the same CPUs. Subjects, one at a time, started '
+               'fresh for each run: %s. Rounds are interleaved (every subject once per round, %d rounds, each '
+               'workload\'s runs back to back); the tables show medians over rounds, and the ratios are medians '
+               'of the per-round ratios. The host is shared and absolute numbers drift by up to 2× within '
+               'minutes: quote the ratios. "cores" columns are CPU time ÷ wall time during the measured '
+               'interval (subject and echo, from /proc/PID/stat) and over the whole run (loadgen, from wait4).\n'
+               % (cfg['cpus_subject'], cfg['cpus_echo'], cfg['cpus_loadgen'],
+                  ', '.join('`%s` (%s)' % (s, SUBJECT_NOTES.get(s, s)) for s in subjects), cfg['rounds']))
+    if cfg.get('quick'):
+        out.append('**This is a BENCH_QUICK smoke run (1 round, short intervals): not for quoting.**\n')
+    for title, what, tbl in sections:
+        out.append('## %s\n' % title)
+        out.append(what + '\n')
+        out.append(tbl + '\n')
+        if title == 'stream' and chart_ok:
+            out.append('![stream ⇅ Mbps per subject](%s)\n' % os.path.basename(a.png))
+    out.append('## targets (issue 3)\n')
+    out.append('Informational, never pass/fail: these are the goals from issue 3 with what this run measured '
+               '("ferry" is `-threads 0`, one loop per CPU).\n')
+    out.append(targets_md + '\n')
+    if problems:
+        out.append('## problems seen in this run\n')
+        out.append('\n'.join('- ' + p for p in problems) + '\n')
+    out.append('## how to reproduce\n')
+    out.append('```sh\nmake deps          # haproxy, go-mmproxy, gnuplot-nox, ...\nmake bench         # as root; '
+               'about %s here\n'
+               'BENCH_QUICK=1 make bench                                   # 1 round, 2 s: a smoke run\n'
+               'BENCH_SUBJECTS="ferry go-mmproxy direct" BENCH_WORKLOADS="stream churn" make bench\n```\n'
+               % meta.get('runtime_text', '10 minutes'))
+    out.append('Every knob is a `BENCH_*` variable (see bench/README.md). This run: `%s`.\n'
+               % ' '.join('%s=%s' % (k, v) for k, v in sorted(meta['env'].items())))
+    out.append('Commands:\n')
+    out.append('```\n%s\n```\n' % '\n'.join('%-10s %s' % (k, v) for k, v in meta['commands'].items()))
+    out.append('<details><summary>Raw numbers, every run</summary>\n')
+    out.append('\n\n'.join(raw_parts) + '\n')
+    out.append('</details>\n')
+    page = '\n'.join(out)
+    if cfg.get('header', 'v1') != 'v1':  # the texts above describe the default header
+        page = page.replace('PROXY v1', 'PROXY ' + cfg['header']).replace(cfg['stream_header_text'], 'a PROXY %s header' % cfg['header'])
+    with open(a.md, 'w') as f:
+        f.write(page)
+    # stdout: everything but the raw numbers and the reproduce section
+    cut = page.index('## how to reproduce')
+    print(page[:cut].rstrip())
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest='cmd', required=True)
+    r = sub.add_parser('run')
+    r.add_argument('--out', required=True)
+    r.add_argument('--workload', required=True)
+    r.add_argument('--round', type=int, required=True)
+    r.add_argument('--subject', required=True)
+    r.add_argument('--subject-pid', type=int, default=0)
+    r.add_argument('--echo-pid', type=int, default=0)
+    r.add_argument('--warmup', type=float, default=0)
+    r.add_argument('--duration', type=float, default=0)
+    r.add_argument('--idle', action='store_true')
+    r.add_argument('--ready-file')
+    r.add_argument('--ready-timeout', type=float, default=60)
+    r.add_argument('--upstream-port', type=int, default=2000)
+    r.add_argument('--timeout', type=float, default=120)
+    r.add_argument('--stderr')
+    r.add_argument('argv', nargs=argparse.REMAINDER)
+    c = sub.add_parser('check-source')
+    c.add_argument('--connect', required=True)
+    c.add_argument('--src', required=True)
+    c.add_argument('--upstream-port', type=int, default=2000)
+    q = sub.add_parser('report')
+    q.add_argument('--results', required=True)
+    q.add_argument('--meta', required=True)
+    q.add_argument('--md', required=True)
+    q.add_argument('--png')
+    q.add_argument('--terminal', default='pngcairo')
+    q.add_argument('--chart-script', default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                          'chart.gnuplot'))
+    a = p.parse_args()
+    if a.cmd == 'run':
+        if a.argv and a.argv[0] == '--':
+            a.argv = a.argv[1:]
+        return cmd_run(a)
+    if a.cmd == 'check-source':
+        return cmd_check_source(a)
+    return report(a)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,472 @@
+#!/usr/bin/env bash
+# bench/run.sh: `make bench`. Measures ferry against go-mmproxy, HAProxy and no proxy at all, in a private
+# network namespace that has only `lo`, and writes docs/benchmarks.md + docs/benchmarks.png (full runs) and
+# build/bench/results.jsonl. Needs root. See bench/README.md for the workloads and every BENCH_* knob.
+#
+# For each workload, for each round, for each subject (rounds interleaved: A B C A B C ...): start the subject
+# fresh, wait for its listener, run bench/loadgen through bench/harness.py (which samples /proc), stop the
+# subject. Then bench/harness.py report: medians, ratios, the issue-3 targets, the page and the chart.
+#
+# Exit status: 0 when every run produced numbers (whatever they are: benchmarks are never pass/fail);
+# 1 when the harness itself broke (a subject did not start, the load generator crashed, a tool is missing).
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 1
+REPO_ROOT=$PWD
+BUILD=${BUILD:-build}
+[[ $BUILD == /* ]] && BUILD_DIR=$BUILD || BUILD_DIR=$REPO_ROOT/$BUILD
+FERRY=$BUILD_DIR/ferry
+LOADGEN=$BUILD_DIR/bench/loadgen
+ECHO_BIN=$BUILD_DIR/bench/echo
+HARNESS=$REPO_ROOT/bench/harness.py
+PYTHON=/usr/bin/python3
+[[ -x $PYTHON ]] || PYTHON=python3
+OUT=$BUILD_DIR/bench
+LOGS=$OUT/logs
+RESULTS=$OUT/results.jsonl
+META=$OUT/meta.json
+
+# ------------------------------------------------------------------------------------------------ knobs
+NPROC=$(nproc)
+ALL_CPUS="0-$((NPROC - 1))"
+QUICK=${BENCH_QUICK:-0}
+SUBJECTS=${BENCH_SUBJECTS:-"ferry-1 ferry go-mmproxy haproxy direct"}
+WORKLOADS=${BENCH_WORKLOADS:-"stream bulk churn latency idle"}
+if [[ $QUICK == 1 ]]; then
+    ROUNDS=${BENCH_ROUNDS:-1}
+    DURATION=${BENCH_DURATION:-2}
+    WARMUP=${BENCH_WARMUP:-1}
+    IDLE_CONNECTIONS=${BENCH_IDLE_CONNECTIONS:-2000}
+else
+    ROUNDS=${BENCH_ROUNDS:-3}
+    DURATION=${BENCH_DURATION:-5}
+    WARMUP=${BENCH_WARMUP:-1}
+    IDLE_CONNECTIONS=${BENCH_IDLE_CONNECTIONS:-9000}
+fi
+CONNECTIONS=${BENCH_CONNECTIONS:-50}             # stream and bulk
+MESSAGE=${BENCH_MESSAGE:-'PING\r\n'}             # stream message (loadgen expands \r \n \t \\)
+HEADER=${BENCH_HEADER:-v1}                       # PROXY header version for every proxied workload
+BULK_SIZE=${BENCH_BULK_SIZE:-65536}
+CHURN_WORKERS=${BENCH_CHURN_WORKERS:-50}
+CHURN_SIZE=${BENCH_CHURN_SIZE:-64}
+LATENCY_CONNECTIONS=${BENCH_LATENCY_CONNECTIONS:-50}
+LATENCY_RATE=${BENCH_LATENCY_RATE:-5000}
+LATENCY_SIZE=${BENCH_LATENCY_SIZE:-64}
+IDLE_HOLD=${BENCH_IDLE_HOLD:-2}
+LOADGEN_THREADS=${BENCH_LOADGEN_THREADS:-}       # empty: the loadgen's default
+ECHO_THREADS=${BENCH_ECHO_THREADS:-}             # empty: the echo's default
+HAPROXY_THREADS=${BENCH_HAPROXY_THREADS:-2}
+HAPROXY_SPLICE=${BENCH_HAPROXY_SPLICE:-auto}     # auto: option splice-auto; always: splice-request + -response
+CPUS_SUBJECT=${BENCH_CPUS_SUBJECT:-${BENCH_CPUS:-$ALL_CPUS}}
+CPUS_ECHO=${BENCH_CPUS_ECHO:-${BENCH_CPUS:-$ALL_CPUS}}
+CPUS_LOADGEN=${BENCH_CPUS_LOADGEN:-${BENCH_CPUS:-$ALL_CPUS}}
+MAX_LOAD=${BENCH_MAX_LOAD:-1.5}                  # wait (up to 2 min) for the 1-minute load to drop below this
+LISTEN_PORT=1122
+ECHO_PORT=2000
+FULL_RUN=0
+if [[ $QUICK != 1 && -z ${BENCH_SUBJECTS:-} && -z ${BENCH_WORKLOADS:-} && -z ${BENCH_ROUNDS:-} && -z ${BENCH_DURATION:-} ]]; then
+    FULL_RUN=1
+fi
+# Full runs write the committed page; anything else (quick, subsets, other durations) stays in build/bench.
+if [[ -n ${BENCH_DOCS:-} ]]; then
+    DOCS_DIR=$BENCH_DOCS
+elif ((FULL_RUN)); then
+    DOCS_DIR=$REPO_ROOT/docs
+else
+    DOCS_DIR=$OUT
+fi
+
+say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# ------------------------------------------------------------------------------------------------ checks
+[[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, IP_TRANSPARENT)"
+for s in $SUBJECTS; do
+    case $s in
+        ferry-1|ferry) [[ -x $FERRY ]] || die "$FERRY not found (make)" ;;
+        go-mmproxy) command -v go-mmproxy >/dev/null || die "go-mmproxy not installed (make deps)" ;;
+        haproxy) command -v haproxy >/dev/null || die "haproxy not installed (make deps)" ;;
+        direct) ;;
+        *) die "unknown subject '$s' (ferry-1 ferry go-mmproxy haproxy direct)" ;;
+    esac
+done
+for w in $WORKLOADS; do
+    case $w in stream|bulk|churn|latency|idle) ;; *) die "unknown workload '$w' (stream bulk churn latency idle)" ;; esac
+done
+[[ -x $LOADGEN && -x $ECHO_BIN ]] || die "$LOADGEN / $ECHO_BIN not found (make bench-tools)"
+for tool in ip ss taskset gnuplot; do command -v $tool >/dev/null || die "missing $tool (make deps)"; done
+
+mkdir -p "$LOGS" "$DOCS_DIR"
+rm -f "$LOGS"/* "$RESULTS"
+PROBLEMS=()
+BROKEN=0
+
+# ------------------------------------------------------------------------------------------------ quiet machine
+wait_quiet() {
+    local i load
+    for ((i = 0; i < 24; i++)); do
+        load=$(cut -d' ' -f1 /proc/loadavg)
+        if awk -v l="$load" -v m="$MAX_LOAD" 'BEGIN { exit !(l < m) }'; then return 0; fi
+        ((i == 0)) && say "1-minute load is $load (> $MAX_LOAD): waiting for the machine to calm down"
+        sleep 5
+    done
+    say "load still $(cut -d' ' -f1 /proc/loadavg) after 2 minutes: measuring anyway"
+    PROBLEMS+=("the 1-minute load was above $MAX_LOAD at the start (other jobs on the machine)")
+}
+
+# ------------------------------------------------------------------------------------------------ namespace
+NS="ferry-bench-$$-$RANDOM"
+PIDS=()
+cleanup() {
+    local pid i
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for ((i = 0; i < 30; i++)); do
+        local alive=0
+        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        ((alive)) || break
+        sleep 0.1
+    done
+    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+    # Anything still inside our namespace was started by us.
+    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+    wait 2>/dev/null
+    ip netns del "$NS" 2>/dev/null
+}
+trap cleanup EXIT
+trap 'say interrupted; exit 130' INT
+trap 'say terminated; exit 143' TERM
+
+in_ns() { ip netns exec "$NS" "$@"; }
+
+setup_namespace() {
+    ip netns add "$NS" || die "ip netns add $NS failed"
+    ip -n "$NS" link set lo up
+    # Replies to the spoofed client addresses come back to the proxies (ferry runs with -routing=false).
+    ip -n "$NS" rule add from 127.0.0.1/8 iif lo table 123
+    ip -n "$NS" route add local 0.0.0.0/0 dev lo table 123
+    ip -n "$NS" -6 rule add from ::1/128 iif lo table 123
+    ip -n "$NS" -6 route add local ::/0 dev lo table 123
+    # Per-namespace sysctls: reuse TIME_WAIT ports for the churn, a wide ephemeral range (never our two
+    # listening ports), a listen backlog deep enough for 9,000 connections opened at once.
+    in_ns sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65535" \
+        net.ipv4.ip_local_reserved_ports="$LISTEN_PORT,$ECHO_PORT" net.core.somaxconn=16384 \
+        net.ipv4.tcp_max_syn_backlog=16384 || die "sysctl in $NS failed"
+    if [[ -n $(ip -n "$NS" -o link show | grep -v ': lo:') ]]; then die "namespace $NS has links other than lo"; fi
+}
+
+# wait_listen PORT TIMEOUT_S: true once something listens on PORT in the namespace.
+wait_listen() {
+    local port=$1 n=$(($2 * 20)) i
+    for ((i = 0; i < n; i++)); do
+        [[ -n $(in_ns ss -Hltn "sport = :$port") ]] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# wait_unlisten PORT: until nothing listens on PORT (the previous subject is gone).
+wait_unlisten() {
+    local port=$1 i
+    for ((i = 0; i < 100; i++)); do
+        [[ -z $(in_ns ss -Hltn "sport = :$port") ]] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# stop_pid PID: SIGTERM, then SIGKILL after 5 s; reaps it.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    local keep=() p
+    for p in "${PIDS[@]}"; do [[ $p != "$pid" ]] && keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+# ------------------------------------------------------------------------------------------------ subjects
+HAPROXY_CFG=$OUT/haproxy.cfg
+write_haproxy_cfg() {
+    local splice
+    if [[ $HAPROXY_SPLICE == always ]]; then
+        splice=$'    option splice-request\n    option splice-response'
+    else
+        splice='    option splice-auto'
+    fi
+    cat >"$HAPROXY_CFG" <<CFG
+# generated by bench/run.sh
+global
+    # maxconn 20000 makes HAProxy 2.6 want 50,017 fds (2 per connection + 5,000 pipes); the hard limit here is
+    # 20,000 and strict-limits (on by default) would refuse to start: no strict-limits only warns.
+    maxconn 20000
+    no strict-limits
+    nbthread $HAPROXY_THREADS
+defaults
+    mode tcp
+    timeout connect 10s
+    timeout client 5m
+    timeout server 5m
+$splice
+frontend fe
+    bind 127.0.0.1:$LISTEN_PORT accept-proxy
+    default_backend be
+backend be
+    server echo 127.0.0.1:$ECHO_PORT source 0.0.0.0 usesrc clientip
+CFG
+}
+
+# subject_cmd NAME: the command line (without taskset) in SUBJECT_CMD.
+subject_cmd() {
+    case $1 in
+        ferry-1) SUBJECT_CMD=("$FERRY" mmproxy -routing=false -threads 1 -l 127.0.0.1:$LISTEN_PORT -4 127.0.0.1:$ECHO_PORT) ;;
+        ferry) SUBJECT_CMD=("$FERRY" mmproxy -routing=false -threads 0 -l 127.0.0.1:$LISTEN_PORT -4 127.0.0.1:$ECHO_PORT) ;;
+        go-mmproxy) SUBJECT_CMD=(go-mmproxy -l 127.0.0.1:$LISTEN_PORT -4 127.0.0.1:$ECHO_PORT) ;;
+        haproxy) SUBJECT_CMD=(haproxy -f "$HAPROXY_CFG" -db) ;;
+        direct) SUBJECT_CMD=() ;;
+    esac
+}
+
+declare -A SOURCE_CHECKED=()
+# start_subject NAME TAG: starts it pinned, waits for its listener; SUBJECT_PID (0 for direct).
+# On the first start of each subject, checks that it really connects upstream from the header's address.
+start_subject() {
+    local name=$1 tag=$2
+    SUBJECT_PID=0
+    [[ $name == direct ]] && return 0
+    wait_unlisten $LISTEN_PORT || { say "port $LISTEN_PORT still in use before $name"; return 1; }
+    subject_cmd "$name"
+    # Not through in_ns: a backgrounded function is a subshell, and $! must be the subject itself
+    # (ip netns exec and taskset both exec).
+    ip netns exec "$NS" taskset -c "$CPUS_SUBJECT" "${SUBJECT_CMD[@]}" >"$LOGS/$tag.subject.out" 2>"$LOGS/$tag.subject.err" &
+    SUBJECT_PID=$!
+    PIDS+=("$SUBJECT_PID")
+    if ! wait_listen $LISTEN_PORT 10 || ! kill -0 "$SUBJECT_PID" 2>/dev/null; then
+        say "$name did not start listening on 127.0.0.1:$LISTEN_PORT; its stderr:"
+        tail -n 20 "$LOGS/$tag.subject.err" >&2
+        return 1
+    fi
+    if [[ -z ${SOURCE_CHECKED[$name]:-} ]]; then
+        if ! in_ns "$PYTHON" "$HARNESS" check-source --connect 127.0.0.1:$LISTEN_PORT --src 127.9.8.7 \
+            --upstream-port $ECHO_PORT 2>>"$LOGS/$tag.check.err"; then
+            say "$name does not connect upstream from the client's address:"
+            cat "$LOGS/$tag.check.err" >&2
+            return 1
+        fi
+        SOURCE_CHECKED[$name]=1
+        sleep 0.2
+    fi
+    return 0
+}
+
+# ------------------------------------------------------------------------------------------------ workloads
+# loadgen_args WORKLOAD SUBJECT READY_FILE: the load generator's arguments in LOADGEN_ARGS.
+loadgen_args() {
+    local w=$1 s=$2 ready=$3 target hdr
+    if [[ $s == direct ]]; then
+        target=127.0.0.1:$ECHO_PORT
+        hdr=(--header none)
+    else
+        target=127.0.0.1:$LISTEN_PORT
+        hdr=(--header "$HEADER")
+    fi
+    LOADGEN_ARGS=(--target "$target" --workload "$w" --json)
+    [[ -n $LOADGEN_THREADS ]] && LOADGEN_ARGS+=(--threads "$LOADGEN_THREADS")
+    case $w in
+        stream)
+            [[ $s != direct ]] && hdr+=(--header-src 127.0.0.1 --header-dst 127.0.0.1:25578)
+            LOADGEN_ARGS+=("${hdr[@]}" --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP"
+                --message "$MESSAGE") ;;
+        bulk)
+            [[ $s != direct ]] && hdr+=(--header-src 127.0.0.1 --header-dst 127.0.0.1:25578)
+            LOADGEN_ARGS+=("${hdr[@]}" --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP"
+                --message-size "$BULK_SIZE") ;;
+        churn)
+            [[ $s != direct ]] && hdr+=(--header-src-range --header-dst 127.0.0.1:25578)
+            LOADGEN_ARGS+=("${hdr[@]}" --connections "$CHURN_WORKERS" --duration "$DURATION" --warmup "$WARMUP"
+                --message-size "$CHURN_SIZE") ;;
+        latency)
+            [[ $s != direct ]] && hdr+=(--header-src 127.0.0.1 --header-dst 127.0.0.1:25578)
+            LOADGEN_ARGS+=("${hdr[@]}" --connections "$LATENCY_CONNECTIONS" --duration "$DURATION"
+                --warmup "$WARMUP" --rate "$LATENCY_RATE" --message-size "$LATENCY_SIZE") ;;
+        idle)
+            [[ $s != direct ]] && hdr+=(--header-src-range --header-dst 127.0.0.1:25578)
+            LOADGEN_ARGS+=("${hdr[@]}" --connections "$IDLE_CONNECTIONS" --hold "$IDLE_HOLD"
+                --ready-file "$ready") ;;
+    esac
+}
+
+# run_one WORKLOAD ROUND SUBJECT
+run_one() {
+    local w=$1 r=$2 s=$3 tag="$1-r$2-$3" ready="$OUT/ready.$1" extra=()
+    if ! start_subject "$s" "$tag"; then
+        BROKEN=1
+        PROBLEMS+=("$w round $r: $s did not start (see $LOGS/$tag.subject.err)")
+        [[ $SUBJECT_PID != 0 ]] && stop_pid "$SUBJECT_PID"
+        return 1
+    fi
+    loadgen_args "$w" "$s" "$ready"
+    if [[ $w == idle ]]; then
+        extra=(--idle --ready-file "$ready" --ready-timeout 60 --timeout $((IDLE_HOLD + 90)))
+    else
+        extra=(--warmup "$WARMUP" --duration "$DURATION" --timeout $((${DURATION%.*} + ${WARMUP%.*} + 60)))
+    fi
+    in_ns "$PYTHON" "$HARNESS" run --out "$RESULTS" --workload "$w" --round "$r" --subject "$s" \
+        --subject-pid "$SUBJECT_PID" --echo-pid "$ECHO_PID" --upstream-port $ECHO_PORT \
+        --stderr "$LOGS/$tag.loadgen.err" "${extra[@]}" \
+        -- taskset -c "$CPUS_LOADGEN" "$LOADGEN" "${LOADGEN_ARGS[@]}"
+    local rc=$?
+    if ((rc != 0)); then
+        BROKEN=1
+        PROBLEMS+=("$w round $r $s: the load generator failed (see $LOGS/$tag.loadgen.err)")
+        say "$w round $r $s: load generator failed; its stderr:"
+        tail -n 10 "$LOGS/$tag.loadgen.err" >&2
+    fi
+    tail -n 1 "$RESULTS" | "$PYTHON" -c '
+import json, sys
+r = json.loads(sys.stdin.read()); res = r.get("result") or {}
+keys = {"stream": ["mbps_up", "mbps_down", "errors"], "bulk": ["mbps_up", "mbps_down", "errors"],
+        "churn": ["conns_per_s", "failures", "p99_us"], "latency": ["p50_us", "p99_us", "p999_us"],
+        "idle": ["opened", "failed"]}[r["workload"]]
+bits = ["%s=%s" % (k, res.get(k)) for k in keys]
+if r["workload"] == "idle":
+    bits += ["held=%s" % r.get("idle_held"), "rss=%.1fMiB" % (r.get("idle_rss_bytes", 0) / 2**20),
+             "fds/conn=%.2f" % r.get("idle_fds_per_conn", 0)]
+if r.get("subject_cpu_s") is not None: bits.append("cpu=%.2fs" % r["subject_cpu_s"])
+if r.get("loadgen_cpu_s") is not None: bits.append("loadgen_cpu=%.2fs/%.1fs" % (r["loadgen_cpu_s"], r["loadgen_wall_s"]))
+print("  %-8s r%d %-10s %s" % (r["workload"], r["round"], r["subject"], " ".join(bits)))
+' >&2
+    if [[ $SUBJECT_PID != 0 ]]; then
+        if ! kill -0 "$SUBJECT_PID" 2>/dev/null; then
+            wait "$SUBJECT_PID" 2>/dev/null
+            say "$s exited during $w round $r (status $?); last lines of its stderr:"
+            tail -n 3 "$LOGS/$tag.subject.err" >&2
+        fi
+        stop_pid "$SUBJECT_PID"
+    fi
+    rm -f "$ready"
+    return 0
+}
+
+# ------------------------------------------------------------------------------------------------ main
+T_START=$(date +%s)
+wait_quiet
+setup_namespace
+if [[ " $SUBJECTS " == *" haproxy "* ]]; then
+    write_haproxy_cfg
+    haproxy -c -f "$HAPROXY_CFG" >"$LOGS/haproxy-check.log" 2>&1 || { cat "$LOGS/haproxy-check.log" >&2; die "haproxy -c failed"; }
+fi
+echo_args=(--listen 127.0.0.1:$ECHO_PORT)
+[[ -n $ECHO_THREADS ]] && echo_args+=(--threads "$ECHO_THREADS")
+ip netns exec "$NS" taskset -c "$CPUS_ECHO" "$ECHO_BIN" "${echo_args[@]}" >"$LOGS/echo.out" 2>"$LOGS/echo.err" &
+ECHO_PID=$!
+PIDS+=("$ECHO_PID")
+wait_listen $ECHO_PORT 10 || { cat "$LOGS/echo.err" >&2; die "the echo upstream did not start"; }
+
+say "namespace $NS; subjects: $SUBJECTS; workloads: $WORKLOADS; $ROUNDS round(s) of ${DURATION}s (+${WARMUP}s warm-up)"
+say "pinning: subject $CPUS_SUBJECT, echo $CPUS_ECHO, loadgen $CPUS_LOADGEN; logs in $LOGS"
+for w in $WORKLOADS; do
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for s in $SUBJECTS; do
+            [[ $w == idle && $s == direct ]] && continue   # nothing in the middle to measure
+            if ! kill -0 "$ECHO_PID" 2>/dev/null; then die "the echo upstream died (see $LOGS/echo.err)"; fi
+            run_one "$w" "$r" "$s"
+        done
+    done
+done
+stop_pid "$ECHO_PID"
+T_END=$(date +%s)
+RUNTIME=$((T_END - T_START))
+
+# ------------------------------------------------------------------------------------------------ report
+# Everything the page states about this run goes into meta.json: the machine, the configuration, the
+# command lines, the BENCH_* variables that were set, the runtime and the problems seen.
+{
+    for s in $SUBJECTS; do
+        subject_cmd "$s"
+        if [[ $s == direct ]]; then
+            printf '%s\t%s\n' "$s" "(none: the load generator connects to 127.0.0.1:$ECHO_PORT with --header none)"
+        else
+            printf '%s\t%s\n' "$s" "taskset -c $CPUS_SUBJECT ${SUBJECT_CMD[*]/#$REPO_ROOT\//}"
+        fi
+    done
+    printf '%s\t%s\n' echo "taskset -c $CPUS_ECHO $BUILD/bench/echo ${echo_args[*]}"
+    for w in $WORKLOADS; do
+        for s in ferry direct; do
+            [[ $w == idle && $s == direct ]] && continue
+            loadgen_args "$w" "$s" "$OUT/ready.$w"
+            printf '%s\t%s\n' "loadgen $w${s/ferry/}" "taskset -c $CPUS_LOADGEN $BUILD/bench/loadgen ${LOADGEN_ARGS[*]}"
+        done
+    done
+    if [[ " $SUBJECTS " == *" haproxy "* ]]; then
+        printf '%s\t%s\n' haproxy.cfg "$(grep -v '^#' "$HAPROXY_CFG" | sed 's/^ *//' | paste -sd';' | sed 's/;/; /g')"
+    fi
+} >"$OUT/commands.tsv"
+compgen -v BENCH_ | while read -r v; do printf '%s\t%s\n' "$v" "${!v}"; done >"$OUT/env.tsv"
+printf '%s\n' "${PROBLEMS[@]}" >"$OUT/problems.txt"
+export SUBJECTS WORKLOADS ROUNDS DURATION WARMUP CONNECTIONS MESSAGE BULK_SIZE CHURN_WORKERS CHURN_SIZE \
+    LATENCY_CONNECTIONS LATENCY_RATE LATENCY_SIZE IDLE_CONNECTIONS IDLE_HOLD CPUS_SUBJECT CPUS_ECHO CPUS_LOADGEN \
+    QUICK FULL_RUN RUNTIME OUT HEADER
+"$PYTHON" - "$META" <<'EOF'
+import json, os, platform, subprocess, sys, time
+e = os.environ
+def ver(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True, shell=True)
+    return r.stdout.strip() or '?'
+def tsv(name):
+    out = {}
+    with open(os.path.join(e['OUT'], name)) as f:
+        for line in f:
+            k, _, v = line.rstrip('\n').partition('\t')
+            if k:
+                out[k] = v
+    return out
+model = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')
+osname = next((l.split('=', 1)[1].strip().strip('"') for l in open('/etc/os-release')
+               if l.startswith('PRETTY_NAME=')), '?')
+versions = 'go-mmproxy %s, HAProxy %s, ferry %s.' % (
+    ver("dpkg-query -W -f='${Version}' go-mmproxy"), ver("dpkg-query -W -f='${Version}' haproxy"),
+    ver('git describe --always --dirty'))
+runtime = int(e['RUNTIME'])
+meta = {
+    'machine': {'nproc': os.cpu_count(), 'model': model, 'kernel': platform.release(), 'os': osname,
+                'date': time.strftime('%Y-%m-%d %H:%M %Z'), 'versions': versions},
+    'subjects': e['SUBJECTS'].split(), 'workloads': e['WORKLOADS'].split(),
+    'runtime_s': runtime, 'runtime_text': '%d min %02d s' % divmod(runtime, 60),
+    'full_run': e['FULL_RUN'] == '1',
+    'problems': [l.strip() for l in open(os.path.join(e['OUT'], 'problems.txt')) if l.strip()],
+    'commands': tsv('commands.tsv'), 'env': tsv('env.tsv'),
+    'config': {'rounds': int(e['ROUNDS']), 'duration': e['DURATION'], 'warmup': e['WARMUP'],
+               'connections': int(e['CONNECTIONS']), 'message_text': e['MESSAGE'],
+               'stream_header_text': r'PROXY TCP4 127.0.0.1 127.0.0.1 <uid> 25578\r\n',
+               'bulk_size': int(e['BULK_SIZE']), 'churn_workers': int(e['CHURN_WORKERS']),
+               'churn_size': int(e['CHURN_SIZE']), 'latency_connections': int(e['LATENCY_CONNECTIONS']),
+               'latency_rate': int(e['LATENCY_RATE']), 'latency_size': int(e['LATENCY_SIZE']),
+               'idle_connections': int(e['IDLE_CONNECTIONS']), 'idle_hold': e['IDLE_HOLD'],
+               'cpus_subject': e['CPUS_SUBJECT'], 'cpus_echo': e['CPUS_ECHO'], 'cpus_loadgen': e['CPUS_LOADGEN'],
+               'header': e['HEADER'], 'quick': e['QUICK'] == '1'},
+}
+with open(sys.argv[1], 'w') as f:
+    json.dump(meta, f, indent=1)
+EOF
+
+terminal=pngcairo
+echo 'set terminal' | gnuplot 2>&1 | grep -qw pngcairo || terminal=png
+echo
+"$PYTHON" "$HARNESS" report --results "$RESULTS" --meta "$META" --md "$DOCS_DIR/benchmarks.md" \
+    --png "$DOCS_DIR/benchmarks.png" --terminal "$terminal" --chart-script "$REPO_ROOT/bench/chart.gnuplot" ||
+    { say "the report failed"; BROKEN=1; }
+echo
+say "total time: $((RUNTIME / 60)) min $((RUNTIME % 60)) s; wrote $DOCS_DIR/benchmarks.md, $DOCS_DIR/benchmarks.png, $RESULTS"
+((FULL_RUN)) || say "(not a full run: the page is in $DOCS_DIR, docs/ is untouched; BENCH_DOCS=DIR to choose)"
+if ((BROKEN)); then
+    say "the harness broke in this run:"
+    printf '  %s\n' "${PROBLEMS[@]}" >&2
+    exit 1
+fi
+exit 0
