@@ -70,6 +70,8 @@ constexpr int64_t kCycleTimeoutNs = 2'000'000'000;
 constexpr int64_t kOpenTimeoutNs = 10'000'000'000;
 // Latency: after the last scheduled request, answers are awaited this long; the rest count as lost.
 constexpr int64_t kDrainNs = 2'000'000'000;
+// Latency: due requests sent before the loop reads again, so a schedule it cannot keep doesn't starve reads.
+constexpr int kMaxSendsPerWake = 256;
 // A churn worker whose connect failed outright (refused, no port) retries after this pause, not in a spin.
 constexpr int64_t kRetryBackoffNs = 1'000'000;
 // Deadline scan period; the timeouts above are seconds, so 50 ms is precise enough and costs nothing.
@@ -441,11 +443,11 @@ struct Conn {
     char hdr[kMaxHeader];
 };
 
-enum class Step : uint8_t { Pending, Done, FailConnect, FailNoPort, FailReset, FailShort };
+enum class Step : uint8_t { Pending, Done, FailConnect, FailNoPort, FailReset, FailShort, FailTimeout };
 
 class Worker {
 public:
-    Worker(Run& run, unsigned id) : run_(run), id_(id) {
+    Worker(Run& run, unsigned id) : run_(run) {
         uint64_t n = run.connections / run.opt.threads + (id < run.connections % run.opt.threads ? 1 : 0);
         conns_ = std::make_unique<Conn[]>(n);
         conn_count_ = n;
@@ -732,7 +734,7 @@ private:
             if (resolved >= conn_count_) break;
             if (now >= next_scan) {
                 for (uint64_t i = 0; i < next; ++i)
-                    if (in_progress(conns_[i]) && conns_[i].deadline <= now) resolve(conns_[i], Step::FailShort);
+                    if (in_progress(conns_[i]) && conns_[i].deadline <= now) resolve(conns_[i], Step::FailTimeout);
                 next_scan = now + kScanIntervalNs;
             }
             poll(next_scan - now);
@@ -885,7 +887,7 @@ private:
             case Step::FailNoPort: ++stats.failures_no_port; break;
             case Step::FailReset: ++stats.failures_reset; break;
             case Step::FailShort: ++stats.failures_short; break;
-            default: ++stats.failures_timeout; break;  // Pending: the scan found it stuck
+            default: ++stats.failures_timeout; break;
             }
         }
         if (t >= t_end_) return;
@@ -915,7 +917,7 @@ private:
                         if (c.deadline <= now) begin_cycle(c, now);
                         else ++backoffs_;
                     } else if (in_progress(c) && c.deadline <= now) {
-                        churn_failed(c, Step::Pending, now);
+                        churn_failed(c, Step::FailTimeout, now);
                     }
                 }
                 next_scan = now + (backoffs_ != 0 ? kRetryBackoffNs : kScanIntervalNs);
@@ -1006,7 +1008,7 @@ private:
         bool sending = conn_count_ != 0;
         for (;;) {
             int64_t now = now_ns();
-            while (sending) {
+            for (int sends = 0; sending && sends < kMaxSendsPerWake; ++sends) {
                 int64_t due = scheduled(conns_[j].index, k);
                 if (due >= t_end_) {
                     sending = false;
@@ -1071,7 +1073,6 @@ private:
     }
 
     Run& run_;
-    unsigned id_;
     std::unique_ptr<Conn[]> conns_;
     uint64_t conn_count_ = 0;
     size_t max_in_flight_ = 1;
@@ -1096,7 +1097,7 @@ private:
         "usage: loadgen --target ADDR:PORT [options]\n"
         "  --workload stream|bulk|churn|latency|idle   (default stream)\n"
         "  --connections N        connections / concurrent churn workers (default 50; idle 9000)\n"
-        "  --duration SECONDS     measured interval (default 10)\n"
+        "  --duration SECONDS     measured interval (default 10; idle uses --hold)\n"
         "  --warmup SECONDS       not measured, before it (default 1)\n"
         "  --threads N            event-loop threads; connections spread over them (default 1)\n"
         "  --header none|v1|v2    PROXY header sent first, in its own write (default v1)\n"

@@ -10,7 +10,7 @@
 namespace ferry {
 namespace {
 
-constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI;
 
 int socket_error(int fd) {
     int err = 0;
@@ -76,7 +76,8 @@ void Connection::arm(uint64_t duration_ms) {
 
 void Connection::on_side_io(Side& side, uint32_t events) {
     if (state_ == State::Closed) return;  // a stale event from this batch
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) side.io.readable = true;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)) side.io.readable = true;
+    if (events & EPOLLPRI) side.io.urgent = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) side.io.writable = true;
     switch (state_) {
         case State::Handshake:
@@ -187,8 +188,8 @@ void Connection::on_connected() {
 void Connection::drive() {
     PipePool& pool = worker_.pipes();
     const bool was_half_closed = up_.done() || down_.done();
-    auto up = up_.pump(client_.io, upstream_.io, pool);
-    auto down = down_.pump(upstream_.io, client_.io, pool);
+    auto up = up_.pump(client_.io, upstream_.io, pool, worker_.scratch());
+    auto down = down_.pump(upstream_.io, client_.io, pool, worker_.scratch());
     if (up == SplicePump::Outcome::Error || down == SplicePump::Outcome::Error) {
         const SplicePump& failed = up == SplicePump::Outcome::Error ? up_ : down_;
         if (failed.error_no_pipe()) {

@@ -64,6 +64,7 @@ OpenResult DirectOutbound::open(Flow& flow) const {
         if (::bind(fd, from.sa(), from.length) == -1) return dial_error("bind: " + errno_text(errno), errno);
     }
     set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    set_int_option(fd, SOL_SOCKET, SO_OOBINLINE, 1);  // urgent data stays in the stream, see SplicePump
     if (config_.keepalive_seconds > 0) {
         set_int_option(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
         set_int_option(fd, IPPROTO_TCP, TCP_KEEPIDLE, config_.keepalive_seconds);

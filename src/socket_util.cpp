@@ -67,6 +67,8 @@ Fd listen_tcp(const SocketAddress& address, const ListenOptions& options, std::s
                                      e));
     }
     if (options.nodelay) set_int_option(fd.get(), IPPROTO_TCP, TCP_NODELAY, 1);
+    // Urgent data stays in the byte stream (the relay copies past the urgent mark instead of losing it).
+    set_int_option(fd.get(), SOL_SOCKET, SO_OOBINLINE, 1);
     if (options.keepalive_seconds > 0) {
         set_int_option(fd.get(), SOL_SOCKET, SO_KEEPALIVE, 1);
         set_int_option(fd.get(), IPPROTO_TCP, TCP_KEEPIDLE, options.keepalive_seconds);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace ferry {
@@ -16,7 +17,8 @@ void SplicePump::release(PipePool& pool) {
     pipe_ = nullptr;
 }
 
-SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst, PipePool& pool) {
+SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst, PipePool& pool,
+                                     std::span<std::byte> scratch) {
     if (done_) return Outcome::Done;
     if (error_) return Outcome::Error;
     owner_ = &pool;
@@ -65,8 +67,20 @@ SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst,
             return Outcome::Error;
         }
         for (;;) {
-            ssize_t n = ::splice(src.fd, nullptr, pipe_->write_end.get(), nullptr, kSpliceChunk,
-                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            ssize_t n;
+            if (src.urgent) {
+                // Copy through the urgent mark; the bytes join the pipe, so delivery keeps one path and order.
+                n = ::recv(src.fd, scratch.data(), std::min(scratch.size(), kUrgentCopyChunk), MSG_DONTWAIT);
+                if (n > 0 && ::write(pipe_->write_end.get(), scratch.data(), static_cast<size_t>(n)) != n) {
+                    error_ = errno ? errno : EIO;
+                    no_pipe_ = true;
+                    return Outcome::Error;
+                }
+                if (n == -1 && errno == EAGAIN) src.urgent = false;  // drained: splice works again
+            } else {
+                n = ::splice(src.fd, nullptr, pipe_->write_end.get(), nullptr, kSpliceChunk,
+                             SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            }
             if (n > 0) {
                 pipe_->bytes += static_cast<size_t>(n);
             } else if (n == 0) {

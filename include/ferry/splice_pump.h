@@ -2,7 +2,9 @@
 // so they never enter user space (nginx's proxy_process for one direction, HAProxy's splice forwarding).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "ferry/pipe_pool.h"
 
@@ -14,6 +16,9 @@ struct SocketReadiness {
     int fd = -1;
     bool readable = false;
     bool writable = false;
+    // TCP urgent data is queued (EPOLLPRI). splice(2) stops at the urgent mark (tcp_read_sock), so the pump
+    // copies with recv(2) until the socket is drained; with SO_OOBINLINE the urgent byte stays in the stream.
+    bool urgent = false;
 };
 
 class SplicePump {
@@ -38,8 +43,12 @@ public:
 
     // Moves what can be moved now. Takes a pipe from `pool` only while bytes must wait in it and gives it back
     // as soon as it is empty. When the source reaches EOF and the pipe is empty, shuts down the destination's
-    // write side (half-close is forwarded, never turned into a full close).
-    Outcome pump(SocketReadiness& src, SocketReadiness& dst, PipePool& pool);
+    // write side (half-close is forwarded, never turned into a full close). `scratch` (the loop's buffer) is
+    // used only to copy past urgent data.
+    Outcome pump(SocketReadiness& src, SocketReadiness& dst, PipePool& pool, std::span<std::byte> scratch);
+
+    // Bytes copied through `scratch` at a time while src.urgent: at most what an empty pipe takes in one write.
+    static constexpr size_t kUrgentCopyChunk = 16384;
 
     // Returns the pipe (dirty pipes are closed by the pool).
     void release(PipePool& pool);

@@ -4,7 +4,8 @@
 #    behind a dual-stack bind: the client is IPv4, so the -4 target sees a.b.c.d:port;
 #  - a reset after one direction has finished: the service answered, closed, and then resets what the client
 #    sends afterwards; the client must get the reset (not a clean close that hides the lost bytes);
-#  - -halfclose-timeout: once one direction is done, a connection that then carries nothing is closed.
+#  - -halfclose-timeout: once one direction is done, a connection that then carries nothing is closed;
+#  - TCP urgent data (telnet/FTP "sync"): splice stops at the urgent mark; no byte may be lost or stall.
 source "$(dirname "$0")/lib.sh"
 
 mm_topology
@@ -54,12 +55,28 @@ def serve(c):
 while True:
     c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
 '
-wait_tcp_listen "$NS_P" "$BYE_PORT" && wait_tcp_listen "$NS_P" "$QUIET_PORT" || { not_ok "helper servers start"; finish; }
+# A service that keeps urgent data inline, reads to EOF and echoes it all back.
+OOB_PORT=9006
+bg_ns "$NS_P" oobserver "$PYTHON" -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", '"$OOB_PORT"')); s.listen(16)
+while True:
+    c, _ = s.accept(); c.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
+    data = b""
+    while True:
+        d = c.recv(100)
+        if not d: break
+        data += d
+    c.sendall(data); c.close()
+'
+wait_tcp_listen "$NS_P" "$OOB_PORT" && wait_tcp_listen "$NS_P" "$BYE_PORT" && wait_tcp_listen "$NS_P" "$QUIET_PORT" || { not_ok "helper servers start"; finish; }
 start_proxy "$NS_P" -v 1 -l "0.0.0.0:8444" -4 "127.0.0.1:$BYE_PORT" -6 "[::1]:$BYE_PORT" || finish
 BYE_LOG=$PROXY_LOG
 start_proxy "$NS_P" -v 1 -halfclose-timeout 1s -l "0.0.0.0:8445" -4 "127.0.0.1:$QUIET_PORT" \
     -6 "[::1]:$QUIET_PORT" || finish
 QUIET_LOG=$PROXY_LOG
+start_proxy "$NS_P" -v 1 -l "0.0.0.0:8446" -4 "127.0.0.1:$OOB_PORT" -6 "[::1]:$OOB_PORT" || finish
 
 # Late reset: read "bye" and EOF, then send more; the service's kernel resets it, ferry must pass that on.
 next_port
@@ -94,5 +111,20 @@ c=$(client "$NS_C" --connect "$P4:8445" --header-text "PROXY TCP4 203.0.113.43 1
     --send-bytes 1000 --seed 1 --shutdown-after-send --timeout 10)
 check_py "-halfclose-timeout 1s: closed about 1 s after the half-close" \
     "(j0['closed_by_peer'] or j0['error'] in ('ECONNRESET',)) and 0.8 <= j0['elapsed'] <= 3" "$c"
+next_port
+r=$(in_ns "$NS_C" timeout 10 "$PYTHON" -c '
+import socket, time
+s = socket.create_connection(("'"$P4"'", 8446), timeout=5)
+s.sendall(b"PROXY TCP4 203.0.113.44 192.0.2.1 '"$NEXT_PORT"' 443\r\nabc"); time.sleep(0.1)
+s.send(b"!", socket.MSG_OOB); time.sleep(0.1)
+s.sendall(b"def"); time.sleep(0.1); s.shutdown(socket.SHUT_WR)
+got = b""
+while True:
+    d = s.recv(100)
+    if not d: break
+    got += d
+print(got.decode())
+')
+check_eq "urgent data: every byte arrives, in order, and the echo comes back" "abc!def" "$r"
 check "-halfclose-timeout: logged with the reason" grep -q '"error":"half-closed and idle for 1000 ms"' "$QUIET_LOG"
 finish
