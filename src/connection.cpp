@@ -90,7 +90,8 @@ void Connection::on_side_io(Side& side, uint32_t events) {
             break;
         case State::Connecting:
             if (&side == &upstream_ && upstream_.io.writable) {
-                on_connected();
+                // A failed connect always reports EPOLLERR; a plain EPOLLOUT needs no SO_ERROR look-up.
+                on_connected((events & (EPOLLERR | EPOLLHUP)) != 0);
             } else if (&side == &client_ && (events & EPOLLERR)) {
                 // The client reset while we dial: don't finish a connection to the service for nobody.
                 drop("connection broken", "read tcp " + flow_.local.to_string() + "->" + flow_.peer.to_string() +
@@ -155,12 +156,12 @@ void Connection::open_outbound() {
     arm(worker_.config().connect_timeout_ms);
     if (r.connected) {
         upstream_.io.writable = true;
-        on_connected();
+        on_connected(false);
     }
 }
 
-void Connection::on_connected() {
-    if (int err = socket_error(upstream_.io.fd)) {
+void Connection::on_connected(bool check_error) {
+    if (int err = check_error ? socket_error(upstream_.io.fd) : 0) {
         std::string from = flow_.source.empty() ? "" : flow_.source.to_string() + "->";
         drop("failed to establish upstream connection",
              "dial tcp " + from + flow_.target.to_string() + ": connect: " + errno_text(err));
@@ -188,8 +189,8 @@ void Connection::on_connected() {
 void Connection::drive() {
     PipePool& pool = worker_.pipes();
     const bool was_half_closed = up_.done() || down_.done();
-    auto up = up_.pump(client_.io, upstream_.io, pool, worker_.scratch());
-    auto down = down_.pump(upstream_.io, client_.io, pool, worker_.scratch());
+    auto up = up_.pump(client_.io, upstream_.io, pool, worker_.scratch(), down_.done());
+    auto down = down_.pump(upstream_.io, client_.io, pool, worker_.scratch(), up_.done());
     if (up == SplicePump::Outcome::Error || down == SplicePump::Outcome::Error) {
         const SplicePump& failed = up == SplicePump::Outcome::Error ? up_ : down_;
         if (failed.error_no_pipe()) {

@@ -18,7 +18,7 @@ void SplicePump::release(PipePool& pool) {
 }
 
 SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst, PipePool& pool,
-                                     std::span<std::byte> scratch) {
+                                     std::span<std::byte> scratch, bool other_done) {
     if (done_) return Outcome::Done;
     if (error_) return Outcome::Error;
     owner_ = &pool;
@@ -50,7 +50,9 @@ SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst,
         if (src_eof_) {
             // ENOTCONN on a socket that was connected means it reached CLOSE (reset or timed out): a reset to
             // propagate, not a clean end.
-            if (::shutdown(dst.fd, SHUT_WR) == -1 && errno == ENOTCONN) {
+            // When the other direction is already done the connection closes both sockets next, and close()
+            // sends the same FIN: skip the syscall.
+            if (!other_done && ::shutdown(dst.fd, SHUT_WR) == -1 && errno == ENOTCONN) {
                 error_ = ECONNRESET;
                 error_on_write_ = true;
                 return Outcome::Error;

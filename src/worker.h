@@ -66,7 +66,7 @@ private:
     void on_side_io(Side& side, uint32_t events);
     void read_handshake();
     void open_outbound();
-    void on_connected();
+    void on_connected(bool check_error);
     void drive();
     void arm(uint64_t duration_ms);
     // Ends the connection. With `reset`, both sockets are closed with an RST (a reset is propagated).

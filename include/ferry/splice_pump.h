@@ -44,8 +44,10 @@ public:
     // Moves what can be moved now. Takes a pipe from `pool` only while bytes must wait in it and gives it back
     // as soon as it is empty. When the source reaches EOF and the pipe is empty, shuts down the destination's
     // write side (half-close is forwarded, never turned into a full close). `scratch` (the loop's buffer) is
-    // used only to copy past urgent data.
-    Outcome pump(SocketReadiness& src, SocketReadiness& dst, PipePool& pool, std::span<std::byte> scratch);
+    // used only to copy past urgent data. `other_done`: the opposite direction has finished, so the caller
+    // closes both sockets as soon as this one is Done (the FIN then comes from close()).
+    Outcome pump(SocketReadiness& src, SocketReadiness& dst, PipePool& pool, std::span<std::byte> scratch,
+                 bool other_done = false);
 
     // Bytes copied through `scratch` at a time while src.urgent: at most what an empty pipe takes in one write.
     static constexpr size_t kUrgentCopyChunk = 16384;
