@@ -39,7 +39,7 @@ void Connection::add_fields(log::Line& line, bool handshake_done) const {
 void Connection::Side::on_io(uint32_t events) { conn->on_side_io(*this, events); }
 
 Connection::Connection(Worker& worker, const Listener& listener, Fd client, const SocketAddress& peer)
-    : worker_(worker), listener_(listener) {
+    : worker_(worker), listener_(listener), up_(worker.config().relay_mode), down_(worker.config().relay_mode) {
     client_.conn = this;
     upstream_.conn = this;
     client_.fd = std::move(client);
@@ -193,10 +193,6 @@ void Connection::drive() {
     auto down = down_.pump(upstream_.io, client_.io, pool, worker_.scratch(), up_.done());
     if (up == SplicePump::Outcome::Error || down == SplicePump::Outcome::Error) {
         const SplicePump& failed = up == SplicePump::Outcome::Error ? up_ : down_;
-        if (failed.error_no_pipe()) {
-            drop("connection broken", "pipe2: " + errno_text(failed.error()));
-            return;
-        }
         const bool client_to_upstream = &failed == &up_;
         // Which socket failed: the source on a read error, the destination on a write error.
         relay_failed(client_to_upstream == failed.error_on_write(), failed.error_on_write() ? "write" : "read",

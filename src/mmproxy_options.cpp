@@ -40,6 +40,8 @@ void define_flags(goflag::FlagSet* fs, Options* o) {
     fs->duration_var(&o->halfclose_timeout, "halfclose-timeout", o->halfclose_timeout,
                      "Close a half-closed connection (one direction finished) after this long without traffic; "
                      "0 disables");
+    fs->string_var(&o->relay, "relay", o->relay,
+                   "How relayed bytes move: adaptive (copy small messages, splice bulk), splice or copy");
     fs->bool_var(&o->routing, "routing", o->routing,
                  "Add the policy routing that spoofed replies need (table -routing-table) at start and remove "
                  "it at exit");
@@ -136,6 +138,15 @@ std::optional<ValidationError> validate(Options* o) {
     if (o->idle_timeout.count() < 0) {
         return invalid("-idle-timeout has to be >= 0",
                        {{"idle-timeout", goflag::format_duration(o->idle_timeout)}});
+    }
+    if (o->relay == "adaptive") {
+        o->relay_mode = RelayMode::Adaptive;
+    } else if (o->relay == "splice") {
+        o->relay_mode = RelayMode::Splice;
+    } else if (o->relay == "copy") {
+        o->relay_mode = RelayMode::Copy;
+    } else {
+        return invalid("-relay has to be one of adaptive, splice, copy", {{"relay", o->relay}});
     }
     if (o->halfclose_timeout.count() < 0) {
         return invalid("-halfclose-timeout has to be >= 0",

@@ -114,6 +114,7 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     config.connect_timeout_ms = to_ms(options.connect_timeout);
     config.idle_timeout_ms = to_ms(options.idle_timeout);
     config.halfclose_timeout_ms = to_ms(options.halfclose_timeout);
+    config.relay_mode = options.relay_mode;
     config.verbose = static_cast<int>(options.verbose);
     config.protocol_name = "tcp";
 

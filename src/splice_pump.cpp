@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 namespace ferry {
 
@@ -17,13 +18,82 @@ void SplicePump::release(PipePool& pool) {
     pipe_ = nullptr;
 }
 
+SplicePump::Step SplicePump::fail(int err, bool on_write) {
+    error_ = err ? err : EIO;
+    error_on_write_ = on_write;
+    return Step::Error;
+}
+
+// Reads once into `scratch` and sends at once; what the destination does not take waits in pending_.
+SplicePump::Step SplicePump::copy_once(SocketReadiness& src, SocketReadiness& dst, std::span<std::byte> scratch) {
+    const size_t cap = std::min(scratch.size(), kCopyChunk);
+    ssize_t n;
+    do {
+        n = ::recv(src.fd, scratch.data(), cap, MSG_DONTWAIT);
+    } while (n == -1 && errno == EINTR);
+    if (n == 0) {
+        src_eof_ = true;
+        return Step::Again;
+    }
+    if (n == -1) {
+        if (errno != EAGAIN) return fail(errno, false);
+        src.readable = false;
+        src.urgent = false;  // drained past any urgent mark: splice works again
+        return Step::Again;
+    }
+    if (mode_ == RelayMode::Adaptive && static_cast<size_t>(n) == cap && !src.urgent) {
+        copying_ = false;  // a full buffer: bulk is flowing, splice from now on
+        small_splices_ = 0;
+    }
+    ssize_t m;
+    do {
+        m = ::send(dst.fd, scratch.data(), static_cast<size_t>(n), MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (m == -1 && errno == EINTR);
+    if (m == -1) {
+        if (errno != EAGAIN) return fail(errno, true);
+        dst.writable = false;
+        m = 0;
+    }
+    bytes_ += static_cast<uint64_t>(m);
+    if (m < n) {
+        if (!pending_) pending_ = std::make_unique<std::byte[]>(kCopyChunk);
+        pending_off_ = 0;
+        pending_len_ = static_cast<size_t>(n - m);
+        std::memcpy(pending_.get(), scratch.data() + m, pending_len_);
+    }
+    return Step::Again;
+}
+
+// Fills the (empty) pipe from the source. The pipe is empty, so EAGAIN can only mean "source empty".
+SplicePump::Step SplicePump::splice_once(SocketReadiness& src) {
+    ssize_t n;
+    do {
+        n = ::splice(src.fd, nullptr, pipe_->write_end.get(), nullptr, kSpliceChunk,
+                     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    } while (n == -1 && errno == EINTR);
+    if (n > 0) {
+        pipe_->bytes += static_cast<size_t>(n);
+        if (mode_ == RelayMode::Adaptive) {
+            small_splices_ = static_cast<size_t>(n) < kSmallSplice ? small_splices_ + 1 : 0;
+            if (small_splices_ >= kSmallSplicesToCopy) copying_ = true;
+        }
+    } else if (n == 0) {
+        src_eof_ = true;
+    } else if (errno == EAGAIN) {
+        src.readable = false;
+    } else {
+        return fail(errno, false);
+    }
+    return Step::Again;
+}
+
 SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst, PipePool& pool,
                                      std::span<std::byte> scratch, bool other_done) {
     if (done_) return Outcome::Done;
     if (error_) return Outcome::Error;
     owner_ = &pool;
     for (int round = 0; round < kRoundsPerCall; ++round) {
-        // 1. Deliver what waits in the pipe.
+        // 1. Deliver what waits in the pipe, then what waits from a short copy.
         while (pipe_ && pipe_->bytes > 0) {
             if (!dst.writable) return Outcome::Blocked;
             ssize_t n = ::splice(pipe_->read_end.get(), nullptr, dst.fd, nullptr, pipe_->bytes,
@@ -38,65 +108,52 @@ SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst,
                 dst.writable = false;
                 return Outcome::Blocked;
             }
-            error_ = n == -1 ? errno : EPIPE;
-            error_on_write_ = true;
+            fail(n == -1 ? errno : EPIPE, true);
             return Outcome::Error;
         }
-        // 2. The pipe is empty: it goes back to the pool until bytes must wait again.
+        while (pending_len_ > 0) {
+            if (!dst.writable) return Outcome::Blocked;
+            ssize_t n = ::send(dst.fd, pending_.get() + pending_off_, pending_len_, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n > 0) {
+                pending_off_ += static_cast<size_t>(n);
+                pending_len_ -= static_cast<size_t>(n);
+                bytes_ += static_cast<uint64_t>(n);
+                continue;
+            }
+            if (n == -1 && errno == EINTR) continue;
+            if (n == -1 && errno == EAGAIN) {
+                dst.writable = false;
+                return Outcome::Blocked;
+            }
+            fail(n == -1 ? errno : EPIPE, true);
+            return Outcome::Error;
+        }
+        // 2. Nothing waits: the pipe goes back to the pool until bytes must wait again.
         if (pipe_) {
             pool.give_back(pipe_);
             pipe_ = nullptr;
         }
         if (src_eof_) {
             // ENOTCONN on a socket that was connected means it reached CLOSE (reset or timed out): a reset to
-            // propagate, not a clean end.
-            // When the other direction is already done the connection closes both sockets next, and close()
-            // sends the same FIN: skip the syscall.
+            // propagate, not a clean end. When the other direction is already done the connection closes both
+            // sockets next, and close() sends the same FIN: skip the syscall.
             if (!other_done && ::shutdown(dst.fd, SHUT_WR) == -1 && errno == ENOTCONN) {
-                error_ = ECONNRESET;
-                error_on_write_ = true;
+                fail(ECONNRESET, true);
                 return Outcome::Error;
             }
             done_ = true;
             return Outcome::Done;
         }
         if (!src.readable) return Outcome::Blocked;
-        // 3. Fill the pipe from the source. The pipe is empty here, so EAGAIN can only mean "source empty".
-        pipe_ = pool.take();
-        if (!pipe_) {
-            error_ = errno;
-            no_pipe_ = true;
-            return Outcome::Error;
+        // 3. Read: copy small messages (and past urgent data), splice bulk. A copy reads only what can be sent
+        // now, so a slow destination still holds the source back (no unbounded buffering).
+        bool copy = copying_ || src.urgent;
+        if (!copy) {
+            pipe_ = pool.take();
+            if (!pipe_) copy = true;  // out of fds: copying needs none
         }
-        for (;;) {
-            ssize_t n;
-            if (src.urgent) {
-                // Copy through the urgent mark; the bytes join the pipe, so delivery keeps one path and order.
-                n = ::recv(src.fd, scratch.data(), std::min(scratch.size(), kUrgentCopyChunk), MSG_DONTWAIT);
-                if (n > 0 && ::write(pipe_->write_end.get(), scratch.data(), static_cast<size_t>(n)) != n) {
-                    error_ = errno ? errno : EIO;
-                    no_pipe_ = true;
-                    return Outcome::Error;
-                }
-                if (n == -1 && errno == EAGAIN) src.urgent = false;  // drained: splice works again
-            } else {
-                n = ::splice(src.fd, nullptr, pipe_->write_end.get(), nullptr, kSpliceChunk,
-                             SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-            }
-            if (n > 0) {
-                pipe_->bytes += static_cast<size_t>(n);
-            } else if (n == 0) {
-                src_eof_ = true;
-            } else if (errno == EINTR) {
-                continue;
-            } else if (errno == EAGAIN) {
-                src.readable = false;
-            } else {
-                error_ = errno;
-                return Outcome::Error;
-            }
-            break;
-        }
+        if (copy && !dst.writable) return Outcome::Blocked;
+        if ((copy ? copy_once(src, dst, scratch) : splice_once(src)) == Step::Error) return Outcome::Error;
     }
     return Outcome::Yield;
 }

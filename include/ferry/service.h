@@ -13,6 +13,7 @@
 #include "ferry/net_address.h"
 #include "ferry/outbound.h"
 #include "ferry/socket_util.h"
+#include "ferry/splice_pump.h"
 
 namespace ferry {
 
@@ -32,6 +33,7 @@ struct ServiceConfig {
     uint64_t connect_timeout_ms = 10000;
     uint64_t idle_timeout_ms = 0;       // 0: none
     uint64_t halfclose_timeout_ms = 0;  // once one direction is done: close after this long without traffic
+    RelayMode relay_mode = RelayMode::Adaptive;
     int verbose = 0;               // go-mmproxy's -v: 1 logs per-connection errors, 2 every state change
     std::string protocol_name = "tcp";
 };

@@ -1,9 +1,12 @@
-// One direction of a relay: bytes from a source socket to a destination socket through a pipe, with splice(2)
-// so they never enter user space (nginx's proxy_process for one direction, HAProxy's splice forwarding).
+// One direction of a relay: bytes from a source socket to a destination socket. Bulk goes through a pipe with
+// splice(2), so it never enters user space (nginx's proxy_process for one direction, HAProxy's splice
+// forwarding); small messages are copied through the loop's buffer, where two plain syscalls beat the pipe's
+// page juggling; and the copy path also carries a stream past TCP urgent data and through fd exhaustion.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "ferry/pipe_pool.h"
@@ -21,6 +24,13 @@ struct SocketReadiness {
     bool urgent = false;
 };
 
+// How a pump moves bytes.
+enum class RelayMode {
+    Adaptive,  // copy while reads are small, splice once a read fills the copy buffer (bulk), back on small
+    Splice,    // always splice (copy only past urgent data or without a pipe)
+    Copy,      // always copy
+};
+
 class SplicePump {
 public:
     enum class Outcome {
@@ -32,25 +42,30 @@ public:
 
     // Bytes moved per splice call at most; the pipe's capacity limits it further.
     static constexpr size_t kSpliceChunk = 1 << 20;
-    // Round trips (source -> pipe -> destination) per call before yielding to other connections, so one fast
-    // stream cannot starve a loop: about 16 pipe-fulls (1 MiB with 64 KiB pipes).
+    // Bytes read per copy. A read that fills it means bulk is flowing: Adaptive switches to splice.
+    static constexpr size_t kCopyChunk = 16384;
+    // A splice that moves less than this is a small message (HAProxy's MIN_SPLICE_FORWARD is 4096)...
+    static constexpr size_t kSmallSplice = 4096;
+    // ...and this many in a row send Adaptive back to copying.
+    static constexpr int kSmallSplicesToCopy = 4;
+    // Round trips (source -> destination) per call before yielding to other connections, so one fast stream
+    // cannot starve a loop: about 16 pipe-fulls (1 MiB with 64 KiB pipes).
     static constexpr int kRoundsPerCall = 16;
 
-    SplicePump() = default;
+    explicit SplicePump(RelayMode mode = RelayMode::Adaptive)
+        : mode_(mode), copying_(mode != RelayMode::Splice) {}
     SplicePump(const SplicePump&) = delete;
     SplicePump& operator=(const SplicePump&) = delete;
     ~SplicePump();
 
     // Moves what can be moved now. Takes a pipe from `pool` only while bytes must wait in it and gives it back
-    // as soon as it is empty. When the source reaches EOF and the pipe is empty, shuts down the destination's
-    // write side (half-close is forwarded, never turned into a full close). `scratch` (the loop's buffer) is
-    // used only to copy past urgent data. `other_done`: the opposite direction has finished, so the caller
-    // closes both sockets as soon as this one is Done (the FIN then comes from close()).
+    // as soon as it is empty; when no pipe can be had (EMFILE), copies instead of failing. When the source
+    // reaches EOF and everything is delivered, shuts down the destination's write side (half-close is
+    // forwarded, never turned into a full close). `scratch` is the loop's buffer, used for copies.
+    // `other_done`: the opposite direction has finished, so the caller closes both sockets as soon as this one
+    // is Done (the FIN then comes from close()).
     Outcome pump(SocketReadiness& src, SocketReadiness& dst, PipePool& pool, std::span<std::byte> scratch,
                  bool other_done = false);
-
-    // Bytes copied through `scratch` at a time while src.urgent: at most what an empty pipe takes in one write.
-    static constexpr size_t kUrgentCopyChunk = 16384;
 
     // Returns the pipe (dirty pipes are closed by the pool).
     void release(PipePool& pool);
@@ -59,18 +74,28 @@ public:
     int error() const { return error_; }
     // Which side failed: true when the error came from writing to the destination.
     bool error_on_write() const { return error_on_write_; }
-    // The error is that no pipe could be made (EMFILE, ENFILE), not a socket's.
-    bool error_no_pipe() const { return no_pipe_; }
+    bool copying() const { return copying_; }
     uint64_t bytes() const { return bytes_; }
-    size_t pending() const { return pipe_ ? pipe_->bytes : 0; }
+    size_t pending() const { return (pipe_ ? pipe_->bytes : 0) + pending_len_; }
 
 private:
+    enum class Step { Again, Blocked, Error };
+    Step copy_once(SocketReadiness& src, SocketReadiness& dst, std::span<std::byte> scratch);
+    Step splice_once(SocketReadiness& src);
+    Step fail(int err, bool on_write);
+
+    RelayMode mode_;
+    bool copying_;
+    int small_splices_ = 0;
     Pipe* pipe_ = nullptr;
     PipePool* owner_ = nullptr;
+    // Copied bytes the destination did not take yet (allocated on the first short send only).
+    std::unique_ptr<std::byte[]> pending_;
+    size_t pending_off_ = 0;
+    size_t pending_len_ = 0;
     bool src_eof_ = false;
     bool done_ = false;
     bool error_on_write_ = false;
-    bool no_pipe_ = false;
     int error_ = 0;
     uint64_t bytes_ = 0;
 };

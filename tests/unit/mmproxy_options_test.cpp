@@ -49,6 +49,8 @@ const char kFerryOnlyBlocks[][200] = {
     "    \tHow long a new connection may take to send a complete PROXY header (default 5s)\n",
     "  -idle-timeout duration\n"
     "    \tClose a relayed connection after this long without traffic in either direction; 0 disables\n",
+    "  -relay string\n"
+    "    \tHow relayed bytes move: adaptive (copy small messages, splice bulk), splice or copy (default \"adaptive\")\n",
     "  -routing\n"
     "    \tAdd the policy routing that spoofed replies need (table -routing-table) at start and remove it at "
     "exit (default true)\n",
@@ -90,16 +92,17 @@ TEST_CASE("usage: the 2.1 flags print exactly as go-mmproxy -h", "[mmproxy_optio
 
 TEST_CASE("usage: ferry's flags are listed alphabetically among them", "[mmproxy_options]") {
     std::vector<std::string> b = blocks(ferry::mmproxy::usage_text("/usr/sbin/go-mmproxy"));
-    REQUIRE(b.size() == 17);
+    REQUIRE(b.size() == 18);
     CHECK(b[0] == "Usage of /usr/sbin/go-mmproxy:\n");
     CHECK(b[5] == kFerryOnlyBlocks[0]);   // -connect-timeout after -close-after
     CHECK(b[6] == kFerryOnlyBlocks[1]);   // -halfclose-timeout
     CHECK(b[7] == kFerryOnlyBlocks[2]);   // -header-timeout
     CHECK(b[8] == kFerryOnlyBlocks[3]);   // -idle-timeout
-    CHECK(b[13] == kFerryOnlyBlocks[4]);  // -routing after -p
-    CHECK(b[14] == kFerryOnlyBlocks[5]);  // -routing-table
-    CHECK(b[15] == kFerryOnlyBlocks[6]);  // -threads
-    CHECK(b[16].rfind("  -v int\n", 0) == 0);
+    CHECK(b[13] == kFerryOnlyBlocks[4]);  // -relay after -p
+    CHECK(b[14] == kFerryOnlyBlocks[5]);  // -routing
+    CHECK(b[15] == kFerryOnlyBlocks[6]);  // -routing-table
+    CHECK(b[16] == kFerryOnlyBlocks[7]);  // -threads
+    CHECK(b[17].rfind("  -v int\n", 0) == 0);
 }
 
 TEST_CASE("defaults are 2.1's plus ferry's", "[mmproxy_options]") {
@@ -309,6 +312,7 @@ TEST_CASE("ferry's own flags are checked after 2.1's", "[mmproxy_options]") {
         {{"-connect-timeout", "0s"}, "-connect-timeout has to be > 0"},
         {{"-idle-timeout", "-1ms"}, "-idle-timeout has to be >= 0"},
         {{"-halfclose-timeout", "-1s"}, "-halfclose-timeout has to be >= 0"},
+        {{"-relay", "zerocopy"}, "-relay has to be one of adaptive, splice, copy"},
         {{"-routing-table", "0"}, "-routing-table has to be in 1..4294967295 and not 253, 254 or 255"},
         {{"-routing-table", "254"}, "-routing-table has to be in 1..4294967295 and not 253, 254 or 255"},
         {{"-routing-table", "4294967296"}, "-routing-table has to be in 1..4294967295 and not 253, 254 or 255"},
