@@ -168,6 +168,7 @@ struct Connection : Handler {
     bool readable = false;
     bool writable = false;
     bool eof_in = false;    // the client finished sending
+    bool fin_seen = false;  // an event reported EPOLLRDHUP/HUP/ERR: read until recv says 0 or fails
     bool queued = false;    // in the loop's re-drive list
     bool closed = false;    // in the graveyard
 };
@@ -222,6 +223,7 @@ public:
                 auto* c = static_cast<Connection*>(h);
                 if (c->closed) continue;
                 if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->readable = true;
+                if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->fin_seen = true;
                 if (events[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c->writable = true;
                 drive(c);
             }
@@ -343,6 +345,10 @@ private:
                 c->eof_in = true;
                 continue;
             }
+            // A short read found the socket empty; more data or a FIN raises a new edge, so skip the recv
+            // that would only say EAGAIN (one syscall less per request/response). Not once the FIN has been
+            // reported: its edge is spent, and only another recv will see the end of the stream.
+            if (static_cast<size_t>(n) < buffer_size_ && !c->fin_seen) c->readable = false;
             ssize_t sent = 0;
             if (c->writable) {
                 sent = ::send(c->fd.get(), scratch_.get(), static_cast<size_t>(n), MSG_NOSIGNAL);

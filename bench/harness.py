@@ -411,6 +411,29 @@ def cpu_split(d, w, s):
     return ' / '.join('—' if p is None else '%.2f' % p for p in parts)
 
 
+def saturation(d, w, subjects, nproc):
+    """One sentence on what limited each subject's run: the load generator's threads, or all the CPUs."""
+    lg, full = [], []
+    for s in subjects:
+        runs = d.runs(w, s)
+        if not runs:
+            continue
+        threads = max(((r.get('result') or {}).get('threads') or 1) for r in runs)
+        lgc = d.median(w, s, '@loadgen_cores')
+        tot = [d.median(w, s, k) for k in ('@subject_cores', '@echo_cores', '@loadgen_cores')]
+        if lgc is not None and lgc >= 0.9 * threads:
+            lg.append('%s (%.2f cores for %d thread%s)' % (s, lgc, threads, '' if threads == 1 else 's'))
+        if all(t is not None for t in tot[1:]) and sum(t for t in tot if t is not None) >= 0.85 * nproc:
+            full.append('%s (%.2f of %d)' % (s, sum(t for t in tot if t is not None), nproc))
+    out = []
+    if lg:
+        out.append('The load generator was CPU-bound (its threads busy all the time) with: %s; those numbers are '
+                   'partly a measure of the load generator.' % ', '.join(lg))
+    if full:
+        out.append('All CPUs were busy (subject + echo + load generator) with: %s.' % ', '.join(full))
+    return ' '.join(out)
+
+
 def report(a):
     recs = []
     with open(a.results) as f:
@@ -459,6 +482,9 @@ def report(a):
                 cpu_split(d, w, s),
                 sum(d.per_round(w, s, 'errors').values()) if d.per_round(w, s, 'errors') else '—',
             ])
+        sat = saturation(d, w, subjects, meta['machine']['nproc'])
+        if sat:
+            what += '\n\n' + sat
         sections.append((title, what, table(
             ['', '⇅ Mbps', '↓ Mbps', '↑ Mbps', '↓ msg/s', '↑ msg/s', 'CPU s/GB', '×go-mmproxy', '×direct',
              'cores: subject / echo / loadgen', 'errors'], rows)))
@@ -489,11 +515,13 @@ def report(a):
                 fmt_ratio(d.ratio(w, s, 'direct', 'conns_per_s')) if has(w, 'direct') else '—',
                 cpu_split(d, w, s),
             ])
+        sat = saturation(d, w, subjects, meta['machine']['nproc'])
         sections.append(('churn',
                          '%d workers, each in a loop: connect, PROXY v1 header (a different source address each '
                          'time), %s-byte request, wait for the echo, close; for %s s. A cycle is one such '
                          'connection, from connect to the echo.' % (cfg['churn_workers'], cfg['churn_size'],
-                                                                     cfg['duration']),
+                                                                     cfg['duration'])
+                         + ('\n\n' + sat if sat else ''),
                          table(['', 'conn/s', 'failures (all rounds)', 'p50 cycle µs', 'p99 cycle µs',
                                 '×go-mmproxy', '×haproxy', '×direct', 'cores: subject / echo / loadgen'], rows)))
         for s in ('ferry', 'ferry-1'):
@@ -557,6 +585,11 @@ def report(a):
             if any(not r.get('subject_alive_after') for r in runs):
                 notes.append('exited during the run (%d of %d rounds)'
                              % (sum(1 for r in runs if not r.get('subject_alive_after')), len(runs)))
+            dropped = [(r.get('result') or {}).get('dropped') or 0 for r in runs]
+            if any(dropped):
+                notes.append('connections dropped while held: %s' % ', '.join(str(x) for x in dropped))
+            if any((r.get('result') or {}).get('fd_limit_hit') for r in runs):
+                notes.append('the load generator hit its own fd limit')
             if any(r.get('idle_ready') and not r['idle_ready'].get('subject_alive', True) for r in runs):
                 notes.append('dead when the load generator was ready')
             rss = d.median(w, s, '@idle_rss_bytes')
@@ -577,12 +610,12 @@ def report(a):
                          'each, one short echo to prove each is relayed) and holds them; the subject\'s RSS '
                          '(VmRSS, summed over its processes) and open fds are read from /proc while they are '
                          'held. Per-connection figures are (while held − before) ÷ connections held. '
-                         '**%d is the most that fits here**: RLIMIT_NOFILE\'s hard limit is 20,000 and cannot be '
-                         'raised, and a proxied connection costs the proxy 2 sockets. go-mmproxy also holds 2 '
-                         'pipes (4 fds) per connection, so it tops out near 3,300 connections; when accept fails '
-                         'with EMFILE it stops listening and exits, so its row shows the most it held at once '
-                         '(sampled every 0.25 s), not %d.' % (cfg['idle_connections'], cfg['idle_connections'],
-                                                            cfg['idle_connections']),
+                         '**9,000 (the default) is the most that fits here**: RLIMIT_NOFILE\'s hard limit is '
+                         '20,000 and cannot be raised, and a proxied connection costs the proxy 2 sockets. '
+                         'go-mmproxy also holds 2 pipes (4 fds) per connection, so it tops out near 3,300 '
+                         'connections; when accept then fails with EMFILE it stops listening and exits, so its row '
+                         'shows the most it held at once (sampled every 0.25 s) and the RSS and fds at that moment.'
+                         % (cfg['idle_connections'],),
                          table(['', 'connections held', 'RSS MiB', 'KiB per connection', 'fds per connection',
                                 'notes'], rows, ['l', 'r', 'r', 'r', 'r', 'l'])))
 
@@ -641,7 +674,8 @@ def report(a):
         'latency': [('p50', 'p50_us', 0), ('p90', 'p90_us', 0), ('p99', 'p99_us', 0), ('p99.9', 'p999_us', 0),
                     ('max', 'max_us', 0), ('requests', 'requests', 0), ('req/s', 'rate_achieved', 0),
                     ('subject cores', '@subject_cores', 2), ('loadgen cores', '@loadgen_cores', 2)],
-        'idle': [('opened', 'opened', 0), ('failed', 'failed', 0), ('held', '@idle_held', 0),
+        'idle': [('opened', 'opened', 0), ('failed', 'failed', 0), ('dropped', 'dropped', 0),
+                 ('held', '@idle_held', 0), ('sample', '@idle_sample', 0),
                  ('RSS bytes', '@idle_rss_bytes', 0), ('fds', '@idle_fds', 0),
                  ('fds/conn', '@idle_fds_per_conn', 2), ('bytes/conn', '@idle_bytes_per_conn', 0),
                  ('alive after', '@subject_alive_after', 0)],

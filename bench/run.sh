@@ -56,7 +56,7 @@ IDLE_HOLD=${BENCH_IDLE_HOLD:-2}
 LOADGEN_THREADS=${BENCH_LOADGEN_THREADS:-}       # empty: the loadgen's default
 ECHO_THREADS=${BENCH_ECHO_THREADS:-}             # empty: the echo's default
 HAPROXY_THREADS=${BENCH_HAPROXY_THREADS:-2}
-HAPROXY_SPLICE=${BENCH_HAPROXY_SPLICE:-auto}     # auto: option splice-auto; always: splice-request + -response
+HAPROXY_SPLICE=${BENCH_HAPROXY_SPLICE:-always}   # always: splice-request + splice-response; auto: splice-auto
 CPUS_SUBJECT=${BENCH_CPUS_SUBJECT:-${BENCH_CPUS:-$ALL_CPUS}}
 CPUS_ECHO=${BENCH_CPUS_ECHO:-${BENCH_CPUS:-$ALL_CPUS}}
 CPUS_LOADGEN=${BENCH_CPUS_LOADGEN:-${BENCH_CPUS:-$ALL_CPUS}}
@@ -96,8 +96,14 @@ done
 [[ -x $LOADGEN && -x $ECHO_BIN ]] || die "$LOADGEN / $ECHO_BIN not found (make bench-tools)"
 for tool in ip ss taskset gnuplot; do command -v $tool >/dev/null || die "missing $tool (make deps)"; done
 
-mkdir -p "$LOGS" "$DOCS_DIR"
+mkdir -p "$LOGS" "$DOCS_DIR" "$OUT/bin"
 rm -f "$LOGS"/* "$RESULTS"
+# Run copies: other work may rebuild build/ once we have started, and every round must measure the same binaries.
+cp "$FERRY" "$OUT/bin/ferry" && cp "$LOADGEN" "$OUT/bin/loadgen" && cp "$ECHO_BIN" "$OUT/bin/echo" ||
+    die "cannot copy the binaries to $OUT/bin"
+FERRY=$OUT/bin/ferry
+LOADGEN=$OUT/bin/loadgen
+ECHO_BIN=$OUT/bin/echo
 PROBLEMS=()
 BROKEN=0
 
@@ -392,7 +398,9 @@ RUNTIME=$((T_END - T_START))
         if [[ $s == direct ]]; then
             printf '%s\t%s\n' "$s" "(none: the load generator connects to 127.0.0.1:$ECHO_PORT with --header none)"
         else
-            printf '%s\t%s\n' "$s" "taskset -c $CPUS_SUBJECT ${SUBJECT_CMD[*]/#$REPO_ROOT\//}"
+            line="taskset -c $CPUS_SUBJECT ${SUBJECT_CMD[*]}"
+            line=${line//$OUT\/bin\/ferry/$BUILD\/ferry}
+            printf '%s\t%s\n' "$s" "${line//$REPO_ROOT\//}"
         fi
     done
     printf '%s\t%s\n' echo "taskset -c $CPUS_ECHO $BUILD/bench/echo ${echo_args[*]}"
@@ -400,7 +408,8 @@ RUNTIME=$((T_END - T_START))
         for s in ferry direct; do
             [[ $w == idle && $s == direct ]] && continue
             loadgen_args "$w" "$s" "$OUT/ready.$w"
-            printf '%s\t%s\n' "loadgen $w${s/ferry/}" "taskset -c $CPUS_LOADGEN $BUILD/bench/loadgen ${LOADGEN_ARGS[*]}"
+            line="taskset -c $CPUS_LOADGEN $BUILD/bench/loadgen ${LOADGEN_ARGS[*]}"
+            printf '%s\t%s\n' "loadgen $w${s/ferry/}" "${line//$REPO_ROOT\//}"
         done
     done
     if [[ " $SUBJECTS " == *" haproxy "* ]]; then
@@ -431,7 +440,8 @@ osname = next((l.split('=', 1)[1].strip().strip('"') for l in open('/etc/os-rele
                if l.startswith('PRETTY_NAME=')), '?')
 versions = 'go-mmproxy %s, HAProxy %s, ferry %s.' % (
     ver("dpkg-query -W -f='${Version}' go-mmproxy"), ver("dpkg-query -W -f='${Version}' haproxy"),
-    ver('git describe --always --dirty'))
+    ver('git describe --always --dirty') + ' (binary sha256 ' +
+    ver('sha256sum ' + os.path.join(e['OUT'], 'bin', 'ferry') + " | cut -c1-12") + ')')
 runtime = int(e['RUNTIME'])
 meta = {
     'machine': {'nproc': os.cpu_count(), 'model': model, 'kernel': platform.release(), 'os': osname,
