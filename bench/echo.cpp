@@ -141,6 +141,20 @@ Fd open_listener(const ListenAddress& a) {
     return fd;
 }
 
+// SO_REUSEPORT would let us join the listening group of another process of the same user (say, an echo left
+// over from an earlier run) and silently share its connections: bind once without it, to find out.
+bool address_free(const ListenAddress& a) {
+    Fd fd(::socket(a.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) return true;  // open_listener will report it
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // TIME_WAIT leftovers are fine
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&a.addr), a.len) == -1 && errno == EADDRINUSE) {
+        std::fprintf(stderr, "echo: %s is already in use (another echo still running?)\n", a.text.c_str());
+        return false;
+    }
+    return true;
+}
+
 void raise_nofile_limit() {
     rlimit rl{};
     if (::getrlimit(RLIMIT_NOFILE, &rl) == -1) return;
@@ -464,6 +478,8 @@ int main(int argc, char** argv) {
         usage(2);
     }
 
+    for (const auto& a : addrs)
+        if (!address_free(a)) return 1;
     raise_nofile_limit();
     ::signal(SIGPIPE, SIG_IGN);
 

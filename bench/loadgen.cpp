@@ -17,9 +17,17 @@
 // Client ports: churn closes from the client side, so each cycle leaves a TIME_WAIT socket on the client's
 // ephemeral port. net.ipv4.ip_local_port_range (32768-60999 by default: 28,232 ports per local address and
 // target) then caps the sustainable rate at about 28k/60 s = 470 connections/s unless net.ipv4.tcp_tw_reuse
-// lets connect() reuse TIME_WAIT ports older than 1 s (the benchmark harness sets it). --bind-range spreads the
-// client over several local addresses (IP_BIND_ADDRESS_NO_PORT, so each address has its own port space);
-// --rst-close closes with RST and leaves no TIME_WAIT at all. Running out shows up as failures_no_port.
+// lets connect() reuse TIME_WAIT ports older than 1 s (its default, 2, allows it on loopback; the benchmark
+// harness sets it). --bind-range spreads the client over several local addresses (IP_BIND_ADDRESS_NO_PORT, so
+// each address has its own port space); --rst-close closes with RST and leaves no TIME_WAIT at all. Running
+// out shows up as failures_no_port.
+//
+// Spoofed sources: the proxy connects to the target from the header's source address and port, and forwards
+// the client's FIN first, so its upstream socket keeps that 4-tuple in TIME_WAIT; the same source reused within
+// a minute can fail at the proxy ("cannot assign requested address"). Churn therefore wants
+// --header-src-range (16.4 million tuples, starting at a random point each run); stream/latency runs back to
+// back through one proxy want different --uid-base values (and not ones whose ports are local listeners: with
+// source 127.0.0.1, uid 2000 is the echo's own port).
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -63,6 +71,7 @@ constexpr size_t kChunkTarget = 64 * 1024;
 constexpr size_t kScratchSize = 256 * 1024;
 // Sends and receives per connection per wake-up in stream/bulk, so one connection cannot starve the others.
 constexpr int kDriveBudget = 8;
+// Events per epoll wait: at least the usual connection count, so one wait serves a stream run's whole set.
 constexpr int kMaxEvents = 512;
 // Connect attempts in flight at once over all threads (stream/latency/idle opening): a burst of thousands of
 // SYNs would overflow the target's accept backlog and measure SYN retries instead of the proxy.
@@ -459,6 +468,8 @@ public:
         size_t per_thread = kMaxConnectsInFlight / run.opt.threads;
         max_in_flight_ = std::max<size_t>(per_thread, 1);
         scratch_ = std::make_unique<char[]>(kScratchSize);
+        active_.reserve(kMaxEvents);  // no allocation in the loop
+        redrive_.reserve(static_cast<size_t>(n));
     }
 
     // The epoll set with both wake-up eventfds. Returns false (with a message) on failure.

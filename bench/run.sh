@@ -271,6 +271,25 @@ start_subject() {
 }
 
 # ------------------------------------------------------------------------------------------------ workloads
+# Header source of the persistent-connection workloads: 127.0.N.1, N changing with every run. Their source ports
+# are the connection uids (1..50), so with one fixed address every run would reuse the previous runs' 4-tuples
+# towards the echo, and a leftover socket of a stopped proxy makes connect() fail with EADDRNOTAVAIL.
+RUN_N=0
+HEADER_SRC=127.0.1.1
+next_header_src() { RUN_N=$((RUN_N + 1)); HEADER_SRC="127.0.$((RUN_N % 254 + 1)).1"; }
+
+# wait_settled: until the previous run's connections are gone (TIME_WAIT aside), at most 5 s, so that its
+# teardown does not run during the next measurement.
+wait_settled() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [[ -z $(in_ns ss -Htan exclude listening exclude time-wait) ]] && return 0
+        sleep 0.05
+    done
+    say "connections of the previous run still open after 5 s: $(in_ns ss -Htan exclude listening exclude time-wait | wc -l)"
+    return 1
+}
+
 # loadgen_args WORKLOAD SUBJECT READY_FILE: the load generator's arguments in LOADGEN_ARGS.
 loadgen_args() {
     local w=$1 s=$2 ready=$3 target hdr
@@ -285,11 +304,11 @@ loadgen_args() {
     [[ -n $LOADGEN_THREADS ]] && LOADGEN_ARGS+=(--threads "$LOADGEN_THREADS")
     case $w in
         stream)
-            [[ $s != direct ]] && hdr+=(--header-src 127.0.0.1 --header-dst 127.0.0.1:25578)
+            [[ $s != direct ]] && hdr+=(--header-src "$HEADER_SRC" --header-dst 127.0.0.1:25578)
             LOADGEN_ARGS+=("${hdr[@]}" --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP"
                 --message "$MESSAGE") ;;
         bulk)
-            [[ $s != direct ]] && hdr+=(--header-src 127.0.0.1 --header-dst 127.0.0.1:25578)
+            [[ $s != direct ]] && hdr+=(--header-src "$HEADER_SRC" --header-dst 127.0.0.1:25578)
             LOADGEN_ARGS+=("${hdr[@]}" --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP"
                 --message-size "$BULK_SIZE") ;;
         churn)
@@ -297,7 +316,7 @@ loadgen_args() {
             LOADGEN_ARGS+=("${hdr[@]}" --connections "$CHURN_WORKERS" --duration "$DURATION" --warmup "$WARMUP"
                 --message-size "$CHURN_SIZE") ;;
         latency)
-            [[ $s != direct ]] && hdr+=(--header-src 127.0.0.1 --header-dst 127.0.0.1:25578)
+            [[ $s != direct ]] && hdr+=(--header-src "$HEADER_SRC" --header-dst 127.0.0.1:25578)
             LOADGEN_ARGS+=("${hdr[@]}" --connections "$LATENCY_CONNECTIONS" --duration "$DURATION"
                 --warmup "$WARMUP" --rate "$LATENCY_RATE" --message-size "$LATENCY_SIZE") ;;
         idle)
@@ -310,6 +329,8 @@ loadgen_args() {
 # run_one WORKLOAD ROUND SUBJECT
 run_one() {
     local w=$1 r=$2 s=$3 tag="$1-r$2-$3" ready="$OUT/ready.$1" extra=()
+    wait_settled
+    next_header_src
     if ! start_subject "$s" "$tag"; then
         BROKEN=1
         PROBLEMS+=("$w round $r: $s did not start (see $LOGS/$tag.subject.err)")
@@ -350,8 +371,10 @@ print("  %-8s r%d %-10s %s" % (r["workload"], r["round"], r["subject"], " ".join
     if [[ $SUBJECT_PID != 0 ]]; then
         if ! kill -0 "$SUBJECT_PID" 2>/dev/null; then
             wait "$SUBJECT_PID" 2>/dev/null
-            say "$s exited during $w round $r (status $?); last lines of its stderr:"
-            tail -n 3 "$LOGS/$tag.subject.err" >&2
+            local st=$? why
+            why=$(grep -o '"error":"[^"]*"' "$LOGS/$tag.subject.err" | tail -n 1)
+            say "$s exited during $w round $r (status $st) ${why:-}"
+            PROBLEMS+=("$s exited during $w round $r (status $st)${why:+, its last error: ${why#\"error\":}}")
         fi
         stop_pid "$SUBJECT_PID"
     fi
@@ -453,7 +476,7 @@ meta = {
     'commands': tsv('commands.tsv'), 'env': tsv('env.tsv'),
     'config': {'rounds': int(e['ROUNDS']), 'duration': e['DURATION'], 'warmup': e['WARMUP'],
                'connections': int(e['CONNECTIONS']), 'message_text': e['MESSAGE'],
-               'stream_header_text': r'PROXY TCP4 127.0.0.1 127.0.0.1 <uid> 25578\r\n',
+               'stream_header_text': r'PROXY TCP4 127.0.N.1 127.0.0.1 <uid> 25578\r\n',
                'bulk_size': int(e['BULK_SIZE']), 'churn_workers': int(e['CHURN_WORKERS']),
                'churn_size': int(e['CHURN_SIZE']), 'latency_connections': int(e['LATENCY_CONNECTIONS']),
                'latency_rate': int(e['LATENCY_RATE']), 'latency_size': int(e['LATENCY_SIZE']),
