@@ -30,6 +30,8 @@
 #include <utility>
 #include <vector>
 
+#include "ferry/fd.h"
+
 namespace {
 
 // Bytes per read (the per-thread scratch) and per held-back connection's buffer. Measured with loadgen stream,
@@ -47,28 +49,7 @@ constexpr size_t kFreeBufferBytes = 4 << 20;
 // How long a listener rests after EMFILE/ENFILE (it would spin otherwise: the queued connection stays).
 constexpr int kAcceptPauseMs = 100;
 
-class Fd {
-public:
-    Fd() noexcept = default;
-    explicit Fd(int fd) noexcept : fd_(fd) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    Fd& operator=(Fd&& other) noexcept {
-        if (this != &other) reset(std::exchange(other.fd_, -1));
-        return *this;
-    }
-    ~Fd() { reset(); }
-    int get() const noexcept { return fd_; }
-    bool valid() const noexcept { return fd_ != -1; }
-    void reset(int fd = -1) noexcept {
-        if (fd_ != -1) ::close(fd_);
-        fd_ = fd;
-    }
-
-private:
-    int fd_ = -1;
-};
+using ferry::Fd;  // the project's move-only fd owner (include/ferry/fd.h)
 
 struct ListenAddress {
     sockaddr_storage addr{};

@@ -60,6 +60,8 @@
 #include <utility>
 #include <vector>
 
+#include "ferry/fd.h"
+
 namespace {
 
 // Stream/bulk write size: big writes keep the generator cheap (tcpkali also writes large repeated buffers).
@@ -101,28 +103,7 @@ constexpr uint32_t kRangeHosts = 254;
 constexpr uint32_t kRangeFirstPort = 1024;
 constexpr uint32_t kRangePorts = 65536 - kRangeFirstPort;
 
-class Fd {
-public:
-    Fd() noexcept = default;
-    explicit Fd(int fd) noexcept : fd_(fd) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    Fd& operator=(Fd&& other) noexcept {
-        if (this != &other) reset(std::exchange(other.fd_, -1));
-        return *this;
-    }
-    ~Fd() { reset(); }
-    int get() const noexcept { return fd_; }
-    bool valid() const noexcept { return fd_ != -1; }
-    void reset(int fd = -1) noexcept {
-        if (fd_ != -1) ::close(fd_);
-        fd_ = fd;
-    }
-
-private:
-    int fd_ = -1;
-};
+using ferry::Fd;  // the project's move-only fd owner (include/ferry/fd.h)
 
 int64_t now_ns() {
     timespec ts{};

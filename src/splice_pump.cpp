@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 namespace ferry {
 
@@ -87,6 +88,29 @@ SplicePump::Step SplicePump::splice_once(SocketReadiness& src) {
     return Step::Again;
 }
 
+// Writes with `write_once` (which returns what send/splice returned) until `waiting` bytes are delivered.
+// Returns nothing when they are, Blocked when the destination is full, Error when it failed.
+template <typename WriteOnce>
+std::optional<SplicePump::Outcome> SplicePump::deliver(SocketReadiness& dst, size_t& waiting, WriteOnce&& write_once) {
+    while (waiting > 0) {
+        if (!dst.writable) return Outcome::Blocked;
+        ssize_t n = write_once();
+        if (n > 0) {
+            waiting -= static_cast<size_t>(n);
+            bytes_ += static_cast<uint64_t>(n);
+            continue;
+        }
+        if (n == -1 && errno == EINTR) continue;
+        if (n == -1 && errno == EAGAIN) {
+            dst.writable = false;
+            return Outcome::Blocked;
+        }
+        fail(n == -1 ? errno : EPIPE, true);
+        return Outcome::Error;
+    }
+    return std::nullopt;
+}
+
 SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst, PipePool& pool,
                                      std::span<std::byte> scratch, bool other_done) {
     if (done_) return Outcome::Done;
@@ -94,40 +118,19 @@ SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst,
     owner_ = &pool;
     for (int round = 0; round < kRoundsPerCall; ++round) {
         // 1. Deliver what waits in the pipe, then what waits from a short copy.
-        while (pipe_ && pipe_->bytes > 0) {
-            if (!dst.writable) return Outcome::Blocked;
-            ssize_t n = ::splice(pipe_->read_end.get(), nullptr, dst.fd, nullptr, pipe_->bytes,
-                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-            if (n > 0) {
-                pipe_->bytes -= static_cast<size_t>(n);
-                bytes_ += static_cast<uint64_t>(n);
-                continue;
-            }
-            if (n == -1 && errno == EINTR) continue;
-            if (n == -1 && errno == EAGAIN) {
-                dst.writable = false;
-                return Outcome::Blocked;
-            }
-            fail(n == -1 ? errno : EPIPE, true);
-            return Outcome::Error;
+        if (pipe_) {
+            if (auto stop = deliver(dst, pipe_->bytes, [&] {
+                    return ::splice(pipe_->read_end.get(), nullptr, dst.fd, nullptr, pipe_->bytes,
+                                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                }))
+                return *stop;
         }
-        while (pending_len_ > 0) {
-            if (!dst.writable) return Outcome::Blocked;
-            ssize_t n = ::send(dst.fd, pending_.get() + pending_off_, pending_len_, MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (n > 0) {
-                pending_off_ += static_cast<size_t>(n);
-                pending_len_ -= static_cast<size_t>(n);
-                bytes_ += static_cast<uint64_t>(n);
-                continue;
-            }
-            if (n == -1 && errno == EINTR) continue;
-            if (n == -1 && errno == EAGAIN) {
-                dst.writable = false;
-                return Outcome::Blocked;
-            }
-            fail(n == -1 ? errno : EPIPE, true);
-            return Outcome::Error;
-        }
+        if (auto stop = deliver(dst, pending_len_, [&] {
+                ssize_t n = ::send(dst.fd, pending_.get() + pending_off_, pending_len_, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n > 0) pending_off_ += static_cast<size_t>(n);
+                return n;
+            }))
+            return *stop;
         // 2. Nothing waits: the pipe goes back to the pool until bytes must wait again.
         if (pipe_) {
             pool.give_back(pipe_);

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "ferry/pipe_pool.h"
@@ -83,6 +84,8 @@ private:
     Step copy_once(SocketReadiness& src, SocketReadiness& dst, std::span<std::byte> scratch);
     Step splice_once(SocketReadiness& src);
     Step fail(int err, bool on_write);
+    template <typename WriteOnce>
+    std::optional<Outcome> deliver(SocketReadiness& dst, size_t& waiting, WriteOnce&& write_once);
 
     RelayMode mode_;
     bool copying_;
