@@ -1,0 +1,159 @@
+// SplicePump over local socket pairs (no network): the adaptive decision, half-close forwarding, backpressure
+// and the fallback to copying when no pipe can be had.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "ferry/fd.h"
+#include "ferry/splice_pump.h"
+
+using ferry::Fd;
+using ferry::PipePool;
+using ferry::RelayMode;
+using ferry::SocketReadiness;
+using ferry::SplicePump;
+
+namespace {
+
+// A connected pair of non-blocking stream sockets: `near` is what the pump sees, `far` the peer.
+struct Pair {
+    Fd near, far;
+    Pair() {
+        int fds[2];
+        REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
+        near.reset(fds[0]);
+        far.reset(fds[1]);
+    }
+};
+
+std::string drain(int fd) {
+    std::string out;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0) break;
+        out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+}
+
+bool at_eof(int fd) {
+    char c;
+    return ::recv(fd, &c, 1, MSG_DONTWAIT) == 0;
+}
+
+struct Rig {
+    Pair src, dst;
+    PipePool pool{4, 0};
+    std::vector<std::byte> scratch = std::vector<std::byte>(65536);
+    SocketReadiness in{src.near.get(), true, false}, out{dst.near.get(), false, true};
+    SplicePump::Outcome run(SplicePump& p) {
+        in.readable = true;
+        return p.pump(in, out, pool, scratch);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("adaptive: small messages are copied, a full copy buffer switches to splice") {
+    Rig r;
+    SplicePump p(RelayMode::Adaptive);
+    CHECK(p.copying());
+    REQUIRE(::send(r.src.far.get(), "hello", 5, 0) == 5);
+    CHECK(r.run(p) == SplicePump::Outcome::Blocked);
+    CHECK(drain(r.dst.far.get()) == "hello");
+    CHECK(p.copying());
+    CHECK(r.pool.in_use() == 0);  // copying took no pipe
+
+    std::string bulk(200000, 'x');
+    size_t sent = 0;
+    while (sent < bulk.size()) {
+        ssize_t n = ::send(r.src.far.get(), bulk.data() + sent, bulk.size() - sent, MSG_DONTWAIT);
+        if (n > 0) sent += static_cast<size_t>(n);
+        r.run(p);
+        r.out.writable = true;
+        std::string got = drain(r.dst.far.get());
+        REQUIRE(got.find_first_not_of('x') == std::string::npos);
+    }
+    CHECK_FALSE(p.copying());
+    CHECK(p.bytes() > 5);
+}
+
+TEST_CASE("splice mode moves bytes through a pipe and gives it back when empty") {
+    Rig r;
+    SplicePump p(RelayMode::Splice);
+    CHECK_FALSE(p.copying());
+    REQUIRE(::send(r.src.far.get(), "abc", 3, 0) == 3);
+    CHECK(r.run(p) == SplicePump::Outcome::Blocked);
+    CHECK(drain(r.dst.far.get()) == "abc");
+    CHECK(r.pool.in_use() == 0);
+    CHECK(r.pool.idle() == 1);  // the empty pipe went back to the pool
+}
+
+TEST_CASE("EOF is forwarded as a half-close after every byte") {
+    for (RelayMode mode : {RelayMode::Adaptive, RelayMode::Splice, RelayMode::Copy}) {
+        Rig r;
+        SplicePump p(mode);
+        REQUIRE(::send(r.src.far.get(), "last words", 10, 0) == 10);
+        ::shutdown(r.src.far.get(), SHUT_WR);
+        CHECK(r.run(p) == SplicePump::Outcome::Done);
+        CHECK(p.done());
+        CHECK(drain(r.dst.far.get()) == "last words");
+        CHECK(at_eof(r.dst.far.get()));
+        // The destination can still send the other way: only its write side was shut.
+        CHECK(::send(r.dst.far.get(), "reply", 5, MSG_NOSIGNAL) == 5);
+    }
+}
+
+TEST_CASE("a full destination blocks the pump without losing bytes (copy keeps the rest)") {
+    Rig r;
+    SplicePump p(RelayMode::Copy);
+    int small = 4096;
+    ::setsockopt(r.dst.near.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    std::string data;
+    for (int i = 0; i < 60000; ++i) data.push_back(static_cast<char>('a' + i % 26));
+    size_t sent = 0, got_total = 0;
+    std::string got;
+    int blocked = 0;
+    while (got.size() < data.size()) {
+        if (sent < data.size()) {
+            ssize_t n = ::send(r.src.far.get(), data.data() + sent, data.size() - sent, MSG_DONTWAIT);
+            if (n > 0) sent += static_cast<size_t>(n);
+        }
+        if (r.run(p) == SplicePump::Outcome::Blocked && !r.out.writable) ++blocked;
+        std::string part = drain(r.dst.far.get());
+        got += part;
+        got_total += part.size();
+        r.out.writable = true;  // the reader made room
+    }
+    CHECK(got == data);
+    CHECK(blocked > 0);
+}
+
+TEST_CASE("no pipe to be had: a splice pump copies instead of failing") {
+    Rig r;
+    SplicePump p(RelayMode::Splice);
+    // Use up a lowered fd limit so pipe2() fails with EMFILE, then relay.
+    rlimit saved{};
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+    rlimit low = saved;
+    low.rlim_cur = 256;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+    std::vector<Fd> hog;
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) != -1;) hog.emplace_back(fd);
+    const int open_errno = errno;
+    REQUIRE(::send(r.src.far.get(), "still here", 10, 0) == 10);
+    auto outcome = r.run(p);
+    hog.clear();
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    REQUIRE(open_errno == EMFILE);
+    CHECK(outcome == SplicePump::Outcome::Blocked);
+    CHECK(drain(r.dst.far.get()) == "still here");
+}
