@@ -58,9 +58,9 @@ BENCH_TOOLS := $(BUILD)/bench/loadgen $(BUILD)/bench/echo
 .PHONY: bench-tools
 bench-tools: $(BENCH_TOOLS)
 
-$(BUILD)/bench/%: bench/%.cpp
+$(BUILD)/bench/%: bench/%.cpp $(BUILD)/libferry.a
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -O2 -o $@ $< $(LDFLAGS)
+	$(CXX) $(CXXFLAGS) -O2 -o $@ $< $(BUILD)/libferry.a $(LDFLAGS)
 
 # Benchmarks against go-mmproxy, HAProxy and no proxy, in a private network namespace (root; ~10 minutes).
 # Never pass/fail. Writes docs/benchmarks.md and docs/benchmarks.png; BENCH_* variables: see bench/README.md.

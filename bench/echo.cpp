@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "ferry/fd.h"
+#include "ferry/net_address.h"
 
 namespace {
 
@@ -57,45 +58,15 @@ struct ListenAddress {
     std::string text;
 };
 
-// Parses "1.2.3.4:80" or "[::1]:80". Returns false on anything else.
+// Parses "1.2.3.4:80" or "[::1]:80" (ferry's own parser). Returns false on anything else.
 bool parse_address(std::string_view text, ListenAddress& out) {
-    std::string host;
-    std::string_view port;
-    if (!text.empty() && text.front() == '[') {
-        size_t close = text.find(']');
-        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
-        host = std::string(text.substr(1, close - 1));
-        port = text.substr(close + 2);
-    } else {
-        size_t colon = text.rfind(':');
-        if (colon == std::string_view::npos) return false;
-        host = std::string(text.substr(0, colon));
-        port = text.substr(colon + 1);
-    }
-    if (port.empty() || port.size() > 5) return false;
-    unsigned long p = 0;
-    for (char c : port) {
-        if (c < '0' || c > '9') return false;
-        p = p * 10 + static_cast<unsigned long>(c - '0');
-    }
-    if (p > 65535) return false;
+    auto a = ferry::parse_host_port(text);
+    if (!a) return false;
     out = ListenAddress{};
     out.text = std::string(text);
-    auto* v4 = reinterpret_cast<sockaddr_in*>(&out.addr);
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.addr);
-    if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(static_cast<uint16_t>(p));
-        out.len = sizeof(sockaddr_in);
-        return true;
-    }
-    if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(static_cast<uint16_t>(p));
-        out.len = sizeof(sockaddr_in6);
-        return true;
-    }
-    return false;
+    std::memcpy(&out.addr, a->sa(), a->length);
+    out.len = a->length;
+    return true;
 }
 
 // A bound, listening, non-blocking SO_REUSEPORT socket, or an invalid Fd with a message on stderr.

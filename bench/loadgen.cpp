@@ -61,6 +61,7 @@
 #include <vector>
 
 #include "ferry/fd.h"
+#include "ferry/net_address.h"
 
 namespace {
 
@@ -165,29 +166,10 @@ bool make_endpoint(const std::string& host, uint16_t port, Endpoint& out) {
     return true;
 }
 
-// Parses "1.2.3.4:80" or "[::1]:80".
+// Parses "1.2.3.4:80" or "[::1]:80" (ferry's own parser).
 bool parse_endpoint(std::string_view text, Endpoint& out) {
-    std::string host;
-    std::string_view port;
-    if (!text.empty() && text.front() == '[') {
-        size_t close = text.find(']');
-        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
-        host = std::string(text.substr(1, close - 1));
-        port = text.substr(close + 2);
-    } else {
-        size_t colon = text.rfind(':');
-        if (colon == std::string_view::npos) return false;
-        host = std::string(text.substr(0, colon));
-        port = text.substr(colon + 1);
-    }
-    if (port.empty() || port.size() > 5) return false;
-    uint32_t p = 0;
-    for (char c : port) {
-        if (c < '0' || c > '9') return false;
-        p = p * 10 + static_cast<uint32_t>(c - '0');
-    }
-    if (p > 65535) return false;
-    return make_endpoint(host, static_cast<uint16_t>(p), out);
+    auto a = ferry::parse_host_port(text);
+    return a && make_endpoint(a->ip_string(), a->port(), out);
 }
 
 // Decodes \r \n \t \\ \0 and \xHH. Returns false on a malformed escape.

@@ -41,7 +41,7 @@ void define_flags(goflag::FlagSet* fs, Options* o) {
                      "Close a half-closed connection (one direction finished) after this long without traffic; "
                      "0 disables");
     fs->string_var(&o->relay, "relay", o->relay,
-                   "How relayed bytes move: adaptive (copy small messages, splice bulk), splice or copy");
+                   "How relayed bytes move: splice, adaptive (copy small messages, splice bulk) or copy");
     fs->bool_var(&o->routing, "routing", o->routing,
                  "Add the policy routing that spoofed replies need (table -routing-table) at start and remove "
                  "it at exit");
@@ -146,7 +146,7 @@ std::optional<ValidationError> validate(Options* o) {
     } else if (o->relay == "copy") {
         o->relay_mode = RelayMode::Copy;
     } else {
-        return invalid("-relay has to be one of adaptive, splice, copy", {{"relay", o->relay}});
+        return invalid("-relay has to be one of splice, adaptive, copy", {{"relay", o->relay}});
     }
     if (o->halfclose_timeout.count() < 0) {
         return invalid("-halfclose-timeout has to be >= 0",

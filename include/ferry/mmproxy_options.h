@@ -36,7 +36,7 @@ struct Options {
     goflag::Duration connect_timeout = std::chrono::seconds(10);  // -connect-timeout
     goflag::Duration idle_timeout{0};                             // -idle-timeout (0: none)
     goflag::Duration halfclose_timeout{0};                        // -halfclose-timeout (0: none)
-    std::string relay = "adaptive";                               // -relay
+    std::string relay = "splice";                                 // -relay
     bool routing = true;                                          // -routing
     int64_t routing_table = 123;                                  // -routing-table
 
@@ -45,7 +45,7 @@ struct Options {
     SocketAddress listen;     // literal IP (or the IPv4 wildcard for an empty host) and port 0..65535
     SocketAddress target4;    // IPv4, port 1..65535
     SocketAddress target6;    // IPv6, port 1..65535
-    RelayMode relay_mode = RelayMode::Adaptive;
+    RelayMode relay_mode = RelayMode::Splice;
 };
 
 // One extra field of the fatal log line, as 2.1's zap call adds it (e.g. "mark": -1, "protocol": "xyz").
@@ -97,7 +97,7 @@ ParseOutcome parse_flags(std::vector<std::string> args, std::string_view argv0);
 //   -4 "<a>" is not an IPv4 address:port ...       {targetAddr4: "<a>"} (ferry)
 //   -6 "<a>" is not an IPv6 [address]:port ...     {targetAddr6: "<a>"} (ferry)
 //   -threads has to be >= 0, -header-timeout has to be > 0, -connect-timeout has to be > 0,
-//   -idle-timeout has to be >= 0, -relay has to be one of adaptive, splice, copy, -halfclose-timeout has to be >= 0, -routing-table has to be in 1..4294967295 and not 253, 254 or 255 (ferry)
+//   -idle-timeout has to be >= 0, -relay has to be one of splice, adaptive, copy, -halfclose-timeout has to be >= 0, -routing-table has to be in 1..4294967295 and not 253, 254 or 255 (ferry)
 std::optional<ValidationError> validate(Options* options);
 
 // The usage text (-h output) for the given argv0.

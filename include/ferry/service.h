@@ -33,7 +33,7 @@ struct ServiceConfig {
     uint64_t connect_timeout_ms = 10000;
     uint64_t idle_timeout_ms = 0;       // 0: none
     uint64_t halfclose_timeout_ms = 0;  // once one direction is done: close after this long without traffic
-    RelayMode relay_mode = RelayMode::Adaptive;
+    RelayMode relay_mode = RelayMode::Splice;
     int verbose = 0;               // go-mmproxy's -v: 1 logs per-connection errors, 2 every state change
     std::string protocol_name = "tcp";
 };

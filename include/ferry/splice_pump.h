@@ -53,7 +53,7 @@ public:
     // cannot starve a loop: about 16 pipe-fulls (1 MiB with 64 KiB pipes).
     static constexpr int kRoundsPerCall = 16;
 
-    explicit SplicePump(RelayMode mode = RelayMode::Adaptive)
+    explicit SplicePump(RelayMode mode = RelayMode::Splice)
         : mode_(mode), copying_(mode != RelayMode::Splice) {}
     SplicePump(const SplicePump&) = delete;
     SplicePump& operator=(const SplicePump&) = delete;

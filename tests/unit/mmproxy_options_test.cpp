@@ -50,7 +50,7 @@ const char kFerryOnlyBlocks[][200] = {
     "  -idle-timeout duration\n"
     "    \tClose a relayed connection after this long without traffic in either direction; 0 disables\n",
     "  -relay string\n"
-    "    \tHow relayed bytes move: adaptive (copy small messages, splice bulk), splice or copy (default \"adaptive\")\n",
+    "    \tHow relayed bytes move: splice, adaptive (copy small messages, splice bulk) or copy (default \"splice\")\n",
     "  -routing\n"
     "    \tAdd the policy routing that spoofed replies need (table -routing-table) at start and remove it at "
     "exit (default true)\n",
@@ -312,7 +312,7 @@ TEST_CASE("ferry's own flags are checked after 2.1's", "[mmproxy_options]") {
         {{"-connect-timeout", "0s"}, "-connect-timeout has to be > 0"},
         {{"-idle-timeout", "-1ms"}, "-idle-timeout has to be >= 0"},
         {{"-halfclose-timeout", "-1s"}, "-halfclose-timeout has to be >= 0"},
-        {{"-relay", "zerocopy"}, "-relay has to be one of adaptive, splice, copy"},
+        {{"-relay", "zerocopy"}, "-relay has to be one of splice, adaptive, copy"},
         {{"-routing-table", "0"}, "-routing-table has to be in 1..4294967295 and not 253, 254 or 255"},
         {{"-routing-table", "254"}, "-routing-table has to be in 1..4294967295 and not 253, 254 or 255"},
         {{"-routing-table", "4294967296"}, "-routing-table has to be in 1..4294967295 and not 253, 254 or 255"},
