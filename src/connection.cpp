@@ -37,6 +37,10 @@ void Connection::add_fields(log::Line& line, bool handshake_done) const {
 
 
 void Connection::Side::on_io(uint32_t events) { conn->on_side_io(*this, events); }
+void Connection::DialSide::on_timer() {
+    // Side::conn is set for both sides; only upstream sides have a dial deadline.
+    conn->on_dial_timeout(*this);
+}
 
 Connection::Connection(Worker& worker, const Listener& listener, Fd client, const SocketAddress& peer)
     : worker_(worker), listener_(listener), up_(worker.config().relay_mode), down_(worker.config().relay_mode) {
@@ -57,7 +61,7 @@ void Connection::start() {
         add_fields(line, false);
     }
     if (!worker_.loop().add(client_.fd.get(), &client_, kSocketEvents)) {
-        drop("failed to read PROXY header", "epoll_ctl: " + errno_text(errno));
+        drop(worker_.config().inbound->failure_message(), "epoll_ctl: " + errno_text(errno));
         return;
     }
     arm(worker_.config().header_timeout_ms);
@@ -85,14 +89,14 @@ void Connection::on_side_io(Side& side, uint32_t events) {
                 read_handshake();
                 // The client finished sending without completing the header: nothing more can come.
                 if (state_ == State::Handshake && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
-                    drop("failed to read PROXY header", "EOF before a complete PROXY header");
+                    drop(worker_.config().inbound->failure_message(),
+                         std::string("EOF before a complete ") + worker_.config().inbound->handshake_name());
             }
             break;
-        case State::Connecting:
-            if (&side == &upstream_ && upstream_.io.writable) {
-                // A failed connect always reports EPOLLERR; a plain EPOLLOUT needs no SO_ERROR look-up.
-                on_connected((events & (EPOLLERR | EPOLLHUP)) != 0);
-            } else if (&side == &client_ && (events & EPOLLERR)) {
+        case State::Dialing:
+            if (&side != &client_) {
+                on_dial_io(static_cast<DialSide&>(side), events);
+            } else if (events & EPOLLERR) {
                 // The client reset while we dial: don't finish a connection to the service for nobody.
                 drop("connection broken", "read tcp " + flow_.local.to_string() + "->" + flow_.peer.to_string() +
                                               ": " + errno_text(socket_error(client_.io.fd)));
@@ -128,45 +132,191 @@ void Connection::read_handshake() {
             break;
     }
     handshake_done_ = true;
-    open_outbound();
+    start_dialing();
 }
 
-void Connection::open_outbound() {
-    OpenResult r = worker_.config().outbound->open(flow_);
-    if (worker_.config().verbose > 1) {
-        log::Line line(log::Level::Debug, "successfully parsed PROXY header",
-                       "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
-        add_fields(line, true);
+// ------------------------------------------------------------------------------------------------- dialing
+
+std::string Connection::dial_text(const DialSide& d) const {
+    (void)d;
+    std::string from = flow_.source.empty() ? "" : flow_.source.to_string() + "->";
+    return "dial tcp " + from + flow_.target.to_string();
+}
+
+void Connection::start_dialing() {
+    state_ = State::Dialing;
+    deadline_.cancel();  // each attempt has its own deadline
+    const Outbound& outbound = *worker_.config().outbound;
+    const size_t parallel = std::max<size_t>(1, outbound.parallel());
+    if (parallel > 1) {
+        racer_count_ = parallel - 1;
+        racers_ = std::make_unique<DialSide[]>(racer_count_);
+        for (size_t i = 0; i < racer_count_; ++i) racers_[i].conn = this;
     }
-    if (!r.fd) {
+    bool any = open_next(upstream_);
+    for (size_t i = 0; any && i < racer_count_ && state_ == State::Dialing; ++i) any = open_next(racers_[i]);
+    if (state_ == State::Dialing && dials_in_flight_ == 0) {
+        worker_.config().inbound->upstream_failed(client_.fd.get(), flow_, last_error_code_);
+        drop("failed to establish upstream connection", last_error_);
+    }
+}
+
+bool Connection::open_next(DialSide& d) {
+    const Outbound& outbound = *worker_.config().outbound;
+    for (;;) {
+        d.attempt = Attempt{};
+        d.io = SocketReadiness{};
+        OpenResult r;
+        const uint64_t now = worker_.loop().now_ms();
+        const bool opened = outbound.open(flow_, d.attempt, dial_state_, r, now);
+        if (!done_logged_ && worker_.config().verbose > 1) {
+            // After the first open: the line names the target it chose.
+            done_logged_ = true;
+            log::Line line(log::Level::Debug, worker_.config().inbound->done_message(),
+                           "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
+            add_fields(line, true);
+        }
+        if (opened) {
+            d.attempt.started_ms = now;
+            d.fd = std::move(d.attempt.fd);
+            d.io.fd = d.fd.get();
+            if (!worker_.loop().add(d.io.fd, &d, kSocketEvents)) {
+                r.error = "epoll_ctl: " + errno_text(errno);
+                r.error_code = errno;
+                outbound.attempt_failed(flow_, d.attempt, r.error, false);
+                d.fd.reset();
+            } else {
+                d.dialing = true;
+                ++dials_in_flight_;
+                const uint64_t timeout = d.attempt.timeout_ms ? d.attempt.timeout_ms : worker_.config().connect_timeout_ms;
+                if (timeout) worker_.loop().deadlines(timeout).arm(d.deadline, now);
+                if (d.attempt.connected) {
+                    d.io.writable = true;
+                    drive_dial(d);
+                }
+                return true;
+            }
+        }
+        last_error_ = std::move(r.error);
+        last_error_code_ = r.error_code;
         // Out of fds (or kernel memory): pause accepting like accept4's EMFILE, so the fds that are left serve
         // the connections we already have.
         if (r.error_code == EMFILE || r.error_code == ENFILE || r.error_code == ENOBUFS || r.error_code == ENOMEM)
             worker_.pause_listeners(r.error_code);
-        drop("failed to establish upstream connection", r.error);
-        return;
-    }
-    upstream_.fd = std::move(r.fd);
-    upstream_.io.fd = upstream_.fd.get();
-    if (!worker_.loop().add(upstream_.io.fd, &upstream_, kSocketEvents)) {
-        drop("failed to establish upstream connection", "epoll_ctl: " + errno_text(errno));
-        return;
-    }
-    state_ = State::Connecting;
-    arm(worker_.config().connect_timeout_ms);
-    if (r.connected) {
-        upstream_.io.writable = true;
-        on_connected(false);
+        if (r.exhausted) return false;
     }
 }
 
-void Connection::on_connected(bool check_error) {
-    if (int err = check_error ? socket_error(upstream_.io.fd) : 0) {
-        std::string from = flow_.source.empty() ? "" : flow_.source.to_string() + "->";
-        drop("failed to establish upstream connection",
-             "dial tcp " + from + flow_.target.to_string() + ": connect: " + errno_text(err));
+void Connection::on_dial_io(DialSide& d, uint32_t events) {
+    if (!d.dialing) return;
+    if (!d.attempt.connected) {
+        if (!d.io.writable) return;
+        // A failed connect always reports EPOLLERR; a plain EPOLLOUT needs no SO_ERROR look-up.
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            int err = socket_error(d.io.fd);
+            if (err == 0) err = ECONNRESET;
+            dial_failed(d, dial_text(d) + ": connect: " + errno_text(err), err);
+            return;
+        }
+        d.attempt.connected = true;
+    } else if (events & EPOLLERR) {
+        int err = socket_error(d.io.fd);
+        if (err) {
+            dial_failed(d, dial_text(d) + ": read: " + errno_text(err), err);
+            return;
+        }
+    }
+    drive_dial(d);
+}
+
+void Connection::on_dial_timeout(DialSide& d) {
+    if (!d.dialing || state_ != State::Dialing) return;
+    if (!d.attempt.connected)
+        dial_failed(d, dial_text(d) + ": i/o timeout", ETIMEDOUT);
+    else
+        dial_failed(d, dial_text(d) + ": no handshake reply within " +
+                           std::to_string(d.attempt.timeout_ms ? d.attempt.timeout_ms
+                                                               : worker_.config().connect_timeout_ms) + " ms",
+                    ETIMEDOUT);
+}
+
+void Connection::drive_dial(DialSide& d) {
+    HandshakeStep step =
+        worker_.config().outbound->handshake(flow_, d.attempt, d.io, client_.fd.get(), worker_.scratch());
+    switch (step.status) {
+        case HandshakeStep::Status::Incomplete:
+            return;
+        case HandshakeStep::Status::Failed:
+            dial_failed(d, std::move(step.error), step.error_code);
+            return;
+        case HandshakeStep::Status::Done:
+            won(d);
+            return;
+    }
+}
+
+void Connection::end_dial(DialSide& d, const std::string& error, bool cancelled) {
+    if (!d.dialing) return;
+    d.dialing = false;
+    --dials_in_flight_;
+    d.deadline.cancel();
+    worker_.config().outbound->attempt_failed(flow_, d.attempt, error, cancelled);
+    if (d.fd) set_reset_on_close(d.fd.get());
+    d.fd.reset();
+    d.io = SocketReadiness{};
+}
+
+void Connection::dial_failed(DialSide& d, std::string error, int error_code) {
+    end_dial(d, error, false);
+    last_error_ = std::move(error);
+    last_error_code_ = error_code;
+    if (state_ != State::Dialing) return;
+    if (open_next(d) || state_ != State::Dialing) return;
+    if (dials_in_flight_ > 0) return;  // the race goes on without this slot
+    worker_.config().inbound->upstream_failed(client_.fd.get(), flow_, last_error_code_);
+    drop("failed to establish upstream connection", last_error_);
+}
+
+void Connection::won(DialSide& d) {
+    // The race is over: the others are closed (they never carried client bytes beyond a handshake).
+    if (&d != &upstream_) end_dial(upstream_, "another attempt won the race", true);
+    for (size_t i = 0; i < racer_count_; ++i)
+        if (&racers_[i] != &d) end_dial(racers_[i], "another attempt won the race", true);
+    d.dialing = false;
+    --dials_in_flight_;
+    d.deadline.cancel();
+    if (&d != &upstream_) {
+        upstream_.fd = std::move(d.fd);
+        upstream_.io = d.io;
+        upstream_.attempt = std::move(d.attempt);
+        if (!worker_.loop().modify(upstream_.fd.get(), &upstream_, kSocketEvents)) {
+            drop("failed to establish upstream connection", "epoll_ctl: " + errno_text(errno));
+            return;
+        }
+    }
+    racers_.reset();
+    racer_count_ = 0;
+    // Client bytes that went out inside the handshake are delivered: take them out of the client socket.
+    for (uint32_t left = upstream_.attempt.payload_len; left > 0;) {
+        auto scratch = worker_.scratch();
+        ssize_t m = ::recv(client_.io.fd, scratch.data(), std::min<size_t>(left, scratch.size()), MSG_DONTWAIT);
+        if (m == -1 && errno == EINTR) continue;
+        if (m <= 0) {
+            drop("connection broken", "read tcp " + flow_.local.to_string() + "->" + flow_.peer.to_string() + ": " +
+                                          errno_text(m == 0 ? EPIPE : errno));
+            return;
+        }
+        left -= static_cast<uint32_t>(m);
+    }
+    if (std::string err = worker_.config().inbound->upstream_ready(client_.io.fd, flow_, upstream_.io.fd);
+        !err.empty()) {
+        drop("connection broken", err);
         return;
     }
+    start_relay();
+}
+
+void Connection::start_relay() {
     if (worker_.config().verbose > 1) {
         // go-mmproxy 2.1's three lines; both sockets have TCP_NODELAY by now (the client's from the listener).
         for (const char* msg : {"successfully established upstream connection",
@@ -177,6 +327,8 @@ void Connection::on_connected(bool check_error) {
         }
     }
     state_ = State::Relaying;
+    relay_started_ = true;
+    worker_.config().outbound->relay_started(flow_, upstream_.attempt);
     if (DeadlineQueue* q = relay_deadlines())
         q->arm(deadline_, worker_.loop().now_ms());
     else
@@ -236,15 +388,10 @@ void Connection::relay_failed(bool upstream_side, const char* op, int err) {
 void Connection::on_timer() {
     switch (state_) {
         case State::Handshake:
-            drop("failed to read PROXY header",
-                 "no complete PROXY header within " + std::to_string(worker_.config().header_timeout_ms) + " ms");
+            drop(worker_.config().inbound->failure_message(),
+                 std::string("no complete ") + worker_.config().inbound->handshake_name() + " within " +
+                     std::to_string(worker_.config().header_timeout_ms) + " ms");
             break;
-        case State::Connecting: {
-            std::string from = flow_.source.empty() ? "" : flow_.source.to_string() + "->";
-            drop("failed to establish upstream connection",
-                 "dial tcp " + from + flow_.target.to_string() + ": i/o timeout");
-            break;
-        }
         case State::Relaying:
             if ((up_.done() || down_.done()) && worker_.halfclose_deadlines)
                 drop("connection broken", "half-closed and idle for " +
@@ -252,6 +399,7 @@ void Connection::on_timer() {
             else
                 drop("connection broken", "idle for " + std::to_string(worker_.config().idle_timeout_ms) + " ms");
             break;
+        case State::Dialing:  // each attempt has its own deadline
         case State::Closed:
             break;
     }
@@ -270,6 +418,10 @@ void Connection::finish(bool reset) {
     if (state_ == State::Closed) return;
     state_ = State::Closed;
     deadline_.cancel();
+    end_dial(upstream_, "connection closed while dialing", true);
+    for (size_t i = 0; i < racer_count_; ++i) end_dial(racers_[i], "connection closed while dialing", true);
+    if (relay_started_)
+        worker_.config().outbound->relay_closed(flow_, upstream_.attempt, up_.bytes(), down_.bytes(), reset);
     if (reset) {
         if (client_.fd) set_reset_on_close(client_.fd.get());
         if (upstream_.fd) set_reset_on_close(upstream_.fd.get());
@@ -283,6 +435,12 @@ void Connection::finish(bool reset) {
 }
 
 void Connection::close_now() {
+    if (state_ != State::Closed) {
+        end_dial(upstream_, "shutting down", true);
+        for (size_t i = 0; i < racer_count_; ++i) end_dial(racers_[i], "shutting down", true);
+        if (relay_started_)
+            worker_.config().outbound->relay_closed(flow_, upstream_.attempt, up_.bytes(), down_.bytes(), false);
+    }
     state_ = State::Closed;
     deadline_.cancel();
     up_.release(worker_.pipes());

@@ -15,8 +15,28 @@
 
 namespace ferry {
 
-OpenResult DirectOutbound::open(Flow& flow) const {
-    OpenResult r;
+HandshakeStep Outbound::handshake(Flow&, Attempt&, SocketReadiness&, int, std::span<std::byte>) const {
+    HandshakeStep done;
+    done.status = HandshakeStep::Status::Done;
+    return done;
+}
+
+void Outbound::attempt_failed(const Flow&, const Attempt&, const std::string&, bool) const {}
+void Outbound::relay_started(const Flow&, const Attempt&) const {}
+void Outbound::relay_closed(const Flow&, const Attempt&, uint64_t, uint64_t, bool) const {}
+
+bool DirectOutbound::open(Flow& flow, Attempt& a, DialState& state, OpenResult& r, uint64_t) const {
+    // One target, one attempt: a failed dial is final.
+    if (state.next++ > 0) {
+        r.exhausted = true;
+        return false;
+    }
+    if (dial(flow, a, r)) return true;
+    r.exhausted = true;
+    return false;
+}
+
+bool DirectOutbound::dial(Flow& flow, Attempt& a, OpenResult& r) const {
     // The family of the client decides the target, as go-mmproxy does: the header's source, or for LOCAL and
     // UNKNOWN the frontend peer.
     const SocketAddress& by = flow.source.empty() ? flow.peer : flow.source;
@@ -24,20 +44,20 @@ OpenResult DirectOutbound::open(Flow& flow) const {
     flow.target = fixed ? *fixed : flow.destination;
     if (flow.target.empty()) {
         r.error = "no target for this address family";
-        return r;
+        return false;
     }
     const bool spoof = config_.spoof_source && !flow.source.empty();
     auto dial_error = [&](const std::string& what, int code = 0) {
         r.error_code = code;
         std::string from = spoof ? flow.source.to_string() + "->" : "";
         r.error = "dial tcp " + from + flow.target.to_string() + ": " + what;
-        r.fd.reset();
-        return std::move(r);
+        a.fd.reset();
+        return false;
     };
     const int family = flow.target.family();
-    r.fd.reset(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!r.fd) return dial_error("socket: " + errno_text(errno), errno);
-    const int fd = r.fd.get();
+    a.fd.reset(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!a.fd) return dial_error("socket: " + errno_text(errno), errno);
+    const int fd = a.fd.get();
     if (spoof) {
         if (config_.syn_retries > 0) {
             if (int e = set_int_option(fd, IPPROTO_TCP, TCP_SYNCNT, config_.syn_retries))
@@ -71,11 +91,11 @@ OpenResult DirectOutbound::open(Flow& flow) const {
         set_int_option(fd, IPPROTO_TCP, TCP_KEEPINTVL, config_.keepalive_seconds);
     }
     if (::connect(fd, flow.target.sa(), flow.target.length) == 0) {
-        r.connected = true;
-        return r;
+        a.connected = true;
+        return true;
     }
     if (errno != EINPROGRESS) return dial_error("connect: " + errno_text(errno), errno);
-    return r;
+    return true;
 }
 
 }  // namespace ferry

@@ -9,6 +9,7 @@
 #include "ferry/event_loop.h"
 #include "ferry/flow.h"
 #include "ferry/log.h"
+#include "ferry/outbound.h"
 #include "ferry/pipe_pool.h"
 #include "ferry/service.h"
 #include "ferry/splice_pump.h"
@@ -41,7 +42,7 @@ private:
     uint64_t pauses_ = 0;  // since the last successful accept, for the "resumed" log line
 };
 
-// One proxied connection: inbound handshake, outbound connect, then two splice pumps.
+// One proxied connection: inbound handshake, outbound dial (attempts, maybe racing), then two splice pumps.
 class Connection final : public Deferred, public TimerHandler {
 public:
     Connection(Worker& worker, const Listener& listener, Fd client, const SocketAddress& peer);
@@ -54,19 +55,34 @@ public:
     Connection* next = nullptr;
 
 private:
-    enum class State { Handshake, Connecting, Relaying, Closed };
+    enum class State { Handshake, Dialing, Relaying, Closed };
 
-    struct Side final : public IoHandler {
+    struct Side : public IoHandler {
         Connection* conn = nullptr;
         Fd fd;
         SocketReadiness io;
         void on_io(uint32_t events) override;
     };
+    // The upstream socket, and while dialing one attempt with its own deadline (connect + handshake).
+    struct DialSide final : public Side, public TimerHandler {
+        Attempt attempt;
+        Deadline deadline{this};
+        bool dialing = false;
+        void on_timer() override;
+    };
 
     void on_side_io(Side& side, uint32_t events);
     void read_handshake();
-    void open_outbound();
-    void on_connected(bool check_error);
+    void start_dialing();
+    // Opens the next candidate in `d`; false when nothing was left to try (last_error_ says why).
+    bool open_next(DialSide& d);
+    void on_dial_io(DialSide& d, uint32_t events);
+    void on_dial_timeout(DialSide& d);
+    void drive_dial(DialSide& d);
+    void dial_failed(DialSide& d, std::string error, int error_code);
+    void end_dial(DialSide& d, const std::string& error, bool cancelled);
+    void won(DialSide& d);
+    void start_relay();
     void drive();
     void arm(uint64_t duration_ms);
     // Ends the connection. With `reset`, both sockets are closed with an RST (a reset is propagated).
@@ -77,18 +93,27 @@ private:
     DeadlineQueue* relay_deadlines() const;
     // A socket failed while relaying: log which one and how, reset both.
     void relay_failed(bool upstream_side, const char* op, int err);
+    std::string dial_text(const DialSide& d) const;  // "dial tcp [source->]target"
 
     Worker& worker_;
     const Listener& listener_;
     State state_ = State::Handshake;
     Side client_;
-    Side upstream_;
+    DialSide upstream_;
+    std::unique_ptr<DialSide[]> racers_;  // the other attempts of a race (Outbound::parallel() > 1)
+    size_t racer_count_ = 0;
+    size_t dials_in_flight_ = 0;
+    DialState dial_state_;
+    std::string last_error_;
+    int last_error_code_ = 0;
     Flow flow_;
     SplicePump up_;    // client -> upstream
     SplicePump down_;  // upstream -> client
     Deadline deadline_{this};
     bool redrive_queued_ = false;
     bool handshake_done_ = false;
+    bool relay_started_ = false;
+    bool done_logged_ = false;
 };
 
 class Worker {

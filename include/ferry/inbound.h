@@ -21,8 +21,22 @@ class Inbound {
 public:
     virtual ~Inbound() = default;
     // Called after accept and on every readable edge until Done or Invalid. Reads only the handshake's own
-    // bytes: payload that follows stays in the socket for the relay. `scratch` is the loop's buffer.
+    // bytes: payload that follows stays in the socket for the relay. `scratch` is the loop's buffer. An inbound
+    // whose protocol answers the client during the handshake (SOCKS5's method choice) writes here too.
     virtual InboundStep read(int fd, Flow& flow, std::span<std::byte> scratch) const = 0;
+
+    // Log messages: the handshake failed or timed out ("failed to read PROXY header"), it completed (at -v 2),
+    // and what the handshake is called in reasons ("PROXY header").
+    virtual const char* failure_message() const = 0;
+    virtual const char* done_message() const = 0;
+    virtual const char* handshake_name() const = 0;
+
+    // The upstream is ready to relay: tell the client if the protocol wants it (SOCKS5 success reply with the
+    // address of `upstream_fd` as the bound address). Returns an error text when the client could not be told.
+    virtual std::string upstream_ready(int fd, const Flow& flow, int upstream_fd) const;
+    // No upstream could be reached (`err`: the errno of the last failure, 0 when unknown): send the protocol's
+    // failure reply, if it has one, before the connection is closed.
+    virtual void upstream_failed(int fd, const Flow& flow, int err) const;
 };
 
 // PROXY protocol v1/v2 in front of the payload (mmproxy). Peeks, parses, and consumes exactly the header.
@@ -30,6 +44,9 @@ class ProxyHeaderInbound final : public Inbound {
 public:
     explicit ProxyHeaderInbound(proxy::ParseOptions options) : options_(options) {}
     InboundStep read(int fd, Flow& flow, std::span<std::byte> scratch) const override;
+    const char* failure_message() const override { return "failed to read PROXY header"; }
+    const char* done_message() const override { return "successfully parsed PROXY header"; }
+    const char* handshake_name() const override { return "PROXY header"; }
 
     // The largest header the parser can need: a v2 header with 65535 bytes of addresses and TLVs.
     static constexpr size_t kMaxHeader = 16 + 65535;
