@@ -134,7 +134,10 @@ void EventLoop::run() {
     constexpr int kMaxEvents = 256;
     epoll_event events[kMaxEvents];
     while (!stopping_) {
-        int n = ::epoll_wait(epoll_.get(), events, kMaxEvents, next_timeout_ms());
+        const int timeout = next_timeout_ms();
+        rcu_reader_.offline();
+        int n = ::epoll_wait(epoll_.get(), events, kMaxEvents, timeout);
+        rcu_reader_.online();
         update_clock();
         if (n == -1 && errno != EINTR) break;
         for (int i = 0; i < n; ++i) static_cast<IoHandler*>(events[i].data.ptr)->on_io(events[i].events);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ferry/fd.h"
+#include "ferry/rcu.h"
 
 namespace ferry {
 
@@ -136,6 +137,9 @@ private:
     std::vector<std::function<void()>> running_later_;
     std::mutex posted_mutex_;
     std::vector<std::function<void()>> posted_;
+    // The loop is an RCU reader: offline while it waits in epoll_wait, so pointers read from an rcu::Cell are
+    // valid for the rest of the batch (handlers, timers, later() work) and never across iterations.
+    rcu::Reader rcu_reader_{rcu::Domain::global()};
 };
 
 }  // namespace ferry
