@@ -1,0 +1,136 @@
+// The status service of moproxy mode as pure functions: a Snapshot of the server table goes in, the bytes of a
+// page come out (HTML for browsers, aligned text for curl, JSON, OpenMetrics, the version), and a small HTTP/1.x
+// request parser plus a router decide which page a request gets. No sockets, no threads, no globals: the
+// caller reads the request bytes, builds the snapshot, and writes serialize(route(...)) back.
+//
+// Every string taken from the snapshot (tags, protocols, addresses, the version) is treated as untrusted: it is
+// escaped for the output format, and bytes that are not valid UTF-8 become U+FFFD in every output.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ferry::status {
+
+// ---------------------------------------------------------------------------------------------------------------
+// Snapshot: what the pages show, copied out of the live server table by the caller.
+
+struct ServerStatus {
+    std::string tag;                  // e.g. "server-1"
+    std::string protocol;             // "SOCKSv5" or "HTTP"
+    std::string address;              // "127.0.0.1:2001"
+    bool up = false;
+    std::optional<int64_t> delay_ms;  // last probe delay, none if never probed / failed
+    std::optional<int64_t> score;     // smoothed score, none when down or not yet probed
+    uint64_t conn_alive = 0, conn_total = 0, conn_error = 0;
+    unsigned errors_last16 = 0, errors_last64 = 0;  // error closes among the last 16 / 64 closes
+    uint64_t tx_bytes = 0, rx_bytes = 0;            // to the server / from it
+    double tx_bps = 0, rx_bps = 0;  // recent throughput, bits per second; NaN, inf and negatives show as 0
+    std::vector<std::optional<int64_t>> delay_history;  // oldest first, at most 60 probes, nullopt = failed probe
+};
+
+struct Snapshot {
+    std::string version;  // ferry's version
+    uint64_t uptime_s = 0;
+    int64_t generated_unix_ms = 0;
+    std::vector<ServerStatus> servers;            // in rank order (best first); rank = index + 1
+    uint64_t direct_alive = 0, direct_total = 0;  // connections that went direct (--allow-direct)
+};
+
+// The chart draws at most this many probes (the newest); JSON carries the whole history.
+inline constexpr size_t kHistoryLength = 60;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Renderers. Each returns a complete response body.
+
+// A self-contained HTML5 page (inline CSS, inline SVG, no script) that refreshes itself every 10 s. Hooks for
+// browser tests: <p id="summary" data-up data-total>, <table id="servers"> with one
+// <tr data-rank data-tag data-state="up|down"> per server, cells <td class="rank|tag|protocol|address|state|
+// delay|score|alive|total|errors|errors16|errors64|tx|rx|tx-rate|rx-rate|history">, numeric cells also carrying
+// the raw number in data-value (delay and score cells only when known), <p id="direct" data-alive data-total>.
+std::string render_html(const Snapshot& s);
+
+// Plain text for curl: a column header line, one row per server in rank order with the HTML page's columns
+// (no chart) padded to align, then one summary line ("N of M servers up, uptime ..., direct ..."). Values hold
+// no spaces ("12ms", "1.50KiB", "12.5Mbit/s", "-" when unknown) so the rows also split on whitespace.
+std::string render_text(const Snapshot& s);
+
+// {"version","uptime_s","generated_unix_ms","servers":[{"rank","tag","protocol","address","up","delay_ms"|null,
+// "score"|null,"conn_alive","conn_total","conn_error","errors_last16","errors_last64","tx_bytes","rx_bytes",
+// "tx_bps","rx_bps","delay_history":[ms|null,...]}],"direct":{"alive","total"}} and a newline, built with cJSON.
+// Integers are written exactly, in plain decimal, whatever their size (never 1e+12, never 12.0). A reader that
+// parses JSON numbers into doubles (JavaScript, cJSON itself) rounds counters above 2^53 (8 PiB): fine in
+// practice. The *_bps fields are doubles printed by cJSON (%.15g, %.17g if needed to read back exactly): 1e12
+// prints as 1000000000000, 1e15 and above with an exponent.
+// Throws std::bad_alloc when cJSON cannot allocate.
+std::string render_json(const Snapshot& s);
+
+// OpenMetrics 1.0 text exposition: for every family a # HELP and # TYPE line (also when there are no servers),
+// then its samples, one per server in rank order, labelled {tag,protocol,address} with label values escaped
+// (\\, \", \n); "# EOF" last. Families: ferry_moproxy_server_up, _server_delay_seconds (samples only for servers
+// with a delay), _server_score (only with a score), _server_connections_alive, counters
+// _server_connections_total, _server_connection_errors_total, _server_bytes_tx_total, _server_bytes_rx_total,
+// then ferry_moproxy_direct_connections_alive, ferry_moproxy_direct_connections_total,
+// ferry_moproxy_uptime_seconds. Two servers with the same three labels would make duplicate series: tags are
+// expected to be unique.
+std::string render_metrics(const Snapshot& s);
+
+// "ferry <version>\n".
+std::string render_version(const Snapshot& s);
+
+// ---------------------------------------------------------------------------------------------------------------
+// HTTP: the request head parser, the router and the response writer.
+
+// The request line and headers together, blank line included, may not exceed this (larger is Invalid).
+inline constexpr size_t kMaxRequestHead = 8192;
+
+enum class Status { Incomplete, Invalid, Done };
+
+struct Request {
+    Status status = Status::Incomplete;
+    size_t consumed = 0;  // length of the head, blank line included, on Done; 0 otherwise
+    std::string method;   // as sent (methods are case-sensitive)
+    std::string path;     // the request target's path, not percent-decoded; "/" for "http://host"
+    std::string query;    // after '?', without it; "" when absent
+    bool wants_html = false;  // some Accept header contains text/html (any case): a browser; curl sends */*
+    std::string error;        // set on Invalid only
+};
+
+// Parses an HTTP/1.0 or HTTP/1.1 request head (request line, headers, blank line) from the start of `data`.
+// Stateless: after Incomplete, call it again on the grown buffer. Lines end in CRLF or a bare LF; empty lines
+// before the request line are skipped. The target must be origin-form ("/path?query") or absolute-form
+// ("http://host/path"). Invalid as soon as the bytes that prove it have arrived: a malformed request line or
+// header line, a control character, obs-fold, an HTTP version other than 1.x, or no blank line within
+// kMaxRequestHead bytes. Does not require Host, and ignores any body (the server closes after one response).
+Request parse_request(std::span<const std::byte> data);
+
+struct Response {
+    int code = 200;
+    std::string content_type;
+    std::string body;
+};
+
+// Whether route() reads the snapshot for this request: false for answers that do not depend on it (400, 404,
+// 405), so a caller can skip building one and pass Snapshot{}.
+bool needs_snapshot(const Request& r);
+
+// The answer to a parsed request. Anything but Done is 400 (with r.error in the body); a method other than GET
+// and HEAD is 405; "/" is render_html or render_text by r.wants_html, "/status" render_json
+// (application/json), "/metrics" render_metrics (application/openmetrics-text; version=1.0.0;
+// charset=utf-8), "/version" render_version (text/plain); every other path 404. The query is ignored. HEAD
+// gets the same Response as GET: pass head_only to serialize().
+Response route(const Request& r, const Snapshot& s);
+
+// The reason phrase of 200, 400, 404, 405 (what route() produces), 408, 431, 500 and 503; "Unknown" otherwise.
+const char* reason_phrase(int code);
+
+// "HTTP/1.1 <code> <reason>\r\nContent-Type: ...\r\nContent-Length: <body size>\r\nCache-Control: no-store\r\n
+// Connection: close\r\n\r\n" then the body unless head_only (Content-Length still counts it). A 405 also gets
+// "Allow: GET, HEAD" (RFC 9110 requires it) after Content-Type.
+std::string serialize(const Response& r, bool head_only);
+
+}  // namespace ferry::status
