@@ -89,11 +89,12 @@ deps:
 install: $(BUILD)/ferry
 	install -D -m 0755 $(if $(filter 1,$(STRIP)),-s) $(BUILD)/ferry $(DESTDIR)$(PREFIX)/bin/ferry
 	ln -sf ferry $(DESTDIR)$(PREFIX)/bin/mmproxy
+	ln -sf ferry $(DESTDIR)$(PREFIX)/bin/moproxy
 	install -D -m 0644 conf/allowed-subnets.example $(DESTDIR)$(PREFIX)/share/doc/ferry/allowed-subnets.example
 	install -D -m 0644 conf/ferry-mmproxy.service $(DESTDIR)$(PREFIX)/share/doc/ferry/ferry-mmproxy.service
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/ferry $(DESTDIR)$(PREFIX)/bin/mmproxy
+	rm -f $(DESTDIR)$(PREFIX)/bin/ferry $(DESTDIR)$(PREFIX)/bin/mmproxy $(DESTDIR)$(PREFIX)/bin/moproxy
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/ferry
 
 clean:

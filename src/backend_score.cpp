@@ -55,11 +55,15 @@ ErrorRate error_rate(const CloseHistory& h) {
     return long_window;
 }
 
+void mark_down(ScoreState& state) {
+    if (state.up) state.score_before_down = state.score;
+    state.up = false;
+    state.score = std::nullopt;
+}
+
 void record_probe(ScoreState& state, std::optional<unsigned> delay_ms, const ScoreParams& params) {
     if (!delay_ms) {
-        if (state.up) state.score_before_down = state.score;
-        state.up = false;
-        state.score = std::nullopt;
+        mark_down(state);
         state.last_delay_ms = std::nullopt;
         return;
     }
@@ -79,7 +83,19 @@ void record_probe(ScoreState& state, std::optional<unsigned> delay_ms, const Sco
 
 void record_close(ScoreState& state, bool error) { state.closes.push(error); }
 
-void record_failure(ScoreState& state) { state.closes.push(true); }
+void record_failure(ScoreState& state) {
+    state.closes.push(true);
+    // The server could not be reached just now: down until a probe or a relayed connection says otherwise, so
+    // the next connections do not pay for the same failure (moproxy keeps trying it until the next probe).
+    mark_down(state);
+}
+
+void record_relay_success(ScoreState& state) {
+    if (state.up) return;
+    state.up = true;
+    state.score = state.score_before_down;
+    state.score_before_down = std::nullopt;
+}
 
 int64_t apply_error_penalty(int64_t value, ErrorRate rate) {
     if (rate.errors == 0 || rate.closes == 0) return value;

@@ -30,7 +30,10 @@ void Connection::add_fields(log::Line& line, bool handshake_done) const {
         .str("listenAdr", listener_.address_text());
     line.str("remoteAddr", flow.peer.to_string()).str("localAddr", flow.local.to_string());
     if (handshake_done) {
-        line.str("clientAddr", flow.source.empty() ? "UNKNOWN" : flow.source.to_string());
+        if (worker_.config().log_destination)
+            line.str("destination", flow.destination_text());
+        else
+            line.str("clientAddr", flow.source.empty() ? "UNKNOWN" : flow.source.to_string());
         if (!flow.target.empty()) line.str("targetAddr", flow.target.to_string());
     }
 }
@@ -126,7 +129,7 @@ void Connection::read_handshake() {
         case InboundStep::Status::Incomplete:
             return;
         case InboundStep::Status::Invalid:
-            drop(step.message, step.error);
+            drop(step.message, step.error, !step.replied);
             return;
         case InboundStep::Status::Done:
             break;
@@ -155,10 +158,7 @@ void Connection::start_dialing() {
     }
     bool any = open_next(upstream_);
     for (size_t i = 0; any && i < racer_count_ && state_ == State::Dialing; ++i) any = open_next(racers_[i]);
-    if (state_ == State::Dialing && dials_in_flight_ == 0) {
-        worker_.config().inbound->upstream_failed(client_.fd.get(), flow_, last_error_code_);
-        drop("failed to establish upstream connection", last_error_);
-    }
+    if (state_ == State::Dialing && dials_in_flight_ == 0) fail_dialing();
 }
 
 bool Connection::open_next(DialSide& d) {
@@ -197,8 +197,11 @@ bool Connection::open_next(DialSide& d) {
                 return true;
             }
         }
-        last_error_ = std::move(r.error);
-        last_error_code_ = r.error_code;
+        // An exhausted list says nothing new: keep the reason of the last real failure.
+        if (!r.error.empty()) {
+            last_error_ = std::move(r.error);
+            last_error_code_ = r.error_code;
+        }
         // Out of fds (or kernel memory): pause accepting like accept4's EMFILE, so the fds that are left serve
         // the connections we already have.
         if (r.error_code == EMFILE || r.error_code == ENFILE || r.error_code == ENOBUFS || r.error_code == ENOMEM)
@@ -273,8 +276,12 @@ void Connection::dial_failed(DialSide& d, std::string error, int error_code) {
     if (state_ != State::Dialing) return;
     if (open_next(d) || state_ != State::Dialing) return;
     if (dials_in_flight_ > 0) return;  // the race goes on without this slot
-    worker_.config().inbound->upstream_failed(client_.fd.get(), flow_, last_error_code_);
-    drop("failed to establish upstream connection", last_error_);
+    fail_dialing();
+}
+
+void Connection::fail_dialing() {
+    const bool replied = worker_.config().inbound->upstream_failed(client_.fd.get(), flow_, last_error_code_);
+    drop("failed to establish upstream connection", last_error_, !replied);
 }
 
 void Connection::won(DialSide& d) {
@@ -351,6 +358,7 @@ void Connection::drive() {
                      failed.error());
         return;
     }
+    report_bytes();
     if (up_.done() && down_.done()) {
         if (worker_.config().verbose > 1) {
             log::Line line(log::Level::Debug, "connection closing", "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
@@ -370,6 +378,16 @@ void Connection::drive() {
             if (state_ == State::Relaying) drive();
         });
     }
+}
+
+void Connection::report_bytes() {
+    const Outbound& outbound = *worker_.config().outbound;
+    if (!outbound.wants_relay_bytes()) return;
+    const uint64_t up = up_.bytes(), down = down_.bytes();
+    if (up == reported_up_ && down == reported_down_) return;
+    outbound.relay_bytes(upstream_.attempt, up - reported_up_, down - reported_down_);
+    reported_up_ = up;
+    reported_down_ = down;
 }
 
 DeadlineQueue* Connection::relay_deadlines() const {
@@ -405,13 +423,13 @@ void Connection::on_timer() {
     }
 }
 
-void Connection::drop(const char* message, const std::string& error) {
-    if (log::enabled(log::Level::Debug) && worker_.config().verbose >= 1) {
-        log::Line line(log::Level::Debug, message, "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
+void Connection::drop(const char* message, const std::string& error, bool reset) {
+    if (log::enabled(worker_.config().drop_level) && worker_.config().verbose >= 1) {
+        log::Line line(worker_.config().drop_level, message, "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
         add_fields(line, handshake_done_);
         line.str("error", error).boolean("dropConnection", true);
     }
-    finish(true);
+    finish(reset);
 }
 
 void Connection::finish(bool reset) {
@@ -420,8 +438,10 @@ void Connection::finish(bool reset) {
     deadline_.cancel();
     end_dial(upstream_, "connection closed while dialing", true);
     for (size_t i = 0; i < racer_count_; ++i) end_dial(racers_[i], "connection closed while dialing", true);
-    if (relay_started_)
+    if (relay_started_) {
+        report_bytes();
         worker_.config().outbound->relay_closed(flow_, upstream_.attempt, up_.bytes(), down_.bytes(), reset);
+    }
     if (reset) {
         if (client_.fd) set_reset_on_close(client_.fd.get());
         if (upstream_.fd) set_reset_on_close(upstream_.fd.get());
@@ -438,8 +458,10 @@ void Connection::close_now() {
     if (state_ != State::Closed) {
         end_dial(upstream_, "shutting down", true);
         for (size_t i = 0; i < racer_count_; ++i) end_dial(racers_[i], "shutting down", true);
-        if (relay_started_)
+        if (relay_started_) {
+            report_bytes();
             worker_.config().outbound->relay_closed(flow_, upstream_.attempt, up_.bytes(), down_.bytes(), false);
+        }
     }
     state_ = State::Closed;
     deadline_.cancel();

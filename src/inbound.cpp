@@ -24,7 +24,7 @@ InboundStep invalid(const char* message, std::string error) {
 }  // namespace
 
 std::string Inbound::upstream_ready(int, const Flow&, int) const { return {}; }
-void Inbound::upstream_failed(int, const Flow&, int) const {}
+bool Inbound::upstream_failed(int, const Flow&, int) const { return false; }
 
 InboundStep ProxyHeaderInbound::read(int fd, Flow& flow, std::span<std::byte> scratch) const {
     size_t want = std::min(kFirstPeek, scratch.size());

@@ -22,6 +22,10 @@ const ModeEntry kModes[] = {
      "unwrap PROXY protocol v1/v2 and connect to a local service from the client's own address "
      "(go-mmproxy drop-in)",
      ferry::run_mmproxy},
+    {"moproxy", {"moproxy", nullptr, nullptr},
+     "transparent TCP (iptables REDIRECT, or SOCKS5) through the best of several SOCKS5 / HTTP CONNECT proxies, "
+     "ranked by latency probes (moproxy drop-in)",
+     ferry::run_moproxy},
 };
 
 void print_help(FILE* out) {

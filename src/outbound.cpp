@@ -23,6 +23,7 @@ HandshakeStep Outbound::handshake(Flow&, Attempt&, SocketReadiness&, int, std::s
 
 void Outbound::attempt_failed(const Flow&, const Attempt&, const std::string&, bool) const {}
 void Outbound::relay_started(const Flow&, const Attempt&) const {}
+void Outbound::relay_bytes(const Attempt&, uint64_t, uint64_t) const {}
 void Outbound::relay_closed(const Flow&, const Attempt&, uint64_t, uint64_t, bool) const {}
 
 bool DirectOutbound::open(Flow& flow, Attempt& a, DialState& state, OpenResult& r, uint64_t) const {

@@ -31,11 +31,12 @@ bool is_resource_shortage(int err) { return err == EMFILE || err == ENFILE || er
 
 }  // namespace
 
-sigset_t block_shutdown_signals() {
+sigset_t block_shutdown_signals(bool with_reload) {
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
+    if (with_reload) sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
     return signals;
@@ -51,9 +52,9 @@ size_t available_cpus() {
 
 // ---------------------------------------------------------------------------------------------- Listener
 
-Listener::Listener(Worker& worker, Fd fd, SocketAddress address, size_t number)
+Listener::Listener(Worker& worker, Fd fd, SocketAddress address, size_t number, const AcceptHandler* handler)
     : worker_(worker), fd_(std::move(fd)), address_(std::move(address)), address_text_(address_.to_string()),
-      number_(number) {}
+      number_(number), handler_(handler) {}
 
 bool Listener::start() { return worker_.loop().add(fd_.get(), this, EPOLLIN); }
 
@@ -104,7 +105,11 @@ void Listener::accept_batch() {
                 .num("pauses", static_cast<int64_t>(pauses_));
             pauses_ = 0;
         }
-        worker_.on_accepted(*this, Fd(fd), SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len).unmapped());
+        auto peer = SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len).unmapped();
+        if (handler_)
+            handler_->on_accept(worker_.loop(), Fd(fd), peer);
+        else
+            worker_.on_accepted(*this, Fd(fd), peer);
     }
     // Budget used up with connections possibly still queued: continue after this batch of events.
     worker_.loop().later([this] {
@@ -126,8 +131,8 @@ Worker::Worker(const ServiceConfig& config, size_t index)
 
 Worker::~Worker() { close_all(); }
 
-void Worker::add_listener(Fd fd, const SocketAddress& address, size_t number) {
-    listeners_.push_back(std::make_unique<Listener>(*this, std::move(fd), address, number));
+void Worker::add_listener(Fd fd, const SocketAddress& address, size_t number, const AcceptHandler* handler) {
+    listeners_.push_back(std::make_unique<Listener>(*this, std::move(fd), address, number, handler));
     listeners_.back()->start();
 }
 
@@ -150,7 +155,8 @@ void Worker::on_accepted(const Listener& listener, Fd fd, const SocketAddress& p
 }
 
 void Worker::pause_listeners(int err) {
-    for (auto& l : listeners_) l->pause(err, "socket");
+    for (auto& l : listeners_)
+        if (!l->extra()) l->pause(err, "socket");
 }
 
 void Worker::unlink(Connection& c) {
@@ -196,7 +202,7 @@ int run_service(const ServiceConfig& config, const std::function<void()>& on_rea
     raise_fd_limit();
     const size_t threads = config.threads ? config.threads : available_cpus();
 
-    sigset_t signals = block_shutdown_signals();
+    sigset_t signals = block_shutdown_signals(static_cast<bool>(config.on_reload));
 
     std::vector<std::unique_ptr<Worker>> workers;
     for (size_t i = 0; i < threads; ++i) {
@@ -228,13 +234,29 @@ int run_service(const ServiceConfig& config, const std::function<void()>& on_rea
             workers[i % threads]->add_listener(std::move(fd), address, number);
         }
     }
+    for (const auto& extra : config.extra_listeners) {
+        std::string error;
+        ListenOptions options = config.listen_options;
+        options.backlog = 128;
+        Fd fd = listen_tcp(extra.address, options, &error);
+        if (!fd) {
+            FERRY_LOG(Error, "failed to bind listener").str("listener", extra.name).str("listenAdr", extra.address.to_string()).str("error", error);
+            return 1;
+        }
+        FERRY_LOG(Info, "listening").str("listener", extra.name).str("listenAdr", extra.address.to_string());
+        workers[0]->add_listener(std::move(fd), extra.address, number++, extra.handler);
+    }
     if (on_ready) on_ready();
 
     std::vector<std::thread> loop_threads;
     for (auto& w : workers) loop_threads.emplace_back([&w] { w->run(); });
 
     int sig = 0;
-    while (sigwait(&signals, &sig) != 0) {
+    for (;;) {
+        if (sigwait(&signals, &sig) != 0) continue;
+        if (sig != SIGHUP) break;
+        FERRY_LOG(Info, "received SIGHUP, reloading");
+        config.on_reload();
     }
     FERRY_LOG(Info, "received shutdown signal, closing").str("signal", signal_name(sig));
     for (auto& w : workers) w->loop().stop();

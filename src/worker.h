@@ -20,7 +20,7 @@ class Worker;
 
 class Listener final : public IoHandler, public TimerHandler {
 public:
-    Listener(Worker& worker, Fd fd, SocketAddress address, size_t number);
+    Listener(Worker& worker, Fd fd, SocketAddress address, size_t number, const AcceptHandler* handler = nullptr);
     bool start();
     void on_io(uint32_t events) override;
     void on_timer() override;
@@ -28,6 +28,7 @@ public:
     void pause(int err, const char* during);
     size_t number() const { return number_; }
     const std::string& address_text() const { return address_text_; }
+    bool extra() const { return handler_ != nullptr; }
 
 private:
     void accept_batch();
@@ -37,6 +38,7 @@ private:
     SocketAddress address_;
     std::string address_text_;  // for the listenerNum/protocol/listenAdr fields of every connection's log lines
     size_t number_;
+    const AcceptHandler* handler_;  // set for listeners whose connections are not proxied
     Deadline pause_{this};
     bool paused_ = false;
     uint64_t pauses_ = 0;  // since the last successful accept, for the "resumed" log line
@@ -84,10 +86,13 @@ private:
     void won(DialSide& d);
     void start_relay();
     void drive();
+    void report_bytes();  // to outbounds that count bytes as they move (the moproxy status page)
     void arm(uint64_t duration_ms);
     // Ends the connection. With `reset`, both sockets are closed with an RST (a reset is propagated).
     void finish(bool reset);
-    void drop(const char* message, const std::string& error);  // log at -v >= 1, reset, close
+    // Logs at -v >= 1 and closes: with an RST, or with a FIN when the client was just sent an error reply.
+    void drop(const char* message, const std::string& error, bool reset = true);
+    void fail_dialing();  // no upstream: the inbound's failure reply, then drop
     void add_fields(log::Line& line, bool handshake_done) const;
     // The deadline queue of the relaying state: half-close when one direction is done and one is set, else idle.
     DeadlineQueue* relay_deadlines() const;
@@ -114,6 +119,8 @@ private:
     bool handshake_done_ = false;
     bool relay_started_ = false;
     bool done_logged_ = false;
+    uint64_t reported_up_ = 0;
+    uint64_t reported_down_ = 0;
 };
 
 class Worker {
@@ -126,7 +133,7 @@ public:
     const ServiceConfig& config() const { return config_; }
     size_t index() const { return index_; }
 
-    void add_listener(Fd fd, const SocketAddress& address, size_t number);
+    void add_listener(Fd fd, const SocketAddress& address, size_t number, const AcceptHandler* handler = nullptr);
     // Takes a freshly accepted socket.
     void on_accepted(const Listener& listener, Fd fd, const SocketAddress& peer);
     void unlink(Connection& c);

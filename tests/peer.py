@@ -9,6 +9,8 @@ Subcommands:
   logfind  wait for a proxy (zap JSON) log line with a given msg and keys and print it
   jsonlines  check that every line of a file is a JSON object
   get      print fields of a JSON object read from stdin
+  delay    a TCP relay that delays every byte by a fixed time each way (half-close forwarded): the
+           tests' stand-in for a slow network path (there is no netem here)
 
 Payloads are pseudo-random bytes from random.Random(seed), drawn in 1 MiB chunks, so the same
 --bytes/--seed always give the same stream and sha256.
@@ -195,6 +197,114 @@ def unescape(text):
     return text.encode('latin-1').decode('unicode_escape').encode('latin-1')
 
 
+def recv_exact(sock, n):
+    data = b''
+    while len(data) < n:
+        part = sock.recv(n - len(data))
+        if not part:
+            raise ConnectionResetError(errno.ECONNRESET, 'EOF during SOCKS5 handshake')
+        data += part
+    return data
+
+
+def socks5_connect(sock, dest):
+    """RFC 1928 CONNECT without authentication (blocking). Returns the reply code (0 = success), -1 when the
+    server closed or answered nonsense."""
+    host, port = parse_addr(dest)
+    try:
+        sock.sendall(b'\x05\x01\x00')
+        if recv_exact(sock, 2) != b'\x05\x00':
+            return -1
+        try:
+            packed = socket.inet_pton(socket.AF_INET, host)
+            req = b'\x05\x01\x00\x01' + packed
+        except OSError:
+            try:
+                packed = socket.inet_pton(socket.AF_INET6, host)
+                req = b'\x05\x01\x00\x04' + packed
+            except OSError:
+                name = host.encode()
+                req = b'\x05\x01\x00\x03' + bytes([len(name)]) + name
+        sock.sendall(req + struct.pack('>H', port))
+        head = recv_exact(sock, 4)
+        if head[0] != 5:
+            return -1
+        atyp = head[3]
+        if atyp == 1:
+            recv_exact(sock, 4 + 2)
+        elif atyp == 4:
+            recv_exact(sock, 16 + 2)
+        elif atyp == 3:
+            recv_exact(sock, recv_exact(sock, 1)[0] + 2)
+        else:
+            return -1
+        return head[1]
+    except OSError:
+        return -1
+
+
+def cmd_delay(args):
+    """Relay --listen -> --to, holding each chunk for --ms milliseconds in each direction."""
+    lhost, lport = parse_addr(args.listen)
+    thost, tport = parse_addr(args.to)
+    delay = args.ms / 1000.0
+    ls = socket.socket(family_of(lhost), socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((lhost, lport))
+    ls.listen(128)
+
+    def pump(src, dst):
+        import queue
+        q = queue.Queue()
+
+        def writer():
+            while True:
+                due, data = q.get()
+                wait = due - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                try:
+                    if data is None:
+                        dst.shutdown(socket.SHUT_WR)
+                        return
+                    dst.sendall(data)
+                except OSError:
+                    return
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+        while True:
+            try:
+                data = src.recv(RECV_SIZE)
+            except OSError:
+                data = b''
+            q.put((time.monotonic() + delay, data if data else None))
+            if not data:
+                break
+        t.join()
+
+    def serve(conn):
+        try:
+            up = socket.create_connection((thost, tport), timeout=10)
+            up.settimeout(None)
+        except OSError:
+            conn.close()
+            return
+        for s_ in (conn, up):
+            s_.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        a = threading.Thread(target=pump, args=(conn, up), daemon=True)
+        b = threading.Thread(target=pump, args=(up, conn), daemon=True)
+        a.start()
+        b.start()
+        a.join()
+        b.join()
+        conn.close()
+        up.close()
+
+    while True:
+        conn, _ = ls.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
 def cmd_client(args):
     if args.header_hex is not None:
         header = bytes.fromhex(args.header_hex)
@@ -232,6 +342,13 @@ def cmd_client(args):
         result['error'] = err_name(e)
         return done()
     result['local'] = fmt_addr(sock.getsockname())
+    if args.socks5:
+        code = socks5_connect(sock, args.socks5)
+        result['socks5_reply'] = code
+        if code != 0:
+            result['error'] = 'socks5 reply %d' % code if code >= 0 else 'socks5 handshake failed'
+            sock.close()
+            return done()
     sock.setblocking(False)
 
     # Send plan: list of ('data', bytes) / ('sleep', s) / ('payload',) / ('shutdown',).
@@ -601,6 +718,8 @@ def main(argv):
     c.add_argument('--shutdown-after-send', action='store_true')
     c.add_argument('--linger-rst', action='store_true', help='close with RST (SO_LINGER 0)')
     c.add_argument('--timeout', type=float, default=10.0)
+    c.add_argument('--socks5', metavar='HOST:PORT', help='SOCKS5 CONNECT to HOST:PORT first (no auth); '
+                   'the reply code goes into "socks5_reply"')
 
     h = sub.add_parser('header')
     h.add_argument('version_kind', choices=['v1', 'v2'])
@@ -643,9 +762,14 @@ def main(argv):
     gt = sub.add_parser('get')
     gt.add_argument('keys', nargs='+')
 
+    dl = sub.add_parser('delay')
+    dl.add_argument('--listen', required=True)
+    dl.add_argument('--to', required=True)
+    dl.add_argument('--ms', type=float, required=True, help='added one-way delay, each direction')
+
     args = p.parse_args(argv)
     fn = {'server': cmd_server, 'client': cmd_client, 'header': cmd_header, 'find': cmd_find,
-          'logfind': cmd_logfind, 'jsonlines': cmd_jsonlines, 'get': cmd_get}[args.cmd]
+          'logfind': cmd_logfind, 'jsonlines': cmd_jsonlines, 'get': cmd_get, 'delay': cmd_delay}[args.cmd]
     return fn(args)
 
 

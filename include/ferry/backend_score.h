@@ -78,8 +78,16 @@ void record_probe(ScoreState& state, std::optional<unsigned> delay_ms, const Sco
 void record_close(ScoreState& state, bool error);
 
 // A real connection could not be set up through the server (connect or proxy handshake failed or timed out):
-// counted as an error close. It changes the next rank() at once, since ranking uses the current error rate.
+// counted as an error close, and the server is down (as after a failed probe) until the next successful probe
+// or relayed connection. It changes the next rank() at once.
 void record_failure(ScoreState& state);
+
+// A connection is being relayed through the server: a server that was down is up again, with the score it
+// had before (what brings a server back when probing is off).
+void record_relay_success(ScoreState& state);
+
+// Down, keeping the score for ordering among the down servers.
+void mark_down(ScoreState& state);
 
 // The score with the error penalty: s + round(10 * rate * max(|s|, kMinPenaltyBaseMs)). For a positive score
 // of at least 100 that is moproxy's s * (1 + 10 * rate); the floor keeps the penalty meaningful for a backend

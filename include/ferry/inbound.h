@@ -15,6 +15,7 @@ struct InboundStep {
     enum class Status { Incomplete, Invalid, Done } status = Status::Incomplete;
     const char* message = nullptr;  // the log message on Invalid (go-mmproxy's words)
     std::string error;              // the specific reason on Invalid
+    bool replied = false;           // on Invalid: the client was sent an error reply; close with a FIN, not an RST
 };
 
 class Inbound {
@@ -35,8 +36,9 @@ public:
     // address of `upstream_fd` as the bound address). Returns an error text when the client could not be told.
     virtual std::string upstream_ready(int fd, const Flow& flow, int upstream_fd) const;
     // No upstream could be reached (`err`: the errno of the last failure, 0 when unknown): send the protocol's
-    // failure reply, if it has one, before the connection is closed.
-    virtual void upstream_failed(int fd, const Flow& flow, int err) const;
+    // failure reply, if it has one, before the connection is closed. True when a reply went out (the
+    // connection then closes with a FIN, so the reply is not lost to an RST).
+    virtual bool upstream_failed(int fd, const Flow& flow, int err) const;
 };
 
 // PROXY protocol v1/v2 in front of the payload (mmproxy). Peeks, parses, and consumes exactly the header.
@@ -53,6 +55,43 @@ public:
 
 private:
     proxy::ParseOptions options_;
+};
+
+}  // namespace ferry
+
+namespace ferry {
+
+namespace subnets {
+class SubnetList;
+}
+
+// iptables/nftables REDIRECT in front (moproxy): the original destination comes from SO_ORIGINAL_DST (IPv4) or
+// IP6T_SO_ORIGINAL_DST (IPv6); nothing is read from the client. A connection that was not redirected (its
+// original destination is our own address, or conntrack does not know it) is served as a SOCKS5 client (no
+// authentication, CONNECT to IPv4, IPv6 or a host name) when its peer is in `socks_clients`, and closed
+// otherwise. The SOCKS5 success reply is sent only once the upstream is ready; a failure gets the matching
+// SOCKS5 error code.
+class RedirectInbound final : public Inbound {
+public:
+    // Flow::inbound_kind values.
+    static constexpr uint8_t kRedirected = 1;
+    static constexpr uint8_t kSocks5 = 2;
+
+    // socks_clients null: no SOCKS5 service (not redirected means closed).
+    explicit RedirectInbound(const subnets::SubnetList* socks_clients) : socks_clients_(socks_clients) {}
+    InboundStep read(int fd, Flow& flow, std::span<std::byte> scratch) const override;
+    const char* failure_message() const override { return "failed to accept connection"; }
+    const char* done_message() const override { return "destination known"; }
+    const char* handshake_name() const override { return "SOCKS5 request"; }
+    std::string upstream_ready(int fd, const Flow& flow, int upstream_fd) const override;
+    bool upstream_failed(int fd, const Flow& flow, int err) const override;
+
+    // The original destination of a redirected connection: empty when the connection was not redirected.
+    static SocketAddress original_destination(int fd, const SocketAddress& local, const SocketAddress& peer);
+
+private:
+    InboundStep read_socks5(int fd, Flow& flow, std::span<std::byte> scratch) const;
+    const subnets::SubnetList* socks_clients_;
 };
 
 }  // namespace ferry

@@ -75,9 +75,11 @@ public:
 
     // An attempt ended before relaying: failed (with the reason), or cancelled because another won the race.
     virtual void attempt_failed(const Flow& flow, const Attempt& a, const std::string& error, bool cancelled) const;
-    // The winning attempt's connection is relaying / has closed after relaying (bytes client->upstream and
-    // back; `error`: it ended with a reset or an error).
+    // The winning attempt's connection is relaying; has moved more bytes (client->upstream, back) since the
+    // last call (only when wants_relay_bytes()); has closed (`error`: with a reset or an error).
     virtual void relay_started(const Flow& flow, const Attempt& a) const;
+    virtual bool wants_relay_bytes() const { return false; }
+    virtual void relay_bytes(const Attempt& a, uint64_t up, uint64_t down) const;
     virtual void relay_closed(const Flow& flow, const Attempt& a, uint64_t bytes_up, uint64_t bytes_down,
                               bool error) const;
 };

@@ -29,7 +29,7 @@ struct ServerConfig {
     std::optional<unsigned> max_wait_ms;   // none: use the global --max-wait
     std::vector<std::string> capabilities; // kept in file order without repeats; not used by ferry (no --policy)
     std::string socks_username, socks_password;  // RFC 1929; both empty (no auth) or both set, each <= 255 bytes
-    bool socks_fake_handshaking = false;   // greeting + request + payload in one write, reply skipped unchecked
+    bool socks_fake_handshaking = false;   // greeting + request + payload in one write (both replies still parsed)
     std::string http_username, http_password;    // Basic auth when either is non-empty; no ':' in the username
     bool http_allow_connect_payload = false;     // send the client's first bytes along with the CONNECT
     int line = 0;                          // the line of the section header; 0 for a command-line server

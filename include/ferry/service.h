@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ferry/inbound.h"
+#include "ferry/log.h"
 #include "ferry/net_address.h"
 #include "ferry/outbound.h"
 #include "ferry/socket_util.h"
@@ -20,6 +21,24 @@ namespace ferry {
 namespace subnets {
 class SubnetList;
 }
+
+class EventLoop;
+
+// A listener whose connections are not proxied (the moproxy status page): each accepted socket is handed over
+// on the loop that accepted it.
+class AcceptHandler {
+public:
+    virtual void on_accept(EventLoop& loop, Fd fd, const SocketAddress& peer) const = 0;
+
+protected:
+    ~AcceptHandler() = default;
+};
+
+struct ExtraListener {
+    SocketAddress address;
+    const AcceptHandler* handler = nullptr;
+    std::string name;  // for the log ("status")
+};
 
 struct ServiceConfig {
     std::vector<SocketAddress> listen;
@@ -35,7 +54,14 @@ struct ServiceConfig {
     uint64_t halfclose_timeout_ms = 0;  // once one direction is done: close after this long without traffic
     RelayMode relay_mode = RelayMode::Splice;
     int verbose = 0;               // go-mmproxy's -v: 1 logs per-connection errors, 2 every state change
+    log::Level drop_level = log::Level::Debug;  // the level of per-connection failure lines (at verbose >= 1)
     std::string protocol_name = "tcp";
+    // Per-connection lines name the destination the client asked for (moproxy) instead of go-mmproxy's
+    // clientAddr (the PROXY header's source).
+    bool log_destination = false;
+    std::vector<ExtraListener> extra_listeners;  // one socket each, on the first loop
+    // Called on the main thread for SIGHUP; when unset SIGHUP keeps its default action.
+    std::function<void()> on_reload;
 };
 
 // How long a listener rests after accept() failed for lack of fds or memory (EMFILE, ENFILE, ENOBUFS,
@@ -43,10 +69,10 @@ struct ServiceConfig {
 // 500 ms for the same purpose).
 inline constexpr uint64_t kAcceptPauseMs = 500;
 
-// Blocks SIGINT and SIGTERM in the calling thread (threads started later inherit it; run_service takes them
+// Blocks SIGINT and SIGTERM (and SIGHUP with `with_reload`) in the calling thread (threads started later inherit it; run_service takes them
 // with sigwait) and ignores SIGPIPE. A mode calls it before changing anything it must undo at exit (routing),
 // so a signal in between cannot kill the process and leave the change behind. Returns the blocked set.
-sigset_t block_shutdown_signals();
+sigset_t block_shutdown_signals(bool with_reload = false);
 
 // The number of CPUs this process may run on (sched_getaffinity), at least 1.
 size_t available_cpus();

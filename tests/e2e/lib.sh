@@ -427,3 +427,127 @@ expect_relay() {
 
 # closed_by_proxy_expr: python condition on a client result that the proxy closed the connection.
 CLOSED_EXPR="(j0['closed_by_peer'] or j0['error'] in ('ECONNRESET', 'EPIPE')) and j0['received'] == 0"
+
+# ------------------------------------------------------------------ moproxy topology
+#
+#   C (client apps)            R (router: ferry moproxy, the backend proxies)       S (destinations)
+#   198.51.100.2               198.51.100.1 | 203.0.113.1 (+ .11 .12 .13 .14)        203.0.113.2
+#   2001:db8:1::2      ----    2001:db8:1::1 | 2001:db8:2::1 (+ ::11 ...)    ----    2001:db8:2::2
+#
+# R forwards and REDIRECTs every TCP connection arriving from C to ferry on port $MO_PORT; the backend
+# proxies on R's loopback bind their outgoing connections to their own address (.11, .12, ...), so the
+# destination's log says which proxy carried a connection. S runs the destination servers and dnsmasq,
+# which answers the probes' DNS-over-TCP queries.
+MO_C4=198.51.100.2
+MO_C6=2001:db8:1::2
+MO_R4=198.51.100.1
+MO_R6=2001:db8:1::1
+MO_S4=203.0.113.2
+MO_S6=2001:db8:2::2
+MO_PORT=2080
+MO_STATS=127.0.0.1:2099
+mo_topology() {
+    ns_new NS_C c
+    ns_new NS_R r
+    ns_new NS_S s
+    link_ns "$NS_C" "$MO_C4/24 $MO_C6/64" "$NS_R" "$MO_R4/24 $MO_R6/64"
+    MO_R_CSIDE="${E2E_ID}1b"
+    link_ns "$NS_R" "203.0.113.1/24 203.0.113.11/24 203.0.113.12/24 203.0.113.13/24 203.0.113.14/24 2001:db8:2::1/64 2001:db8:2::11/64 2001:db8:2::12/64 2001:db8:2::13/64" \
+        "$NS_S" "$MO_S4/24 $MO_S6/64"
+    ip -n "$NS_C" route add default via "$MO_R4"
+    ip -n "$NS_C" -6 route add default via "$MO_R6"
+    ip -n "$NS_S" route add default via 203.0.113.1
+    ip -n "$NS_S" -6 route add default via 2001:db8:2::1
+    in_ns "$NS_R" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+    in_ns "$NS_R" iptables -t nat -A PREROUTING -i "$MO_R_CSIDE" -p tcp -j REDIRECT --to-ports "$MO_PORT"
+    in_ns "$NS_R" ip6tables -t nat -A PREROUTING -i "$MO_R_CSIDE" -p tcp -j REDIRECT --to-ports "$MO_PORT"
+}
+
+# mo_dns: dnsmasq on S answering every name over UDP and TCP (the probes' query is for the root, type A).
+mo_dns() {
+    bg_ns "$NS_S" dnsmasq dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
+        --user=root --pid-file= --listen-address="$MO_S4" --bind-interfaces --port=53 \
+        --address=/#/"$MO_S4" --log-facility=-
+    wait_tcp_listen "$NS_S" 53 5 || { not_ok "dnsmasq listens on $MO_S4:53" "$(cat "$WORK/dnsmasq.err")"; finish; }
+}
+
+# mo_microsocks NAME PORT BIND_IP [microsocks args]: a SOCKS5 backend on R's 127.0.0.1:PORT whose outgoing
+# connections come from BIND_IP. Its pid goes into BG_PID.
+mo_microsocks() {
+    local name=$1 port=$2 bind=$3
+    shift 3
+    bg_ns "$NS_R" "$name" microsocks -i 127.0.0.1 -p "$port" -b "$bind" "$@"
+    wait_tcp_listen "$NS_R" "$port" 5 || { not_ok "microsocks $name listens" "$(cat "$WORK/$name.err")"; finish; }
+}
+
+# mo_delay NAME PORT TO MS: the tests' delaying relay on R's 127.0.0.1:PORT towards TO.
+mo_delay() {
+    local name=$1 port=$2 to=$3 ms=$4
+    bg_ns "$NS_R" "$name" "$PYTHON" "$PEER" delay --listen "127.0.0.1:$port" --to "$to" --ms "$ms"
+    wait_tcp_listen "$NS_R" "$port" 5 || { not_ok "delay relay $name listens" "$(cat "$WORK/$name.err")"; finish; }
+}
+
+# mo_tinyproxy NAME PORT BIND_IP [CONFIG LINES...]: an HTTP CONNECT backend on R's 127.0.0.1:PORT.
+mo_tinyproxy() {
+    local name=$1 port=$2 bind=$3 line
+    shift 3
+    {
+        echo "Port $port"
+        echo "Listen 127.0.0.1"
+        echo "Bind $bind"
+        echo "Timeout 60"
+        echo "MaxClients 100"
+        echo "Allow 127.0.0.1"
+        echo "ConnectPort 80"
+        echo "ConnectPort 443"
+        echo "ConnectPort 9000"
+        echo "LogLevel Info"
+        for line in "$@"; do echo "$line"; done
+    } >"$WORK/$name.conf"
+    bg_ns "$NS_R" "$name" tinyproxy -d -c "$WORK/$name.conf"
+    wait_tcp_listen "$NS_R" "$port" 5 || { not_ok "tinyproxy $name listens" "$(cat "$WORK/$name.err")"; finish; }
+}
+
+# mo_shadowsocks NAME LOCAL_PORT SERVER_PORT [ss-local args]: ss-server on S and ss-local on R's
+# 127.0.0.1:LOCAL_PORT (SOCKS5 that accepts the pipelined variant). ss-server connects out from S itself.
+mo_shadowsocks() {
+    local name=$1 lport=$2 sport=$3
+    shift 3
+    bg_ns "$NS_S" "$name-server" ss-server -s "$MO_S4" -p "$sport" -k ferry-test -m chacha20-ietf-poly1305 --fast-open
+    wait_tcp_listen "$NS_S" "$sport" 5 || { not_ok "ss-server $name listens" "$(cat "$WORK/$name-server.err")"; finish; }
+    bg_ns "$NS_R" "$name" ss-local -s "$MO_S4" -p "$sport" -b 127.0.0.1 -l "$lport" -k ferry-test \
+        -m chacha20-ietf-poly1305 "$@"
+    wait_tcp_listen "$NS_R" "$lport" 5 || { not_ok "ss-local $name listens" "$(cat "$WORK/$name.err")"; finish; }
+}
+
+# start_moproxy ARGS...: ferry moproxy in R on $MO_PORT (R's addresses and loopback), status on $MO_STATS.
+start_moproxy() {
+    PROXY_N=$((PROXY_N + 1))
+    PROXY_LOG=$WORK/proxy$PROXY_N.log
+    ip netns exec "$NS_R" "$FERRY" moproxy -b "$MO_R4,$MO_R6,127.0.0.1" -p "$MO_PORT" --stats-bind "$MO_STATS" \
+        --test-dns "$MO_S4:53" "$@" 2>"$PROXY_LOG" >"$PROXY_LOG.stdout" &
+    PROXY_PID=$!
+    E2E_PIDS+=("$PROXY_PID")
+    E2E_PROXY_LOGS+=("$PROXY_LOG")
+    note "proxy $PROXY_N (pid $PROXY_PID): ferry moproxy $*"
+    if ! wait_tcp_listen "$NS_R" "$MO_PORT" 5 || ! wait_tcp_listen "$NS_R" "${MO_STATS##*:}" 5; then
+        not_ok "ferry moproxy listens on $MO_PORT and $MO_STATS" "$(tail -n 20 "$PROXY_LOG")"
+        return 1
+    fi
+    E2E_PROXY_PIDS+=("$PROXY_PID")
+}
+
+# mo_status [PATH]: GET http://$MO_STATS/PATH (default status) from inside R.
+mo_status() { in_ns "$NS_R" curl -sS --max-time 5 "http://$MO_STATS/${1:-status}"; }
+
+# mo_wait_rank TAG TIMEOUT_S: wait until the status JSON ranks TAG first (and up).
+mo_wait_rank() {
+    local tag=$1 timeout=$2 i
+    for ((i = 0; i < timeout * 5; i++)); do
+        if mo_status | "$PYTHON" -c "import json,sys; d=json.load(sys.stdin); s=d['servers']; sys.exit(0 if s and s[0]['tag']=='$tag' and s[0]['up'] else 1)" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    return 1
+}

@@ -304,49 +304,71 @@ TEST_CASE("rank: score base pulls a server away from the preferred ones", "[back
     CHECK(rank(in, constant(0)) == Order{1, 0});
 }
 
-TEST_CASE("record_failure lowers the rank at the next rank() call", "[backend_score]") {
+TEST_CASE("record_failure takes the server down at once, until a probe or a relay brings it back", "[backend_score]") {
     // Two servers with a long clean history; A is a little faster.
     ScoreState a = scored(50), b = scored(60);
     for (int i = 0; i < 63; ++i) {
         record_close(a, false);
         record_close(b, false);
     }
-    Sequence jitter{{0, 29, 0, 29, 0, 29}};
-    CHECK(rank_of({a, b}, jitter.bits()) == Order{0, 1});  // 50 + 0 < 60 + 29
+    const ScoreParams p{0, 1000};
+    CHECK(rank_of({a, b}, constant(0)) == Order{0, 1});
     record_failure(a);
     CHECK(error_rate(a.closes) == ErrorRate{1, 64});
-    // 50 + 10/64 * 100 = 65.6 -> 66: with the jitter against B (66 + 0 < 60 + 29) A still comes first ...
-    CHECK(rank_of({a, b}, jitter.bits()) == Order{0, 1});
-    CHECK(effective_score(a) == 66);
-    // ... but not with an even draw: the failure took effect without waiting for a probe.
-    CHECK(rank_of({a, b}, constant(0)) == Order{1, 0});
-    // Failures in a row push it further: 16 of the last 64 -> 50 + 250.
-    for (int i = 0; i < 15; ++i) record_failure(a);
-    CHECK(effective_score(a) == 300);
+    CHECK_FALSE(a.up);
+    CHECK_FALSE(effective_score(a));
+    CHECK(a.score_before_down == 50);
+    // Down goes last whatever the jitter: the failure took effect without waiting for a probe.
     for (uint64_t r = 0; r < 30; ++r) CHECK(rank_of({a, b}, constant(r)) == Order{1, 0});
-    // Clean closes and successful probes bring it back.
-    for (int i = 0; i < 16; ++i) record_close(a, false);
-    CHECK(effective_score(a) == 50);  // 0 errors in the last 16
-    CHECK(rank_of({a, b}, constant(0)) == Order{0, 1});
+    // A successful probe brings it back with the recovery penalty (old = max wait).
+    record_probe(a, 50, p);
+    CHECK(a.up);
+    CHECK(a.score == (9 * 1000 + 50) / 10);
+    CHECK(rank_of({a, b}, constant(0)) == Order{1, 0});
+    // Failures in a row: each one is an error close too.
+    for (int i = 0; i < 15; ++i) record_failure(a);
+    CHECK(a.closes.errors_in_last(16) == 15);  // and the probe's clean close
+    CHECK(rank_of({a, b}, constant(0)) == Order{1, 0});
+}
+
+TEST_CASE("record_relay_success brings a down server back with its old score", "[backend_score]") {
+    ScoreState a = scored(40);
+    record_failure(a);
+    CHECK_FALSE(a.up);
+    record_relay_success(a);
+    CHECK(a.up);
+    CHECK(a.score == 40);
+    CHECK_FALSE(a.score_before_down);
+    // On an up server it changes nothing.
+    ScoreState b = scored(70);
+    ScoreState before = b;
+    record_relay_success(b);
+    CHECK(b == before);
 }
 
 TEST_CASE("record_failure works with probing off, and for a local 1 ms backend", "[backend_score]") {
-    // Nobody probed: a failing server drops behind the others with the same score base.
+    // Nobody probed: a failing server drops behind the others, and a relayed connection brings it back
+    // (behind the others while its errors weigh).
     std::vector<ScoreState> s(3);
     CHECK(rank_of(s, constant(0)) == Order{0, 1, 2});
     record_failure(s[0]);
     CHECK(rank_of(s, constant(0)) == Order{1, 2, 0});
+    record_relay_success(s[0]);
+    CHECK(s[0].up);
+    CHECK(rank_of(s, constant(0)) == Order{1, 2, 0});  // up, unscored, keyed by the penalised score base
     record_close(s[0], false);
     record_close(s[0], false);  // 1 of 3 failed: 0 + 333
     CHECK(rank_of(s, constant(0)) == Order{1, 2, 0});
-    // Two backends on the same host answer in 1 ms; one failure in 16 closes (the probe's and 14 real ones
-    // clean) outweighs any jitter.
+    // Two backends on the same host answer in 1 ms; after one failure and a probe, the error among 16 closes
+    // still outweighs any jitter.
     ScoreState x = scored(1), y = scored(1);
-    for (int i = 0; i < 14; ++i) {
+    for (int i = 0; i < 13; ++i) {
         record_close(x, false);
         record_close(y, false);
     }
     record_failure(x);
+    record_probe(x, 1, ScoreParams{0, 1});  // back, and max wait 1 ms: no recovery penalty to speak of
+    CHECK(x.score == 1);
     CHECK(error_rate(x.closes) == ErrorRate{1, 16});
     CHECK(effective_score(x) == 64);
     for (uint64_t r = 0; r < 30; ++r) {
