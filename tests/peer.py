@@ -11,6 +11,8 @@ Subcommands:
   get      print fields of a JSON object read from stdin
   delay    a TCP relay that delays every byte by a fixed time each way (half-close forwarded): the
            tests' stand-in for a slow network path (there is no netem here)
+  socks5d  a SOCKS5 server (CONNECT; optional RFC 1929 auth; TCP Fast Open on its listener) that forwards
+           half-close faithfully, which Debian's microsocks and ss-local do not
 
 Payloads are pseudo-random bytes from random.Random(seed), drawn in 1 MiB chunks, so the same
 --bytes/--seed always give the same stream and sha256.
@@ -299,6 +301,113 @@ def cmd_delay(args):
         b.join()
         conn.close()
         up.close()
+
+    while True:
+        conn, _ = ls.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
+def cmd_socks5d(args):
+    lhost, lport = parse_addr(args.listen)
+    ls = socket.socket(family_of(lhost), socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if args.tfo:
+        ls.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
+    ls.bind((lhost, lport))
+    ls.listen(128)
+
+    def pump(src, dst):
+        while True:
+            try:
+                data = src.recv(RECV_SIZE)
+            except OSError:
+                data = b''
+            if not data:
+                try:
+                    dst.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                return
+            try:
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def serve(conn):
+        buf = b''
+
+        def need(n):
+            nonlocal buf
+            while len(buf) < n:
+                part = conn.recv(65536)
+                if not part:
+                    raise ConnectionResetError('EOF')
+                buf += part
+
+        def take(n):
+            nonlocal buf
+            need(n)
+            out, buf = buf[:n], buf[n:]
+            return out
+
+        try:
+            ver, nmethods = take(2)
+            methods = take(nmethods)
+            want = 2 if args.user else 0
+            if ver != 5 or want not in methods:
+                conn.sendall(b'\x05\xff')
+                return
+            conn.sendall(bytes([5, want]))
+            if want == 2:
+                _, ulen = take(2)
+                user = take(ulen)
+                plen = take(1)[0]
+                password = take(plen)
+                ok = user == args.user.encode() and password == args.password.encode()
+                conn.sendall(b'\x01\x00' if ok else b'\x01\x01')
+                if not ok:
+                    return
+            ver, cmd, _, atyp = take(4)
+            if atyp == 1:
+                host = socket.inet_ntop(socket.AF_INET, take(4))
+            elif atyp == 4:
+                host = socket.inet_ntop(socket.AF_INET6, take(16))
+            else:
+                host = take(take(1)[0]).decode()
+            port = struct.unpack('>H', take(2))[0]
+            if cmd != 1:
+                conn.sendall(b'\x05\x07\x00\x01' + bytes(6))
+                return
+            try:
+                up = socket.socket(family_of(host), socket.SOCK_STREAM)
+                if args.bind_out and family_of(args.bind_out) == family_of(host):
+                    up.bind((args.bind_out, 0))
+                up.settimeout(10)
+                up.connect((host, port))
+                up.settimeout(None)
+            except OSError as e:
+                code = 5 if isinstance(e, ConnectionRefusedError) else 4
+                conn.sendall(bytes([5, code, 0, 1]) + bytes(6))
+                return
+            bound = up.getsockname()
+            if up.family == socket.AF_INET6:
+                reply = b'\x05\x00\x00\x04' + socket.inet_pton(socket.AF_INET6, bound[0])
+            else:
+                reply = b'\x05\x00\x00\x01' + socket.inet_pton(socket.AF_INET, bound[0])
+            conn.sendall(reply + struct.pack('>H', bound[1]))
+            if buf:
+                up.sendall(buf)  # a pipelining client's first bytes
+            a = threading.Thread(target=pump, args=(conn, up), daemon=True)
+            b = threading.Thread(target=pump, args=(up, conn), daemon=True)
+            a.start()
+            b.start()
+            a.join()
+            b.join()
+            up.close()
+        except OSError:
+            pass
+        finally:
+            conn.close()
 
     while True:
         conn, _ = ls.accept()
@@ -767,9 +876,17 @@ def main(argv):
     dl.add_argument('--to', required=True)
     dl.add_argument('--ms', type=float, required=True, help='added one-way delay, each direction')
 
+    sd = sub.add_parser('socks5d')
+    sd.add_argument('--listen', required=True)
+    sd.add_argument('--bind-out', help='source IP of outgoing connections')
+    sd.add_argument('--user', help='require RFC 1929 with this user (and --password)')
+    sd.add_argument('--password', default='')
+    sd.add_argument('--tfo', action='store_true', help='TCP_FASTOPEN on the listening socket')
+
     args = p.parse_args(argv)
     fn = {'server': cmd_server, 'client': cmd_client, 'header': cmd_header, 'find': cmd_find,
-          'logfind': cmd_logfind, 'jsonlines': cmd_jsonlines, 'get': cmd_get, 'delay': cmd_delay}[args.cmd]
+          'logfind': cmd_logfind, 'jsonlines': cmd_jsonlines, 'get': cmd_get, 'delay': cmd_delay,
+          'socks5d': cmd_socks5d}[args.cmd]
     return fn(args)
 
 

@@ -551,3 +551,17 @@ mo_wait_rank() {
     done
     return 1
 }
+
+# mo_socks5d NAME PORT BIND_IP [peer.py socks5d args]: the tests' own SOCKS5 server on R's 127.0.0.1:PORT
+# (forwards half-close, which microsocks and ss-local do not).
+mo_socks5d() {
+    local name=$1 port=$2 bind=$3
+    shift 3
+    bg_ns "$NS_R" "$name" "$PYTHON" "$PEER" socks5d --listen "127.0.0.1:$port" --bind-out "$bind" "$@"
+    wait_tcp_listen "$NS_R" "$port" 5 || { not_ok "socks5d $name listens" "$(cat "$WORK/$name.err")"; finish; }
+}
+
+# tcpext NS KEY: a TcpExt counter of /proc/net/netstat in NS.
+tcpext() {
+    in_ns "$1" awk -v k="$2" '/^TcpExt:/ { if (!n) { for (i = 1; i <= NF; i++) h[i] = $i; n = 1 } else { for (i = 1; i <= NF; i++) if (h[i] == k) print $i } }' /proc/net/netstat
+}
