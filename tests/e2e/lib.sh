@@ -102,7 +102,7 @@ for i, d in enumerate(docs):
     except ValueError:
         env['j%d' % i] = None
 try:
-    val = eval(expr, {}, env)
+    val = eval(expr, env)  # as globals, so comprehensions and lambdas in EXPR see j0, j1, ...
 except Exception as e:
     print('evaluation error: %r' % e)
     sys.exit(1)
@@ -501,6 +501,7 @@ mo_tinyproxy() {
         echo "ConnectPort 80"
         echo "ConnectPort 443"
         echo "ConnectPort 9000"
+        echo "ConnectPort 53"
         echo "LogLevel Info"
         for line in "$@"; do echo "$line"; done
     } >"$WORK/$name.conf"

@@ -54,4 +54,16 @@ relay "IPv6 redirect" "[$MO_S6]:80"
 
 check_py "status: two connections through fast, none through slow, no errors" \
     "[(s['tag'], s['conn_total'], s['conn_error']) for s in j0['servers']] == [('fast', 2, 0), ('slow', 0, 0)] and j0['servers'][0]['tx_bytes'] == 2 * 1048576 and j0['servers'][0]['rx_bytes'] == 2 * 1048576" "$(mo_status)"
+stop_proxy
+
+# --n-parallel 2 without probes: the list order puts slow first, the race is won by fast, and the loser is
+# closed without counting as a failure.
+start_moproxy -l "$WORK/servers.ini" --probe 0 --n-parallel 2 || finish
+check_py "race: before any probe, slow is first in the list" "[s['tag'] for s in j0['servers']] == ['slow', 'fast']" "$(mo_status)"
+relay "race, IPv4" "$MO_S4:80" 203.0.113.11
+relay "race, IPv6" "[$MO_S6]:80"
+sleep 0.3
+check_py "race: the losing attempts did not count as errors" \
+    "{s['tag']: (s['conn_total'], s['conn_error']) for s in j0['servers']} == {'fast': (2, 0), 'slow': (0, 0)}" "$(mo_status)"
+check "race: no attempt failure logged" bash -c "! grep -q 'proxy attempt failed' '$PROXY_LOG'"
 finish

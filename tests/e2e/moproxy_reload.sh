@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# moproxy: SIGHUP reloads the server list. Servers whose (address, protocol, tag) is unchanged keep their
+# statistics; new ones appear, removed ones go; a bad file is reported with its line and key, and the list in
+# use stays.
+source "$(dirname "$0")/lib.sh"
+
+mo_topology
+mo_dns
+start_server "$NS_S" echo "$MO_S4:80" "[$MO_S6]:80"
+mo_microsocks a 1081 203.0.113.11
+mo_microsocks b 1082 203.0.113.12
+LIST=$WORK/servers.ini
+printf '[a]\naddress = 127.0.0.1:1081\nprotocol = socks5\n' >"$LIST"
+start_moproxy -l "$LIST" --probe 0 || finish
+
+conn() {
+    local c
+    c=$(client "$NS_C" --connect "$MO_S4:80" --send-bytes 5000 --seed "$RANDOM" --expect-bytes 5000 --timeout 20)
+    CONNS=$(( ${CONNS:-0} + 1 ))
+    LAST_PEER=$(jget "$("$PYTHON" "$PEER" find --log "$SERVER_LOG" --nth "$CONNS" --timeout 5)" peer | sed -E 's/:[0-9]+$//')
+    [[ $(jget "$c" error) == null ]]
+}
+tags_totals() { mo_status | "$PYTHON" -c "import json,sys; print(' '.join('%s:%d' % (s['tag'], s['conn_total']) for s in json.load(sys.stdin)['servers']))"; }
+# reload TEXT: write the list, SIGHUP, wait for the log line that says how it went.
+reload() {
+    printf '%b' "$1" >"$LIST"
+    local before
+    before=$(grep -c -E '"msg":"(reloaded server list|reload failed, keeping the current server list)"' "$PROXY_LOG")
+    kill -HUP "$PROXY_PID"
+    for ((i = 0; i < 50; i++)); do
+        (( $(grep -c -E '"msg":"(reloaded server list|reload failed, keeping the current server list)"' "$PROXY_LOG") > before )) && break
+        sleep 0.1
+    done
+    sleep 0.2  # the prober applies the new list on its own thread
+}
+
+conn && conn
+check_eq "before reload: two connections through a" "a:2" "$(tags_totals)"
+
+reload '[b]\naddress = 127.0.0.1:1082\nprotocol = socks5\n[a]\naddress = 127.0.0.1:1081\nprotocol = socks5\n'
+check_eq "reload adds b first and keeps a's statistics" "b:0 a:2" "$(tags_totals)"
+conn
+check_eq "after reload: new connections follow the new order (b)" 203.0.113.12 "$LAST_PEER"
+
+reload '[b]\naddress = 127.0.0.1:1082\nprotocol = socks5\nscore base = 50x0\n'
+check "a bad file is reported with its line and key" "$PYTHON" "$PEER" logfind --log "$PROXY_LOG" \
+    --msg "reload failed, keeping the current server list" --contains "error=servers.ini:4" --contains 'error=score base'
+check_eq "a bad file keeps the list in use" "b:1 a:2" "$(tags_totals)"
+check "ferry still runs after a bad reload" proxy_alive
+
+reload '[a]\naddress = 127.0.0.1:1081\nprotocol = socks5\n'
+check_eq "reload removes b" "a:2" "$(tags_totals)"
+conn
+check_eq "after removing b: through a again" 203.0.113.11 "$LAST_PEER"
+check_eq "a's count goes on" "a:3" "$(tags_totals)"
+finish
