@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# make demo: HAProxy -> ferry -> a service that prints the client address it sees, in private network
-# namespaces (client, load balancer, server). Everything it creates is removed on exit.
+# make demo, in private network namespaces (client, router/load balancer, server); everything it creates is
+# removed on exit.
+#  1. mmproxy: HAProxy -> ferry -> a service that prints the client address it sees.
+#  2. moproxy: the router REDIRECTs the client's connections to ferry, which sends each through the fastest of
+#     two SOCKS5 proxies (one behind a 100 ms delay), and moves to the other when the fastest dies.
 set -euo pipefail
 BUILD=${BUILD:-build}
 FERRY=${FERRY:-$BUILD/ferry}
 FERRY=$(readlink -f "$FERRY")
+PEER=$(readlink -f "$(dirname "$0")/peer.py")
 [ "$(id -u)" = 0 ] || { echo "make demo needs root (network namespaces, IP_TRANSPARENT)"; exit 1; }
 
 tag="fd$$"
@@ -91,7 +95,75 @@ echo
 echo "== ferry's log (go-mmproxy's JSON keys, -v 2):"
 cat "$work/ferry.log"
 if grep -q "connection from 198.51.100.2:" "$work/service.log"; then
-    echo; echo "demo: OK, the service saw the client's address 198.51.100.2"
+    echo; echo "demo: mmproxy OK, the service saw the client's address 198.51.100.2"
 else
     echo; echo "demo: FAILED, the service did not see the client's address"; exit 1
+fi
+
+# ---------------------------------------------------------------------------------------------- moproxy
+echo
+echo "== moproxy: client 198.51.100.2 -> 192.0.2.2:8000, REDIRECTed on the router to ferry moproxy :2080,"
+echo "   which picks the fastest of two SOCKS5 proxies: 'near' (microsocks) and 'far' (microsocks behind a"
+echo "   100 ms delay); each proxy connects out from its own address (near 192.0.2.11, far 192.0.2.12)"
+ip netns exec "$L" sysctl -qw net.ipv4.ip_forward=1
+ip -n "$L" addr add 192.0.2.11/24 dev "$tag-ls"
+ip -n "$L" addr add 192.0.2.12/24 dev "$tag-ls"
+ip netns exec "$L" iptables -t nat -A PREROUTING -i "$tag-lc" -p tcp --dport 8000 -j REDIRECT --to-ports 2080
+ip -n "$S" route add default via 192.0.2.1
+sed -e 's/("127.0.0.1", 8080)/("192.0.2.2", 8000)/' -e 's/127.0.0.1:8080/192.0.2.2:8000/' "$work/service.py" > "$work/web.py"
+ip netns exec "$S" python3 "$work/web.py" > "$work/web.log" 2>&1 &
+# The probes' DNS-over-TCP query needs a DNS server behind the proxies.
+ip netns exec "$S" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --user=root \
+    --pid-file= --listen-address=192.0.2.2 --bind-interfaces --address=/#/192.0.2.2 > "$work/dnsmasq.log" 2>&1 &
+ip netns exec "$L" microsocks -i 127.0.0.1 -p 1081 -b 192.0.2.11 > "$work/near.log" 2>&1 &
+near_pid=$!
+ip netns exec "$L" microsocks -i 127.0.0.1 -p 1082 -b 192.0.2.12 > "$work/far.log" 2>&1 &
+ip netns exec "$L" python3 "$PEER" delay --listen 127.0.0.1:1090 --to 127.0.0.1:1082 --ms 100 > "$work/delay.log" 2>&1 &
+cat > "$work/servers.ini" <<INI
+[far]
+address = 127.0.0.1:1090
+protocol = socks5
+[near]
+address = 127.0.0.1:1081
+protocol = socks5
+INI
+ip netns exec "$L" "$FERRY" moproxy -b 198.51.100.1 -p 2080 -l "$work/servers.ini" --probe 1 --max-wait 2 \
+    --test-dns 192.0.2.2:53 --stats-bind 127.0.0.1:2099 > "$work/moproxy.log" 2>&1 &
+for _ in $(seq 50); do
+    ip netns exec "$L" ss -ltn | grep -q ':2080' && ip netns exec "$S" ss -ltn | grep -q ':8000' && break
+    sleep 0.1
+done
+# Wait for a probe round through each proxy.
+for _ in $(seq 50); do
+    ip netns exec "$L" curl -s http://127.0.0.1:2099/status | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if all(s["delay_ms"] is not None for s in d["servers"]) and d["servers"][0]["tag"] == "near" else 1)' 2>/dev/null && break
+    sleep 0.2
+done
+request() {
+    ip netns exec "$C" python3 -c '
+import socket, sys
+s = socket.create_connection(("192.0.2.2", 8000), timeout=10)
+s.sendall(sys.argv[1].encode())  # no half-close: microsocks would close both ways at the first EOF
+print(s.recv(4096).decode().strip())' "$1"
+}
+echo "client: $(request 'moproxy request 1')" | tee "$work/replies"
+echo "client: $(request 'moproxy request 2')" | tee -a "$work/replies"
+echo
+echo "== ferry's status page (curl http://127.0.0.1:2099/ on the router):"
+ip netns exec "$L" curl -s http://127.0.0.1:2099/
+echo
+echo "== 'near' dies; the next request moves to 'far' at once, the client notices nothing:"
+kill "$near_pid"
+echo "client: $(request 'moproxy request 3')" | tee -a "$work/replies"
+sleep 0.2
+echo
+echo "== what the destination saw (the proxies' addresses):"
+cat "$work/web.log"
+echo
+echo "== ferry moproxy's log:"
+grep -v '"msg":"probe' "$work/moproxy.log" | grep -v '"msg":"listening"'
+if [ "$(grep -c "^client: hello 192.0.2.1[12]:" "$work/replies")" = 3 ] && grep -q "connection from 192.0.2.11:" "$work/web.log" &&
+    grep "request 'moproxy request 3'" "$work/web.log" | grep -q "192.0.2.12:"; then
+    echo; echo "demo: moproxy OK, the fastest proxy carried the traffic, and the other took over when it died"
+else
+    echo; echo "demo: FAILED, moproxy did not use the proxies as expected"; exit 1
 fi
