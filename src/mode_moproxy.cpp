@@ -1,6 +1,10 @@
 // moproxy mode = REDIRECT (or SOCKS5) inbound x the best of several SOCKS5/HTTP proxies x splice relay, behind
 // moproxy 0.5.1's command line and server list, with a prober thread ranking the proxies and a status page.
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <cstdio>
 
@@ -48,9 +52,24 @@ std::string collect_servers(const moproxy::Options& options, std::vector<moproxy
     return {};
 }
 
+// Whether an IPv6 loopback socket can be bound here (routers often run without IPv6).
+bool ipv6_loopback_usable() {
+    Fd fd(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return false;
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    return ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+}
+
 std::vector<SocketAddress> listen_addresses(const moproxy::Options& options) {
     std::vector<SocketAddress> out;
-    for (const auto& host : options.hosts)
+    std::vector<SocketAddress> hosts = options.hosts;
+    // The default pair without IPv6 on the host: loopback IPv4 alone, rather than failing to start.
+    if (hosts == moproxy::default_hosts() && !ipv6_loopback_usable())
+        hosts.erase(std::remove_if(hosts.begin(), hosts.end(), [](const SocketAddress& a) { return a.is_v6(); }),
+                    hosts.end());
+    for (const auto& host : hosts)
         for (uint16_t port : options.ports) {
             SocketAddress a = host;
             a.set_port(port);
