@@ -2,10 +2,12 @@
 """bench/harness.py: the measuring and reporting half of `make bench` (bench/run.sh drives it).
 
   harness.py run --out FILE --workload W --round R --subject S --subject-pid PID --echo-pid PID
-                 [--warmup S --duration S] [--idle --ready-file F --ready-timeout S] -- LOADGEN ARGV...
-      Runs one load generator (inside the benchmark's network namespace), samples the subject's and the
-      echo's CPU time (utime+stime of every process in their trees, from /proc/PID/stat) at the start and
-      the end of the measured interval, the load generator's own CPU time (wait4 rusage), and for the idle
+                 [--backend-pid PID] [--warmup S --duration S] [--idle --ready-file F --ready-timeout S]
+                 -- LOADGEN ARGV...
+      Runs one load generator (inside the benchmark's network namespace), samples the subject's, the
+      echo's and the backend's (dante, moproxy workloads) CPU time (utime+stime of every process in their trees,
+      from /proc/PID/stat) at the start and the end of the measured interval, the load generator's own CPU
+      time (wait4 rusage), and for the idle
       workload the subject's RSS and fd count before and while the connections are held. Appends one JSON
       line to FILE. Exit status: 0, or 3 when the load generator crashed or printed no JSON.
 
@@ -13,8 +15,13 @@
       Sends one PROXY v1 header claiming source IP through the subject, checks the echo answers and that
       the upstream connection really comes from IP (/proc/net/tcp). Exit 0 when it does.
 
+  harness.py check-relay --connect ADDR:PORT --subject-port N --backend-port N
+      (moproxy workloads, run as the load generator's uid) Connects to ADDR:PORT, which iptables redirects
+      to the subject, checks the echo answers and that the connection really went through the subject and the
+      backend (established sockets on both ports, /proc/net/tcp). Exit 0 when it did.
+
   harness.py report --results FILE --meta FILE --md FILE --png FILE --chart-script FILE [--stdout]
-      Medians over rounds, ratios, the targets of issue 3; writes the Markdown page, the chart (gnuplot)
+      Medians over rounds, ratios, the targets (issue 3's, moproxy mode's); writes the Markdown page, the chart (gnuplot)
       and prints the tables.
 
 Python 3 standard library only.
@@ -177,6 +184,7 @@ def sleep_until(t, proc):
 def cmd_run(a):
     subject_pids = process_tree(a.subject_pid)
     echo_pids = process_tree(a.echo_pid)
+    backend_pids = process_tree(a.backend_pid)
     rec = {
         'workload': a.workload, 'round': a.round, 'subject': a.subject, 'ts': time.time(),
         'loadgen_argv': a.argv,
@@ -220,19 +228,27 @@ def cmd_run(a):
         start = t0 + a.warmup
         end = start + a.duration
         if sleep_until(start, proc):
-            ours = set(subject_pids) | set(echo_pids) | {proc.pid, os.getpid()}
+            # dante forks io children as sessions arrive: its tree is read again at each end of the interval
+            # (a child born in between counts whole; one that exits in between is lost, rare under a steady load).
+            backend_pids = process_tree(a.backend_pid)
+            ours = set(subject_pids) | set(echo_pids) | set(backend_pids) | {proc.pid, os.getpid()}
             cpu['subject_a'] = cpu_seconds(subject_pids)
             cpu['echo_a'] = cpu_seconds(echo_pids)
+            cpu['backend_a'] = cpu_seconds(backend_pids)
             cpu['foreign_a'] = foreign_cpu_seconds(ours)
             ta = time.monotonic()
             if sleep_until(end, proc):
                 cpu['subject_b'] = cpu_seconds(subject_pids)
                 cpu['echo_b'] = cpu_seconds(echo_pids)
-                cpu['foreign_b'] = foreign_cpu_seconds(ours)
+                backend_b = process_tree(a.backend_pid)
+                cpu['backend_b'] = cpu_seconds(backend_b)
+                cpu['foreign_b'] = foreign_cpu_seconds(ours | set(backend_b))
                 tb = time.monotonic()
                 rec['interval_s'] = tb - ta
                 rec['subject_cpu_s'] = cpu['subject_b'] - cpu['subject_a'] if subject_pids else None
                 rec['echo_cpu_s'] = cpu['echo_b'] - cpu['echo_a']
+                if a.backend_pid:
+                    rec['backend_cpu_s'] = max(0.0, cpu['backend_b'] - cpu['backend_a'])
                 rec['foreign_cpu_s'] = max(0.0, cpu['foreign_b'] - cpu['foreign_a'])
 
     try:
@@ -315,6 +331,30 @@ def cmd_check_source(a):
         s.close()
 
 
+def cmd_check_relay(a):
+    host, port = a.connect.rsplit(':', 1)
+    s = socket.create_connection((host, int(port)), timeout=5)
+    try:
+        s.sendall(b'ping\n')
+        got = b''
+        while len(got) < 5:
+            chunk = s.recv(64)
+            if not chunk:
+                break
+            got += chunk
+        if got != b'ping\n':
+            print('check-relay: echo through the subject returned %r' % got, file=sys.stderr)
+            return 1
+        for what, p in (('subject', a.subject_port), ('backend', a.backend_port)):
+            if established_to_port(p) < 1:
+                print('check-relay: no established connection on the %s\'s port %d: not relayed through it'
+                      % (what, p), file=sys.stderr)
+                return 1
+        return 0
+    finally:
+        s.close()
+
+
 # --------------------------------------------------------------------------------------------- report
 
 SUBJECT_NOTES = {
@@ -322,7 +362,11 @@ SUBJECT_NOTES = {
     'ferry': 'ferry, one loop per CPU',
     'go-mmproxy': 'Debian go-mmproxy',
     'haproxy': 'HAProxy, accept-proxy + usesrc clientip, splice',
-    'direct': 'no proxy',
+    'ferry-moproxy-1': 'ferry moproxy, 1 event loop',
+    'ferry-moproxy': 'ferry moproxy, one loop per CPU',
+    'redsocks': 'Debian redsocks, default copy loop',
+    'redsocks-splice': 'Debian redsocks, splice = on',
+    'direct': 'no proxy; in the moproxy workloads, no dante either',
 }
 
 
@@ -421,12 +465,15 @@ def add_derived(recs):
         r['updown_mbps'] = up_down(r)
         r['subject_cores'] = cores(r, 'subject_cpu_s')
         r['echo_cores'] = cores(r, 'echo_cpu_s')
+        r['backend_cores'] = cores(r, 'backend_cpu_s')
         r['loadgen_cores'] = loadgen_cores(r)
         r['foreign_cores'] = cores(r, 'foreign_cpu_s')
 
 
-def cpu_split(d, w, s):
+def cpu_split(d, w, s, backend=False):
     parts = [d.median(w, s, '@subject_cores'), d.median(w, s, '@echo_cores'), d.median(w, s, '@loadgen_cores')]
+    if backend:  # subject / backend / echo / loadgen
+        parts.insert(1, d.median(w, s, '@backend_cores'))
     if all(p is None for p in parts):
         return '—'
     return ' / '.join('—' if p is None else '%.2f' % p for p in parts)
@@ -442,16 +489,18 @@ def saturation(d, w, subjects, nproc):
         threads = max(((r.get('result') or {}).get('threads') or 1) for r in runs)
         lgc = d.median(w, s, '@loadgen_cores')
         tot = [d.median(w, s, k) for k in ('@subject_cores', '@echo_cores', '@loadgen_cores')]
+        busy = sum(t for t in tot if t is not None) + (d.median(w, s, '@backend_cores') or 0)
         if lgc is not None and lgc >= 0.9 * threads:
             lg.append('%s (%.2f cores for %d thread%s)' % (s, lgc, threads, '' if threads == 1 else 's'))
-        if all(t is not None for t in tot[1:]) and sum(t for t in tot if t is not None) >= 0.85 * nproc:
-            full.append('%s (%.2f of %d)' % (s, sum(t for t in tot if t is not None), nproc))
+        if all(t is not None for t in tot[1:]) and busy >= 0.85 * nproc:
+            full.append('%s (%.2f of %d)' % (s, busy, nproc))
     out = []
     if lg:
         out.append('The load generator was CPU-bound (its threads busy all the time) with: %s; those numbers are '
                    'partly a measure of the load generator.' % ', '.join(lg))
     if full:
-        out.append('All CPUs were busy (subject + echo + load generator) with: %s.' % ', '.join(full))
+        out.append('All CPUs were busy (subject + echo + load generator%s) with: %s.'
+                   % (' + dante' if w.startswith('moproxy-') else '', ', '.join(full)))
     return ' '.join(out)
 
 
@@ -661,7 +710,76 @@ def report(a):
                          table(['', 'connections held', 'RSS MiB', 'KiB per connection', 'fds per connection',
                                 'notes'], rows, ['l', 'r', 'r', 'r', 'r', 'l'])))
 
-    # ---- targets (issue 3)
+    # ---- moproxy mode: ferry moproxy against redsocks, both through the same dante
+    how = ('ferry\'s moproxy mode against redsocks (the nearest C peer), both relaying through the same SOCKS5 '
+           'backend: one dante (`danted`) for the whole workload, on 127.0.0.1:%d. The load generator runs as uid '
+           '%d and connects to the echo\'s own address, 127.0.0.1:2000, with no PROXY header; while a proxy runs, '
+           'an iptables rule (`nat OUTPUT`, `-m owner --uid-owner %d -j REDIRECT --to-ports 1122`) sends those '
+           'connections, and only those, to it. The proxy reads the original destination (SO_ORIGINAL_DST), asks '
+           'dante to CONNECT to it and relays; dante connects to the echo as another user, so its connection is '
+           'not redirected. `direct`: the same load generator with no rule and no dante, straight to the echo. '
+           'CPU s/GB is the subject\'s alone; dante\'s share of the cores is a column of its own.'
+           % (cfg.get('dante_port', 1080), cfg.get('loadgen_uid', 0), cfg.get('loadgen_uid', 0)))
+    w = 'moproxy-stream'
+    if w in workloads:
+        rows = []
+        for s in subjects:
+            if not has(w, s):
+                continue
+            rows.append([
+                '**%s**' % s if s.startswith('ferry') else s,
+                fmt(d.median(w, s, '@updown_mbps')),
+                fmt(d.median(w, s, 'mbps_down')),
+                fmt(d.median(w, s, 'mbps_up')),
+                fmt(d.median(w, s, 'msgs_down_per_s'), 0),
+                fmt(d.median(w, s, 'msgs_up_per_s'), 0),
+                fmt(d.median(w, s, '@cpu_s_per_gb'), 2),
+                fmt_ratio(d.ratio(w, s, 'redsocks', '@updown_mbps')) if has(w, 'redsocks') else '—',
+                fmt_ratio(d.ratio(w, s, 'direct', '@updown_mbps')) if has(w, 'direct') else '—',
+                cpu_split(d, w, s, backend=True),
+                sum(d.per_round(w, s, 'errors').values()) if d.per_round(w, s, 'errors') else '—',
+            ])
+        what = (how + '\n\n%d connections, each repeats `%s` as fast as it can for %s s (after %s s of warm-up); the '
+                'echo sends everything back. ↑ is client → upstream, ↓ is the echo back to the client.'
+                % (cfg['connections'], cfg['message_text'], cfg['duration'], cfg['warmup']))
+        sat = saturation(d, w, subjects, meta['machine']['nproc'])
+        if sat:
+            what += '\n\n' + sat
+        sections.append((w, what, table(
+            ['', '⇅ Mbps', '↓ Mbps', '↑ Mbps', '↓ msg/s', '↑ msg/s', 'CPU s/GB', '×redsocks', '×direct',
+             'cores: subject / dante / echo / loadgen', 'errors'], rows)))
+        for s in ('ferry-moproxy', 'ferry-moproxy-1'):
+            targets_input[(w, s)] = {'x_redsocks': d.ratio(w, s, 'redsocks', '@updown_mbps')}
+    w = 'moproxy-churn'
+    if w in workloads:
+        rows = []
+        for s in subjects:
+            if not has(w, s):
+                continue
+            fails = d.per_round(w, s, 'failures')
+            rows.append([
+                '**%s**' % s if s.startswith('ferry') else s,
+                fmt(d.median(w, s, 'conns_per_s'), 0),
+                sum(fails.values()) if fails else '—',
+                fmt(d.median(w, s, 'p50_us'), 0),
+                fmt(d.median(w, s, 'p99_us'), 0),
+                fmt_ratio(d.ratio(w, s, 'redsocks', 'conns_per_s')) if has(w, 'redsocks') else '—',
+                fmt_ratio(d.ratio(w, s, 'direct', 'conns_per_s')) if has(w, 'direct') else '—',
+                cpu_split(d, w, s, backend=True),
+            ])
+        what = ((how + '\n\n') if 'moproxy-stream' not in workloads else 'Set up as moproxy-stream. ') + (
+            '%d workers, each in a loop: connect, %s-byte request, wait for the echo, close; for %s s. Every '
+            'relayed connection costs the proxy a SOCKS5 handshake with dante, and dante (a process per '
+            'negotiation stage, sessions passed between them) is slow at opening them: this measures the pair.'
+            % (cfg['churn_workers'], cfg['churn_size'], cfg['duration']))
+        sat = saturation(d, w, subjects, meta['machine']['nproc'])
+        if sat:
+            what += '\n\n' + sat
+        sections.append((w, what, table(
+            ['', 'conn/s', 'failures (all rounds)', 'p50 cycle µs', 'p99 cycle µs', '×redsocks', '×direct',
+             'cores: subject / dante / echo / loadgen'], rows)))
+
+    # ---- targets (issue 3, and moproxy mode's)
     def tv(key, field):
         return (targets_input.get(key) or {}).get(field)
 
@@ -672,8 +790,8 @@ def report(a):
 
     trows = []
 
-    def trow(name, key, field, ok, show):
-        vf, v1 = tv(key, field), tv((key[0], 'ferry-1'), field)
+    def trow(name, key, field, ok, show, single='ferry-1'):
+        vf, v1 = tv(key, field), tv((key[0], single), field)
         trows.append([name, show(vf), show(v1), met(vf, ok)])
 
     if 'stream' in workloads:
@@ -705,7 +823,10 @@ def report(a):
             trow('%s: CPU s/GB ≤ ½ go-mmproxy\'s (%s)' % (w, fmt(go, 2)), (w, 'ferry'), 'cpu_rel',
                  lambda v: v <= 0.5,
                  lambda v: '—' if v is None else '%.2f of it' % v)
-    targets_md = table(['target (issue 3)', 'ferry', 'ferry-1', 'met by ferry'], trows, ['l', 'r', 'r', 'l'])
+    if 'moproxy-stream' in workloads:
+        trow('moproxy-stream ⇅ ≥ 1.50× redsocks (moproxy mode)', ('moproxy-stream', 'ferry-moproxy'), 'x_redsocks',
+             lambda v: v >= 1.5, fmt_ratio, single='ferry-moproxy-1')
+    targets_md = table(['target', 'ferry', 'ferry-1', 'met by ferry'], trows, ['l', 'r', 'r', 'l'])
 
     # ---- raw per-round numbers
     raw_cols = {
@@ -728,6 +849,10 @@ def report(a):
                  ('alive after', '@subject_alive_after', 0)],
     }
     raw_cols['bulk'] = raw_cols['stream']
+    for w in ('stream', 'churn'):
+        cols = list(raw_cols[w])
+        cols.insert([c[1] for c in cols].index('@echo_cores'), ('dante cores', '@backend_cores', 2))
+        raw_cols['moproxy-' + w] = cols
     raw_parts = []
     for w in workloads:
         cols = raw_cols.get(w)
@@ -807,8 +932,15 @@ def report(a):
                'minutes: quote the ratios. "cores" columns are CPU time ÷ wall time during the measured '
                'interval (subject and echo, from /proc/PID/stat) and over the whole run (loadgen, from wait4).\n'
                % (cfg['cpus_subject'], cfg['cpus_echo'], cfg['cpus_loadgen'],
-                  ', '.join('`%s` (%s)' % (s, SUBJECT_NOTES.get(s, s)) for s in subjects), cfg['rounds'],
+                  ', '.join('`%s` (%s)' % (s, SUBJECT_NOTES.get(s, s)) for s in subjects
+                            if any(r['subject'] == s for r in recs)), cfg['rounds'],
                   cfg.get('latency_rounds', cfg['rounds'])))
+    if any(w.startswith('moproxy-') for w in workloads):
+        out.append('**moproxy workloads:** dante (`danted`, pinned to %s), the SOCKS5 backend that ferry moproxy and '
+                   'redsocks both relay through, runs in the same namespace, one instance per workload; the load '
+                   'generator runs as uid %d, whose connections to the echo an iptables REDIRECT rule sends to '
+                   'the subject. They run after the other workloads: the nat rule turns connection tracking on in '
+                   'the namespace.\n' % (cfg.get('cpus_backend', '?'), cfg.get('loadgen_uid', 0)))
     if cfg.get('quick'):
         out.append('**This is a BENCH_QUICK smoke run (1 round, short intervals): not for quoting.**\n')
     for title, what, tbl in sections:
@@ -817,9 +949,10 @@ def report(a):
         out.append(tbl + '\n')
         if title == 'stream' and chart_ok:
             out.append('![stream ⇅ Mbps per subject](%s)\n' % os.path.basename(a.png))
-    out.append('## targets (issue 3)\n')
-    out.append('Informational, never pass/fail: these are the goals from issue 3 with what this run measured '
-               '("ferry" is `-threads 0`, one loop per CPU).\n')
+    out.append('## targets\n')
+    out.append('Informational, never pass/fail: these are the goals from issue 3 (mmproxy mode) and from the '
+               'moproxy-mode issue, with what this run measured ("ferry" is `-threads 0` / `ferry-moproxy`, one '
+               'loop per CPU; "ferry-1" is `ferry-1` / `ferry-moproxy-1`, one loop).\n')
     out.append(targets_md + '\n')
     if problems:
         out.append('## problems seen in this run\n')
@@ -838,9 +971,11 @@ def report(a):
     out.append('Commands (each run starts the subject afresh; `N` in 127.0.N.1 changes with every run):\n')
     width = max(len(k) for k in meta['commands'])
     out.append('```\n%s\n```\n' % '\n'.join('%-*s  %s' % (width, k, v) for k, v in meta['commands'].items()))
-    if meta.get('haproxy_cfg'):
-        out.append('build/bench/haproxy.cfg:\n')
-        out.append('```\n%s\n```\n' % meta['haproxy_cfg'].rstrip())
+    for key, name in (('haproxy_cfg', 'haproxy.cfg'), ('dante_cfg', 'danted.conf'), ('redsocks_cfg', 'redsocks.conf'),
+                      ('redsocks_splice_cfg', 'redsocks-splice.conf')):
+        if meta.get(key):
+            out.append('build/bench/%s:\n' % name)
+            out.append('```\n%s\n```\n' % meta[key].rstrip())
     out.append('<details><summary>Raw numbers, every run</summary>\n')
     out.append('\n\n'.join(raw_parts) + '\n')
     out.append('</details>\n')
@@ -865,6 +1000,7 @@ def main():
     r.add_argument('--subject', required=True)
     r.add_argument('--subject-pid', type=int, default=0)
     r.add_argument('--echo-pid', type=int, default=0)
+    r.add_argument('--backend-pid', type=int, default=0)
     r.add_argument('--warmup', type=float, default=0)
     r.add_argument('--duration', type=float, default=0)
     r.add_argument('--idle', action='store_true')
@@ -878,6 +1014,10 @@ def main():
     c.add_argument('--connect', required=True)
     c.add_argument('--src', required=True)
     c.add_argument('--upstream-port', type=int, default=2000)
+    c = sub.add_parser('check-relay')
+    c.add_argument('--connect', required=True)
+    c.add_argument('--subject-port', type=int, required=True)
+    c.add_argument('--backend-port', type=int, required=True)
     q = sub.add_parser('report')
     q.add_argument('--results', required=True)
     q.add_argument('--meta', required=True)
@@ -893,6 +1033,8 @@ def main():
         return cmd_run(a)
     if a.cmd == 'check-source':
         return cmd_check_source(a)
+    if a.cmd == 'check-relay':
+        return cmd_check_relay(a)
     return report(a)
 
 

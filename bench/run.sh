@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# bench/run.sh: `make bench`. Measures ferry against go-mmproxy, HAProxy and no proxy at all, in a private
-# network namespace that has only `lo`, and writes docs/benchmarks.md + docs/benchmarks.png (full runs) and
+# bench/run.sh: `make bench`. Measures ferry against go-mmproxy, HAProxy and no proxy at all (mmproxy mode), and
+# ferry moproxy against redsocks through one dante SOCKS5 backend (moproxy mode), in a private network namespace
+# that has only `lo`, and writes docs/benchmarks.md + docs/benchmarks.png (full runs) and
 # build/bench/results.jsonl. Needs root. See bench/README.md for the workloads and every BENCH_* knob.
 #
 # For each workload, for each round, for each subject (rounds interleaved: A B C A B C ...): start the subject
 # fresh, wait for its listener, run bench/loadgen through bench/harness.py (which samples /proc), stop the
-# subject. Then bench/harness.py report: medians, ratios, the issue-3 targets, the page and the chart.
+# subject. Then bench/harness.py report: medians, ratios, the targets (issue 3, moproxy mode), the page and the chart.
 #
 # Exit status: 0 when every run produced numbers (whatever they are: benchmarks are never pass/fail);
 # 1 when the harness itself broke (a subject did not start, the load generator crashed, a tool is missing).
@@ -30,8 +31,9 @@ META=$OUT/meta.json
 NPROC=$(nproc)
 ALL_CPUS="0-$((NPROC - 1))"
 QUICK=${BENCH_QUICK:-0}
-SUBJECTS=${BENCH_SUBJECTS:-"ferry-1 ferry go-mmproxy haproxy direct"}
-WORKLOADS=${BENCH_WORKLOADS:-"stream bulk churn latency idle"}
+# Each workload runs the subjects of its mode (subject_mode, workload_mode); direct runs in both.
+SUBJECTS=${BENCH_SUBJECTS:-"ferry-1 ferry go-mmproxy haproxy ferry-moproxy-1 ferry-moproxy redsocks direct"}
+WORKLOADS=${BENCH_WORKLOADS:-"stream bulk churn latency idle moproxy-stream moproxy-churn"}
 if [[ $QUICK == 1 ]]; then
     ROUNDS=${BENCH_ROUNDS:-1}
     DURATION=${BENCH_DURATION:-2}
@@ -66,9 +68,14 @@ HAPROXY_SPLICE=${BENCH_HAPROXY_SPLICE:-always}   # always: splice-request + spli
 CPUS_SUBJECT=${BENCH_CPUS_SUBJECT:-${BENCH_CPUS:-$ALL_CPUS}}
 CPUS_ECHO=${BENCH_CPUS_ECHO:-${BENCH_CPUS:-$ALL_CPUS}}
 CPUS_LOADGEN=${BENCH_CPUS_LOADGEN:-${BENCH_CPUS:-$ALL_CPUS}}
+CPUS_BACKEND=${BENCH_CPUS_BACKEND:-${BENCH_CPUS:-$ALL_CPUS}}   # dante, the moproxy workloads' SOCKS5 backend
+# moproxy workloads: the load generator runs as this uid (no account needed), and only its connections to the
+# echo are REDIRECTed to the subject (-m owner), so the backend's own connections to the echo are not.
+LOADGEN_UID=${BENCH_LOADGEN_UID:-64123}
 MAX_LOAD=${BENCH_MAX_LOAD:-1.5}                  # wait (up to 2 min) for the 1-minute load to drop below this
 LISTEN_PORT=1122
 ECHO_PORT=2000
+DANTE_PORT=1080
 FULL_RUN=0
 if [[ $QUICK != 1 && -z ${BENCH_SUBJECTS:-} && -z ${BENCH_WORKLOADS:-} && -z ${BENCH_ROUNDS:-} && -z ${BENCH_DURATION:-} &&
     -z ${BENCH_LATENCY_ROUNDS:-} ]]; then
@@ -88,18 +95,41 @@ die() { say "error: $*"; exit 1; }
 
 # ------------------------------------------------------------------------------------------------ checks
 [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, IP_TRANSPARENT)"
+# subject_mode NAME / workload_mode NAME: mmproxy or moproxy (direct: both). A workload runs the subjects of its
+# mode only.
+subject_mode() {
+    case $1 in
+        ferry-moproxy-1|ferry-moproxy|redsocks|redsocks-splice) echo moproxy ;;
+        direct) echo both ;;
+        *) echo mmproxy ;;
+    esac
+}
+workload_mode() { [[ $1 == moproxy-* ]] && echo moproxy || echo mmproxy; }
+runs_in() { local m; m=$(subject_mode "$2"); [[ $m == both || $m == $(workload_mode "$1") ]]; }
+
 for s in $SUBJECTS; do
     case $s in
-        ferry-1|ferry) [[ -x $FERRY ]] || die "$FERRY not found (make)" ;;
+        ferry-1|ferry|ferry-moproxy-1|ferry-moproxy) [[ -x $FERRY ]] || die "$FERRY not found (make)" ;;
         go-mmproxy) command -v go-mmproxy >/dev/null || die "go-mmproxy not installed (make deps)" ;;
         haproxy) command -v haproxy >/dev/null || die "haproxy not installed (make deps)" ;;
+        redsocks|redsocks-splice) command -v redsocks >/dev/null || die "redsocks not installed (make deps)" ;;
         direct) ;;
-        *) die "unknown subject '$s' (ferry-1 ferry go-mmproxy haproxy direct)" ;;
+        *) die "unknown subject '$s' (ferry-1 ferry go-mmproxy haproxy ferry-moproxy-1 ferry-moproxy redsocks redsocks-splice direct)" ;;
     esac
 done
+MOPROXY_WORKLOADS=
 for w in $WORKLOADS; do
-    case $w in stream|bulk|churn|latency|idle) ;; *) die "unknown workload '$w' (stream bulk churn latency idle)" ;; esac
+    case $w in
+        stream|bulk|churn|latency|idle) ;;
+        moproxy-stream|moproxy-churn) MOPROXY_WORKLOADS+=" $w" ;;
+        *) die "unknown workload '$w' (stream bulk churn latency idle moproxy-stream moproxy-churn)" ;;
+    esac
 done
+if [[ -n $MOPROXY_WORKLOADS ]]; then
+    for tool in danted iptables setpriv; do command -v $tool >/dev/null || die "missing $tool (make deps)"; done
+    [[ $LOADGEN_UID =~ ^[0-9]+$ && $LOADGEN_UID != 0 && $LOADGEN_UID != "$(id -u nobody 2>/dev/null)" ]] ||
+        die "BENCH_LOADGEN_UID must be a number, not 0 nor nobody's (the backend runs as those)"
+fi
 [[ -x $LOADGEN && -x $ECHO_BIN ]] || die "$LOADGEN / $ECHO_BIN not found (make bench-tools)"
 for tool in ip ss taskset gnuplot; do command -v $tool >/dev/null || die "missing $tool (make deps)"; done
 
@@ -163,7 +193,7 @@ setup_namespace() {
     # Per-namespace sysctls: reuse TIME_WAIT ports for the churn, a wide ephemeral range (never our two
     # listening ports), a listen backlog deep enough for 9,000 connections opened at once.
     in_ns sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65535" \
-        net.ipv4.ip_local_reserved_ports="$LISTEN_PORT,$ECHO_PORT" net.core.somaxconn=16384 \
+        net.ipv4.ip_local_reserved_ports="$LISTEN_PORT,$ECHO_PORT,$DANTE_PORT" net.core.somaxconn=16384 \
         net.ipv4.tcp_max_syn_backlog=16384 || die "sysctl in $NS failed"
     if [[ -n $(ip -n "$NS" -o link show | grep -v ': lo:') ]]; then die "namespace $NS has links other than lo"; fi
 }
@@ -234,6 +264,106 @@ backend be
 CFG
 }
 
+# moproxy mode: redsocks (Debian's 0.5: libevent, one thread, a read/write copy loop unless splice = on) and
+# dante (the SOCKS5 backend both proxies use, started once per moproxy workload).
+REDSOCKS_CFG=$OUT/redsocks.conf
+REDSOCKS_SPLICE_CFG=$OUT/redsocks-splice.conf
+write_redsocks_cfg() {   # write_redsocks_cfg FILE SPLICE(on|off)
+    local splice=
+    [[ $2 == on ]] && splice=' splice = on;'
+    cat >"$1" <<CFG
+// generated by bench/run.sh
+base { log_debug = off; log_info = off; log = stderr; daemon = off; redirector = iptables; }
+redsocks { local_ip = 127.0.0.1; local_port = $LISTEN_PORT; ip = 127.0.0.1; port = $DANTE_PORT; type = socks5;$splice }
+CFG
+}
+DANTE_CFG=$OUT/danted.conf
+write_dante_cfg() {
+    cat >"$DANTE_CFG" <<CFG
+# generated by bench/run.sh
+logoutput: $LOGS/danted.log
+internal: 127.0.0.1 port = $DANTE_PORT
+external: 127.0.0.1
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass {
+    from: 127.0.0.0/8 to: 0.0.0.0/0
+    log: error
+}
+socks pass {
+    from: 127.0.0.0/8 to: 0.0.0.0/0
+    command: connect
+    log: error
+}
+CFG
+}
+
+# start_backend / stop_backend: dante on 127.0.0.1:$DANTE_PORT for one moproxy workload; BACKEND_PID (its mother
+# process; it forks its negotiate/request/io children, which the harness counts as the backend's CPU).
+BACKEND_PID=0
+NAT_READY=0
+start_backend() {
+    local tag=$1
+    if ((!NAT_READY)); then
+        # The REDIRECT rule turns connection tracking on in the namespace, and it stays on once the nat table
+        # exists: hence the moproxy workloads run after the others, and this is first done here. Its TIME_WAIT
+        # entries would last 120 s and, with churn's hundreds of thousands of connections (three tracked per
+        # relayed one), fill the table.
+        in_ns sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=5 ||
+            PROBLEMS+=("could not shorten nf_conntrack_tcp_timeout_time_wait in the namespace")
+        redirect_on && redirect_off || die "iptables -t nat -A ${REDIRECT_RULE[*]} failed in the namespace"
+        NAT_READY=1
+    fi
+    : >"$LOGS/danted.log"
+    ip netns exec "$NS" taskset -c "$CPUS_BACKEND" danted -f "$DANTE_CFG" >"$LOGS/$tag.danted.out" 2>&1 &
+    BACKEND_PID=$!
+    PIDS+=("$BACKEND_PID")
+    if ! wait_listen $DANTE_PORT 10 || ! kill -0 "$BACKEND_PID" 2>/dev/null; then
+        cat "$LOGS/danted.log" "$LOGS/$tag.danted.out" >&2
+        die "danted did not start listening on 127.0.0.1:$DANTE_PORT"
+    fi
+}
+# backend_leftovers: pids of danted processes still in the namespace.
+backend_leftovers() {
+    local pids
+    pids=$(ip netns pids "$NS" 2>/dev/null | paste -sd,)
+    [[ -n $pids ]] && ps -o pid=,comm= -p "$pids" 2>/dev/null | awk '$2 == "danted" { print $1 }'
+    return 0
+}
+# stop_backend TAG: stops dante (SIGTERM to the mother, which ends its children) and keeps its log as
+# logs/TAG.danted.log; its error, alert and warning lines go to the problems (a session that ends with an error,
+# e.g. the load generator's closes with data in flight, is logged at info level and is not one).
+stop_backend() {
+    local tag=$1 bad i
+    ((BACKEND_PID)) || return 0
+    stop_pid "$BACKEND_PID"
+    for ((i = 0; i < 50; i++)); do   # its children exit once the mother is gone
+        [[ -z $(backend_leftovers) ]] && break
+        sleep 0.1
+    done
+    for i in $(backend_leftovers); do kill -KILL "$i" 2>/dev/null; done
+    BACKEND_PID=0
+    mv "$LOGS/danted.log" "$LOGS/$tag.danted.log" 2>/dev/null
+    bad=$(grep -E '\]: (error|alert|warning): ' "$LOGS/$tag.danted.log" | grep -v 'shutting down' || true)
+    if [[ -n $bad ]]; then
+        say "danted logged $(wc -l <<<"$bad") error/warning line(s) during $tag (logs/$tag.danted.log), the first:"
+        head -n 3 <<<"$bad" >&2
+        PROBLEMS+=("danted logged $(wc -l <<<"$bad") error/warning line(s) during $tag (see $LOGS/$tag.danted.log): $(head -n 1 <<<"$bad" | cut -c1-300)")
+    fi
+}
+
+# The redirect of the moproxy workloads: the load generator (uid $LOADGEN_UID) connects to the echo's own address,
+# 127.0.0.1:$ECHO_PORT, and this rule sends its connections, and only its, to the subject, which learns
+# 127.0.0.1:$ECHO_PORT back from SO_ORIGINAL_DST and asks dante for it. dante (root/nobody) then connects to the
+# echo without being redirected. For direct there is no rule: the same load generator reaches the echo itself.
+REDIRECT_RULE=(OUTPUT -p tcp -d 127.0.0.1 --dport $ECHO_PORT -m owner --uid-owner "$LOADGEN_UID"
+    -j REDIRECT --to-ports $LISTEN_PORT)
+redirect_on() { in_ns iptables -w -t nat -A "${REDIRECT_RULE[@]}"; }
+redirect_off() { in_ns iptables -w -t nat -F OUTPUT 2>/dev/null; }
+AS_LOADGEN=(setpriv --reuid="$LOADGEN_UID" --regid="$LOADGEN_UID" --clear-groups)
+
 # subject_cmd NAME: the command line (without taskset) in SUBJECT_CMD.
 subject_cmd() {
     case $1 in
@@ -241,6 +371,12 @@ subject_cmd() {
         ferry) SUBJECT_CMD=("$FERRY" mmproxy -routing=false -threads 0 -l 127.0.0.1:$LISTEN_PORT -4 127.0.0.1:$ECHO_PORT) ;;
         go-mmproxy) SUBJECT_CMD=(go-mmproxy -l 127.0.0.1:$LISTEN_PORT -4 127.0.0.1:$ECHO_PORT) ;;
         haproxy) SUBJECT_CMD=(haproxy -f "$HAPROXY_CFG" -db) ;;
+        ferry-moproxy-1) SUBJECT_CMD=("$FERRY" moproxy -b 127.0.0.1 -p $LISTEN_PORT -s $DANTE_PORT --probe 0
+            --log-level warn --threads 1) ;;
+        ferry-moproxy) SUBJECT_CMD=("$FERRY" moproxy -b 127.0.0.1 -p $LISTEN_PORT -s $DANTE_PORT --probe 0
+            --log-level warn --threads 0) ;;
+        redsocks) SUBJECT_CMD=(redsocks -c "$REDSOCKS_CFG") ;;
+        redsocks-splice) SUBJECT_CMD=(redsocks -c "$REDSOCKS_SPLICE_CFG") ;;
         direct) SUBJECT_CMD=() ;;
     esac
 }
@@ -264,7 +400,20 @@ start_subject() {
         tail -n 20 "$LOGS/$tag.subject.err" >&2
         return 1
     fi
-    if [[ -z ${SOURCE_CHECKED[$name]:-} ]]; then
+    if [[ $(subject_mode "$name") == moproxy ]]; then
+        redirect_on || { say "iptables -t nat -A ${REDIRECT_RULE[*]} failed"; return 1; }
+        if [[ -z ${SOURCE_CHECKED[$name]:-} ]]; then
+            # One connection as the load generator's uid: echoed, and relayed through the subject and dante.
+            if ! in_ns "${AS_LOADGEN[@]}" "$PYTHON" "$HARNESS" check-relay --connect 127.0.0.1:$ECHO_PORT \
+                --subject-port $LISTEN_PORT --backend-port $DANTE_PORT 2>>"$LOGS/$tag.check.err"; then
+                say "$name does not relay a redirected connection through dante:"
+                cat "$LOGS/$tag.check.err" >&2
+                return 1
+            fi
+            SOURCE_CHECKED[$name]=1
+            sleep 0.2
+        fi
+    elif [[ -z ${SOURCE_CHECKED[$name]:-} ]]; then
         if ! in_ns "$PYTHON" "$HARNESS" check-source --connect 127.0.0.1:$LISTEN_PORT --src 127.9.8.7 \
             --upstream-port $ECHO_PORT 2>>"$LOGS/$tag.check.err"; then
             say "$name does not connect upstream from the client's address:"
@@ -311,6 +460,18 @@ wait_settled() {
 # loadgen_args WORKLOAD SUBJECT READY_FILE: the load generator's arguments in LOADGEN_ARGS.
 loadgen_args() {
     local w=$1 s=$2 ready=$3 target hdr
+    if [[ $w == moproxy-* ]]; then
+        # Redirected (or, for direct, not): the echo's own address, no PROXY header, as the load generator's uid.
+        LOADGEN_ARGS=(--target 127.0.0.1:$ECHO_PORT --workload "${w#moproxy-}" --json --header none)
+        [[ -n $LOADGEN_THREADS ]] && LOADGEN_ARGS+=(--threads "$LOADGEN_THREADS")
+        case $w in
+            moproxy-stream) LOADGEN_ARGS+=(--connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP"
+                --message "$MESSAGE") ;;
+            moproxy-churn) LOADGEN_ARGS+=(--connections "$CHURN_WORKERS" --duration "$DURATION" --warmup "$WARMUP"
+                --message-size "$CHURN_SIZE") ;;
+        esac
+        return 0
+    fi
     if [[ $s == direct ]]; then
         target=127.0.0.1:$ECHO_PORT
         hdr=(--header none)
@@ -346,25 +507,27 @@ loadgen_args() {
 
 # run_one WORKLOAD ROUND SUBJECT
 run_one() {
-    local w=$1 r=$2 s=$3 tag="$1-r$2-$3" ready="$OUT/ready.$1" extra=()
+    local w=$1 r=$2 s=$3 tag="$1-r$2-$3" ready="$OUT/ready.$1" extra=() as=()
     wait_settled "$tag"
     next_header_src
     if ! start_subject "$s" "$tag"; then
         BROKEN=1
-        PROBLEMS+=("$w round $r: $s did not start (see $LOGS/$tag.subject.err)")
+        PROBLEMS+=("$w round $r: $s did not start or did not relay (see $LOGS/$tag.subject.err, $LOGS/$tag.check.err)")
         [[ $SUBJECT_PID != 0 ]] && stop_pid "$SUBJECT_PID"
+        redirect_off
         return 1
     fi
+    [[ $w == moproxy-* ]] && as=("${AS_LOADGEN[@]}") && extra+=(--backend-pid "$BACKEND_PID")
     loadgen_args "$w" "$s" "$ready"
     if [[ $w == idle ]]; then
-        extra=(--idle --ready-file "$ready" --ready-timeout 60 --timeout $((IDLE_HOLD + 90)))
+        extra+=(--idle --ready-file "$ready" --ready-timeout 60 --timeout $((IDLE_HOLD + 90)))
     else
-        extra=(--warmup "$WARMUP" --duration "$DURATION" --timeout $((${DURATION%.*} + ${WARMUP%.*} + 60)))
+        extra+=(--warmup "$WARMUP" --duration "$DURATION" --timeout $((${DURATION%.*} + ${WARMUP%.*} + 60)))
     fi
     in_ns "$PYTHON" "$HARNESS" run --out "$RESULTS" --workload "$w" --round "$r" --subject "$s" \
         --subject-pid "$SUBJECT_PID" --echo-pid "$ECHO_PID" --upstream-port $ECHO_PORT \
         --stderr "$LOGS/$tag.loadgen.err" "${extra[@]}" \
-        -- taskset -c "$CPUS_LOADGEN" "$LOADGEN" "${LOADGEN_ARGS[@]}"
+        -- taskset -c "$CPUS_LOADGEN" "${as[@]}" "$LOADGEN" "${LOADGEN_ARGS[@]}"
     local rc=$?
     if ((rc != 0)); then
         BROKEN=1
@@ -377,14 +540,16 @@ import json, sys
 r = json.loads(sys.stdin.read()); res = r.get("result") or {}
 keys = {"stream": ["mbps_up", "mbps_down", "errors"], "bulk": ["mbps_up", "mbps_down", "errors"],
         "churn": ["conns_per_s", "failures", "p99_us"], "latency": ["p50_us", "p99_us", "p999_us"],
-        "idle": ["opened", "failed"]}[r["workload"]]
+        "idle": ["opened", "failed"], "moproxy-stream": ["mbps_up", "mbps_down", "errors"],
+        "moproxy-churn": ["conns_per_s", "failures", "p99_us"]}[r["workload"]]
 bits = ["%s=%s" % (k, res.get(k)) for k in keys]
 if r["workload"] == "idle":
     bits += ["held=%s" % r.get("idle_held"), "rss=%.1fMiB" % (r.get("idle_rss_bytes", 0) / 2**20),
              "fds/conn=%.2f" % r.get("idle_fds_per_conn", 0)]
 if r.get("subject_cpu_s") is not None: bits.append("cpu=%.2fs" % r["subject_cpu_s"])
+if r.get("backend_cpu_s") is not None: bits.append("dante_cpu=%.2fs" % r["backend_cpu_s"])
 if r.get("loadgen_cpu_s") is not None: bits.append("loadgen_cpu=%.2fs/%.1fs" % (r["loadgen_cpu_s"], r["loadgen_wall_s"]))
-print("  %-8s r%d %-10s %s" % (r["workload"], r["round"], r["subject"], " ".join(bits)))
+print("  %-8s r%d %-15s %s" % (r["workload"], r["round"], r["subject"], " ".join(bits)))
 ' >&2
     if [[ $SUBJECT_PID != 0 ]]; then
         if ! kill -0 "$SUBJECT_PID" 2>/dev/null; then
@@ -396,6 +561,7 @@ print("  %-8s r%d %-10s %s" % (r["workload"], r["round"], r["subject"], " ".join
         fi
         stop_pid "$SUBJECT_PID"
     fi
+    [[ $w == moproxy-* ]] && redirect_off
     rm -f "$ready"
     return 0
 }
@@ -408,6 +574,14 @@ if [[ " $SUBJECTS " == *" haproxy "* ]]; then
     write_haproxy_cfg
     haproxy -c -f "$HAPROXY_CFG" >"$LOGS/haproxy-check.log" 2>&1 || { cat "$LOGS/haproxy-check.log" >&2; die "haproxy -c failed"; }
 fi
+if [[ -n $MOPROXY_WORKLOADS ]]; then
+    write_dante_cfg
+    write_redsocks_cfg "$REDSOCKS_CFG" off
+    write_redsocks_cfg "$REDSOCKS_SPLICE_CFG" on
+    for f in "$REDSOCKS_CFG" "$REDSOCKS_SPLICE_CFG"; do
+        redsocks -t -c "$f" >"$LOGS/redsocks-check.log" 2>&1 || { cat "$LOGS/redsocks-check.log" >&2; die "redsocks -t -c $f failed"; }
+    done
+fi
 echo_args=(--listen 127.0.0.1:$ECHO_PORT)
 [[ -n $ECHO_THREADS ]] && echo_args+=(--threads "$ECHO_THREADS")
 ip netns exec "$NS" taskset -c "$CPUS_ECHO" "$ECHO_BIN" "${echo_args[@]}" >"$LOGS/echo.out" 2>"$LOGS/echo.err" &
@@ -416,17 +590,31 @@ PIDS+=("$ECHO_PID")
 wait_listen $ECHO_PORT 10 || { cat "$LOGS/echo.err" >&2; die "the echo upstream did not start"; }
 
 say "namespace $NS; subjects: $SUBJECTS; workloads: $WORKLOADS; $ROUNDS round(s) (latency: $LATENCY_ROUNDS) of ${DURATION}s (+${WARMUP}s warm-up)"
-say "pinning: subject $CPUS_SUBJECT, echo $CPUS_ECHO, loadgen $CPUS_LOADGEN; logs in $LOGS"
-for w in $WORKLOADS; do
+say "pinning: subject $CPUS_SUBJECT, echo $CPUS_ECHO, loadgen $CPUS_LOADGEN${MOPROXY_WORKLOADS:+, dante $CPUS_BACKEND}; logs in $LOGS"
+# The mmproxy workloads first, in the order given, then the moproxy ones (their nat rule turns connection
+# tracking on in the namespace for good, which the mmproxy workloads should not pay for).
+ORDERED=()
+for w in $WORKLOADS; do [[ $w != moproxy-* ]] && ORDERED+=("$w"); done
+for w in $WORKLOADS; do [[ $w == moproxy-* ]] && ORDERED+=("$w"); done
+for w in "${ORDERED[@]}"; do
     rounds=$ROUNDS
     [[ $w == latency ]] && rounds=$LATENCY_ROUNDS
+    ran=0
+    [[ $w == moproxy-* ]] && start_backend "$w"
     for ((r = 1; r <= rounds; r++)); do
         for s in $SUBJECTS; do
             [[ $w == idle && $s == direct ]] && continue   # nothing in the middle to measure
+            runs_in "$w" "$s" || continue
             if ! kill -0 "$ECHO_PID" 2>/dev/null; then die "the echo upstream died (see $LOGS/echo.err)"; fi
+            if [[ $w == moproxy-* ]] && ! kill -0 "$BACKEND_PID" 2>/dev/null; then
+                die "danted died during $w (see $LOGS/danted.log)"
+            fi
             run_one "$w" "$r" "$s"
+            ran=1
         done
     done
+    [[ $w == moproxy-* ]] && stop_backend "$w"
+    ((ran)) || PROBLEMS+=("$w: none of the subjects ($SUBJECTS) runs in this workload")
 done
 stop_pid "$ECHO_PID"
 T_END=$(date +%s)
@@ -439,7 +627,7 @@ RUNTIME=$((T_END - T_START))
     for s in $SUBJECTS; do
         subject_cmd "$s"
         if [[ $s == direct ]]; then
-            printf '%s\t%s\n' "$s" "(none: the load generator connects to 127.0.0.1:$ECHO_PORT with --header none)"
+            printf '%s\t%s\n' "$s" "(none: the load generator connects to 127.0.0.1:$ECHO_PORT with --header none; moproxy workloads: and no REDIRECT rule)"
         else
             line="taskset -c $CPUS_SUBJECT ${SUBJECT_CMD[*]}"
             line=${line//$OUT\/bin\/ferry/$BUILD\/ferry}
@@ -447,11 +635,17 @@ RUNTIME=$((T_END - T_START))
         fi
     done
     printf '%s\t%s\n' echo "taskset -c $CPUS_ECHO $BUILD/bench/echo ${echo_args[*]}"
+    if [[ -n $MOPROXY_WORKLOADS ]]; then
+        printf '%s\t%s\n' danted "taskset -c $CPUS_BACKEND danted -f ${DANTE_CFG#$REPO_ROOT/} (moproxy workloads, one per workload)"
+        printf '%s\t%s\n' redirect "iptables -t nat -A ${REDIRECT_RULE[*]} (moproxy workloads, while a proxy runs)"
+    fi
     for w in $WORKLOADS; do
         for s in ferry direct; do
+            [[ $w == moproxy-* && $s == ferry ]] && s=ferry-moproxy
             [[ $w == idle && $s == direct ]] && continue
             loadgen_args "$w" "$s" "$OUT/ready.$w"
             line="taskset -c $CPUS_LOADGEN $BUILD/bench/loadgen"
+            [[ $w == moproxy-* ]] && line="taskset -c $CPUS_LOADGEN ${AS_LOADGEN[*]} $BUILD/bench/loadgen"
             for a in "${LOADGEN_ARGS[@]}"; do
                 [[ $a == *[\\\ ]* ]] && a="'$a'"
                 line+=" $a"
@@ -462,11 +656,14 @@ RUNTIME=$((T_END - T_START))
     done
 } >"$OUT/commands.tsv"
 [[ " $SUBJECTS " == *" haproxy "* ]] || : >"$HAPROXY_CFG"
+[[ -n $MOPROXY_WORKLOADS ]] || : >"$DANTE_CFG"
+[[ -n $MOPROXY_WORKLOADS && " $SUBJECTS " == *" redsocks "* ]] || : >"$REDSOCKS_CFG"
+[[ -n $MOPROXY_WORKLOADS && " $SUBJECTS " == *" redsocks-splice "* ]] || : >"$REDSOCKS_SPLICE_CFG"
 compgen -v BENCH_ | while read -r v; do printf '%s\t%s\n' "$v" "${!v}"; done >"$OUT/env.tsv"
 printf '%s\n' "${PROBLEMS[@]}" >"$OUT/problems.txt"
 export SUBJECTS WORKLOADS ROUNDS LATENCY_ROUNDS DURATION WARMUP CONNECTIONS MESSAGE BULK_SIZE CHURN_WORKERS CHURN_SIZE \
     LATENCY_CONNECTIONS LATENCY_RATE LATENCY_SIZE IDLE_CONNECTIONS IDLE_HOLD CPUS_SUBJECT CPUS_ECHO CPUS_LOADGEN \
-    QUICK FULL_RUN RUNTIME OUT HEADER
+    QUICK FULL_RUN RUNTIME OUT REPO_ROOT HEADER CPUS_BACKEND LOADGEN_UID DANTE_PORT MOPROXY_WORKLOADS
 "$PYTHON" - "$META" <<'EOF'
 import json, os, platform, subprocess, sys, time
 e = os.environ
@@ -484,10 +681,19 @@ def tsv(name):
 model = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')
 osname = next((l.split('=', 1)[1].strip().strip('"') for l in open('/etc/os-release')
                if l.startswith('PRETTY_NAME=')), '?')
-versions = 'go-mmproxy %s, HAProxy %s, ferry %s.' % (
+versions = 'go-mmproxy %s, HAProxy %s, %sferry %s.' % (
     ver("dpkg-query -W -f='${Version}' go-mmproxy"), ver("dpkg-query -W -f='${Version}' haproxy"),
+    ('redsocks %s, dante-server %s, ' % (ver("dpkg-query -W -f='${Version}' redsocks"),
+                                         ver("dpkg-query -W -f='${Version}' dante-server"))
+     if e['MOPROXY_WORKLOADS'].strip() else ''),
     ver('git describe --always --dirty') + ' (binary sha256 ' +
     ver('sha256sum ' + os.path.join(e['OUT'], 'bin', 'ferry') + " | cut -c1-12") + ')')
+def text(name):
+    try:
+        return open(os.path.join(e['OUT'], name)).read().replace(e['REPO_ROOT'] + '/', '')
+    except OSError:
+        return ''
+
 runtime = int(e['RUNTIME'])
 meta = {
     'machine': {'nproc': os.cpu_count(), 'model': model, 'kernel': platform.release(), 'os': osname,
@@ -498,6 +704,8 @@ meta = {
     'problems': [l.strip() for l in open(os.path.join(e['OUT'], 'problems.txt')) if l.strip()],
     'commands': tsv('commands.tsv'), 'env': tsv('env.tsv'),
     'haproxy_cfg': open(os.path.join(e['OUT'], 'haproxy.cfg')).read(),
+    'dante_cfg': text('danted.conf'), 'redsocks_cfg': text('redsocks.conf'),
+    'redsocks_splice_cfg': text('redsocks-splice.conf'),
     'config': {'rounds': int(e['ROUNDS']), 'latency_rounds': int(e['LATENCY_ROUNDS']), 'duration': e['DURATION'], 'warmup': e['WARMUP'],
                'connections': int(e['CONNECTIONS']), 'message_text': e['MESSAGE'],
                'stream_header_text': r'PROXY TCP4 127.0.N.1 127.0.0.1 <uid> 25578\r\n',
@@ -506,6 +714,8 @@ meta = {
                'latency_rate': int(e['LATENCY_RATE']), 'latency_size': int(e['LATENCY_SIZE']),
                'idle_connections': int(e['IDLE_CONNECTIONS']), 'idle_hold': e['IDLE_HOLD'],
                'cpus_subject': e['CPUS_SUBJECT'], 'cpus_echo': e['CPUS_ECHO'], 'cpus_loadgen': e['CPUS_LOADGEN'],
+               'cpus_backend': e['CPUS_BACKEND'], 'loadgen_uid': int(e['LOADGEN_UID']),
+               'dante_port': int(e['DANTE_PORT']),
                'header': e['HEADER'], 'quick': e['QUICK'] == '1'},
 }
 with open(sys.argv[1], 'w') as f:
