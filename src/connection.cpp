@@ -303,6 +303,7 @@ void Connection::won(DialSide& d) {
     }
     racers_.reset();
     racer_count_ = 0;
+    dial_state_.candidates.reset();  // the winner's attempt keeps what it needs
     // Client bytes that went out inside the handshake are delivered: take them out of the client socket.
     for (uint32_t left = upstream_.attempt.payload_len; left > 0;) {
         auto scratch = worker_.scratch();
