@@ -313,6 +313,11 @@ start_backend() {
         # relayed one), fill the table.
         in_ns sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=5 ||
             PROBLEMS+=("could not shorten nf_conntrack_tcp_timeout_time_wait in the namespace")
+        # dante binds every outgoing socket to port 0 explicitly, which cannot reuse a port in TIME_WAIT
+        # (tcp_tw_reuse only helps connect()'s own choice): churn through it ran out of ephemeral ports after
+        # about 60,000 connections. Few TIME_WAIT sockets kept in the namespace from here on frees them.
+        in_ns sysctl -qw net.ipv4.tcp_max_tw_buckets=1024 ||
+            PROBLEMS+=("could not lower tcp_max_tw_buckets in the namespace")
         redirect_on && redirect_off || die "iptables -t nat -A ${REDIRECT_RULE[*]} failed in the namespace"
         NAT_READY=1
     fi

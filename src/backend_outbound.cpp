@@ -44,12 +44,33 @@ HandshakeStep done() {
     s.status = HandshakeStep::Status::Done;
     return s;
 }
-HandshakeStep failed(std::string error, int code) {
+HandshakeStep failed(std::string error, int code, Fault fault = Fault::Upstream, bool final = false) {
     HandshakeStep s;
     s.status = HandshakeStep::Status::Failed;
     s.error = std::move(error);
     s.error_code = code;
+    s.fault = fault;
+    s.final = final;
     return s;
+}
+
+// A SOCKS5 failure reply: whose fault, and whether another proxy could do better. The proxy answered, so it
+// works; "connection refused" is the destination's definite answer (every proxy would get it), the
+// unreachable ones may depend on where the proxy is.
+HandshakeStep socks_refusal(std::string error, uint8_t code, int err) {
+    switch (code) {
+        case socks5::kConnectionRefused: return failed(std::move(error), err, Fault::Destination, true);
+        case socks5::kNetworkUnreachable:
+        case socks5::kHostUnreachable:
+        case socks5::kTtlExpired: return failed(std::move(error), err, Fault::Destination);
+        default: return failed(std::move(error), err, Fault::Upstream);
+    }
+}
+
+// The same for an HTTP CONNECT refusal: 502/503/504 say the proxy could not reach the destination.
+HandshakeStep http_refusal(std::string error, int status, int err) {
+    if (status == 502 || status == 503 || status == 504) return failed(std::move(error), err, Fault::Destination);
+    return failed(std::move(error), err, Fault::Upstream);
 }
 
 std::string prefix(const ServerConfig& server) {
@@ -164,16 +185,21 @@ std::string http_authority(const Flow& flow) {
 
 // Peeks the reply at the socket's head into scratch and hands it to `parse`, which returns how many bytes
 // to consume on Done. Incomplete replies wait for the next readable edge (new bytes always bring one).
+// Once client bytes went out (payload_out), a proxy that breaks off may have forwarded them: no failover.
 template <typename Parse>
-HandshakeStep await_reply(const ServerConfig& server, SocketReadiness& io, std::span<std::byte> scratch,
-                          size_t max_len, Parse&& parse, bool& complete) {
+HandshakeStep await_reply(const ServerConfig& server, const Attempt& a, SocketReadiness& io,
+                          std::span<std::byte> scratch, size_t max_len, Parse&& parse, bool& complete) {
     complete = false;
     size_t got = 0;
     int err = 0;
     switch (peek(io, scratch.first(std::min(max_len, scratch.size())), got, err)) {
         case PeekStatus::Blocked: return incomplete();
-        case PeekStatus::Eof: return failed(prefix(server) + " closed the connection during the handshake", ECONNRESET);
-        case PeekStatus::Error: return failed(prefix(server) + ": read: " + errno_text(err), err);
+        case PeekStatus::Eof:
+            return failed(prefix(server) + " closed the connection during the handshake", ECONNRESET,
+                          Fault::Upstream, a.payload_out);
+        case PeekStatus::Error:
+            return failed(prefix(server) + ": read: " + errno_text(err), err, Fault::Upstream,
+                          a.payload_out && err != ECONNREFUSED);
         case PeekStatus::Data: break;
     }
     HandshakeStep step = parse(std::span<const std::byte>(scratch.data(), got));
@@ -199,6 +225,7 @@ BackendOutbound::BackendOutbound(Config config)
 bool BackendOutbound::dial(const ServerConfig& server, Flow& flow, Attempt& a, OpenResult& r, bool tfo,
                            int keepalive_seconds) {
     flow.target = server.address;
+    a.target = server.address;
     auto dial_error = [&](const std::string& what, int code) {
         r.error = "dial tcp " + server.address.to_string() + ": " + what;
         r.error_code = code;
@@ -206,7 +233,10 @@ bool BackendOutbound::dial(const ServerConfig& server, Flow& flow, Attempt& a, O
         return false;
     };
     a.fd.reset(::socket(server.address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!a.fd) return dial_error("socket: " + errno_text(errno), errno);
+    if (!a.fd) {
+        r.exhausted = true;  // out of fds: our side, and the next server would fail the same way
+        return dial_error("socket: " + errno_text(errno), errno);
+    }
     const int fd = a.fd.get();
     set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, 1);
     set_int_option(fd, SOL_SOCKET, SO_OOBINLINE, 1);  // urgent data stays in the stream, see SplicePump
@@ -251,7 +281,7 @@ HandshakeStep BackendOutbound::proxy_handshake(const ServerConfig& server, Flow&
                             return failed(prefix(server) + ": cannot encode destination " + flow.destination_text(),
                                           EINVAL);
                         if (!append_payload(client_fd, a, scratch, msg))
-                            return failed("read from the client failed", ECONNRESET);
+                            return failed("read from the client failed", ECONNRESET, Fault::Local);
                     }
                 } else if (a.phase == kSocksSendAuth) {
                     if (!socks5::encode_userpass(server.socks_username, server.socks_password, msg))
@@ -267,12 +297,17 @@ HandshakeStep BackendOutbound::proxy_handshake(const ServerConfig& server, Flow&
                         return failed(prefix(server) + ": cannot encode destination " + flow.destination_text(),
                                       EINVAL);
                     if (server.http_allow_connect_payload && !append_payload(client_fd, a, scratch, msg))
-                        return failed("read from the client failed", ECONNRESET);
+                        return failed("read from the client failed", ECONNRESET, Fault::Local);
                 }
                 int err = 0;
-                switch (send_rest(io, msg, a.sent, err)) {
+                SendStatus sent = send_rest(io, msg, a.sent, err);
+                // The client's bytes are the end of the message: out once the write got past the rest.
+                if (a.payload_len > 0 && a.sent > msg.size() - a.payload_len) a.payload_out = true;
+                switch (sent) {
                     case SendStatus::Blocked: return incomplete();
-                    case SendStatus::Error: return failed(prefix(server) + ": write: " + errno_text(err), err);
+                    case SendStatus::Error:
+                        return failed(prefix(server) + ": write: " + errno_text(err), err, Fault::Upstream,
+                                      a.payload_out && err != ECONNREFUSED);
                     case SendStatus::Done: break;
                 }
                 a.sent = 0;
@@ -282,7 +317,7 @@ HandshakeStep BackendOutbound::proxy_handshake(const ServerConfig& server, Flow&
             }
             case kSocksAwaitMethod: {
                 uint8_t method = 0;
-                HandshakeStep step = await_reply(server, io, scratch, 2, [&](std::span<const std::byte> d) {
+                HandshakeStep step = await_reply(server, a, io, scratch, 2, [&](std::span<const std::byte> d) {
                     auto m = socks5::parse_method_reply(d);
                     if (m.status == socks5::Status::Incomplete) return incomplete();
                     if (m.status == socks5::Status::Invalid) return failed(prefix(server) + ": " + m.error, EPROTO);
@@ -303,7 +338,7 @@ HandshakeStep BackendOutbound::proxy_handshake(const ServerConfig& server, Flow&
                 break;
             }
             case kSocksAwaitAuth: {
-                HandshakeStep step = await_reply(server, io, scratch, 2, [&](std::span<const std::byte> d) {
+                HandshakeStep step = await_reply(server, a, io, scratch, 2, [&](std::span<const std::byte> d) {
                     auto r = socks5::parse_auth_reply(d);
                     if (r.status == socks5::Status::Incomplete) return incomplete();
                     if (r.status == socks5::Status::Invalid) return failed(prefix(server) + ": " + r.error, EACCES);
@@ -319,7 +354,7 @@ HandshakeStep BackendOutbound::proxy_handshake(const ServerConfig& server, Flow&
                 const bool both = a.phase == kSocksAwaitPipelined;
                 size_t length = 0;
                 HandshakeStep step = await_reply(
-                    server, io, scratch, socks5::kMaxReplyLength + (both ? 2 : 0), [&](std::span<const std::byte> d) {
+                    server, a, io, scratch, socks5::kMaxReplyLength + (both ? 2 : 0), [&](std::span<const std::byte> d) {
                         size_t off = 0;
                         if (both) {
                             auto m = socks5::parse_method_reply(d);
@@ -334,9 +369,11 @@ HandshakeStep BackendOutbound::proxy_handshake(const ServerConfig& server, Flow&
                         }
                         auto r = socks5::parse_reply(d.subspan(off));
                         if (r.status == socks5::Status::Incomplete) return incomplete();
-                        if (r.status == socks5::Status::Invalid)
-                            return failed(prefix(server) + ": " + r.error,
-                                          r.code ? errno_for_socks_code(r.code) : EPROTO);
+                        if (r.status == socks5::Status::Invalid) {
+                            if (r.code) return socks_refusal(prefix(server) + ": " + r.error, r.code,
+                                                             errno_for_socks_code(r.code));
+                            return failed(prefix(server) + ": " + r.error, EPROTO);
+                        }
                         length = off + r.consumed;
                         return done();
                     },
@@ -348,15 +385,15 @@ HandshakeStep BackendOutbound::proxy_handshake(const ServerConfig& server, Flow&
             case kHttpAwaitResponse: {
                 size_t length = 0;
                 HandshakeStep step = await_reply(
-                    server, io, scratch, http_connect::kMaxResponseHeaderLength + 1, [&](std::span<const std::byte> d) {
+                    server, a, io, scratch, http_connect::kMaxResponseHeaderLength + 1, [&](std::span<const std::byte> d) {
                         auto r = http_connect::parse_response(d);
                         if (r.status == http_connect::Status::Incomplete) return incomplete();
                         if (r.status == http_connect::Status::Invalid)
                             return failed(prefix(server) + ": " + r.error, EPROTO);
                         if (!r.is_success())
-                            return failed(prefix(server) + " replied " + std::to_string(r.status_code) +
-                                              (r.reason.empty() ? "" : " " + r.reason),
-                                          errno_for_http_status(r.status_code));
+                            return http_refusal(prefix(server) + " replied " + std::to_string(r.status_code) +
+                                                    (r.reason.empty() ? "" : " " + r.reason),
+                                                r.status_code, errno_for_http_status(r.status_code));
                         length = r.consumed;
                         return done();
                     },
@@ -385,6 +422,7 @@ bool BackendOutbound::open(Flow& flow, Attempt& a, DialState& state, OpenResult&
         a.backend = backend;
         a.timeout_ms = server.max_wait_ms ? *server.max_wait_ms : config_.max_wait_ms;
         if (dial(server, flow, a, r, config_.tfo, config_.keepalive_seconds)) return true;
+        if (r.exhausted) return false;  // our own shortage, not the server's fault
         backend->record_failure();
         FERRY_LOG(Warn, "proxy attempt failed")
             .str("server", server.tag)
@@ -423,11 +461,12 @@ HandshakeStep BackendOutbound::handshake(Flow& flow, Attempt& a, SocketReadiness
     return proxy_handshake(a.backend->config(), flow, a, io, parallel() > 1 ? -1 : client_fd, scratch);
 }
 
-void BackendOutbound::attempt_failed(const Flow& flow, const Attempt& a, const std::string& error,
-                                     bool cancelled) const {
-    if (cancelled || !a.backend) return;
-    a.backend->record_failure();
-    FERRY_LOG(Warn, "proxy attempt failed")
+void BackendOutbound::attempt_failed(const Flow& flow, const Attempt& a, std::string_view error,
+                                     std::optional<Fault> fault) const {
+    if (!a.backend || !fault) return;
+    const bool upstream = *fault == Fault::Upstream;
+    if (upstream) a.backend->record_failure();
+    FERRY_LOG(Warn, upstream ? "proxy attempt failed" : "attempt through proxy failed, not the proxy's fault")
         .str("server", a.backend->config().tag)
         .str("clientAddr", flow.peer.to_string())
         .str("destination", flow.destination_text())

@@ -10,6 +10,8 @@
 namespace ferry {
 namespace {
 
+// How often a relaying connection adds its bytes to counters other loops write too (moproxy's backends).
+constexpr uint64_t kReportBytesMs = 1000;
 constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI;
 
 int socket_error(int fd) {
@@ -98,7 +100,7 @@ void Connection::on_side_io(Side& side, uint32_t events) {
             break;
         case State::Dialing:
             if (&side != &client_) {
-                on_dial_io(static_cast<DialSide&>(side), events);
+                on_dial_io(static_cast<DialSide&>(side), events);  // ignores slots no longer dialing
             } else if (events & EPOLLERR) {
                 // The client reset while we dial: don't finish a connection to the service for nobody.
                 drop("connection broken", "read tcp " + flow_.local.to_string() + "->" + flow_.peer.to_string() +
@@ -106,6 +108,8 @@ void Connection::on_side_io(Side& side, uint32_t events) {
             }
             break;
         case State::Relaying:
+            // A closed racing slot's event from this batch (the slots live as long as the connection).
+            if (&side != &client_ && &side != &upstream_) return;
             if (events & EPOLLERR) {
                 // A reset can arrive on a socket no pump is reading any more (its direction is done): it must
                 // still reset the other side, not end in a clean close.
@@ -141,9 +145,8 @@ void Connection::read_handshake() {
 // ------------------------------------------------------------------------------------------------- dialing
 
 std::string Connection::dial_text(const DialSide& d) const {
-    (void)d;
     std::string from = flow_.source.empty() ? "" : flow_.source.to_string() + "->";
-    return "dial tcp " + from + flow_.target.to_string();
+    return "dial tcp " + from + (d.attempt.target.empty() ? flow_.target : d.attempt.target).to_string();
 }
 
 void Connection::start_dialing() {
@@ -183,7 +186,8 @@ bool Connection::open_next(DialSide& d) {
             if (!worker_.loop().add(d.io.fd, &d, kSocketEvents)) {
                 r.error = "epoll_ctl: " + errno_text(errno);
                 r.error_code = errno;
-                outbound.attempt_failed(flow_, d.attempt, r.error, false);
+                r.exhausted = true;  // our side, not the server's: no point in the next one
+                outbound.attempt_failed(flow_, d.attempt, r.error, Fault::Local);
                 d.fd.reset();
             } else {
                 d.dialing = true;
@@ -218,14 +222,16 @@ void Connection::on_dial_io(DialSide& d, uint32_t events) {
         if (events & (EPOLLERR | EPOLLHUP)) {
             int err = socket_error(d.io.fd);
             if (err == 0) err = ECONNRESET;
-            dial_failed(d, dial_text(d) + ": connect: " + errno_text(err), err);
+            dial_failed(d, dial_text(d) + ": connect: " + errno_text(err), err, Fault::Upstream, false);
             return;
         }
         d.attempt.connected = true;
     } else if (events & EPOLLERR) {
-        int err = socket_error(d.io.fd);
-        if (err) {
-            dial_failed(d, dial_text(d) + ": read: " + errno_text(err), err);
+        if (int err = socket_error(d.io.fd)) {
+            // With TCP Fast Open the connect itself happens after the first write: a refusal is still one.
+            const char* op = err == ECONNREFUSED ? "connect" : "read";
+            dial_failed(d, dial_text(d) + ": " + op + ": " + errno_text(err), err, Fault::Upstream,
+                        d.attempt.payload_out && err != ECONNREFUSED);
             return;
         }
     }
@@ -234,13 +240,12 @@ void Connection::on_dial_io(DialSide& d, uint32_t events) {
 
 void Connection::on_dial_timeout(DialSide& d) {
     if (!d.dialing || state_ != State::Dialing) return;
+    const uint64_t ms = d.attempt.timeout_ms ? d.attempt.timeout_ms : worker_.config().connect_timeout_ms;
     if (!d.attempt.connected)
-        dial_failed(d, dial_text(d) + ": i/o timeout", ETIMEDOUT);
+        dial_failed(d, dial_text(d) + ": i/o timeout", ETIMEDOUT, Fault::Upstream, false);
     else
-        dial_failed(d, dial_text(d) + ": no handshake reply within " +
-                           std::to_string(d.attempt.timeout_ms ? d.attempt.timeout_ms
-                                                               : worker_.config().connect_timeout_ms) + " ms",
-                    ETIMEDOUT);
+        dial_failed(d, dial_text(d) + ": no reply within " + std::to_string(ms) + " ms (connect + handshake)",
+                    ETIMEDOUT, Fault::Upstream, d.attempt.payload_out);
 }
 
 void Connection::drive_dial(DialSide& d) {
@@ -250,7 +255,7 @@ void Connection::drive_dial(DialSide& d) {
         case HandshakeStep::Status::Incomplete:
             return;
         case HandshakeStep::Status::Failed:
-            dial_failed(d, std::move(step.error), step.error_code);
+            dial_failed(d, std::move(step.error), step.error_code, step.fault, step.final);
             return;
         case HandshakeStep::Status::Done:
             won(d);
@@ -258,22 +263,33 @@ void Connection::drive_dial(DialSide& d) {
     }
 }
 
-void Connection::end_dial(DialSide& d, const std::string& error, bool cancelled) {
+void Connection::end_dial(DialSide& d, std::string_view error, std::optional<Fault> fault) {
     if (!d.dialing) return;
     d.dialing = false;
     --dials_in_flight_;
     d.deadline.cancel();
-    worker_.config().outbound->attempt_failed(flow_, d.attempt, error, cancelled);
+    worker_.config().outbound->attempt_failed(flow_, d.attempt, error, fault);
     if (d.fd) set_reset_on_close(d.fd.get());
     d.fd.reset();
     d.io = SocketReadiness{};
 }
 
-void Connection::dial_failed(DialSide& d, std::string error, int error_code) {
-    end_dial(d, error, false);
+void Connection::end_all_dials(std::string_view why) {
+    end_dial(upstream_, why, std::nullopt);
+    for (size_t i = 0; i < racer_count_; ++i) end_dial(racers_[i], why, std::nullopt);
+}
+
+void Connection::dial_failed(DialSide& d, std::string error, int error_code, Fault fault, bool final) {
+    end_dial(d, error, fault);
     last_error_ = std::move(error);
     last_error_code_ = error_code;
     if (state_ != State::Dialing) return;
+    if (fault == Fault::Local || final) {
+        // Nothing another candidate could do better (or it could do harm): the connection fails now.
+        end_all_dials("the connection failed");
+        fail_dialing();
+        return;
+    }
     if (open_next(d) || state_ != State::Dialing) return;
     if (dials_in_flight_ > 0) return;  // the race goes on without this slot
     fail_dialing();
@@ -286,9 +302,9 @@ void Connection::fail_dialing() {
 
 void Connection::won(DialSide& d) {
     // The race is over: the others are closed (they never carried client bytes beyond a handshake).
-    if (&d != &upstream_) end_dial(upstream_, "another attempt won the race", true);
+    if (&d != &upstream_) end_dial(upstream_, "another attempt won the race", std::nullopt);
     for (size_t i = 0; i < racer_count_; ++i)
-        if (&racers_[i] != &d) end_dial(racers_[i], "another attempt won the race", true);
+        if (&racers_[i] != &d) end_dial(racers_[i], "another attempt won the race", std::nullopt);
     d.dialing = false;
     --dials_in_flight_;
     d.deadline.cancel();
@@ -301,8 +317,8 @@ void Connection::won(DialSide& d) {
             return;
         }
     }
-    racers_.reset();
-    racer_count_ = 0;
+    // racers_ stays until the connection is destroyed: events of this batch may still name its slots.
+    flow_.target = upstream_.attempt.target.empty() ? flow_.target : upstream_.attempt.target;
     dial_state_.candidates.reset();  // the winner's attempt keeps what it needs
     // Client bytes that went out inside the handshake are delivered: take them out of the client socket.
     for (uint32_t left = upstream_.attempt.payload_len; left > 0;) {
@@ -359,7 +375,7 @@ void Connection::drive() {
                      failed.error());
         return;
     }
-    report_bytes();
+    report_bytes(false);
     if (up_.done() && down_.done()) {
         if (worker_.config().verbose > 1) {
             log::Line line(log::Level::Debug, "connection closing", "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
@@ -381,11 +397,14 @@ void Connection::drive() {
     }
 }
 
-void Connection::report_bytes() {
+void Connection::report_bytes(bool now) {
     const Outbound& outbound = *worker_.config().outbound;
     if (!outbound.wants_relay_bytes()) return;
     const uint64_t up = up_.bytes(), down = down_.bytes();
     if (up == reported_up_ && down == reported_down_) return;
+    // Shared counters, written by every loop: at most about once a second per connection, and at the end.
+    if (!now && worker_.loop().now_ms() < reported_ms_ + kReportBytesMs) return;
+    reported_ms_ = worker_.loop().now_ms();
     outbound.relay_bytes(upstream_.attempt, up - reported_up_, down - reported_down_);
     reported_up_ = up;
     reported_down_ = down;
@@ -401,6 +420,7 @@ void Connection::relay_failed(bool upstream_side, const char* op, int err) {
     std::string where = upstream_side
                             ? (f.source.empty() ? std::string() : f.source.to_string() + "->") + f.target.to_string()
                             : f.local.to_string() + "->" + f.peer.to_string();
+    upstream_fault_ = upstream_side;
     drop("connection broken", std::string(op) + " tcp " + where + ": " + errno_text(err));
 }
 
@@ -437,11 +457,11 @@ void Connection::finish(bool reset) {
     if (state_ == State::Closed) return;
     state_ = State::Closed;
     deadline_.cancel();
-    end_dial(upstream_, "connection closed while dialing", true);
-    for (size_t i = 0; i < racer_count_; ++i) end_dial(racers_[i], "connection closed while dialing", true);
+    if (dials_in_flight_ > 0) end_all_dials("connection closed while dialing");
     if (relay_started_) {
-        report_bytes();
-        worker_.config().outbound->relay_closed(flow_, upstream_.attempt, up_.bytes(), down_.bytes(), reset);
+        report_bytes(true);
+        worker_.config().outbound->relay_closed(flow_, upstream_.attempt, up_.bytes(), down_.bytes(),
+                                                upstream_fault_);
     }
     if (reset) {
         if (client_.fd) set_reset_on_close(client_.fd.get());
@@ -457,10 +477,9 @@ void Connection::finish(bool reset) {
 
 void Connection::close_now() {
     if (state_ != State::Closed) {
-        end_dial(upstream_, "shutting down", true);
-        for (size_t i = 0; i < racer_count_; ++i) end_dial(racers_[i], "shutting down", true);
+        if (dials_in_flight_ > 0) end_all_dials("shutting down");
         if (relay_started_) {
-            report_bytes();
+            report_bytes(true);
             worker_.config().outbound->relay_closed(flow_, upstream_.attempt, up_.bytes(), down_.bytes(), false);
         }
     }

@@ -451,6 +451,9 @@ std::optional<std::string> validate(const Options& o) {
         return "--test-dns " + o.test_dns.to_string() + ": " + why;
     if (o.max_wait_ms == 0) return "--max-wait has to be more than 0 seconds";
     if (o.n_parallel < 1) return "--n-parallel has to be at least 1";
+    if (o.n_parallel > kMaxParallel)
+        return "--n-parallel " + std::to_string(o.n_parallel) + " is more than " + std::to_string(kMaxParallel) +
+               " (every connection would hold that many dial slots)";
     if (o.threads > kMaxThreads) return "--threads has to be at most " + std::to_string(kMaxThreads);
     if (o.check_no_bind && !o.check) return "--no-bind belongs to the check subcommand: check --no-bind ...";
     return std::nullopt;

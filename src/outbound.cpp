@@ -21,7 +21,7 @@ HandshakeStep Outbound::handshake(Flow&, Attempt&, SocketReadiness&, int, std::s
     return done;
 }
 
-void Outbound::attempt_failed(const Flow&, const Attempt&, const std::string&, bool) const {}
+void Outbound::attempt_failed(const Flow&, const Attempt&, std::string_view, std::optional<Fault>) const {}
 void Outbound::relay_started(const Flow&, const Attempt&) const {}
 void Outbound::relay_bytes(const Attempt&, uint64_t, uint64_t) const {}
 void Outbound::relay_closed(const Flow&, const Attempt&, uint64_t, uint64_t, bool) const {}
@@ -43,6 +43,7 @@ bool DirectOutbound::dial(Flow& flow, Attempt& a, OpenResult& r) const {
     const SocketAddress& by = flow.source.empty() ? flow.peer : flow.source;
     const auto& fixed = by.is_v4() ? config_.target4 : config_.target6;
     flow.target = fixed ? *fixed : flow.destination;
+    a.target = flow.target;
     if (flow.target.empty()) {
         r.error = "no target for this address family";
         return false;
@@ -57,7 +58,10 @@ bool DirectOutbound::dial(Flow& flow, Attempt& a, OpenResult& r) const {
     };
     const int family = flow.target.family();
     a.fd.reset(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!a.fd) return dial_error("socket: " + errno_text(errno), errno);
+    if (!a.fd) {
+        r.exhausted = true;  // out of fds: no other candidate would do better
+        return dial_error("socket: " + errno_text(errno), errno);
+    }
     const int fd = a.fd.get();
     if (spoof) {
         if (config_.syn_retries > 0) {

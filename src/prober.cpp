@@ -56,15 +56,16 @@ private:
 };
 
 // One probe through one server: connect, proxy handshake to the test DNS server, query, 14 bytes of answer.
-class Prober::Probe final : public IoHandler, public TimerHandler {
+class Prober::Probe final : public IoHandler, public TimerHandler, public Deferred {
 public:
-    Probe(Prober& prober, Entry& entry) : prober_(prober), entry_(entry) {}
-    ~Probe() {
-        if (fd_) prober_.loop_.remove(fd_.get());
-    }
+    Probe(Prober& prober, const Entry& entry, uint64_t generation)
+        : prober_(prober), backend_(entry.backend), entry_id_(entry.id), generation_(generation) {}
+    ~Probe() override { close(); }
+
+    uint64_t generation() const { return generation_; }
 
     void start() {
-        const ServerConfig& server = entry_.backend->config();
+        const ServerConfig& server = backend_->config();
         flow_.destination = server.test_dns ? *server.test_dns : prober_.config_.test_dns;
         started_us_ = now_us();
         OpenResult r;
@@ -86,6 +87,13 @@ public:
         }
     }
 
+    // No more events, timers or results: the socket is closed at once.
+    void cancel() {
+        done_ = true;
+        deadline_.cancel();
+        close();
+    }
+
     void on_io(uint32_t events) override {
         if (done_) return;
         if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) io_.readable = true;
@@ -94,7 +102,8 @@ public:
             int err = 0;
             socklen_t len = sizeof err;
             ::getsockopt(io_.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-            finish(std::nullopt, "connect: " + errno_text(err ? err : ECONNRESET));
+            finish(std::nullopt, std::string(attempt_.connected && phase_ > 0 ? "socket error: " : "connect: ") +
+                                     errno_text(err ? err : ECONNRESET));
             return;
         }
         if (!attempt_.connected) {
@@ -111,9 +120,15 @@ public:
     }
 
 private:
+    void close() {
+        if (!fd_) return;
+        prober_.loop_.remove(fd_.get());
+        fd_.reset();
+    }
+
     void step() {
         if (phase_ == 0) {
-            HandshakeStep s = BackendOutbound::proxy_handshake(entry_.backend->config(), flow_, attempt_, io_, -1,
+            HandshakeStep s = BackendOutbound::proxy_handshake(backend_->config(), flow_, attempt_, io_, -1,
                                                                prober_.loop_scratch_);
             if (s.status == HandshakeStep::Status::Incomplete) return;
             if (s.status == HandshakeStep::Status::Failed) {
@@ -165,19 +180,21 @@ private:
         finish(static_cast<unsigned>((us + 500) / 1000), {});
     }
 
-    // Reports to the prober, which destroys this probe.
+    // Hands the result to the prober after this batch (which then retires this probe).
     void finish(std::optional<unsigned> delay, const std::string& error) {
         deadline_.cancel();
-        if (!delay)
-            FERRY_LOG(Info, "probe failed").str("server", entry_.backend->config().tag).str("error", error);
-        else
-            FERRY_LOG(Debug, "probe").str("server", entry_.backend->config().tag).num("delayMs", *delay);
-        prober_.loop_.later([p = &prober_, e = &entry_, self = this, delay] { p->probe_done(*e, self, delay); });
         done_ = true;
+        if (!delay)
+            FERRY_LOG(Info, "probe failed").str("server", backend_->config().tag).str("error", error);
+        else
+            FERRY_LOG(Debug, "probe").str("server", backend_->config().tag).num("delayMs", *delay);
+        prober_.loop_.later([p = &prober_, id = entry_id_, gen = generation_, delay] { p->probe_done(id, gen, delay); });
     }
 
     Prober& prober_;
-    Entry& entry_;
+    std::shared_ptr<Backend> backend_;
+    uint64_t entry_id_;
+    uint64_t generation_;
     Flow flow_;
     Attempt attempt_;
     Fd fd_;
@@ -192,6 +209,14 @@ private:
     size_t got_ = 0;
     bool done_ = false;
 };
+
+Prober::Entry::~Entry() = default;
+
+void Prober::retire(std::unique_ptr<Probe> probe) {
+    if (!probe) return;
+    probe->cancel();
+    loop_.destroy_later(std::move(probe));
+}
 
 Prober::Prober(Config config, TableCell& table)
     : config_(config), table_(table), rng_(std::random_device{}()) {
@@ -236,15 +261,19 @@ void Prober::apply_servers(std::vector<ServerConfig> servers) {
         }
         if (!entry) {
             entry = std::make_unique<Entry>();
+            entry->id = next_entry_id_++;
             entry->backend = std::make_shared<Backend>(std::move(config), std::make_shared<BackendStats>(), &waker_);
         } else {
-            // Same server: its counters, score and history stay; its settings are the new ones.
-            entry->probe.reset();
+            // Same server: its counters, score and history stay; its settings are the new ones, so a probe in
+            // flight with the old ones is dropped.
+            retire(std::move(entry->probe));
             entry->backend = std::make_shared<Backend>(std::move(config), entry->backend->shared_stats(), &waker_);
         }
         next.push_back(std::move(entry));
     }
-    entries_ = std::move(next);  // removed servers' probes are destroyed with them
+    for (auto& removed : entries_)
+        if (removed) retire(std::move(removed->probe));
+    entries_ = std::move(next);
     publish();
     if (thread_.joinable() && config_.probe_seconds > 0) start_round();  // new servers get a score soon
 }
@@ -265,19 +294,21 @@ void Prober::stop() {
 void Prober::start_round() {
     for (auto& e : entries_) {
         if (e->probe) continue;  // the previous one is still bounded by its max wait
-        e->probe = std::make_unique<Probe>(*this, *e);
+        e->probe = std::make_unique<Probe>(*this, *e, next_generation_++);
         e->probe->start();
     }
     if (config_.probe_seconds > 0)
         loop_.deadlines(uint64_t{config_.probe_seconds} * 1000).arm(round_timer_->deadline, loop_.now_ms());
 }
 
-void Prober::probe_done(Entry& entry, const Probe* probe, std::optional<unsigned> delay_ms) {
-    // A reload may have removed the entry or restarted its probe since: take only results still wanted.
-    bool present = false;
-    for (auto& e : entries_) present = present || e.get() == &entry;
-    if (!present || entry.probe.get() != probe) return;
-    entry.probe.reset();
+void Prober::probe_done(uint64_t entry_id, uint64_t generation, std::optional<unsigned> delay_ms) {
+    // A reload may have removed the entry or dropped its probe since: take only results still wanted.
+    Entry* found = nullptr;
+    for (auto& e : entries_)
+        if (e->id == entry_id) found = e.get();
+    if (!found || !found->probe || found->probe->generation() != generation) return;
+    Entry& entry = *found;
+    retire(std::move(entry.probe));
     record_probe(entry.score, delay_ms, params_of(entry));
     entry.last_delay = delay_ms ? std::optional<int64_t>(*delay_ms) : std::nullopt;
     entry.history.push_back(entry.last_delay);

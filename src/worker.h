@@ -81,12 +81,14 @@ private:
     void on_dial_io(DialSide& d, uint32_t events);
     void on_dial_timeout(DialSide& d);
     void drive_dial(DialSide& d);
-    void dial_failed(DialSide& d, std::string error, int error_code);
-    void end_dial(DialSide& d, const std::string& error, bool cancelled);
+    void dial_failed(DialSide& d, std::string error, int error_code, Fault fault, bool final);
+    void end_dial(DialSide& d, std::string_view error, std::optional<Fault> fault);  // nullopt: cancelled
+    void end_all_dials(std::string_view why);
     void won(DialSide& d);
     void start_relay();
     void drive();
-    void report_bytes();  // to outbounds that count bytes as they move (the moproxy status page)
+    // To outbounds that count bytes as they move (the moproxy status page); `now`: whatever the time.
+    void report_bytes(bool now);
     void arm(uint64_t duration_ms);
     // Ends the connection. With `reset`, both sockets are closed with an RST (a reset is propagated).
     void finish(bool reset);
@@ -121,6 +123,8 @@ private:
     bool done_logged_ = false;
     uint64_t reported_up_ = 0;
     uint64_t reported_down_ = 0;
+    uint64_t reported_ms_ = 0;
+    bool upstream_fault_ = false;  // the relay ended because the upstream side failed
 };
 
 class Worker {

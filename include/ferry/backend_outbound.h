@@ -28,7 +28,8 @@ public:
     HandshakeStep handshake(Flow& flow, Attempt& a, SocketReadiness& io, int client_fd,
                             std::span<std::byte> scratch) const override;
     size_t parallel() const override { return config_.n_parallel ? config_.n_parallel : 1; }
-    void attempt_failed(const Flow& flow, const Attempt& a, const std::string& error, bool cancelled) const override;
+    void attempt_failed(const Flow& flow, const Attempt& a, std::string_view error,
+                        std::optional<Fault> fault) const override;
     void relay_started(const Flow& flow, const Attempt& a) const override;
     bool wants_relay_bytes() const override { return true; }
     void relay_bytes(const Attempt& a, uint64_t up, uint64_t down) const override;

@@ -20,6 +20,8 @@
 namespace ferry::moproxy {
 
 inline constexpr int kUsageErrorExit = 2;
+// --n-parallel at most: racing more proxies than this for one connection only burns sockets.
+inline constexpr unsigned kMaxParallel = 16;
 
 // One upstream proxy from -s/--socks5 or -t/--http.
 struct ServerSpec {

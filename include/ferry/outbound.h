@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "ferry/fd.h"
 #include "ferry/flow.h"
@@ -28,7 +29,10 @@ class Backend;
 // One dial towards the destination.
 struct Attempt {
     Fd fd;
+    SocketAddress target;       // where this attempt connects (flow.target is the winner's)
     bool connected = false;     // the TCP connect has finished (or was deferred to the first write: TFO)
+    bool payload_out = false;   // client bytes have been written inside the handshake: failing over would
+                                // send them twice if this proxy forwarded them already
     uint8_t phase = 0;          // the outbound's handshake progress
     uint32_t sent = 0;          // bytes of the current handshake message already written
     uint32_t payload_len = 0;   // client bytes carried inside the handshake (consumed from the client on success)
@@ -46,13 +50,23 @@ struct DialState {
 struct OpenResult {
     std::string error;     // why no attempt could be started
     int error_code = 0;    // the errno behind `error`, when there is one
-    bool exhausted = false;  // nothing (more) to try: the connection fails with the last error
+    bool exhausted = false;  // nothing (more) to try, or a local failure (out of fds): the connection fails
+};
+
+// Whose fault a failed attempt was, which decides what happens next.
+enum class Fault : uint8_t {
+    Upstream,     // the server dialled failed (unreachable, broken, refused us): counted against it; next one
+    Destination,  // the server answered but could not reach the destination: not counted; next one
+    Local,        // on our side (the client went away, out of fds): not counted; the connection ends
 };
 
 struct HandshakeStep {
     enum class Status { Incomplete, Done, Failed } status = Status::Incomplete;
     std::string error;   // on Failed
     int error_code = 0;  // errno behind it, when there is one (SOCKS5 reply codes are derived from it)
+    Fault fault = Fault::Upstream;
+    bool final = false;  // on Failed: do not try another candidate (the destination refused, or client
+                         // bytes may have gone through already)
 };
 
 class Outbound {
@@ -73,10 +87,13 @@ public:
     // How many attempts race at the start (at least 1).
     virtual size_t parallel() const { return 1; }
 
-    // An attempt ended before relaying: failed (with the reason), or cancelled because another won the race.
-    virtual void attempt_failed(const Flow& flow, const Attempt& a, const std::string& error, bool cancelled) const;
+    // An attempt ended before relaying: failed (whose fault: `fault`), or cancelled (`fault` empty: another
+    // attempt won the race, the connection closed, a failure elsewhere ended the connection).
+    virtual void attempt_failed(const Flow& flow, const Attempt& a, std::string_view error,
+                                std::optional<Fault> fault) const;
     // The winning attempt's connection is relaying; has moved more bytes (client->upstream, back) since the
-    // last call (only when wants_relay_bytes()); has closed (`error`: with a reset or an error).
+    // last call (only when wants_relay_bytes(), at most about once a second and at the end); has closed
+    // (`error`: the upstream side failed, not a client reset or a timeout).
     virtual void relay_started(const Flow& flow, const Attempt& a) const;
     virtual bool wants_relay_bytes() const { return false; }
     virtual void relay_bytes(const Attempt& a, uint64_t up, uint64_t down) const;

@@ -47,6 +47,7 @@ public:
 private:
     class Probe;
     struct Entry {
+        uint64_t id = 0;                    // never reused: a probe's result finds its entry by it
         std::shared_ptr<Backend> backend;
         ScoreState score;
         std::vector<std::optional<int64_t>> history;  // oldest first
@@ -54,13 +55,17 @@ private:
         uint64_t last_tx = 0, last_rx = 0;  // counters at the previous tick
         double tx_bps = 0, rx_bps = 0;
         std::unique_ptr<Probe> probe;       // the probe in flight, if any
+        ~Entry();
     };
     class Timer;
     class WakeHandler;
 
     void apply_servers(std::vector<ServerConfig> servers);
     void start_round();
-    void probe_done(Entry& entry, const Probe* probe, std::optional<unsigned> delay_ms);
+    void probe_done(uint64_t entry_id, uint64_t generation, std::optional<unsigned> delay_ms);
+    // Ends a probe: closes its socket now, frees it after this loop iteration (events of the current batch may
+    // still name it).
+    void retire(std::unique_ptr<Probe> probe);
     void drain_reports();
     void tick();
     void publish();
@@ -78,6 +83,8 @@ private:
     std::span<std::byte> loop_scratch_;  // handshake replies are peeked here
     std::mt19937_64 rng_;
     uint64_t version_ = 0;
+    uint64_t next_entry_id_ = 1;
+    uint64_t next_generation_ = 1;
     uint64_t last_tick_ms_ = 0;
     std::thread thread_;
 };

@@ -53,4 +53,29 @@ check_eq "reload removes b" "a:2" "$(tags_totals)"
 conn
 check_eq "after removing b: through a again" 203.0.113.11 "$LAST_PEER"
 check_eq "a's count goes on" "a:3" "$(tags_totals)"
+stop_proxy
+
+# Reloads while probes are in flight (each probe through "slow" takes about 6 x 150 ms, longer than the probe
+# interval): the probes of changed or removed servers are dropped, their late results ignored, and ferry keeps
+# serving. Under ASan this is where a probe freed too early would show.
+mo_delay slow 1090 127.0.0.1:1082 150
+FAST='[a]\naddress = 127.0.0.1:1081\nprotocol = socks5\n'
+SLOW='[slow]\naddress = 127.0.0.1:1090\nprotocol = socks5\n'
+printf '%b' "$SLOW$FAST" >"$LIST"
+start_moproxy -l "$LIST" --probe 1 --max-wait 2 || finish
+sleep 1.2
+for list in "$FAST" "$SLOW$FAST" "${SLOW/slow/slow2}$FAST" "$SLOW$FAST" "$FAST$SLOW"; do
+    printf '%b' "$list" >"$LIST"
+    kill -HUP "$PROXY_PID"
+    sleep 0.35
+done
+check "reloads during probes: ferry still runs" proxy_alive
+for ((i = 0; i < 50; i++)); do
+    mo_status | "$PYTHON" -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if sorted(s['tag'] for s in d['servers']) == ['a', 'slow'] and all(s['delay_ms'] is not None for s in d['servers']) else 1)" 2>/dev/null && break
+    sleep 0.2
+done
+check_py "reloads during probes: the last list is in use and both servers are probed again" \
+    "sorted(s['tag'] for s in j0['servers']) == ['a', 'slow'] and all(s['up'] and s['delay_ms'] is not None for s in j0['servers'])" "$(mo_status)"
+conn
+check_eq "reloads during probes: traffic still flows through a" 203.0.113.11 "$LAST_PEER"
 finish

@@ -179,6 +179,80 @@ TEST_CASE("proxy handshake: a SOCKS5 failure reply fails the attempt with the ma
     CHECK(s.status == HandshakeStep::Status::Failed);
     CHECK_THAT(s.error, Catch::Contains("connection refused"));
     CHECK(s.error_code == ECONNREFUSED);
+    // The proxy works; the destination refused: not the proxy's fault, and no other proxy would do better.
+    CHECK(s.fault == ferry::Fault::Destination);
+    CHECK(s.final);
+}
+
+TEST_CASE("proxy handshake: whose fault a failure is", "[backend_outbound]") {
+    struct Case {
+        int code;
+        ferry::Fault fault;
+        bool final;
+    } cases[] = {
+        {1, ferry::Fault::Upstream, false},     // general failure: the proxy
+        {2, ferry::Fault::Upstream, false},     // not allowed by its rules: the proxy
+        {3, ferry::Fault::Destination, false},  // network unreachable: maybe another proxy can
+        {4, ferry::Fault::Destination, false},
+        {5, ferry::Fault::Destination, true},   // refused: the destination's own answer
+        {6, ferry::Fault::Destination, false},
+        {7, ferry::Fault::Upstream, false},
+    };
+    for (const auto& c : cases) {
+        Pair p;
+        auto server = socks();
+        Driver d(server, flow_to(203, 0, 113, 2, 80), p.ours);
+        CHECK(d.step().status == HandshakeStep::Status::Incomplete);
+        put(p.theirs, bytes({5, 0}));
+        CHECK(d.step().status == HandshakeStep::Status::Incomplete);
+        put(p.theirs, bytes({5, c.code, 0, 1, 0, 0, 0, 0, 0, 0}));
+        auto s = d.step();
+        CHECK(s.status == HandshakeStep::Status::Failed);
+        CHECK(s.fault == c.fault);
+        CHECK(s.final == c.final);
+    }
+    for (auto [status, fault] : {std::pair{502, ferry::Fault::Destination}, std::pair{504, ferry::Fault::Destination},
+                                 std::pair{403, ferry::Fault::Upstream}, std::pair{407, ferry::Fault::Upstream}}) {
+        Pair p;
+        ServerConfig server = socks();
+        server.protocol = Protocol::Http;
+        Driver d(server, flow_to(192, 0, 2, 1, 80), p.ours);
+        CHECK(d.step().status == HandshakeStep::Status::Incomplete);
+        put(p.theirs, "HTTP/1.1 " + std::to_string(status) + " No\r\n\r\n");
+        auto s = d.step();
+        CHECK(s.status == HandshakeStep::Status::Failed);
+        CHECK(s.fault == fault);
+        CHECK_FALSE(s.final);
+    }
+}
+
+TEST_CASE("proxy handshake: once the client's bytes went out, a broken-off handshake is final", "[backend_outbound]") {
+    for (bool with_payload : {false, true}) {
+        Pair p, client;
+        auto server = socks(true);
+        Driver d(server, flow_to(203, 0, 113, 2, 80), p.ours);
+        if (with_payload) put(client.theirs, "POST /once");
+        d.client_fd = client.ours;
+        CHECK(d.step().status == HandshakeStep::Status::Incomplete);
+        CHECK(d.a.payload_out == with_payload);
+        ::shutdown(p.theirs, SHUT_WR);  // the proxy may have forwarded the POST before it went away
+        auto s = d.step();
+        CHECK(s.status == HandshakeStep::Status::Failed);
+        CHECK(s.fault == ferry::Fault::Upstream);
+        CHECK(s.final == with_payload);
+    }
+}
+
+TEST_CASE("proxy handshake: a client that cannot be read is our side's failure", "[backend_outbound]") {
+    Pair p;
+    int bad = ::socket(AF_INET, SOCK_STREAM, 0);  // never connected: recv fails with ENOTCONN
+    auto server = socks(true);
+    Driver d(server, flow_to(203, 0, 113, 2, 80), p.ours);
+    d.client_fd = bad;
+    auto s = d.step();
+    ::close(bad);
+    CHECK(s.status == HandshakeStep::Status::Failed);
+    CHECK(s.fault == ferry::Fault::Local);
 }
 
 TEST_CASE("proxy handshake: the proxy closing mid-handshake fails the attempt", "[backend_outbound]") {

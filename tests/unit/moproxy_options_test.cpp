@@ -327,6 +327,7 @@ TEST_CASE("validate: ports, hosts, servers and the other checks", "[moproxy_opti
         {{"-p", "1", "-s", "1", "--max-wait", "0"}, "--max-wait has to be more than 0 seconds"},
         {{"-p", "1", "-s", "1", "--max-wait", "0.0004"}, "--max-wait has to be more than 0 seconds"},
         {{"-p", "1", "-s", "1", "--n-parallel", "0"}, "--n-parallel has to be at least 1"},
+        {{"-p", "1", "-s", "1", "--n-parallel", "17"}, "--n-parallel 17 is more than 16 (every connection would hold that many dial slots)"},
         {{"-p", "1", "-s", "1", "--threads", "1025"}, "--threads has to be at most 1024"},
     };
     for (const auto& [args, message] : cases) {
