@@ -88,6 +88,9 @@ private:
         }
     }
 
+    // Whether white space or a line break starts at pos_ (the non-ASCII ones look like identifier bytes).
+    bool at_blank() const { return space_length() > 0 || line_break_length() > 0; }
+
     // Consumes a line terminator if there is one.
     bool take_line_break() {
         size_t n = line_break_length();
@@ -157,7 +160,7 @@ private:
         if (is_identifier_start(c)) {
             const int line = line_;
             std::string word;
-            while (!at_end() && is_identifier_part(peek())) word += in_[pos_++];
+            while (!at_end() && is_identifier_part(peek()) && !at_blank()) word += in_[pos_++];
             if (word == "true" || word == "false" || word == "null") {
                 emit(word, line);
                 return true;
@@ -367,7 +370,7 @@ private:
                 if (peek(1) != 'u') return fail("invalid escape in a key: only \\uXXXX is allowed");
                 pos_ += 2;
                 if (!unicode_escape(s)) return false;
-            } else if (is_identifier_part(peek()) && (any || is_identifier_start(peek()))) {
+            } else if (is_identifier_part(peek()) && (any || is_identifier_start(peek())) && !at_blank()) {
                 s += in_[pos_++];
             } else {
                 break;

@@ -77,6 +77,7 @@ void Sha256::compress(const std::byte* block) {
 }
 
 void Sha256::update(std::span<const std::byte> data) {
+    if (data.empty()) return;  // an empty span may have a null data(), which memcpy must not see
     total_ += data.size();
     const std::byte* p = data.data();
     size_t left = data.size();

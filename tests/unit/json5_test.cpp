@@ -72,6 +72,8 @@ TEST_CASE("json5: unquoted keys", "[json5]") {
           R"({"listen":"x","$dollar":1,"_under_score9":2,"null":3,"true":4})");
     CHECK(json("{caf\xc3\xa9: 1}") == "{\"caf\xc3\xa9\":1}");
     CHECK(json("{\\u0061b: 1}") == R"({"\u0061b":1})");
+    // Non-ASCII white space ends a key or a word (its bytes are >= 0x80, as those of non-ASCII letters are).
+    CHECK(json("{a\xc2\xa0: true\xe3\x80\x80, b\xe2\x80\xa8:null}") == R"({"a":true,"b":null})");
     CHECK(error("{9lives: 1}") == "1: unexpected '9': expected a key");
     CHECK(error("{key-name: 1}") == "1: unexpected '-': expected ':' after the key");
     CHECK(error("{a b: 1}") == "1: unexpected 'b': expected ':' after the key");
