@@ -143,15 +143,6 @@ PeekStatus peek(SocketReadiness& io, std::span<std::byte> buf, size_t& got, int&
     }
 }
 
-bool consume(int fd, size_t count, std::span<std::byte> scratch) {
-    while (count > 0) {
-        ssize_t m = ::recv(fd, scratch.data(), std::min(count, scratch.size()), MSG_DONTWAIT);
-        if (m == -1 && errno == EINTR) continue;
-        if (m <= 0) return false;
-        count -= static_cast<size_t>(m);
-    }
-    return true;
-}
 
 // The client bytes to send along: on the first build of the message as many as are queued (up to kMaxPayload),
 // on a rebuild after a short write exactly as many as the first time (they are still queued: nothing consumed
@@ -325,7 +316,7 @@ HandshakeStep BackendOutbound::proxy_handshake(const ServerConfig& server, Flow&
                     return done();
                 }, complete);
                 if (!complete) return step;
-                if (!consume(io.fd, 2, scratch)) return failed(prefix(server) + ": read failed", EIO);
+                if (!discard_exactly(io.fd, 2, scratch)) return failed(prefix(server) + ": read failed", EIO);
                 if (method == socks5::kMethodNoAuth) {
                     a.phase = kSocksSendRequest;
                 } else if (method == socks5::kMethodUserPass && userpass) {
@@ -345,7 +336,7 @@ HandshakeStep BackendOutbound::proxy_handshake(const ServerConfig& server, Flow&
                     return done();
                 }, complete);
                 if (!complete) return step;
-                if (!consume(io.fd, 2, scratch)) return failed(prefix(server) + ": read failed", EIO);
+                if (!discard_exactly(io.fd, 2, scratch)) return failed(prefix(server) + ": read failed", EIO);
                 a.phase = kSocksSendRequest;
                 break;
             }
@@ -379,7 +370,7 @@ HandshakeStep BackendOutbound::proxy_handshake(const ServerConfig& server, Flow&
                     },
                     complete);
                 if (!complete) return step;
-                if (!consume(io.fd, length, scratch)) return failed(prefix(server) + ": read failed", EIO);
+                if (!discard_exactly(io.fd, length, scratch)) return failed(prefix(server) + ": read failed", EIO);
                 return done();
             }
             case kHttpAwaitResponse: {
@@ -399,7 +390,7 @@ HandshakeStep BackendOutbound::proxy_handshake(const ServerConfig& server, Flow&
                     },
                     complete);
                 if (!complete) return step;
-                if (!consume(io.fd, length, scratch)) return failed(prefix(server) + ": read failed", EIO);
+                if (!discard_exactly(io.fd, length, scratch)) return failed(prefix(server) + ": read failed", EIO);
                 return done();
             }
             default:

@@ -321,16 +321,10 @@ void Connection::won(DialSide& d) {
     flow_.target = upstream_.attempt.target.empty() ? flow_.target : upstream_.attempt.target;
     dial_state_.candidates.reset();  // the winner's attempt keeps what it needs
     // Client bytes that went out inside the handshake are delivered: take them out of the client socket.
-    for (uint32_t left = upstream_.attempt.payload_len; left > 0;) {
-        auto scratch = worker_.scratch();
-        ssize_t m = ::recv(client_.io.fd, scratch.data(), std::min<size_t>(left, scratch.size()), MSG_DONTWAIT);
-        if (m == -1 && errno == EINTR) continue;
-        if (m <= 0) {
-            drop("connection broken", "read tcp " + flow_.local.to_string() + "->" + flow_.peer.to_string() + ": " +
-                                          errno_text(m == 0 ? EPIPE : errno));
-            return;
-        }
-        left -= static_cast<uint32_t>(m);
+    if (!discard_exactly(client_.io.fd, upstream_.attempt.payload_len, worker_.scratch())) {
+        drop("connection broken", "read tcp " + flow_.local.to_string() + "->" + flow_.peer.to_string() + ": " +
+                                      errno_text(errno ? errno : EPIPE));
+        return;
     }
     if (std::string err = worker_.config().inbound->upstream_ready(client_.io.fd, flow_, upstream_.io.fd);
         !err.empty()) {

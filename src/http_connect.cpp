@@ -1,5 +1,7 @@
 #include "ferry/http_connect.h"
 
+#include "ferry/text.h"
+
 #include <algorithm>
 
 namespace ferry::http_connect {
@@ -13,28 +15,9 @@ constexpr size_t kMaxQuoted = 40;
 constexpr size_t kCodeEnd = 12;
 
 // Makes bytes from the network safe for a log line: printable ASCII stays, the rest becomes \xNN.
-std::string printable(std::string_view s) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (char c : s) {
-        auto u = static_cast<unsigned char>(c);
-        if (u >= 0x20 && u < 0x7F && c != '\\' && c != '"') {
-            out += c;
-        } else {
-            out += "\\x";
-            out += kHex[u >> 4];
-            out += kHex[u & 0xF];
-        }
-    }
-    return out;
-}
 
 // At most kMaxQuoted bytes of `s`, escaped, in double quotes, with "..." when cut.
-std::string quoted(std::string_view s) {
-    std::string out = "\"" + printable(s.substr(0, kMaxQuoted)) + "\"";
-    if (s.size() > kMaxQuoted) out += "...";
-    return out;
-}
+std::string quoted(std::string_view s) { return ferry::quoted(s, kMaxQuoted); }
 
 Response invalid(std::string error) {
     Response r;

@@ -49,13 +49,8 @@ InboundStep ProxyHeaderInbound::read(int fd, Flow& flow, std::span<std::byte> sc
             return {};  // wait for the next edge: new bytes arrive as new edges even while these stay queued
         }
         // Done: consume exactly the header; the payload behind it stays queued for the relay.
-        size_t left = result.consumed;
-        while (left > 0) {
-            ssize_t m = ::recv(fd, scratch.data(), std::min(left, scratch.size()), MSG_DONTWAIT);
-            if (m == -1 && errno == EINTR) continue;
-            if (m <= 0) return invalid("failed to read PROXY header", "read: " + errno_text(m == 0 ? EPIPE : errno));
-            left -= static_cast<size_t>(m);
-        }
+        if (!discard_exactly(fd, result.consumed, scratch))
+            return invalid("failed to read PROXY header", "read: " + errno_text(errno ? errno : EPIPE));
         const auto& h = result.header;
         if (h.command == proxy::Command::Proxy && h.has_addresses()) {
             // ::ffff:a.b.c.d (HAProxy behind a dual-stack bind sends these) is an IPv4 client: dialing it as

@@ -9,6 +9,7 @@
 
 #include "ferry/backend_outbound.h"
 #include "ferry/dns_probe.h"
+#include "ferry/clock.h"
 #include "ferry/log.h"
 #include "ferry/socket_util.h"
 
@@ -18,17 +19,6 @@ namespace {
 constexpr uint64_t kTickMs = 1000;  // counters drained, throughput sampled, table republished
 constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
 
-uint64_t now_us() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
-}
-
-int64_t unix_ms() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 }  // namespace
 
@@ -67,7 +57,7 @@ public:
     void start() {
         const ServerConfig& server = backend_->config();
         flow_.destination = server.test_dns ? *server.test_dns : prober_.config_.test_dns;
-        started_us_ = now_us();
+        started_us_ = monotonic_us();
         OpenResult r;
         if (!BackendOutbound::dial(server, flow_, attempt_, r, prober_.config_.tfo, 0)) {
             finish(std::nullopt, r.error);
@@ -176,7 +166,7 @@ private:
             finish(std::nullopt, answer.error);
             return;
         }
-        const uint64_t us = now_us() - started_us_;
+        const uint64_t us = monotonic_us() - started_us_;
         finish(static_cast<unsigned>((us + 500) / 1000), {});
     }
 

@@ -1,5 +1,7 @@
 #include "ferry/proxy_protocol.h"
 
+#include "ferry/text.h"
+
 #include "ferry/crc32c.h"
 
 #include <arpa/inet.h>
@@ -54,29 +56,6 @@ ParseResult v2_invalid(std::string_view what) {
 }
 
 // Makes attacker-controlled bytes safe for a log line: printable ASCII stays, the rest becomes \xNN.
-std::string printable(std::string_view s) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (char c : s) {
-        auto u = static_cast<unsigned char>(c);
-        if (u >= 0x20 && u < 0x7F && c != '\\' && c != '"') {
-            out += c;
-        } else {
-            out += "\\x";
-            out += kHex[u >> 4];
-            out += kHex[u & 0xF];
-        }
-    }
-    return out;
-}
-
-std::string quoted(std::string_view s) {
-    std::string out = "\"";
-    out += printable(s);
-    out += '"';
-    return out;
-}
-
 // ---- byte helpers ----
 
 uint8_t byte_at(std::span<const std::byte> d, size_t i) { return static_cast<uint8_t>(d[i]); }

@@ -52,15 +52,6 @@ bool send_all(int fd, const std::vector<std::byte>& msg) {
     return true;
 }
 
-bool consume(int fd, size_t count, std::span<std::byte> scratch) {
-    while (count > 0) {
-        ssize_t m = ::recv(fd, scratch.data(), std::min(count, scratch.size()), MSG_DONTWAIT);
-        if (m == -1 && errno == EINTR) continue;
-        if (m <= 0) return false;
-        count -= static_cast<size_t>(m);
-    }
-    return true;
-}
 
 }  // namespace
 
@@ -110,7 +101,7 @@ InboundStep RedirectInbound::read_socks5(int fd, Flow& flow, std::span<std::byte
             auto g = socks5::parse_greeting(data);
             if (g.status == socks5::Status::Incomplete) return {};
             if (g.status == socks5::Status::Invalid) return invalid("failed to read SOCKS5 request", g.error);
-            if (!consume(fd, g.consumed, scratch)) return invalid("failed to read SOCKS5 request", "read failed");
+            if (!discard_exactly(fd, g.consumed, scratch)) return invalid("failed to read SOCKS5 request", "read failed");
             if (!g.offers_no_auth) {
                 socks5::encode_method_reply(socks5::kMethodNoAcceptable, reply);
                 bool sent = send_all(fd, reply);
@@ -129,7 +120,7 @@ InboundStep RedirectInbound::read_socks5(int fd, Flow& flow, std::span<std::byte
             bool sent = send_all(fd, reply);
             return invalid("failed to read SOCKS5 request", r.error, sent);
         }
-        if (!consume(fd, r.consumed, scratch)) return invalid("failed to read SOCKS5 request", "read failed");
+        if (!discard_exactly(fd, r.consumed, scratch)) return invalid("failed to read SOCKS5 request", "read failed");
         if (r.destination.is_domain()) {
             flow.destination_host = r.destination.domain;
             // Only the port: the address part stays unspecified (the upstream proxy resolves the name).

@@ -1,4 +1,5 @@
 #include "ferry/server_list.h"
+#include "ferry/file_util.h"
 
 #include <ini.h>
 
@@ -495,26 +496,12 @@ ServerListResult parse_server_list(std::string_view text, std::string_view file_
 }
 
 ServerListResult load_server_list(const std::string& path) {
-    ServerListResult result;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd == -1) {
-        result.error = path + ": " + std::strerror(errno);
+    std::string text;
+    if (int err = read_text_file(path, text)) {
+        ServerListResult result;
+        result.error = path + ": " + std::strerror(err);
         return result;
     }
-    std::string text;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n == -1) {
-            if (errno == EINTR) continue;
-            result.error = path + ": " + std::strerror(errno);
-            ::close(fd);
-            return result;
-        }
-        if (n == 0) break;
-        text.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fd);
     return parse_server_list(text, path);
 }
 

@@ -4,6 +4,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -98,6 +99,19 @@ SocketAddress peer_address(int fd) {
 void set_reset_on_close(int fd) {
     linger l{1, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+bool discard_exactly(int fd, size_t count, std::span<std::byte> scratch) {
+    while (count > 0) {
+        ssize_t m = ::recv(fd, scratch.data(), std::min(count, scratch.size()), MSG_DONTWAIT);
+        if (m == -1 && errno == EINTR) continue;
+        if (m <= 0) {
+            if (m == 0) errno = 0;
+            return false;
+        }
+        count -= static_cast<size_t>(m);
+    }
+    return true;
 }
 
 }  // namespace ferry

@@ -1,5 +1,7 @@
 #include "ferry/socks5.h"
 
+#include "ferry/text.h"
+
 #include <algorithm>
 #include <cerrno>
 
@@ -40,30 +42,11 @@ std::string hex_byte(uint8_t v) {
 }
 
 // Makes bytes from the network safe for a log line: printable ASCII stays, the rest becomes \xNN.
-std::string printable(std::string_view s) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (char c : s) {
-        auto u = static_cast<unsigned char>(c);
-        if (u >= 0x20 && u < 0x7F && c != '\\' && c != '"') {
-            out += c;
-        } else {
-            out += "\\x";
-            out += kHex[u >> 4];
-            out += kHex[u & 0xF];
-        }
-    }
-    return out;
-}
 
 // At most kMaxQuoted bytes of `s`, escaped, in double quotes, with "..." when cut.
 constexpr size_t kMaxQuoted = 64;
 
-std::string quoted(std::string_view s) {
-    std::string out = "\"" + printable(s.substr(0, kMaxQuoted)) + "\"";
-    if (s.size() > kMaxQuoted) out += "...";
-    return out;
-}
+std::string quoted(std::string_view s) { return ferry::quoted(s, kMaxQuoted); }
 
 template <typename Result>
 Result invalid(std::string error) {

@@ -1,4 +1,5 @@
 #include "ferry/srcproxy_config.h"
+#include "ferry/file_util.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -373,21 +374,7 @@ std::optional<ConfigResult<Config>> parse_failure(const json5::ParseResult& pars
 }
 
 std::optional<std::string> read_file(const std::string& path, std::string& text) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd == -1) return path + ": " + std::strerror(errno);
-    char buf[4096];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n == -1 && errno == EINTR) continue;
-        if (n == -1) {
-            int err = errno;
-            ::close(fd);
-            return path + ": " + std::strerror(err);
-        }
-        if (n == 0) break;
-        text.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fd);
+    if (int err = read_text_file(path, text)) return path + ": " + std::strerror(err);
     return std::nullopt;
 }
 

@@ -7,26 +7,11 @@
 #include <cerrno>
 
 #include "ferry/backend_outbound.h"
+#include "ferry/clock.h"
 #include "ferry/log.h"
 #include "ferry/version.h"
 
 namespace ferry::moproxy {
-namespace {
-
-uint64_t monotonic_ms() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
-
-int64_t unix_ms() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
-}  // namespace
-
 // One HTTP exchange: read the request head, answer, close.
 class StatusServer::Session final : public IoHandler, public TimerHandler, public Deferred {
 public:

@@ -1,4 +1,5 @@
 #include "ferry/subnets.h"
+#include "ferry/file_util.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -195,27 +196,13 @@ LoadResult parse_list(std::string_view text, std::string_view file_name) {
 }
 
 LoadResult load_file(const std::string& path) {
-    LoadResult failed;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd == -1) {
-        failed.error = "open " + path + ": " + errno_text(errno);
+    std::string text;
+    const char* op = "";
+    if (int err = read_text_file(path, text, &op)) {
+        LoadResult failed;
+        failed.error = std::string(op) + " " + path + ": " + errno_text(err);  // Go's os error wording
         return failed;
     }
-    std::string text;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n == -1 && errno == EINTR) continue;
-        if (n == -1) {
-            int err = errno;
-            ::close(fd);
-            failed.error = "read " + path + ": " + errno_text(err);
-            return failed;
-        }
-        if (n == 0) break;
-        text.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fd);
     return parse_list(text, path);
 }
 

@@ -2,6 +2,8 @@
 // is missing, listening sockets for the loops.
 #pragma once
 
+#include <cstddef>
+#include <span>
 #include <string>
 
 #include "ferry/fd.h"
@@ -38,5 +40,9 @@ SocketAddress peer_address(int fd);
 
 // Closes with an RST instead of a FIN (SO_LINGER 0): how a reset is propagated to the other side.
 void set_reset_on_close(int fd);
+
+// Reads and drops exactly `count` bytes that are known to be queued in `fd` (a handshake just peeked and
+// parsed), through `scratch`. False when the socket failed or ended first (errno set, or 0 at EOF).
+bool discard_exactly(int fd, size_t count, std::span<std::byte> scratch);
 
 }  // namespace ferry
