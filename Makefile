@@ -106,6 +106,6 @@ clean:
 # Run: build/fuzz/proxy_protocol_fuzz -max_total_time=60
 FUZZ_CXX ?= clang++
 fuzz: build/fuzz/proxy_protocol_fuzz
-build/fuzz/proxy_protocol_fuzz: tests/fuzz/proxy_protocol_fuzz.cpp src/proxy_protocol.cpp src/crc32c.cpp src/net_address.cpp
+build/fuzz/proxy_protocol_fuzz: tests/fuzz/proxy_protocol_fuzz.cpp src/proxy_protocol.cpp src/crc32c.cpp src/net_address.cpp src/text.cpp
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude $^ -o $@
