@@ -569,6 +569,18 @@ def report(a):
                 'cpu_gb_go': d.median(w, 'go-mmproxy', '@cpu_s_per_gb'),
             }
 
+    # A churn table row: rate, failures over all rounds, p50/p99 cycle, ratios to `peers`, where the cores went.
+    def churn_row(w, s, peers, backend=False):
+        fails = d.per_round(w, s, 'failures')
+        return ([
+            '**%s**' % s if s.startswith('ferry') else s,
+            fmt(d.median(w, s, 'conns_per_s'), 0),
+            sum(fails.values()) if fails else '—',
+            fmt(d.median(w, s, 'p50_us'), 0),
+            fmt(d.median(w, s, 'p99_us'), 0),
+        ] + [fmt_ratio(d.ratio(w, s, peer, 'conns_per_s')) if has(w, peer) else '—' for peer in peers]
+          + [cpu_split(d, w, s, backend=True) if backend else cpu_split(d, w, s)])
+
     # ---- churn
     w = 'churn'
     if w in workloads:
@@ -576,18 +588,7 @@ def report(a):
         for s in subjects:
             if not has(w, s):
                 continue
-            fails = d.per_round(w, s, 'failures')
-            rows.append([
-                '**%s**' % s if s.startswith('ferry') else s,
-                fmt(d.median(w, s, 'conns_per_s'), 0),
-                sum(fails.values()) if fails else '—',
-                fmt(d.median(w, s, 'p50_us'), 0),
-                fmt(d.median(w, s, 'p99_us'), 0),
-                fmt_ratio(d.ratio(w, s, 'go-mmproxy', 'conns_per_s')) if has(w, 'go-mmproxy') else '—',
-                fmt_ratio(d.ratio(w, s, 'haproxy', 'conns_per_s')) if has(w, 'haproxy') else '—',
-                fmt_ratio(d.ratio(w, s, 'direct', 'conns_per_s')) if has(w, 'direct') else '—',
-                cpu_split(d, w, s),
-            ])
+            rows.append(churn_row(w, s, ('go-mmproxy', 'haproxy', 'direct')))
         sat = saturation(d, w, subjects, meta['machine']['nproc'])
         sections.append(('churn',
                          '%d workers, each in a loop: connect, PROXY v1 header (a different source address each '
@@ -756,17 +757,7 @@ def report(a):
         for s in subjects:
             if not has(w, s):
                 continue
-            fails = d.per_round(w, s, 'failures')
-            rows.append([
-                '**%s**' % s if s.startswith('ferry') else s,
-                fmt(d.median(w, s, 'conns_per_s'), 0),
-                sum(fails.values()) if fails else '—',
-                fmt(d.median(w, s, 'p50_us'), 0),
-                fmt(d.median(w, s, 'p99_us'), 0),
-                fmt_ratio(d.ratio(w, s, 'redsocks', 'conns_per_s')) if has(w, 'redsocks') else '—',
-                fmt_ratio(d.ratio(w, s, 'direct', 'conns_per_s')) if has(w, 'direct') else '—',
-                cpu_split(d, w, s, backend=True),
-            ])
+            rows.append(churn_row(w, s, ('redsocks', 'direct'), backend=True))
         what = ((how + '\n\n') if 'moproxy-stream' not in workloads else 'Set up as moproxy-stream. ') + (
             '%d workers, each in a loop: connect, %s-byte request, wait for the echo, close; for %s s. Every '
             'relayed connection costs the proxy a SOCKS5 handshake with dante, and dante (a process per '

@@ -7,36 +7,15 @@
 #include <string_view>
 #include <vector>
 
+#include "test_bytes.h"
+
+using ferry_test::Bytes;
+using ferry_test::hex;
+using ferry_test::first;
+
 using namespace ferry::dns_probe;
-using Bytes = std::vector<std::byte>;
 
 namespace {
-
-// Hex digits; spaces are ignored. Used for constants at static initialisation, before Catch2 can report, so a
-// typo (an odd number of digits) aborts.
-Bytes hex(std::string_view s) {
-    Bytes b;
-    int hi = -1;
-    for (char c : s) {
-        int v;
-        if (c >= '0' && c <= '9') v = c - '0';
-        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-        else continue;
-        if (hi < 0) {
-            hi = v;
-        } else {
-            b.push_back(std::byte(hi << 4 | v));
-            hi = -1;
-        }
-    }
-    if (hi >= 0) std::abort();
-    return b;
-}
-
-// A copy of the first n bytes in its own heap block of exactly n bytes, so that ASan catches a parser that
-// reads one byte too far.
-Bytes first(const Bytes& b, size_t n) { return Bytes(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(n)); }
 
 // What a recursive resolver sends back for ". A IN" with ID 0x1234: NOERROR, no answer, the root SOA in the
 // authority section. Flags 81a0: QR, RD, RA, AD.

@@ -7,34 +7,25 @@
 #include <string_view>
 #include <vector>
 
+#include "test_bytes.h"
+
+using ferry_test::Bytes;
+using ferry_test::text;
+using ferry_test::cat;
+using ferry_test::first;
+
 using namespace ferry::http_connect;
 using Catch::Matchers::StartsWith;
-using Bytes = std::vector<std::byte>;
 
 namespace {
 
-Bytes text(std::string_view s) {
-    Bytes b(s.size());
-    if (!s.empty()) std::memcpy(b.data(), s.data(), s.size());
-    return b;
-}
-
 std::string str(const Bytes& b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); }
-
-Bytes cat(Bytes a, const Bytes& b) {
-    a.insert(a.end(), b.begin(), b.end());
-    return a;
-}
 
 ferry::SocketAddress addr(std::string_view s) {
     auto a = ferry::parse_host_port(s);
     REQUIRE(a);
     return *a;
 }
-
-// A copy of the first n bytes in its own heap block of exactly n bytes, so that ASan catches a parser that
-// reads one byte too far.
-Bytes first(const Bytes& b, size_t n) { return Bytes(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(n)); }
 
 Response parse(const Bytes& b) { return parse_response(b); }
 Response parse(std::string_view s) { return parse_response(text(s)); }

@@ -10,48 +10,22 @@
 #include <utility>
 #include <vector>
 
+#include "test_bytes.h"
+
+using ferry_test::Bytes;
+using ferry_test::hex;
+using ferry_test::text;
+using ferry_test::cat;
+using ferry_test::first;
+
 using namespace ferry::socks5;
 using Catch::Matchers::Contains;
-using Bytes = std::vector<std::byte>;
 
 namespace {
-
-Bytes text(std::string_view s) {
-    Bytes b(s.size());
-    if (!s.empty()) std::memcpy(b.data(), s.data(), s.size());
-    return b;
-}
-
-// Hex digits; spaces are ignored. Used for constants at static initialisation, before Catch2 can report, so a
-// typo (an odd number of digits) aborts.
-Bytes hex(std::string_view s) {
-    Bytes b;
-    int hi = -1;
-    for (char c : s) {
-        int v;
-        if (c >= '0' && c <= '9') v = c - '0';
-        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-        else continue;
-        if (hi < 0) {
-            hi = v;
-        } else {
-            b.push_back(std::byte(hi << 4 | v));
-            hi = -1;
-        }
-    }
-    if (hi >= 0) std::abort();
-    return b;
-}
 
 std::string hex_text(uint8_t v) {
     static constexpr char kHex[] = "0123456789abcdef";
     return std::string("0x") + kHex[v >> 4] + kHex[v & 0xF];
-}
-
-Bytes cat(Bytes a, const Bytes& b) {
-    a.insert(a.end(), b.begin(), b.end());
-    return a;
 }
 
 ferry::SocketAddress addr(std::string_view s) {
@@ -59,10 +33,6 @@ ferry::SocketAddress addr(std::string_view s) {
     REQUIRE(a);
     return *a;
 }
-
-// A copy of the first n bytes in its own heap block of exactly n bytes, so that ASan catches a parser that
-// reads one byte too far.
-Bytes first(const Bytes& b, size_t n) { return Bytes(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(n)); }
 
 // Every strict prefix of `msg` is Incomplete with nothing consumed and no error; the whole is Done with
 // consumed == msg.size(), and bytes after it (tunnel payload) change nothing.

@@ -8,30 +8,16 @@
 #include <string_view>
 #include <vector>
 
+#include "test_bytes.h"
+
+using ferry_test::Bytes;
+using ferry_test::hex;
+
 using namespace ferry::srcproxy;
 using Catch::Matchers::Contains;
 using ferry::SocketAddress;
-using Bytes = std::vector<std::byte>;
 
 namespace {
-
-Bytes hex(std::string_view s) {
-    Bytes b;
-    int hi = -1;
-    for (char c : s) {
-        int v;
-        if (c >= '0' && c <= '9') v = c - '0';
-        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        else continue;
-        if (hi < 0) {
-            hi = v;
-        } else {
-            b.push_back(std::byte(hi << 4 | v));
-            hi = -1;
-        }
-    }
-    return b;
-}
 
 SocketAddress addr(std::string_view s) {
     auto a = ferry::parse_host_port(s);

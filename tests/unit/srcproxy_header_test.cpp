@@ -6,37 +6,16 @@
 #include <string_view>
 #include <vector>
 
+#include "test_bytes.h"
+
+using ferry_test::Bytes;
+using ferry_test::hex;
+using ferry_test::cat;
+
 using namespace ferry::srcproxy;
-using Bytes = std::vector<std::byte>;
 using ferry::SocketAddress;
 
 namespace {
-
-// Hex digits; spaces and dots are ignored.
-Bytes hex(std::string_view s) {
-    Bytes b;
-    int hi = -1;
-    for (char c : s) {
-        int v;
-        if (c >= '0' && c <= '9') v = c - '0';
-        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-        else continue;
-        if (hi < 0) {
-            hi = v;
-        } else {
-            b.push_back(std::byte(hi << 4 | v));
-            hi = -1;
-        }
-    }
-    REQUIRE(hi < 0);
-    return b;
-}
-
-Bytes cat(Bytes a, const Bytes& b) {
-    a.insert(a.end(), b.begin(), b.end());
-    return a;
-}
 
 Bytes bytes_of(std::span<const std::byte> s) { return Bytes(s.begin(), s.end()); }
 
