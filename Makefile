@@ -90,11 +90,12 @@ install: $(BUILD)/ferry
 	install -D -m 0755 $(if $(filter 1,$(STRIP)),-s) $(BUILD)/ferry $(DESTDIR)$(PREFIX)/bin/ferry
 	ln -sf ferry $(DESTDIR)$(PREFIX)/bin/mmproxy
 	ln -sf ferry $(DESTDIR)$(PREFIX)/bin/moproxy
+	ln -sf ferry $(DESTDIR)$(PREFIX)/bin/srcproxy
 	install -D -m 0644 conf/allowed-subnets.example $(DESTDIR)$(PREFIX)/share/doc/ferry/allowed-subnets.example
 	install -D -m 0644 conf/ferry-mmproxy.service $(DESTDIR)$(PREFIX)/share/doc/ferry/ferry-mmproxy.service
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/ferry $(DESTDIR)$(PREFIX)/bin/mmproxy $(DESTDIR)$(PREFIX)/bin/moproxy
+	rm -f $(DESTDIR)$(PREFIX)/bin/ferry $(DESTDIR)$(PREFIX)/bin/mmproxy $(DESTDIR)$(PREFIX)/bin/moproxy $(DESTDIR)$(PREFIX)/bin/srcproxy
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/ferry
 
 clean:

@@ -346,6 +346,7 @@ void Connection::start_relay() {
     }
     state_ = State::Relaying;
     relay_started_ = true;
+    if (const ConnectionLog* clog = worker_.config().connection_log) clog->established(flow_);
     worker_.config().outbound->relay_started(flow_, upstream_.attempt);
     if (DeadlineQueue* q = relay_deadlines())
         q->arm(deadline_, worker_.loop().now_ms());
@@ -375,6 +376,7 @@ void Connection::drive() {
             log::Line line(log::Level::Debug, "connection closing", "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
             add_fields(line, true);
         }
+        if (const ConnectionLog* clog = worker_.config().connection_log) clog->closed(flow_);
         finish(false);
         return;
     }
@@ -439,7 +441,9 @@ void Connection::on_timer() {
 }
 
 void Connection::drop(const char* message, const std::string& error, bool reset) {
-    if (log::enabled(worker_.config().drop_level) && worker_.config().verbose >= 1) {
+    if (const ConnectionLog* clog = worker_.config().connection_log) {
+        if (state_ != State::Closed) clog->failed(flow_, handshake_done_, state_ == State::Relaying, message, error);
+    } else if (log::enabled(worker_.config().drop_level) && worker_.config().verbose >= 1) {
         log::Line line(worker_.config().drop_level, message, "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
         add_fields(line, handshake_done_);
         line.str("error", error).boolean("dropConnection", true);

@@ -12,6 +12,45 @@ namespace {
 
 std::atomic<int> g_min_level{static_cast<int>(Level::Info)};
 std::atomic<int> g_fd{2};
+std::atomic<int> g_format{static_cast<int>(Format::Json)};
+
+void write_all(const std::string& buf) {
+    int fd = g_fd.load(std::memory_order_relaxed);
+    const char* p = buf.data();
+    size_t left = buf.size();
+    while (left > 0) {
+        ssize_t n = ::write(fd, p, left);
+        if (n == -1) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        p += n;
+        left -= static_cast<size_t>(n);
+    }
+}
+
+// Go's log.LstdFlags: "2006/01/02 15:04:05 " in local time.
+void append_go_time(std::string& out) {
+    time_t now = ::time(nullptr);
+    tm local{};
+    localtime_r(&now, &local);
+    char buf[32];
+    size_t n = std::strftime(buf, sizeof buf, "%Y/%m/%d %H:%M:%S ", &local);
+    out.append(buf, n);
+}
+
+// A value in a GoStd line: bare when it is one printable word, JSON-quoted otherwise.
+void append_text_value(std::string& out, std::string_view v) {
+    bool bare = !v.empty();
+    for (char ch : v) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c <= 0x20 || c == '"' || c == '\\' || c == 0x7f) bare = false;
+    }
+    if (bare)
+        out += v;
+    else
+        append_json_string(out, v);
+}
 
 const char* level_name(Level level) {
     switch (level) {
@@ -29,6 +68,17 @@ const char* level_name(Level level) {
 void set_min_level(Level level) { g_min_level.store(static_cast<int>(level), std::memory_order_relaxed); }
 bool enabled(Level level) { return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed); }
 void set_fd(int fd) { g_fd.store(fd, std::memory_order_relaxed); }
+void set_format(Format f) { g_format.store(static_cast<int>(f), std::memory_order_relaxed); }
+Format format() { return static_cast<Format>(g_format.load(std::memory_order_relaxed)); }
+
+void plain(std::string_view text) {
+    std::string buf;
+    buf.reserve(text.size() + 24);
+    append_go_time(buf);
+    buf += text;
+    buf.push_back('\n');
+    write_all(buf);
+}
 
 void append_json_string(std::string& out, std::string_view s) {
     static const char kHex[] = "0123456789abcdef";
@@ -54,8 +104,16 @@ void append_json_string(std::string& out, std::string_view s) {
     out.push_back('"');
 }
 
-Line::Line(Level level, std::string_view msg, std::string_view caller) {
+Line::Line(Level level, std::string_view msg, std::string_view caller) : json_(format() == Format::Json) {
     buf_.reserve(256);
+    if (!json_) {
+        append_go_time(buf_);
+        buf_ += '[';
+        buf_ += level_name(level);
+        buf_ += "] ";
+        buf_ += msg;
+        return;
+    }
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
     char num[64];
@@ -71,6 +129,12 @@ Line::Line(Level level, std::string_view msg, std::string_view caller) {
 }
 
 void Line::key(std::string_view k) {
+    if (!json_) {
+        buf_.push_back(' ');
+        buf_ += k;
+        buf_.push_back('=');
+        return;
+    }
     buf_.push_back(',');
     append_json_string(buf_, k);
     buf_.push_back(':');
@@ -78,7 +142,10 @@ void Line::key(std::string_view k) {
 
 Line& Line::str(std::string_view k, std::string_view value) {
     key(k);
-    append_json_string(buf_, value);
+    if (json_)
+        append_json_string(buf_, value);
+    else
+        append_text_value(buf_, value);
     return *this;
 }
 
@@ -95,19 +162,8 @@ Line& Line::boolean(std::string_view k, bool value) {
 }
 
 Line::~Line() {
-    buf_ += "}\n";
-    int fd = g_fd.load(std::memory_order_relaxed);
-    const char* p = buf_.data();
-    size_t left = buf_.size();
-    while (left > 0) {
-        ssize_t n = ::write(fd, p, left);
-        if (n == -1) {
-            if (errno == EINTR) continue;
-            return;
-        }
-        p += n;
-        left -= static_cast<size_t>(n);
-    }
+    buf_ += json_ ? "}\n" : "\n";
+    write_all(buf_);
 }
 
 }  // namespace ferry::log

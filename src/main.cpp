@@ -26,6 +26,10 @@ const ModeEntry kModes[] = {
      "transparent TCP (iptables REDIRECT, or SOCKS5) through the best of several SOCKS5 / HTTP CONNECT proxies, "
      "ranked by latency probes (moproxy drop-in)",
      ferry::run_moproxy},
+    {"srcproxy", {"srcproxy", nullptr, nullptr},
+     "carry the client's source address to a server that connects from it with IP_FREEBIND, client and server "
+     "(srcproxy drop-in)",
+     ferry::run_srcproxy},
 };
 
 void print_help(FILE* out) {

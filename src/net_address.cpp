@@ -55,6 +55,13 @@ bool SocketAddress::is_unspecified() const {
     return false;
 }
 
+bool SocketAddress::is_loopback() const {
+    const SocketAddress u = unmapped();
+    if (u.is_v4()) return (ntohl(u.storage.in4.sin_addr.s_addr) >> 24) == 127;
+    if (u.is_v6()) return IN6_IS_ADDR_LOOPBACK(&u.storage.in6.sin6_addr);
+    return false;
+}
+
 SocketAddress SocketAddress::unmapped() const {
     if (!is_v6()) return *this;
     const auto* sin6 = &storage.in6;

@@ -9,6 +9,9 @@
 
 #include "ferry/socket_util.h"
 
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND 78
+#endif
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
@@ -68,8 +71,19 @@ bool DirectOutbound::dial(Flow& flow, Attempt& a, OpenResult& r) const {
             if (int e = set_int_option(fd, IPPROTO_TCP, TCP_SYNCNT, config_.syn_retries))
                 return dial_error(option_error("setsockopt(IPPROTO_TCP, TCP_SYNCNT, 2)", e));
         }
-        if (int e = set_int_option(fd, IPPROTO_IP, IP_TRANSPARENT, 1))
+        if (config_.freebind) {
+            // IPV6_FREEBIND sets the same socket flag on IPv6 sockets (Linux >= 4.15); before it the IPv4
+            // option applied to both.
+            int e = family == AF_INET6 ? set_int_option(fd, IPPROTO_IPV6, IPV6_FREEBIND, 1) : -1;
+            if (e != 0 && (e = set_int_option(fd, IPPROTO_IP, IP_FREEBIND, 1)))
+                return dial_error(option_error("setsockopt(IPPROTO_IP, IP_FREEBIND, 1)", e));
+            // IPv4 routes a connect from a foreign source only when the source is in the local table, or
+            // with IP_TRANSPARENT: with CAP_NET_ADMIN set it too, so a source range made local by a policy
+            // rule (the srcproxy README's `ip rule ... lookup 30`) works for IPv4 as it does for IPv6.
+            if (config_.transparent_if_permitted) set_int_option(fd, IPPROTO_IP, IP_TRANSPARENT, 1);
+        } else if (int e = set_int_option(fd, IPPROTO_IP, IP_TRANSPARENT, 1)) {
             return dial_error(option_error("setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1)", e));
+        }
         if (int e = set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1))
             return dial_error(option_error("setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)", e));
         if (flow.source.port() == 0) set_int_option(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1);

@@ -72,10 +72,16 @@ InboundStep RedirectInbound::read(int fd, Flow& flow, std::span<std::byte> scrat
         if (flow.local.empty()) flow.local = local_address(fd);
         flow.destination = original_destination(fd, flow.local, flow.peer);
         if (!flow.destination.empty()) {
+            if (refuse_loopback_ && flow.destination.is_loopback())
+                return invalid("failed to accept connection",
+                               "the original destination " + flow.destination.to_string() + " is a loopback address");
             flow.inbound_kind = kRedirected;
             return done();
         }
-        if (!socks_clients_ || !socks_clients_->contains(flow.peer))
+        if (!socks_clients_)
+            return invalid("failed to accept connection",
+                           "not redirected: the original destination is unknown or " + flow.local.to_string());
+        if (!socks_clients_->contains(flow.peer))
             return invalid("failed to accept connection",
                            "not redirected (original destination unknown or " + flow.local.to_string() +
                                "), and " + flow.peer.ip_string() + " may not use the SOCKS5 service");

@@ -176,6 +176,9 @@ def cmd_server(args):
         host, port = parse_addr(text)
         s = socket.socket(family_of(host), socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if s.family == socket.AF_INET6:
+            # "0.0.0.0:80" and "[::]:80" side by side: each family its own socket.
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         s.bind((host, port))
         s.listen(1024)
         listeners.append(s)
@@ -443,6 +446,8 @@ def cmd_client(args):
     sock = socket.socket(family_of(host), socket.SOCK_STREAM)
     if args.bind:
         bhost, bport = parse_addr(args.bind)
+        # A fixed port may still be in TIME_WAIT from an earlier connection to another destination.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((bhost, bport))
     sock.settimeout(args.timeout)
     try:

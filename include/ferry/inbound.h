@@ -78,7 +78,10 @@ public:
     static constexpr uint8_t kSocks5 = 2;
 
     // socks_clients null: no SOCKS5 service (not redirected means closed).
-    explicit RedirectInbound(const subnets::SubnetList* socks_clients) : socks_clients_(socks_clients) {}
+    // refuse_loopback: a redirected connection whose original destination is a loopback address is closed too
+    // (srcproxy's client: such a destination means nothing on the server).
+    explicit RedirectInbound(const subnets::SubnetList* socks_clients, bool refuse_loopback = false)
+        : socks_clients_(socks_clients), refuse_loopback_(refuse_loopback) {}
     InboundStep read(int fd, Flow& flow, std::span<std::byte> scratch) const override;
     const char* failure_message() const override { return "failed to accept connection"; }
     const char* done_message() const override { return "destination known"; }
@@ -92,6 +95,31 @@ public:
 private:
     InboundStep read_socks5(int fd, Flow& flow, std::span<std::byte> scratch) const;
     const subnets::SubnetList* socks_clients_;
+    bool refuse_loopback_;
+};
+
+}  // namespace ferry
+
+namespace ferry {
+
+namespace srcproxy {
+class Acl;
+}
+
+// The srcproxy relay request in front of the stream (srcproxy server): peeks, parses (ferry/srcproxy_header.h),
+// checks the ACL, and consumes exactly the header, leaving the stream behind it queued for the relay. The
+// source to connect from and the destination come from the header. Nothing is ever written to the client: a
+// bad or refused request is a closed connection, as in the reference.
+class SrcproxyHeaderInbound final : public Inbound {
+public:
+    explicit SrcproxyHeaderInbound(const srcproxy::Acl& acl) : acl_(acl) {}
+    InboundStep read(int fd, Flow& flow, std::span<std::byte> scratch) const override;
+    const char* failure_message() const override { return "failed to read relay request"; }
+    const char* done_message() const override { return "successfully parsed relay request"; }
+    const char* handshake_name() const override { return "relay request"; }
+
+private:
+    const srcproxy::Acl& acl_;
 };
 
 }  // namespace ferry

@@ -17,6 +17,16 @@ bool enabled(Level level);
 // Where lines go (default 2, stderr).
 void set_fd(int fd);
 
+// Json: go-mmproxy's zap lines (the default). GoStd: Go's standard `log` package, as the srcproxy reference
+// prints: "2026/12/01 20:23:09 [info] msg key=value ..." in local time.
+enum class Format { Json, GoStd };
+void set_format(Format format);
+Format format();
+
+// One line in the GoStd shape whatever the format: the timestamp, then `text` as it is (no level filtering:
+// the caller decides). One write(2).
+void plain(std::string_view text);
+
 class Line {
 public:
     Line(Level level, std::string_view msg, std::string_view caller);
@@ -31,6 +41,7 @@ public:
 private:
     void key(std::string_view k);
     std::string buf_;
+    bool json_;
 };
 
 // JSON string escaping, exposed for tests.

@@ -34,6 +34,8 @@ struct SocketAddress {
     void set_port(uint16_t port);
     // True for 0.0.0.0 and ::.
     bool is_unspecified() const;
+    // True for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104 (Go's IP.IsLoopback).
+    bool is_loopback() const;
 
     const sockaddr* sa() const { return &storage.sa; }
     sockaddr* sa() { return &storage.sa; }

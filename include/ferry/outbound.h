@@ -103,13 +103,19 @@ public:
 
 // A direct TCP connection to a fixed target per address family (mmproxy's -4 / -6), or to flow.destination
 // when no target is configured for the family. When flow.source is set the socket is bound to it with
-// IP_TRANSPARENT first, so the target sees the client's own address (go-mmproxy's dialer, option for option).
+// IP_TRANSPARENT (or IP_FREEBIND) and SO_REUSEADDR first, so the target sees the client's own address
+// (go-mmproxy's dialer, option for option).
 class DirectOutbound final : public Outbound {
 public:
     struct Config {
         std::optional<SocketAddress> target4;
         std::optional<SocketAddress> target6;
-        bool spoof_source = true;  // bind to flow.source with IP_TRANSPARENT
+        bool spoof_source = true;  // bind to flow.source (with IP_TRANSPARENT, or IP_FREEBIND: `freebind`)
+        // IP_FREEBIND instead of IP_TRANSPARENT (srcproxy's server): binding a foreign address needs no
+        // privilege, and the replies reach us through a local route for the source range.
+        bool freebind = false;
+        // With `freebind`: also IP_TRANSPARENT when the process has CAP_NET_ADMIN (see DirectOutbound::dial).
+        bool transparent_if_permitted = true;
         uint32_t mark = 0;         // SO_MARK when non-zero
         int syn_retries = 2;       // TCP_SYNCNT as go-mmproxy sets it (a dead target fails in ~7 s); 0 = kernel default
         int keepalive_seconds = 15;  // SO_KEEPALIVE idle and interval, as Go's dialer sets them; 0 = off

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ferry/connection_log.h"
 #include "ferry/inbound.h"
 #include "ferry/log.h"
 #include "ferry/net_address.h"
@@ -59,6 +60,8 @@ struct ServiceConfig {
     // Per-connection lines name the destination the client asked for (moproxy) instead of go-mmproxy's
     // clientAddr (the PROXY header's source).
     bool log_destination = false;
+    // When set, per-connection events are logged through it (whatever `verbose`), instead of the zap lines.
+    const ConnectionLog* connection_log = nullptr;
     std::vector<ExtraListener> extra_listeners;  // one socket each, on the first loop
     // Called on the main thread for SIGHUP; when unset SIGHUP keeps its default action.
     std::function<void()> on_reload;

@@ -566,3 +566,128 @@ mo_socks5d() {
 tcpext() {
     in_ns "$1" awk -v k="$2" '/^TcpExt:/ { if (!n) { for (i = 1; i <= NF; i++) h[i] = $i; n = 1 } else { for (i = 1; i <= NF; i++) if (h[i] == k) print $i } }' /proc/net/netstat
 }
+
+# ------------------------------------------------------------------ srcproxy topology
+
+# sp_topology: the srcproxy client side A and the server side B, joined by veth (A's end is named eth0, so
+# the seed's `"local_addr": "192.0.2.2%eth0"` loads unchanged). A: 192.0.2.2/25, 2001:db8:1::2/64, the
+# apps' own addresses on lo (SP_SRC4 and SP_SRC6 inside the seed ACL's prefixes, SP_OUT4/SP_OUT6 outside
+# them), and nat OUTPUT REDIRECT rules: to 203.0.113.1 and 2001:db8:cc::1 -> :9001, 203.0.113.2 -> :9002,
+# 203.0.113.3 -> :9003. B: 192.0.2.1/25 (the seed's server listen address), 2001:db8:1::1/64, the
+# destinations on lo (203.0.113.1-3, 198.51.100.1, 2001:db8:cc::1, 2001:db8:cccc::1), and the routes that
+# make the apps' source ranges local for TCP (table 30, as the seed's README shows).
+SP_A4=192.0.2.2
+SP_B4=192.0.2.1
+SP_A6=2001:db8:1::2
+SP_B6=2001:db8:1::1
+SP_SRC4=192.0.2.130
+SP_SRC6=2001:db8:aaaa::abcd
+SP_OUT4=198.51.100.77
+SP_OUT6=2001:db8:bbbb::7
+SP_DST4=203.0.113.1
+SP_DST6=2001:db8:cc::1
+sp_topology() {
+    ns_new NS_A a
+    ns_new NS_B b
+    link_ns "$NS_A" "$SP_A4/25 $SP_A6/64" "$NS_B" "$SP_B4/25 $SP_B6/64"
+    local ia="${E2E_ID}${E2E_LINKS}a" a
+    ip -n "$NS_A" link set "$ia" down
+    ip -n "$NS_A" link set "$ia" name eth0
+    ip -n "$NS_A" link set eth0 up
+    # Taking the link down dropped its IPv6 address.
+    ip -n "$NS_A" addr replace "$SP_A6/64" dev eth0 nodad
+    for a in "$SP_SRC4/32" "$SP_OUT4/32"; do ip -n "$NS_A" addr add "$a" dev lo; done
+    for a in "$SP_SRC6/128" "$SP_OUT6/128"; do ip -n "$NS_A" addr add "$a" dev lo nodad; done
+    ip -n "$NS_A" route add 203.0.113.0/24 via "$SP_B4"
+    ip -n "$NS_A" route add 198.51.100.0/24 via "$SP_B4"
+    ip -n "$NS_A" -6 route add 2001:db8:cc::/64 via "$SP_B6"
+    ip -n "$NS_A" -6 route add 2001:db8:cccc::/64 via "$SP_B6"
+    in_ns "$NS_A" iptables -t nat -A OUTPUT -p tcp -d 203.0.113.2 -j REDIRECT --to-ports 9002
+    in_ns "$NS_A" iptables -t nat -A OUTPUT -p tcp -d 203.0.113.3 -j REDIRECT --to-ports 9003
+    in_ns "$NS_A" iptables -t nat -A OUTPUT -p tcp -d "$SP_DST4" -j REDIRECT --to-ports 9001
+    in_ns "$NS_A" ip6tables -t nat -A OUTPUT -p tcp -d "$SP_DST6" -j REDIRECT --to-ports 9001
+    for a in 203.0.113.1/32 203.0.113.2/32 203.0.113.3/32 198.51.100.1/32; do ip -n "$NS_B" addr add "$a" dev lo; done
+    for a in "$SP_DST6/128" 2001:db8:cccc::1/128; do ip -n "$NS_B" addr add "$a" dev lo nodad; done
+    ip -n "$NS_B" route add local 192.0.2.128/25 dev lo table 30
+    ip -n "$NS_B" route add local "$SP_OUT4/32" dev lo table 30
+    ip -n "$NS_B" rule add to 192.0.2.128/25 ipproto tcp lookup 30 pref 30000
+    ip -n "$NS_B" rule add to "$SP_OUT4/32" ipproto tcp lookup 30 pref 30001
+    ip -n "$NS_B" -6 route add local 2001:db8:aaaa::/64 dev lo table 30
+    ip -n "$NS_B" -6 route add local 2001:db8:bbbb::/64 dev lo table 30
+    ip -n "$NS_B" -6 rule add to 2001:db8:aaaa::/64 ipproto tcp lookup 30 pref 30000
+    ip -n "$NS_B" -6 rule add to 2001:db8:bbbb::/64 ipproto tcp lookup 30 pref 30001
+}
+
+# The seed's example configurations (../shared/seeds, srcproxy README), byte for byte.
+sp_seed_server_config() {
+    cat <<'JSON5'
+{
+  "listen": "192.0.2.1:21829", // The listen address for connection from clients, it is recommended to use a specific address instead of 0.0.0.0
+  "acl": [  // (Optional) The ACL policy for restricting source addresses can be used by different clients.
+    // An empty "acl" array would completely disable the ACL feature.
+    {
+      "auth": "613200f2-0af9-40e3-9dc2-a5d6f365db1b",  // The "auth" field in the client-side configuration, used to distinguish each client.
+      "allowed_src_ips": [  // (Optional) Prefixes that this client can use as source addresses.
+        "192.0.2.128/25",
+        "2001:db8:aaaa::/64"
+      ],
+    },
+    {
+      "auth": "", // A blank "auth" is acceptable and will only match a blank "auth" field in the client configuration.
+      "allowed_src_ips": [
+        // An empty "allowed_src_ips" array is acceptable, and it will allow this client to use any address as a source address.
+      ],
+    },
+  ],
+  "timeout": "5m", // (Optional) Connect & idle timeout of each TCP connection, accepting strings such as "5m", "300s" and integer number (for seconds) as any other proxy tools do.
+  "log_level": "info", // (Optional) Log level, accepting "info" and "error".
+}
+JSON5
+}
+sp_seed_client_config() {
+    cat <<'JSON5'
+{
+  "inbound": {
+    "mode": "redirect", // (Optional) Only supports iptables -j REDIRECT now.
+    "listen": ":9001"  // The listen address for REDIRECT --to-port. Consider specifying just the port part, so it would listen for both IPv4 and IPv6.
+  },
+  "outbound": {
+    "server": "192.0.2.1:21829",  // The address of the srcproxy server.
+    "auth": "613200f2-0af9-40e3-9dc2-a5d6f365db1b", // (Optional) The auth credential for the ACL policy on the server side.
+    "local_addr": "192.0.2.2%eth0", // (Optional) bind(2) to the specified source address/interface when connecting to the server.
+    "fwmark": 0x1234,  // (Optional) Set the specified fwmark when connecting to the server.
+  },
+  "timeout": "5m", // (Optional) Connect & idle timeout of each TCP connection, accepting strings such as "5m", "300s" and integer number (for seconds) as any other proxy tools do.
+  "log_level": "info", // (Optional) Log level, accepting "info" and "error".
+}
+JSON5
+}
+
+# start_srcproxy NS PORT client|server CONFIG_FILE: `$FERRY srcproxy ROLE CONFIG_FILE` in NS, like start_proxy
+# (PROXY_LOG, PROXY_PID, checked at finish); waits for PORT to listen.
+start_srcproxy() {
+    local ns=$1 port=$2 role=$3 conf=$4
+    PROXY_N=$((PROXY_N + 1))
+    PROXY_LOG=$WORK/proxy$PROXY_N.log
+    ip netns exec "$ns" "$FERRY" srcproxy "$role" "$conf" 2>"$PROXY_LOG" >"$PROXY_LOG.stdout" &
+    PROXY_PID=$!
+    E2E_PIDS+=("$PROXY_PID")
+    E2E_PROXY_LOGS+=("$PROXY_LOG")
+    note "proxy $PROXY_N (pid $PROXY_PID): $FERRY srcproxy $role $conf"
+    if ! wait_tcp_listen "$ns" "$port" 5; then
+        not_ok "srcproxy $role listens on port $port" "$(tail -n 20 "$PROXY_LOG")"
+        return 1
+    fi
+    E2E_PROXY_PIDS+=("$PROXY_PID")
+    return 0
+}
+
+# sp_log_wait LOG REGEX [TIMEOUT_S]: wait for a line matching REGEX (grep -E) in LOG; prints it.
+sp_log_wait() {
+    local log=$1 re=$2 timeout=${3:-5} i
+    for ((i = 0; i < timeout * 20; i++)); do
+        if grep -E -m1 -- "$re" "$log" 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    return 1
+}

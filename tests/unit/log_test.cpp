@@ -61,3 +61,24 @@ TEST_CASE("lines below the minimum level are dropped without evaluating their fi
     CHECK(evaluated == 1);
     CHECK(out.find("\"level\":\"debug\"") != std::string::npos);
 }
+
+TEST_CASE("GoStd lines: Go's log timestamp, [level] msg, key=value with quoting only where needed") {
+    auto out = capture([] {
+        ferry::log::set_min_level(ferry::log::Level::Info);
+        ferry::log::set_format(ferry::log::Format::GoStd);
+        FERRY_LOG(Warn, "pausing listener").str("listenAdr", "192.0.2.1:80").num("n", -3).str("error", "too many open files").str("e", "");
+        ferry::log::plain("[info] (192.0.2.2:5) 192.0.2.130:40000 <-> 198.51.100.1:443: established");
+        ferry::log::set_format(ferry::log::Format::Json);
+    });
+    auto nl = out.find('\n');
+    REQUIRE(nl != std::string::npos);
+    std::string first = out.substr(0, nl), second = out.substr(nl + 1);
+    // "2026/12/01 20:23:09 " is 20 characters.
+    REQUIRE(first.size() > 20);
+    for (size_t i : {4u, 7u}) CHECK(first[i] == '/');
+    for (size_t i : {13u, 16u}) CHECK(first[i] == ':');
+    CHECK(first[10] == ' ');
+    CHECK(first.substr(20) == "[warn] pausing listener listenAdr=192.0.2.1:80 n=-3 error=\"too many open files\" e=\"\"");
+    REQUIRE(second.size() > 20);
+    CHECK(second.substr(20) == "[info] (192.0.2.2:5) 192.0.2.130:40000 <-> 198.51.100.1:443: established\n");
+}

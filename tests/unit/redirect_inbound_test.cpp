@@ -167,7 +167,19 @@ TEST_CASE("SOCKS5 service: only for allowed peers; none at all without a list", 
         InboundStep s = c.in->read(p.ours, c.flow, scratch);
         CHECK(s.status == InboundStep::Status::Invalid);
         CHECK_FALSE(s.replied);
-        CHECK_THAT(s.error, Catch::Contains("may not use the SOCKS5 service"));
+        CHECK_THAT(s.error, Catch::Contains(c.in == &with_list ? "may not use the SOCKS5 service" : "not redirected"));
         CHECK(drain(p.theirs).empty());
     }
+}
+
+TEST_CASE("loopback addresses, mapped ones too", "[redirect_inbound]") {
+    const uint8_t lo4[4] = {127, 1, 2, 3}, other4[4] = {192, 0, 2, 1};
+    uint8_t lo6[16] = {}, mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1}, doc6[16] = {0x20, 0x01, 0x0d, 0xb8};
+    lo6[15] = 1;
+    CHECK(SocketAddress::from_v4(lo4, 80).is_loopback());
+    CHECK_FALSE(SocketAddress::from_v4(other4, 80).is_loopback());
+    CHECK(SocketAddress::from_v6(lo6, 80).is_loopback());
+    CHECK(SocketAddress::from_v6(mapped, 80).is_loopback());
+    CHECK_FALSE(SocketAddress::from_v6(doc6, 80).is_loopback());
+    CHECK_FALSE(SocketAddress{}.is_loopback());
 }

@@ -1,0 +1,37 @@
+// The srcproxy client's outbound: one new TCP connection to the srcproxy server per client connection, the
+// relay request (ferry/srcproxy_header.h: the auth digest, the original destination, and the client's own
+// address as the source) written before any payload, then the raw stream. The server never answers, so the
+// handshake is done once the request is written.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "ferry/net_address.h"
+#include "ferry/outbound.h"
+#include "ferry/sha256.h"
+
+namespace ferry::srcproxy {
+
+class ClientOutbound final : public Outbound {
+public:
+    struct Config {
+        SocketAddress server;                   // resolved at start-up
+        Sha256Digest auth_digest{};             // SHA-256 of the configured auth ("" when blank)
+        std::optional<SocketAddress> local_ip;  // bind(2) to it (port 0) before connecting
+        std::string device;                     // SO_BINDTODEVICE when not empty
+        std::optional<uint32_t> fwmark;         // SO_MARK
+        int keepalive_seconds = 15;             // as the reference's Go dialer with SetKeepAlive(true); 0 = off
+    };
+    explicit ClientOutbound(Config config) : config_(std::move(config)) {}
+
+    bool open(Flow& flow, Attempt& a, DialState& state, OpenResult& r, uint64_t now_ms) const override;
+    HandshakeStep handshake(Flow& flow, Attempt& a, SocketReadiness& io, int client_fd,
+                            std::span<std::byte> scratch) const override;
+
+private:
+    Config config_;
+};
+
+}  // namespace ferry::srcproxy
