@@ -78,8 +78,9 @@ bool DirectOutbound::dial(Flow& flow, Attempt& a, OpenResult& r) const {
             if (e != 0 && (e = set_int_option(fd, IPPROTO_IP, IP_FREEBIND, 1)))
                 return dial_error(option_error("setsockopt(IPPROTO_IP, IP_FREEBIND, 1)", e));
             // IPv4 routes a connect from a foreign source only when the source is in the local table, or
-            // with IP_TRANSPARENT: with CAP_NET_ADMIN set it too, so a source range made local by a policy
-            // rule (the srcproxy README's `ip rule ... lookup 30`) works for IPv4 as it does for IPv6.
+            // with IP_TRANSPARENT: when permitted (CAP_NET_ADMIN, or CAP_NET_RAW on newer kernels) set it
+            // too, so a source range made local by a policy rule (the srcproxy README's `ip rule ... lookup
+            // 30`) works for IPv4 as it does for IPv6.
             if (config_.transparent_if_permitted) set_int_option(fd, IPPROTO_IP, IP_TRANSPARENT, 1);
         } else if (int e = set_int_option(fd, IPPROTO_IP, IP_TRANSPARENT, 1)) {
             return dial_error(option_error("setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1)", e));

@@ -664,12 +664,13 @@ JSON5
 }
 
 # start_srcproxy NS PORT client|server CONFIG_FILE: `$FERRY srcproxy ROLE CONFIG_FILE` in NS, like start_proxy
-# (PROXY_LOG, PROXY_PID, checked at finish); waits for PORT to listen.
+# (PROXY_LOG, PROXY_PID, checked at finish); waits for PORT to listen. SP_WRAP: a command prefix.
 start_srcproxy() {
     local ns=$1 port=$2 role=$3 conf=$4
     PROXY_N=$((PROXY_N + 1))
     PROXY_LOG=$WORK/proxy$PROXY_N.log
-    ip netns exec "$ns" "$FERRY" srcproxy "$role" "$conf" 2>"$PROXY_LOG" >"$PROXY_LOG.stdout" &
+    # shellcheck disable=SC2086  # SP_WRAP: a command prefix, e.g. "setpriv --bounding-set -net_admin"
+    ip netns exec "$ns" ${SP_WRAP:-} "$FERRY" srcproxy "$role" "$conf" 2>"$PROXY_LOG" >"$PROXY_LOG.stdout" &
     PROXY_PID=$!
     E2E_PIDS+=("$PROXY_PID")
     E2E_PROXY_LOGS+=("$PROXY_LOG")
@@ -690,4 +691,19 @@ sp_log_wait() {
         sleep 0.05
     done
     return 1
+}
+
+# sp_header AUTH DST SRC: a srcproxy relay request as hex, as the reference client writes it: SHA-256 of the
+# AUTH string ("" for blank), DST and SRC as "ip:port" / "[ip6]:port" (4 or 16 bytes each, by family).
+sp_header() {
+    "$PYTHON" - "$@" <<'PY'
+import hashlib, ipaddress, sys
+auth, dst, src = sys.argv[1:4]
+def addr(t):
+    host, port = t.rsplit(':', 1)
+    ip = ipaddress.ip_address(host.strip('[]'))
+    return bytes([len(ip.packed)]) + ip.packed + int(port).to_bytes(2, 'big')
+d = hashlib.sha256(auth.encode()).digest()
+print((bytes([1, 1, len(d)]) + d + addr(dst) + addr(src)).hex())
+PY
 }
