@@ -131,6 +131,7 @@ ServiceConfig base_service(const SocketAddress& listen, goflag::Duration timeout
     config.connect_timeout_ms = to_ms(timeout);
     config.idle_timeout_ms = to_ms(timeout);
     config.protocol_name = "tcp";
+    config.log_listeners = false;  // the reference's own "[info] listening on ..." line instead
     return config;
 }
 

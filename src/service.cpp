@@ -227,10 +227,12 @@ int run_service(const ServiceConfig& config, const std::function<void()>& on_rea
                     .str("error", error);
                 return 1;
             }
-            FERRY_LOG(Info, "listening")
-                .num("listenerNum", static_cast<int64_t>(number))
-                .str("protocol", config.protocol_name)
-                .str("listenAdr", address.to_string());
+            if (config.log_listeners) {
+                FERRY_LOG(Info, "listening")
+                    .num("listenerNum", static_cast<int64_t>(number))
+                    .str("protocol", config.protocol_name)
+                    .str("listenAdr", address.to_string());
+            }
             workers[i % threads]->add_listener(std::move(fd), address, number);
         }
     }

@@ -4,6 +4,8 @@
 #  1. mmproxy: HAProxy -> ferry -> a service that prints the client address it sees.
 #  2. moproxy: the router REDIRECTs the client's connections to ferry, which sends each through the fastest of
 #     two SOCKS5 proxies (one behind a 100 ms delay), and moves to the other when the fastest dies.
+#  3. srcproxy: the router REDIRECTs the client's connections to a ferry srcproxy client, which hands each to
+#     the ferry srcproxy server in the server namespace; the server connects from the client's own address.
 set -euo pipefail
 BUILD=${BUILD:-build}
 FERRY=${FERRY:-$BUILD/ferry}
@@ -166,4 +168,64 @@ if [ "$(grep -c "^client: hello 192.0.2.1[12]:" "$work/replies")" = 3 ] && grep 
     echo; echo "demo: moproxy OK, the fastest proxy carried the traffic, and the other took over when it died"
 else
     echo; echo "demo: FAILED, moproxy did not use the proxies as expected"; exit 1
+fi
+
+# ---------------------------------------------------------------------------------------------- srcproxy
+echo
+echo "== srcproxy: client 198.51.100.2 -> 203.0.113.10:8001, REDIRECTed on the router to a ferry srcproxy client"
+echo "   (:9001), which sends the client's address in a header to the ferry srcproxy server 192.0.2.2:21829;"
+echo "   the server connects to the service from 198.51.100.2 itself (IP_FREEBIND), under its ACL"
+ip netns exec "$L" iptables -t nat -A PREROUTING -i "$tag-lc" -p tcp -d 203.0.113.10 --dport 8001 -j REDIRECT --to-ports 9001
+ip -n "$S" addr add 203.0.113.10/32 dev lo
+# The srcproxy README's routes: TCP to the clients' range is delivered locally on the server.
+ip -n "$S" route add local 198.51.100.0/24 dev lo table 30
+ip -n "$S" rule add to 198.51.100.0/24 ipproto tcp lookup 30 pref 30000
+sed -e 's/("127.0.0.1", 8080)/("203.0.113.10", 8001)/' -e 's/127.0.0.1:8080/203.0.113.10:8001/' "$work/service.py" > "$work/sp-service.py"
+ip netns exec "$S" python3 "$work/sp-service.py" > "$work/sp-service.log" 2>&1 &
+cat > "$work/sp-server.json" <<'JSON5'
+{
+  listen: "192.0.2.2:21829",
+  acl: [
+    { auth: "demo-router", allowed_src_ips: ["198.51.100.0/24"] },  // JSON5: comments, trailing commas
+  ],
+  timeout: "5m",
+}
+JSON5
+cat > "$work/sp-client.json" <<'JSON5'
+{
+  inbound: { mode: "redirect", listen: ":9001" },
+  outbound: { server: "192.0.2.2:21829", auth: "demo-router" },
+}
+JSON5
+ip netns exec "$S" "$FERRY" srcproxy server "$work/sp-server.json" > "$work/sp-server.log" 2>&1 &
+ip netns exec "$L" "$FERRY" srcproxy client "$work/sp-client.json" > "$work/sp-client.log" 2>&1 &
+for _ in $(seq 50); do
+    ip netns exec "$L" ss -ltn | grep -q ':9001' && ip netns exec "$S" ss -ltn | grep -q ':21829' &&
+        ip netns exec "$S" ss -ltn | grep -q ':8001' && break
+    sleep 0.1
+done
+: > "$work/sp-replies"
+for i in 1 2; do
+    echo "client: $(ip netns exec "$C" python3 -c '
+import socket, sys
+s = socket.create_connection(("203.0.113.10", 8001), timeout=10)
+s.sendall(b"srcproxy request %s" % sys.argv[1].encode()); s.shutdown(socket.SHUT_WR)
+print(s.recv(4096).decode().strip())' "$i")" | tee -a "$work/sp-replies"
+done
+sleep 0.3
+echo
+echo "== what the service saw (the client's own address and port):"
+cat "$work/sp-service.log"
+echo
+echo "== the ferry srcproxy client's log (the reference's format):"
+cat "$work/sp-client.log"
+echo
+echo "== the ferry srcproxy server's log:"
+cat "$work/sp-server.log"
+if [ "$(grep -c "^client: hello 198.51.100.2:" "$work/sp-replies")" = 2 ] &&
+    [ "$(grep -c "connection from 198.51.100.2:" "$work/sp-service.log")" = 2 ] &&
+    grep -q "\[info\] (192.0.2.1:[0-9]*) 198.51.100.2:[0-9]* <-> 203.0.113.10:8001: closed" "$work/sp-server.log"; then
+    echo; echo "demo: srcproxy OK, the service saw the client's own address through the client/server pair"
+else
+    echo; echo "demo: FAILED, srcproxy did not carry the client's address"; exit 1
 fi

@@ -60,6 +60,8 @@ struct ServiceConfig {
     // Per-connection lines name the destination the client asked for (moproxy) instead of go-mmproxy's
     // clientAddr (the PROXY header's source).
     bool log_destination = false;
+    // The "listening" line per listening socket (a mode that prints its own start-up line turns it off).
+    bool log_listeners = true;
     // When set, per-connection events are logged through it (whatever `verbose`), instead of the zap lines.
     const ConnectionLog* connection_log = nullptr;
     std::vector<ExtraListener> extra_listeners;  // one socket each, on the first loop
