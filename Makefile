@@ -93,6 +93,8 @@ install: $(BUILD)/ferry
 	ln -sf ferry $(DESTDIR)$(PREFIX)/bin/srcproxy
 	install -D -m 0644 conf/allowed-subnets.example $(DESTDIR)$(PREFIX)/share/doc/ferry/allowed-subnets.example
 	install -D -m 0644 conf/ferry-mmproxy.service $(DESTDIR)$(PREFIX)/share/doc/ferry/ferry-mmproxy.service
+	install -D -m 0644 conf/srcproxy-server.json5 $(DESTDIR)$(PREFIX)/share/doc/ferry/srcproxy-server.json5
+	install -D -m 0644 conf/srcproxy-client.json5 $(DESTDIR)$(PREFIX)/share/doc/ferry/srcproxy-client.json5
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/ferry $(DESTDIR)$(PREFIX)/bin/mmproxy $(DESTDIR)$(PREFIX)/bin/moproxy $(DESTDIR)$(PREFIX)/bin/srcproxy

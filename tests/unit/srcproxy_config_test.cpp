@@ -622,3 +622,20 @@ TEST_CASE("srcproxy config: load_*_config read files and label messages with the
     ::unlink(server_path.c_str());
     ::rmdir(dir);
 }
+
+TEST_CASE("srcproxy config: the example files in conf/ load, without warnings", "[srcproxy_config]") {
+    // make test runs the unit tests from the top of the tree.
+    auto server = ferry::srcproxy::load_server_config("conf/srcproxy-server.json5");
+    INFO(server.error);
+    REQUIRE(server.ok());
+    CHECK(server.warnings.empty());
+    CHECK(server.config->acl.entries().size() == 2);
+    CHECK(server.config->acl.entries()[0].allowed_dst_ports.size() == 3);
+    auto client = ferry::srcproxy::load_client_config("conf/srcproxy-client.json5");
+    INFO(client.error);
+    REQUIRE(client.ok());
+    CHECK(client.warnings.empty());
+    CHECK(client.config->fwmark == 0x1234u);
+    REQUIRE(client.config->local_addr.has_value());
+    CHECK(client.config->local_addr->device == "eth0");
+}
