@@ -28,4 +28,13 @@ int read_text_file(const std::string& path, std::string& text, const char** op) 
     }
 }
 
+void write_text(int fd, std::string_view text) {
+    while (!text.empty()) {
+        ssize_t n = ::write(fd, text.data(), text.size());
+        if (n == -1 && errno == EINTR) continue;
+        if (n <= 0) return;
+        text.remove_prefix(static_cast<size_t>(n));
+    }
+}
+
 }  // namespace ferry

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "ferry/file_util.h"
 #include "ferry/log.h"
 #include "ferry/mmproxy_options.h"
 #include "ferry/modes.h"
@@ -17,15 +18,6 @@
 
 namespace ferry {
 namespace {
-
-void write_stderr(const std::string& text) {
-    size_t off = 0;
-    while (off < text.size()) {
-        ssize_t n = ::write(2, text.data() + off, text.size() - off);
-        if (n <= 0) return;
-        off += static_cast<size_t>(n);
-    }
-}
 
 int fatal(const std::string& message, const std::vector<mmproxy::LogField>& fields = {}) {
     {
@@ -50,18 +42,12 @@ std::string check_transparent_permitted() {
     return {};
 }
 
-// Milliseconds for the loops' deadlines, rounded up: a positive duration under 1 ms must not become 0 ("none").
-uint64_t to_ms(goflag::Duration d) {
-    auto ms = std::chrono::ceil<std::chrono::milliseconds>(d).count();
-    return ms > 0 ? static_cast<uint64_t>(ms) : 0;
-}
-
 }  // namespace
 
 int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) {
     auto parsed = mmproxy::parse_flags(args, argv0);
     if (parsed.kind == mmproxy::OutcomeKind::Help || parsed.kind == mmproxy::OutcomeKind::FlagError) {
-        write_stderr(parsed.stderr_text);
+        write_text(2, parsed.stderr_text);
         return parsed.exit_code;
     }
     mmproxy::Options options = parsed.options;
@@ -110,10 +96,10 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     config.inbound = &inbound;
     config.outbound = &outbound;
     config.allowed = allowed.empty() ? nullptr : &allowed;
-    config.header_timeout_ms = to_ms(options.header_timeout);
-    config.connect_timeout_ms = to_ms(options.connect_timeout);
-    config.idle_timeout_ms = to_ms(options.idle_timeout);
-    config.halfclose_timeout_ms = to_ms(options.halfclose_timeout);
+    config.header_timeout_ms = goflag::ceil_ms(options.header_timeout);
+    config.connect_timeout_ms = goflag::ceil_ms(options.connect_timeout);
+    config.idle_timeout_ms = goflag::ceil_ms(options.idle_timeout);
+    config.halfclose_timeout_ms = goflag::ceil_ms(options.halfclose_timeout);
     config.relay_mode = options.relay_mode;
     config.verbose = static_cast<int>(options.verbose);
     config.protocol_name = "tcp";

@@ -10,6 +10,7 @@
 
 #include "ferry/backend_outbound.h"
 #include "ferry/inbound.h"
+#include "ferry/file_util.h"
 #include "ferry/log.h"
 #include "ferry/modes.h"
 #include "ferry/moproxy_options.h"
@@ -23,15 +24,6 @@
 
 namespace ferry {
 namespace {
-
-void write_fd(int fd, const std::string& text) {
-    size_t off = 0;
-    while (off < text.size()) {
-        ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-        if (n <= 0) return;
-        off += static_cast<size_t>(n);
-    }
-}
 
 // How long a SOCKS5 client has for its greeting and request (the reference has no bound at all).
 constexpr uint64_t kSocksHandshakeTimeoutMs = 10000;
@@ -83,20 +75,20 @@ std::vector<SocketAddress> listen_addresses(const moproxy::Options& options) {
 int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) {
     auto parsed = moproxy::parse(args);
     if (!parsed.ok()) {
-        write_fd(2, moproxy::usage_error_text(parsed.error, argv0));
+        write_text(2, moproxy::usage_error_text(parsed.error, argv0));
         return moproxy::kUsageErrorExit;
     }
     moproxy::Options options = *parsed.options;
     if (options.help) {
-        write_fd(1, moproxy::usage(argv0));
+        write_text(1, moproxy::usage(argv0));
         return 0;
     }
     if (options.version) {
-        write_fd(1, std::string("ferry ") + FERRY_VERSION + " (moproxy mode)\n");
+        write_text(1, std::string("ferry ") + FERRY_VERSION + " (moproxy mode)\n");
         return 0;
     }
     if (auto invalid = moproxy::validate(options)) {
-        write_fd(2, moproxy::usage_error_text(*invalid, argv0));
+        write_text(2, moproxy::usage_error_text(*invalid, argv0));
         return moproxy::kUsageErrorExit;
     }
     log::set_min_level(moproxy::min_log_level(options.log_level));
@@ -127,7 +119,7 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
                 }
             }
         }
-        write_fd(1, "configuration OK: " + std::to_string(servers.size()) + " upstream prox" +
+        write_text(1, "configuration OK: " + std::to_string(servers.size()) + " upstream prox" +
                         (servers.size() == 1 ? "y" : "ies") + ", " + std::to_string(addresses.size()) +
                         " listening address" + (addresses.size() == 1 ? "" : "es") + "\n");
         return 0;

@@ -15,6 +15,7 @@
 
 #include "ferry/connection_log.h"
 #include "ferry/inbound.h"
+#include "ferry/file_util.h"
 #include "ferry/log.h"
 #include "ferry/modes.h"
 #include "ferry/service.h"
@@ -31,23 +32,9 @@ constexpr int kUsageExit = 22;
 // connecting, so this only bounds idle or hostile connections.
 constexpr uint64_t kHeaderTimeoutMs = 10000;
 
-void write_stderr(const std::string& text) {
-    size_t off = 0;
-    while (off < text.size()) {
-        ssize_t n = ::write(2, text.data() + off, text.size() - off);
-        if (n <= 0) return;
-        off += static_cast<size_t>(n);
-    }
-}
-
 int fatal(const std::string& text) {
     log::plain("[fatal] " + text);
     return 1;
-}
-
-uint64_t to_ms(goflag::Duration d) {
-    auto ms = std::chrono::ceil<std::chrono::milliseconds>(d).count();
-    return ms > 0 ? static_cast<uint64_t>(ms) : 0;
 }
 
 // Go prints a nil address as "<nil>".
@@ -128,8 +115,8 @@ void setup_logging(srcproxy::LogLevel level) {
 ServiceConfig base_service(const SocketAddress& listen, goflag::Duration timeout) {
     ServiceConfig config;
     config.listen.push_back(listen);
-    config.connect_timeout_ms = to_ms(timeout);
-    config.idle_timeout_ms = to_ms(timeout);
+    config.connect_timeout_ms = goflag::ceil_ms(timeout);
+    config.idle_timeout_ms = goflag::ceil_ms(timeout);
     config.protocol_name = "tcp";
     config.log_listeners = false;  // the reference's own "[info] listening on ..." line instead
     return config;
@@ -154,7 +141,7 @@ int run_server(const std::string& path) {
     ServerLog clog;
 
     ServiceConfig config = base_service(*listen, cfg.timeout);
-    const uint64_t timeout_ms = to_ms(cfg.timeout);
+    const uint64_t timeout_ms = goflag::ceil_ms(cfg.timeout);
     config.header_timeout_ms = timeout_ms ? std::min(timeout_ms, kHeaderTimeoutMs) : kHeaderTimeoutMs;
     config.inbound = &inbound;
     config.outbound = &outbound;
@@ -230,7 +217,7 @@ int run_client(const std::string& path) {
 
 int run_srcproxy(const std::vector<std::string>& args, const std::string& argv0) {
     auto usage = [&] {
-        write_stderr("Usage: " + argv0 + " [client|server] config.json\n");
+        write_text(2, "Usage: " + argv0 + " [client|server] config.json\n");
         return kUsageExit;
     };
     if (args.size() != 2) return usage();

@@ -25,6 +25,13 @@ namespace ferry::goflag {
 // Go's time.Duration: signed 64-bit nanoseconds.
 using Duration = std::chrono::nanoseconds;
 
+// Whole milliseconds for the event loops' deadlines, rounded up, so that a positive duration under 1 ms does
+// not become 0 ("none"); 0 for zero and negative durations.
+inline uint64_t ceil_ms(Duration d) {
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(d).count();
+    return ms > 0 ? static_cast<uint64_t>(ms) : 0;
+}
+
 enum class ParseStatus {
     Ok,     // every flag parsed; positional arguments (if any) are in ParseResult::positional
     Help,   // -h / -help without such a flag defined: print usage() to stderr, exit 0
