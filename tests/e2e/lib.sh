@@ -573,7 +573,7 @@ tcpext() {
 # the seed's `"local_addr": "192.0.2.2%eth0"` loads unchanged). A: 192.0.2.2/25, 2001:db8:1::2/64, the
 # apps' own addresses on lo (SP_SRC4 and SP_SRC6 inside the seed ACL's prefixes, SP_OUT4/SP_OUT6 outside
 # them), and nat OUTPUT REDIRECT rules: to 203.0.113.1 and 2001:db8:cc::1 -> :9001, 203.0.113.2 -> :9002,
-# 203.0.113.3 -> :9003. B: 192.0.2.1/25 (the seed's server listen address), 2001:db8:1::1/64, the
+# 203.0.113.3 -> :9003, 203.0.113.4 -> :9004. B: 192.0.2.1/25 (the seed's server listen address), 2001:db8:1::1/64, the
 # destinations on lo (203.0.113.1-3, 198.51.100.1, 2001:db8:cc::1, 2001:db8:cccc::1), and the routes that
 # make the apps' source ranges local for TCP (table 30, as the seed's README shows).
 SP_A4=192.0.2.2
@@ -604,6 +604,7 @@ sp_topology() {
     ip -n "$NS_A" -6 route add 2001:db8:cccc::/64 via "$SP_B6"
     in_ns "$NS_A" iptables -t nat -A OUTPUT -p tcp -d 203.0.113.2 -j REDIRECT --to-ports 9002
     in_ns "$NS_A" iptables -t nat -A OUTPUT -p tcp -d 203.0.113.3 -j REDIRECT --to-ports 9003
+    in_ns "$NS_A" iptables -t nat -A OUTPUT -p tcp -d 203.0.113.4 -j REDIRECT --to-ports 9004
     in_ns "$NS_A" iptables -t nat -A OUTPUT -p tcp -d "$SP_DST4" -j REDIRECT --to-ports 9001
     in_ns "$NS_A" ip6tables -t nat -A OUTPUT -p tcp -d "$SP_DST6" -j REDIRECT --to-ports 9001
     for a in 203.0.113.1/32 203.0.113.2/32 203.0.113.3/32 198.51.100.1/32; do ip -n "$NS_B" addr add "$a" dev lo; done

@@ -20,11 +20,16 @@ cat >"$WORK/blank.json" <<'JSON5'
 // no auth at all: the client sends SHA-256("")
 { inbound: { listen: ':9003', }, outbound: { server: '192.0.2.1:21829', }, }
 JSON5
+cat >"$WORK/nowhere.json" <<'JSON5'
+{ inbound: { listen: ':9004' }, outbound: { server: '192.0.2.1:21899' } }
+JSON5
 start_srcproxy "$NS_B" 21829 server "$WORK/server.json" || finish
 SERVER_PLOG=$PROXY_LOG
 start_srcproxy "$NS_A" 9001 client "$WORK/client.json" || finish
 start_srcproxy "$NS_A" 9002 client "$WORK/wrong.json" || finish
 start_srcproxy "$NS_A" 9003 client "$WORK/blank.json" || finish
+start_srcproxy "$NS_A" 9004 client "$WORK/nowhere.json" || finish
+NOWHERE_PLOG=$PROXY_LOG
 
 TS='^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} '
 re_escape() { printf '%s' "$1" | sed -E 's/[][().*+?^$|\\]/\\&/g'; }
@@ -68,6 +73,14 @@ next_port; rejected "source outside the prefixes, IPv6" "[$SP_OUT6]:$NEXT_PORT" 
     'rejected by src checker: src 2001:db8:bbbb::7 not in the allowed_src_ips of acl\[0\] \(line [0-9]+\)$'
 next_port; allowed "blank auth, any source (outside the UUID's prefixes)" "$SP_OUT4:$NEXT_PORT" "203.0.113.3:80"
 next_port; allowed "blank auth, a source inside them too" "$SP_SRC4:$NEXT_PORT" "203.0.113.3:80"
+
+# A client whose server does not answer: the app's connection is closed, and the client says why.
+next_port
+c=$(client "$NS_A" --bind "$SP_SRC4:$NEXT_PORT" --connect 203.0.113.4:80 --send-bytes 100 --seed 1 --timeout 5)
+check_py "no server: the app's connection is closed without a byte" "j0['received'] == 0 and j0['elapsed'] < 4" "$c"
+if sp_log_wait "$NOWHERE_PLOG" "$TS\[error\] $(re_escape "$SP_SRC4:$NEXT_PORT") <-> 203\.0\.113\.4:80: dial tcp 192\.0\.2\.1:21899: connect: connection refused\$" >/dev/null; then
+    ok "no server: the client logs the dial error"
+else not_ok "no server: the client logs the dial error" "$(tail -n 3 "$NOWHERE_PLOG")"; fi
 
 check "the server is still running" proxy_alive "$(pgrep -f "srcproxy server $WORK/server.json" | head -1)"
 finish

@@ -104,6 +104,15 @@ if sp_log_wait "$SERVER_PLOG" "$TS\[error\] \($(re_escape "$SP_A4"):$(jget "$c" 
     ok "truncated, then silence: the server logs the deadline"
 else not_ok "truncated, then silence: the server logs the deadline" "$(tail -n 3 "$SERVER_PLOG")"; fi
 
+# `timeout` is the idle timeout too: a relayed connection without traffic either way for 2 s is closed.
+c=$(client "$NS_A" --connect "$SP_B4:21829" --header-hex "$(sp_header '' 203.0.113.1:80 192.0.2.143:40015)" \
+    --send-bytes 100 --seed 2 --timeout 8)
+check_py "idle for the timeout (2 s): closed by the server, after the echo" \
+    "j0['received'] == 100 and (j0['closed_by_peer'] or j0['error'] == 'ECONNRESET') and 1.5 < j0['elapsed'] < 6" "$c"
+if sp_log_wait "$SERVER_PLOG" "$TS\[error\] \($(re_escape "$SP_A4"):[0-9]+\) 192\.0\.2\.143:40015 <-> 203\.0\.113\.1:80: idle for 2000 ms\$" >/dev/null; then
+    ok "idle for the timeout: the server logs it"
+else not_ok "idle for the timeout: the server logs it" "$(tail -n 3 "$SERVER_PLOG")"; fi
+
 raw_relayed "a header split in two writes 300 ms apart" \
     "$(sp_header '' 203.0.113.1:80 192.0.2.140:40010)" "192.0.2.140:40010" "$SP_B4:21829" --split-at 20 --split-delay 0.3
 
