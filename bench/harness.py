@@ -2,10 +2,11 @@
 """bench/harness.py: the measuring and reporting half of `make bench` (bench/run.sh drives it).
 
   harness.py run --out FILE --workload W --round R --subject S --subject-pid PID --echo-pid PID
-                 [--backend-pid PID] [--warmup S --duration S] [--idle --ready-file F --ready-timeout S]
-                 -- LOADGEN ARGV...
+                 [--backend-pid PID] [--server-pid PID] [--warmup S --duration S]
+                 [--idle --ready-file F --ready-timeout S] -- LOADGEN ARGV...
       Runs one load generator (inside the benchmark's network namespace), samples the subject's, the
-      echo's and the backend's (dante, moproxy workloads) CPU time (utime+stime of every process in their trees,
+      echo's, the backend's (dante, moproxy workloads) and the server half's (srcproxy workloads: the subject is
+      then the pair, --subject-pid its client half) CPU time (utime+stime of every process in their trees,
       from /proc/PID/stat) at the start and the end of the measured interval, the load generator's own CPU
       time (wait4 rusage), and for the idle
       workload the subject's RSS and fd count before and while the connections are held. Appends one JSON
@@ -20,8 +21,16 @@
       to the subject, checks the echo answers and that the connection really went through the subject and the
       backend (established sockets on both ports, /proc/net/tcp). Exit 0 when it did.
 
+  harness.py check-srcproxy --connect ADDR:PORT [--bind IP] --echo-pid PID --echo-port N
+                            [--subject-port N --server-port N]
+      (srcproxy workloads, run as the load generator's uid in the client namespace) Connects to ADDR:PORT from
+      IP (port 0: the kernel's choice), checks the echo answers and that the echo, in the server namespace
+      (read through /proc/PID/net/tcp of the echo), has the connection from exactly this socket's own address
+      and port; with --subject-port/--server-port, also that it went through the client half (its socket from
+      us on that port, here) and the server half (an established socket on that port, there). Exit 0 when so.
+
   harness.py report --results FILE --meta FILE --md FILE --png FILE --chart-script FILE [--stdout]
-      Medians over rounds, ratios, the targets (issue 3's, moproxy mode's); writes the Markdown page, the chart (gnuplot)
+      Medians over rounds, ratios, the targets (issue 3's, moproxy and srcproxy modes'); writes the Markdown page, the chart (gnuplot)
       and prints the tables.
 
 Python 3 standard library only.
@@ -142,6 +151,32 @@ def alive(pid):
         return False
 
 
+def _hex_ip(h):
+    """An address as /proc/net/tcp{,6} prints it (32-bit words in host order, i.e. little-endian) -> text."""
+    raw = b''.join(int(h[i:i + 8], 16).to_bytes(4, 'little') for i in range(0, len(h), 8))
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw)
+    ip = socket.inet_ntop(socket.AF_INET6, raw)
+    return ip[7:] if ip.startswith('::ffff:') and '.' in ip else ip
+
+
+def tcp_sockets(net_dir='/proc/net'):
+    """(local ip, local port, remote ip, remote port, state hex) of every TCP socket in the network namespace of
+    net_dir (/proc/net: ours; /proc/PID/net: PID's)."""
+    out = []
+    for name in ('tcp', 'tcp6'):
+        try:
+            with open(os.path.join(net_dir, name)) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    (lh, lp), (rh, rp) = parts[1].split(':'), parts[2].split(':')
+                    out.append((_hex_ip(lh), int(lp, 16), _hex_ip(rh), int(rp, 16), parts[3]))
+        except OSError:
+            pass
+    return out
+
+
 def established_to_port(port, remote_ip=None):
     """Established TCP sockets in this namespace whose local port is `port` (the echo side of each
     relayed connection), optionally only those whose remote address is remote_ip (IPv4)."""
@@ -185,6 +220,7 @@ def cmd_run(a):
     subject_pids = process_tree(a.subject_pid)
     echo_pids = process_tree(a.echo_pid)
     backend_pids = process_tree(a.backend_pid)
+    server_pids = process_tree(a.server_pid)
     rec = {
         'workload': a.workload, 'round': a.round, 'subject': a.subject, 'ts': time.time(),
         'loadgen_argv': a.argv,
@@ -231,14 +267,17 @@ def cmd_run(a):
             # dante forks io children as sessions arrive: its tree is read again at each end of the interval
             # (a child born in between counts whole; one that exits in between is lost, rare under a steady load).
             backend_pids = process_tree(a.backend_pid)
-            ours = set(subject_pids) | set(echo_pids) | set(backend_pids) | {proc.pid, os.getpid()}
+            ours = (set(subject_pids) | set(echo_pids) | set(backend_pids) | set(server_pids)
+                    | {proc.pid, os.getpid()})
             cpu['subject_a'] = cpu_seconds(subject_pids)
+            cpu['server_a'] = cpu_seconds(server_pids)
             cpu['echo_a'] = cpu_seconds(echo_pids)
             cpu['backend_a'] = cpu_seconds(backend_pids)
             cpu['foreign_a'] = foreign_cpu_seconds(ours)
             ta = time.monotonic()
             if sleep_until(end, proc):
                 cpu['subject_b'] = cpu_seconds(subject_pids)
+                cpu['server_b'] = cpu_seconds(server_pids)
                 cpu['echo_b'] = cpu_seconds(echo_pids)
                 backend_b = process_tree(a.backend_pid)
                 cpu['backend_b'] = cpu_seconds(backend_b)
@@ -246,6 +285,11 @@ def cmd_run(a):
                 tb = time.monotonic()
                 rec['interval_s'] = tb - ta
                 rec['subject_cpu_s'] = cpu['subject_b'] - cpu['subject_a'] if subject_pids else None
+                if a.server_pid and subject_pids:
+                    # srcproxy: the subject is the pair; each half also on its own.
+                    rec['client_cpu_s'] = rec['subject_cpu_s']
+                    rec['server_cpu_s'] = cpu['server_b'] - cpu['server_a']
+                    rec['subject_cpu_s'] = rec['client_cpu_s'] + rec['server_cpu_s']
                 rec['echo_cpu_s'] = cpu['echo_b'] - cpu['echo_a']
                 if a.backend_pid:
                     rec['backend_cpu_s'] = max(0.0, cpu['backend_b'] - cpu['backend_a'])
@@ -262,7 +306,7 @@ def cmd_run(a):
     rec['loadgen_wall_s'] = time.monotonic() - t0
     rec['loadgen_cpu_s'] = ru.ru_utime + ru.ru_stime
     rec['loadgen_rc'] = proc.returncode
-    rec['subject_alive_after'] = alive(a.subject_pid)
+    rec['subject_alive_after'] = alive(a.subject_pid) and alive(a.server_pid)
     result = None
     for line in reversed(out.decode(errors='replace').splitlines()):
         line = line.strip()
@@ -355,6 +399,60 @@ def cmd_check_relay(a):
         s.close()
 
 
+def cmd_check_srcproxy(a):
+    host, port = a.connect.rsplit(':', 1)
+    s = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5)
+    try:
+        if a.bind:
+            s.bind((a.bind, 0))
+        s.connect((host, int(port)))
+        me = s.getsockname()[:2]
+        s.sendall(b'ping\n')
+        got = b''
+        while len(got) < 5:
+            chunk = s.recv(64)
+            if not chunk:
+                break
+            got += chunk
+        if got != b'ping\n':
+            print('check-srcproxy: echo from %s:%d through the subject returned %r' % (me[0], me[1], got),
+                  file=sys.stderr)
+            return 1
+        there = '/proc/%d/net' % a.echo_pid
+        seen = []
+        for _ in range(20):  # the echo answered, so its socket is there; a few tries all the same
+            socks = tcp_sockets(there)
+            seen = [(rip, rp) for lip, lp, rip, rp, st in socks if st == '01' and lp == a.echo_port]
+            if tuple(me) in seen:
+                break
+            time.sleep(0.05)
+        else:
+            print('check-srcproxy: the echo has no connection from the load generator\'s own %s:%d; it has '
+                  'connections from: %s' % (me[0], me[1], ', '.join('%s:%d' % x for x in seen) or 'none'),
+                  file=sys.stderr)
+            return 1
+        if a.subject_port:
+            here = [(rip, rp) for lip, lp, rip, rp, st in tcp_sockets() if st == '01' and lp == a.subject_port]
+            if tuple(me) not in here:
+                print('check-srcproxy: no connection from %s:%d on the client half\'s port %d: not relayed '
+                      'through it' % (me[0], me[1], a.subject_port), file=sys.stderr)
+                return 1
+        if a.server_port:
+            if not any(st == '01' and lp == a.server_port for lip, lp, rip, rp, st in socks):
+                print('check-srcproxy: no established connection on the server half\'s port %d: not relayed '
+                      'through it' % a.server_port, file=sys.stderr)
+                return 1
+        print('check-srcproxy: the echo saw %s:%d, the load generator\'s own address and port%s'
+              % (me[0], me[1], ', through both halves' if a.subject_port else ''), file=sys.stderr)
+        return 0
+    except OSError as e:
+        print('check-srcproxy: %s: %s' % (a.connect, e), file=sys.stderr)
+        return 1
+    finally:
+        s.close()
+
+
 # --------------------------------------------------------------------------------------------- report
 
 SUBJECT_NOTES = {
@@ -366,7 +464,9 @@ SUBJECT_NOTES = {
     'ferry-moproxy': 'ferry moproxy, one loop per CPU',
     'redsocks': 'Debian redsocks, default copy loop',
     'redsocks-splice': 'Debian redsocks, splice = on',
-    'direct': 'no proxy; in the moproxy workloads, no dante either',
+    'ferry-srcproxy': 'ferry srcproxy client in A + ferry srcproxy server in B',
+    'haproxy-mmproxy': 'HAProxy send-proxy-v2 in A + Debian go-mmproxy in B',
+    'direct': 'no proxy; in the moproxy workloads, no dante either; in the srcproxy workloads, across the veth',
 }
 
 
@@ -468,12 +568,16 @@ def add_derived(recs):
         r['backend_cores'] = cores(r, 'backend_cpu_s')
         r['loadgen_cores'] = loadgen_cores(r)
         r['foreign_cores'] = cores(r, 'foreign_cpu_s')
+        r['client_cores'] = cores(r, 'client_cpu_s')
+        r['server_cores'] = cores(r, 'server_cpu_s')
 
 
-def cpu_split(d, w, s, backend=False):
+def cpu_split(d, w, s, backend=False, halves=False):
     parts = [d.median(w, s, '@subject_cores'), d.median(w, s, '@echo_cores'), d.median(w, s, '@loadgen_cores')]
     if backend:  # subject / backend / echo / loadgen
         parts.insert(1, d.median(w, s, '@backend_cores'))
+    if halves:  # client half / server half / echo / loadgen (srcproxy)
+        parts[0:1] = [d.median(w, s, '@client_cores'), d.median(w, s, '@server_cores')]
     if all(p is None for p in parts):
         return '—'
     return ' / '.join('—' if p is None else '%.2f' % p for p in parts)
@@ -570,7 +674,7 @@ def report(a):
             }
 
     # A churn table row: rate, failures over all rounds, p50/p99 cycle, ratios to `peers`, where the cores went.
-    def churn_row(w, s, peers, backend=False):
+    def churn_row(w, s, peers, backend=False, halves=False):
         fails = d.per_round(w, s, 'failures')
         return ([
             '**%s**' % s if s.startswith('ferry') else s,
@@ -579,7 +683,7 @@ def report(a):
             fmt(d.median(w, s, 'p50_us'), 0),
             fmt(d.median(w, s, 'p99_us'), 0),
         ] + [fmt_ratio(d.ratio(w, s, peer, 'conns_per_s')) if has(w, peer) else '—' for peer in peers]
-          + [cpu_split(d, w, s, backend=True) if backend else cpu_split(d, w, s)])
+          + [cpu_split(d, w, s, backend=backend, halves=halves)])
 
     # ---- churn
     w = 'churn'
@@ -992,6 +1096,7 @@ def main():
     r.add_argument('--subject-pid', type=int, default=0)
     r.add_argument('--echo-pid', type=int, default=0)
     r.add_argument('--backend-pid', type=int, default=0)
+    r.add_argument('--server-pid', type=int, default=0)
     r.add_argument('--warmup', type=float, default=0)
     r.add_argument('--duration', type=float, default=0)
     r.add_argument('--idle', action='store_true')
@@ -1009,6 +1114,13 @@ def main():
     c.add_argument('--connect', required=True)
     c.add_argument('--subject-port', type=int, required=True)
     c.add_argument('--backend-port', type=int, required=True)
+    c = sub.add_parser('check-srcproxy')
+    c.add_argument('--connect', required=True)
+    c.add_argument('--bind')
+    c.add_argument('--echo-pid', type=int, required=True)
+    c.add_argument('--echo-port', type=int, required=True)
+    c.add_argument('--subject-port', type=int, default=0)
+    c.add_argument('--server-port', type=int, default=0)
     q = sub.add_parser('report')
     q.add_argument('--results', required=True)
     q.add_argument('--meta', required=True)
@@ -1026,6 +1138,8 @@ def main():
         return cmd_check_source(a)
     if a.cmd == 'check-relay':
         return cmd_check_relay(a)
+    if a.cmd == 'check-srcproxy':
+        return cmd_check_srcproxy(a)
     return report(a)
 
 

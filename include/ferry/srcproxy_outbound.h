@@ -11,6 +11,7 @@
 #include "ferry/net_address.h"
 #include "ferry/outbound.h"
 #include "ferry/sha256.h"
+#include "ferry/srcproxy_header.h"
 
 namespace ferry::srcproxy {
 
@@ -18,7 +19,7 @@ class ClientOutbound final : public Outbound {
 public:
     struct Config {
         SocketAddress server;                   // resolved at start-up
-        Sha256Digest auth_digest{};             // SHA-256 of the configured auth ("" when blank)
+        Sha256Digest auth_digest = srcproxy::auth_digest("");  // SHA-256 of the configured auth
         std::optional<SocketAddress> local_ip;  // bind(2) to it (port 0) before connecting
         std::string device;                     // SO_BINDTODEVICE when not empty
         std::optional<uint32_t> fwmark;         // SO_MARK

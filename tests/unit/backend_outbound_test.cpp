@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "test_socket.h"
+
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -22,41 +24,12 @@ using ferry::moproxy::BackendOutbound;
 using ferry::moproxy::Protocol;
 using ferry::moproxy::ServerConfig;
 
+using ferry_test::bytes;
+using ferry_test::drain;
+using ferry_test::Pair;
+using ferry_test::put;
+
 namespace {
-
-struct Pair {
-    int ours = -1;    // what ferry holds (towards the proxy)
-    int theirs = -1;  // the proxy's end
-    Pair() {
-        int fds[2];
-        REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds) == 0);
-        ours = fds[0];
-        theirs = fds[1];
-    }
-    ~Pair() {
-        ::close(ours);
-        ::close(theirs);
-    }
-};
-
-std::string bytes(std::initializer_list<int> b) {
-    std::string s;
-    for (int c : b) s.push_back(static_cast<char>(c));
-    return s;
-}
-
-std::string drain(int fd) {
-    std::string out;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-        if (n <= 0) break;
-        out.append(buf, static_cast<size_t>(n));
-    }
-    return out;
-}
-
-void put(int fd, const std::string& s) { REQUIRE(::send(fd, s.data(), s.size(), 0) == static_cast<ssize_t>(s.size())); }
 
 ServerConfig socks(bool pipelined = false, std::string user = {}, std::string pass = {}) {
     ServerConfig c;

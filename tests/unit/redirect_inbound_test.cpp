@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "test_socket.h"
+
 #include <cerrno>
 #include <string>
 #include <vector>
@@ -17,34 +19,12 @@ using ferry::InboundStep;
 using ferry::RedirectInbound;
 using ferry::SocketAddress;
 
+using ferry_test::bytes;
+using ferry_test::drain;
+using ferry_test::Pair;
+using ferry_test::put;
+
 namespace {
-
-struct Pair {
-    int ours = -1, theirs = -1;
-    Pair() {
-        int fds[2];
-        REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds) == 0);
-        ours = fds[0];
-        theirs = fds[1];
-    }
-    ~Pair() {
-        ::close(ours);
-        ::close(theirs);
-    }
-};
-
-std::string bytes(std::initializer_list<int> b) {
-    std::string s;
-    for (int c : b) s.push_back(static_cast<char>(c));
-    return s;
-}
-void put(int fd, const std::string& s) { REQUIRE(::send(fd, s.data(), s.size(), 0) == static_cast<ssize_t>(s.size())); }
-std::string drain(int fd) {
-    std::string out;
-    char buf[512];
-    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0;) out.append(buf, static_cast<size_t>(n));
-    return out;
-}
 
 ferry::subnets::SubnetList loopback() {
     auto parsed = ferry::subnets::parse_list("127.0.0.0/8\n", "test");
