@@ -149,8 +149,11 @@ std::string Connection::dial_text(const DialSide& d) const {
     return "dial tcp " + from + (d.attempt.target.empty() ? flow_.target : d.attempt.target).to_string();
 }
 
+void ConnectionLog::dialing(const Flow&) const {}
+
 void Connection::start_dialing() {
     state_ = State::Dialing;
+    if (const ConnectionLog* clog = worker_.config().connection_log) clog->dialing(flow_);
     deadline_.cancel();  // each attempt has its own deadline
     const Outbound& outbound = *worker_.config().outbound;
     const size_t parallel = std::max<size_t>(1, outbound.parallel());
@@ -371,12 +374,14 @@ void Connection::drive() {
         return;
     }
     report_bytes(false);
+    // Which EOF came first (both in one call: the client's is read first).
+    if (!was_half_closed && (up_.done() || down_.done())) client_eof_first_ = up_.done();
     if (up_.done() && down_.done()) {
         if (worker_.config().verbose > 1) {
             log::Line line(log::Level::Debug, "connection closing", "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
             add_fields(line, true);
         }
-        if (const ConnectionLog* clog = worker_.config().connection_log) clog->closed(flow_);
+        if (const ConnectionLog* clog = worker_.config().connection_log) clog->closed(flow_, client_eof_first_);
         finish(false);
         return;
     }

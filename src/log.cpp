@@ -39,12 +39,45 @@ void append_go_time(std::string& out) {
     out.append(buf, n);
 }
 
-// A value in a GoStd line: bare when it is one printable word, JSON-quoted otherwise.
+// slog's time: RFC 3339 with milliseconds in local time, "2026-12-01T20:23:09.123Z" or "...+01:00".
+void append_slog_time(std::string& out) {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    tm local{};
+    localtime_r(&ts.tv_sec, &local);
+    char buf[48];
+    size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &local);
+    n += static_cast<size_t>(std::snprintf(buf + n, sizeof buf - n, ".%03ld", ts.tv_nsec / 1000000));
+    out.append(buf, n);
+    const long off = local.tm_gmtoff;
+    if (off == 0) {
+        out.push_back('Z');
+    } else {
+        char z[16];
+        const long a = off < 0 ? -off : off;
+        std::snprintf(z, sizeof z, "%c%02ld:%02ld", off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
+        out += z;
+    }
+}
+
+const char* slog_level(Level level) {
+    switch (level) {
+        case Level::Debug: return "DEBUG";
+        case Level::Info: return "INFO";
+        case Level::Warn: return "WARN";
+        case Level::Error:
+        case Level::Fatal: return "ERROR";
+    }
+    return "INFO";
+}
+
+// A value in a GoStd or Slog line: bare when it is one printable word (for slog also without '='), JSON-quoted
+// otherwise.
 void append_text_value(std::string& out, std::string_view v) {
     bool bare = !v.empty();
     for (char ch : v) {
         auto c = static_cast<unsigned char>(ch);
-        if (c <= 0x20 || c == '"' || c == '\\' || c == 0x7f) bare = false;
+        if (c <= 0x20 || c == '"' || c == '\\' || c == 0x7f || c == '=') bare = false;
     }
     if (bare)
         out += v;
@@ -104,14 +137,23 @@ void append_json_string(std::string& out, std::string_view s) {
     out.push_back('"');
 }
 
-Line::Line(Level level, std::string_view msg, std::string_view caller) : json_(format() == Format::Json) {
+Line::Line(Level level, std::string_view msg, std::string_view caller) : format_(format()) {
     buf_.reserve(256);
-    if (!json_) {
+    if (format_ == Format::GoStd) {
         append_go_time(buf_);
         buf_ += '[';
         buf_ += level_name(level);
         buf_ += "] ";
         buf_ += msg;
+        return;
+    }
+    if (format_ == Format::Slog) {
+        buf_ += "time=";
+        append_slog_time(buf_);
+        buf_ += " level=";
+        buf_ += slog_level(level);
+        buf_ += " msg=";
+        append_text_value(buf_, msg);
         return;
     }
     timespec ts{};
@@ -129,7 +171,7 @@ Line::Line(Level level, std::string_view msg, std::string_view caller) : json_(f
 }
 
 void Line::key(std::string_view k) {
-    if (!json_) {
+    if (format_ != Format::Json) {
         buf_.push_back(' ');
         buf_ += k;
         buf_.push_back('=');
@@ -142,7 +184,7 @@ void Line::key(std::string_view k) {
 
 Line& Line::str(std::string_view k, std::string_view value) {
     key(k);
-    if (json_)
+    if (format_ == Format::Json)
         append_json_string(buf_, value);
     else
         append_text_value(buf_, value);
@@ -162,7 +204,7 @@ Line& Line::boolean(std::string_view k, bool value) {
 }
 
 Line::~Line() {
-    buf_ += json_ ? "}\n" : "\n";
+    buf_ += format_ == Format::Json ? "}\n" : "\n";
     write_all(buf_);
 }
 

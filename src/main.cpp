@@ -30,6 +30,10 @@ const ModeEntry kModes[] = {
      "carry the client's source address to a server that connects from it with IP_FREEBIND, client and server "
      "(srcproxy drop-in)",
      ferry::run_srcproxy},
+    {"tproxy", {"liproxy", "uproxy", nullptr},
+     "intercept connections delivered by iptables/nftables TPROXY and reconnect from the original source to the "
+     "original destination (uproxy / liproxy)",
+     ferry::run_tproxy},
 };
 
 void print_help(FILE* out) {

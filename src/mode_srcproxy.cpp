@@ -48,7 +48,7 @@ public:
     void established(const Flow& f) const override {
         if (info_enabled()) log::plain("[info] (" + f.peer.to_string() + ") " + pair(f) + ": established");
     }
-    void closed(const Flow& f) const override {
+    void closed(const Flow& f, bool) const override {
         if (info_enabled()) log::plain("[info] (" + f.peer.to_string() + ") " + pair(f) + ": closed");
     }
     void failed(const Flow& f, bool, bool, std::string_view, std::string_view error) const override {
@@ -65,7 +65,7 @@ public:
     void established(const Flow& f) const override {
         if (info_enabled()) log::plain("[info] " + pair(f) + ": established");
     }
-    void closed(const Flow& f) const override {
+    void closed(const Flow& f, bool) const override {
         if (info_enabled()) log::plain("[info] " + pair(f) + ": closed");
     }
     void failed(const Flow& f, bool, bool, std::string_view, std::string_view error) const override {

@@ -125,6 +125,7 @@ private:
     uint64_t reported_down_ = 0;
     uint64_t reported_ms_ = 0;
     bool upstream_fault_ = false;  // the relay ended because the upstream side failed
+    bool client_eof_first_ = false;  // the client->upstream direction finished first
 };
 
 class Worker {

@@ -12,10 +12,12 @@ namespace ferry {
 
 class ConnectionLog {
 public:
+    // The handshake is done and the first dial starts (flow.destination and flow.source are known).
+    virtual void dialing(const Flow& flow) const;
     // The upstream is connected (and its handshake done): the relay starts.
     virtual void established(const Flow& flow) const = 0;
-    // Both directions ended cleanly (EOF each way).
-    virtual void closed(const Flow& flow) const = 0;
+    // Both directions ended cleanly (EOF each way); `client_first`: the client's EOF came first.
+    virtual void closed(const Flow& flow, bool client_first) const = 0;
     // The connection ends on a failure: during the handshake (`handshake_done` false: the flow may know
     // nothing but the peer), while dialing, or while relaying (`relaying`). `message` is the engine's summary
     // ("failed to establish upstream connection"), `error` the specific reason.

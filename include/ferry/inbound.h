@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "ferry/flow.h"
 #include "ferry/proxy_protocol.h"
@@ -120,6 +121,27 @@ public:
 
 private:
     const srcproxy::Acl& acl_;
+};
+
+}  // namespace ferry
+
+namespace ferry {
+
+// iptables/nftables TPROXY in front (tproxy mode): the listener has IP_TRANSPARENT, so the accepted socket's
+// local address is the original destination and its peer the original source; nothing is read from the
+// client. The outbound connects from the source to the destination (both flows share the 4-tuple). A
+// connection made to the listening address itself was not intercepted (it would be relayed to ourselves) and
+// is closed.
+class TransparentInbound final : public Inbound {
+public:
+    explicit TransparentInbound(std::vector<SocketAddress> listen) : listen_(std::move(listen)) {}
+    InboundStep read(int fd, Flow& flow, std::span<std::byte> scratch) const override;
+    const char* failure_message() const override { return "failed to accept connection"; }
+    const char* done_message() const override { return "intercepted"; }
+    const char* handshake_name() const override { return "interception"; }
+
+private:
+    std::vector<SocketAddress> listen_;  // unmapped
 };
 
 }  // namespace ferry

@@ -18,8 +18,9 @@ bool enabled(Level level);
 void set_fd(int fd);
 
 // Json: go-mmproxy's zap lines (the default). GoStd: Go's standard `log` package, as the srcproxy reference
-// prints: "2026/12/01 20:23:09 [info] msg key=value ..." in local time.
-enum class Format { Json, GoStd };
+// prints: "2026/12/01 20:23:09 [info] msg key=value ..." in local time. Slog: Go's log/slog TextHandler, as
+// uproxy's liproxy prints: `time=2026-12-01T20:23:09.123Z level=INFO msg="bound" address=127.0.0.1:9091`.
+enum class Format { Json, GoStd, Slog };
 void set_format(Format format);
 Format format();
 
@@ -41,7 +42,7 @@ public:
 private:
     void key(std::string_view k);
     std::string buf_;
-    bool json_;
+    Format format_;
 };
 
 // JSON string escaping, exposed for tests.

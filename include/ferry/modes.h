@@ -10,5 +10,6 @@ namespace ferry {
 int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0);
 int run_moproxy(const std::vector<std::string>& args, const std::string& argv0);
 int run_srcproxy(const std::vector<std::string>& args, const std::string& argv0);
+int run_tproxy(const std::vector<std::string>& args, const std::string& argv0);
 
 }  // namespace ferry

@@ -684,6 +684,9 @@ start_srcproxy() {
     return 0
 }
 
+# re_escape TEXT: TEXT as a literal in an extended regular expression.
+re_escape() { printf '%s' "$1" | sed -E 's/[][().*+?^$|\\{}]/\\&/g'; }
+
 # sp_log_wait LOG REGEX [TIMEOUT_S]: wait for a line matching REGEX (grep -E) in LOG; prints it.
 sp_log_wait() {
     local log=$1 re=$2 timeout=${3:-5} i
@@ -707,4 +710,66 @@ def addr(t):
 d = hashlib.sha256(auth.encode()).digest()
 print((bytes([1, 1, len(d)]) + d + addr(dst) + addr(src)).hex())
 PY
+}
+
+# ------------------------------------------------------------------ tproxy topology
+
+# tp_topology: client C (198.51.100.2, 2001:db8:1::2) - router R (198.51.100.1, 2001:db8:1::1 | 203.0.113.1,
+# 2001:db8:2::1) - server S (203.0.113.2, 2001:db8:2::2). C and S route through R, which forwards, and
+# intercepts TCP to and from ports 80-89 with the uproxy README's TPROXY rules (IPv4 and the same for IPv6):
+# new flows from C to TPROXY on 127.0.0.1:9091 / [::1]:9091, and packets of the flows ferry holds (-m socket)
+# marked and routed to the local table 100. TP_IN / TP_OUT: R's interfaces towards C and S.
+TP_C4=198.51.100.2
+TP_C6=2001:db8:1::2
+TP_S4=203.0.113.2
+TP_S6=2001:db8:2::2
+tp_topology() {
+    ns_new NS_C c
+    ns_new NS_R r
+    ns_new NS_S s
+    link_ns "$NS_C" "$TP_C4/24 $TP_C6/64" "$NS_R" "198.51.100.1/24 2001:db8:1::1/64"
+    TP_IN="${E2E_ID}${E2E_LINKS}b"
+    link_ns "$NS_S" "$TP_S4/24 $TP_S6/64" "$NS_R" "203.0.113.1/24 2001:db8:2::1/64"
+    TP_OUT="${E2E_ID}${E2E_LINKS}b"
+    ip -n "$NS_C" route add default via 198.51.100.1
+    ip -n "$NS_C" -6 route add default via 2001:db8:1::1
+    ip -n "$NS_S" route add default via 203.0.113.1
+    ip -n "$NS_S" -6 route add default via 2001:db8:2::1
+    in_ns "$NS_R" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+        net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+    local t on
+    for t in iptables ip6tables; do
+        [[ $t == iptables ]] && on=127.0.0.1 || on=::1
+        in_ns "$NS_R" $t -t mangle -N DIVERT
+        in_ns "$NS_R" $t -t mangle -A PREROUTING -i "$TP_IN" -p tcp -m socket --dport 80:89 -j DIVERT
+        in_ns "$NS_R" $t -t mangle -A PREROUTING -i "$TP_OUT" -p tcp -m socket --sport 80:89 -j DIVERT
+        in_ns "$NS_R" $t -t mangle -A DIVERT -j MARK --set-mark 1
+        in_ns "$NS_R" $t -t mangle -A DIVERT -j ACCEPT
+        in_ns "$NS_R" $t -t mangle -A PREROUTING -i "$TP_IN" -p tcp --dport 80:89 -j TPROXY --tproxy-mark 1 --on-port 9091 --on-ip $on
+        in_ns "$NS_R" $t -t mangle -A PREROUTING -i "$TP_OUT" -p tcp --sport 80:89 -j TPROXY --tproxy-mark 1 --on-port 9091 --on-ip $on
+    done
+    ip -n "$NS_R" rule add fwmark 1 lookup 100
+    ip -n "$NS_R" route add local 0.0.0.0/0 dev lo table 100
+    ip -n "$NS_R" -6 rule add fwmark 1 lookup 100
+    ip -n "$NS_R" -6 route add local ::/0 dev lo table 100
+}
+
+# start_tproxy NS ARGS...: `$FERRY tproxy ARGS` in NS (stdout, where it logs, to $PROXY_LOG; stderr to
+# $PROXY_LOG.stderr, also checked for sanitizer reports); waits for port 9091.
+start_tproxy() {
+    local ns=$1
+    shift
+    PROXY_N=$((PROXY_N + 1))
+    PROXY_LOG=$WORK/proxy$PROXY_N.log
+    ip netns exec "$ns" "$FERRY" tproxy "$@" >"$PROXY_LOG" 2>"$PROXY_LOG.stderr" &
+    PROXY_PID=$!
+    E2E_PIDS+=("$PROXY_PID")
+    E2E_PROXY_LOGS+=("$PROXY_LOG" "$PROXY_LOG.stderr")
+    note "proxy $PROXY_N (pid $PROXY_PID): $FERRY tproxy $*"
+    if ! wait_tcp_listen "$ns" 9091 5; then
+        not_ok "ferry tproxy listens on port 9091" "$(tail -n 20 "$PROXY_LOG" "$PROXY_LOG.stderr")"
+        return 1
+    fi
+    E2E_PROXY_PIDS+=("$PROXY_PID")
+    return 0
 }

@@ -32,7 +32,6 @@ start_srcproxy "$NS_A" 9004 client "$WORK/nowhere.json" || finish
 NOWHERE_PLOG=$PROXY_LOG
 
 TS='^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} '
-re_escape() { printf '%s' "$1" | sed -E 's/[][().*+?^$|\\]/\\&/g'; }
 
 if grep -q 'allowed_src_ips.*allows any source' "$SERVER_PLOG"; then
     ok "the server warns that acl[1]'s empty allowed_src_ips allows any source"

@@ -36,7 +36,6 @@ start_srcproxy "$NS_B" 21830 server "$WORK/open.json" || finish
 OPEN_PLOG=$PROXY_LOG
 
 TS='^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} '
-re_escape() { printf '%s' "$1" | sed -E 's/[][().*+?^$|\\]/\\&/g'; }
 UUID_D=70032a0d7130761d1d9fd670d167effd2e99c771ef6fc89aca0fb90a56ab363a
 BLANK_D=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 V1="0101 20 $UUID_D 04 c6336401 01bb 04 c0000282 9c40"

@@ -29,7 +29,6 @@ CLIENT_PLOG=$PROXY_LOG
 in_ns "$NS_A" iptables -t mangle -A OUTPUT -p tcp -d "$SP_B4" --dport 21829 -m mark --mark 0x1234 -j ACCEPT
 
 TS='^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} '
-re_escape() { printf '%s' "$1" | sed -E 's/[][().*+?^$|\\]/\\&/g'; }
 
 # relay NAME SRC DST BYTES: the app binds SRC, connects to DST (redirected), sends BYTES and reads the echo.
 relay() {

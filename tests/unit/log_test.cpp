@@ -82,3 +82,25 @@ TEST_CASE("GoStd lines: Go's log timestamp, [level] msg, key=value with quoting 
     REQUIRE(second.size() > 20);
     CHECK(second.substr(20) == "[info] (192.0.2.2:5) 192.0.2.130:40000 <-> 198.51.100.1:443: established\n");
 }
+
+TEST_CASE("Slog lines: slog's TextHandler shape, time, upper-case level, quoted msg and values where needed") {
+    auto out = capture([] {
+        ferry::log::set_min_level(ferry::log::Level::Info);
+        ferry::log::set_format(ferry::log::Format::Slog);
+        FERRY_LOG(Info, "incoming clientside flow").str("clientsideAddr", "198.51.100.2:40000").str("x", "a=b");
+        FERRY_LOG(Fatal, "bound").num("n", 7);
+        ferry::log::set_format(ferry::log::Format::Json);
+    });
+    auto nl = out.find('\n');
+    REQUIRE(nl != std::string::npos);
+    std::string first = out.substr(0, nl), second = out.substr(nl + 1);
+    // "time=2026-12-01T20:23:09.123" then "Z" or "+hh:mm".
+    REQUIRE(first.rfind("time=", 0) == 0);
+    CHECK(first[9] == '-');
+    CHECK(first[15] == 'T');
+    CHECK(first[24] == '.');
+    auto level = first.find(" level=INFO msg=\"incoming clientside flow\" clientsideAddr=198.51.100.2:40000 x=\"a=b\"");
+    CHECK(level != std::string::npos);
+    CHECK(first.substr(level) == " level=INFO msg=\"incoming clientside flow\" clientsideAddr=198.51.100.2:40000 x=\"a=b\"");
+    CHECK(second.find(" level=ERROR msg=bound n=7\n") != std::string::npos);
+}
