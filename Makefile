@@ -62,7 +62,8 @@ $(BUILD)/bench/%: bench/%.cpp $(BUILD)/libferry.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -O2 -o $@ $< $(BUILD)/libferry.a $(LDFLAGS)
 
-# Benchmarks against go-mmproxy, HAProxy, redsocks (moproxy mode) and no proxy, in a private network namespace (root; ~11 minutes).
+# Benchmarks against go-mmproxy, HAProxy, redsocks (moproxy mode), HAProxy + go-mmproxy (srcproxy mode, across a second
+# namespace) and no proxy, in private network namespaces (root; ~13 minutes).
 # Never pass/fail. Writes docs/benchmarks.md and docs/benchmarks.png; BENCH_* variables: see bench/README.md.
 .PHONY: bench
 bench: $(BUILD)/ferry bench-tools

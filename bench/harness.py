@@ -874,7 +874,82 @@ def report(a):
             ['', 'conn/s', 'failures (all rounds)', 'p50 cycle µs', 'p99 cycle µs', '×redsocks', '×direct',
              'cores: subject / dante / echo / loadgen'], rows)))
 
-    # ---- targets (issue 3, and moproxy mode's)
+    # ---- srcproxy mode: the ferry srcproxy client/server pair against HAProxy + go-mmproxy, across two namespaces
+    sp = {'uid': cfg.get('loadgen_uid', 0), 'a': cfg.get('sp_a', '192.0.2.2'), 'b': cfg.get('sp_b', '192.0.2.1'),
+          'dst': cfg.get('sp_dst', '203.0.113.1'), 'src': cfg.get('sp_src', '127.0.0.1'),
+          'port': cfg.get('srcproxy_port', 21829)}
+    sp_how = (
+        'ferry\'s srcproxy mode, a client half and a server half, against the same job done with Debian\'s HAProxy '
+        'and go-mmproxy. Two namespaces: A (the load generator and the client half) and B (the server half and '
+        'the echo), joined by a veth pair (A %(a)s/24, B %(b)s/24). The load generator runs as uid %(uid)d, binds '
+        '%(src)s and connects to %(dst)s:2000, an address on `lo` in both namespaces (the srcproxy client refuses '
+        'a loopback original destination, so the destination cannot be 127.0.0.1); in A an iptables rule (`nat '
+        'OUTPUT`, `-d %(dst)s --dport 2000 -m owner --uid-owner %(uid)d -j REDIRECT --to-ports 1122`) sends those '
+        'connections to the client half. **ferry-srcproxy**: `ferry srcproxy client` reads the original destination '
+        '(SO_ORIGINAL_DST) and sends it with the app\'s source address in its header to `ferry srcproxy server` '
+        'on %(b)s:%(port)d, which connects to the destination from the app\'s own %(src)s:PORT (IP_FREEBIND, '
+        'SO_REUSEADDR). **haproxy-mmproxy**: HAProxy (`mode tcp`, splice; it does not read SO_ORIGINAL_DST, so '
+        'its one backend is go-mmproxy) sends a PROXY v2 header to go-mmproxy on %(b)s:%(port)d, which connects '
+        'to the echo (`-4 %(dst)s:2000`) from that source (IP_TRANSPARENT). %(src)s and %(dst)s are both local '
+        'in B, so neither server half needs routing of its own. **direct**: the same load generator, with no '
+        'rule, straight to the echo\'s %(b)s:2000 over the veth (from %(a)s): one hop. On its first start each '
+        'pair is checked with one connection: echoed, relayed by both halves, and B\'s echo sees it come from '
+        'the load generator\'s own %(src)s:PORT. CPU s/GB counts both halves; the cores column splits them '
+        '(client / server / echo / loadgen).' % sp)
+    w = 'srcproxy-stream'
+    if w in workloads:
+        rows = []
+        for s in subjects:
+            if not has(w, s):
+                continue
+            rows.append([
+                '**%s**' % s if s.startswith('ferry') else s,
+                fmt(d.median(w, s, '@updown_mbps')),
+                fmt(d.median(w, s, 'mbps_down')),
+                fmt(d.median(w, s, 'mbps_up')),
+                fmt(d.median(w, s, 'msgs_down_per_s'), 0),
+                fmt(d.median(w, s, 'msgs_up_per_s'), 0),
+                fmt(d.median(w, s, '@cpu_s_per_gb'), 2),
+                fmt_ratio(d.ratio(w, s, 'haproxy-mmproxy', '@updown_mbps')) if has(w, 'haproxy-mmproxy') else '—',
+                fmt_ratio(d.ratio(w, s, 'direct', '@updown_mbps')) if has(w, 'direct') else '—',
+                cpu_split(d, w, s, halves=True),
+                sum(d.per_round(w, s, 'errors').values()) if d.per_round(w, s, 'errors') else '—',
+            ])
+        what = (sp_how + '\n\n%d connections, each repeats `%s` as fast as it can for %s s (after %s s of warm-up); '
+                'the echo sends everything back. ↑ is client → upstream, ↓ is the echo back to the client.'
+                % (cfg['connections'], cfg['message_text'], cfg['duration'], cfg['warmup']))
+        sat = saturation(d, w, subjects, meta['machine']['nproc'])
+        if sat:
+            what += '\n\n' + sat
+        sections.append((w, what, table(
+            ['', '⇅ Mbps', '↓ Mbps', '↑ Mbps', '↓ msg/s', '↑ msg/s', 'CPU s/GB', '×haproxy-mmproxy', '×direct',
+             'cores: client / server / echo / loadgen', 'errors'], rows)))
+        targets_input[(w, 'ferry-srcproxy')] = {'x_hm': d.ratio(w, 'ferry-srcproxy', 'haproxy-mmproxy',
+                                                                '@updown_mbps')}
+    w = 'srcproxy-churn'
+    if w in workloads:
+        rows = []
+        for s in subjects:
+            if not has(w, s):
+                continue
+            rows.append(churn_row(w, s, ('haproxy-mmproxy', 'direct'), halves=True))
+        what = ((sp_how + '\n\n') if 'srcproxy-stream' not in workloads else 'Set up as srcproxy-stream. ') + (
+            '%d workers, each in a loop: connect, %s-byte request, wait for the echo, close; for %s s. Every '
+            'relayed connection is a connection to the server half (and its header) and one from the app\'s '
+            'own address and port to the echo; the load generator\'s ports are the kernel\'s choice, so a port '
+            'comes back once the kernel\'s ephemeral range has gone round, while the server half\'s last '
+            'connection from it may still be in TIME_WAIT.' % (cfg['churn_workers'], cfg['churn_size'],
+                                                                cfg['duration']))
+        sat = saturation(d, w, subjects, meta['machine']['nproc'])
+        if sat:
+            what += '\n\n' + sat
+        sections.append((w, what, table(
+            ['', 'conn/s', 'failures (all rounds)', 'p50 cycle µs', 'p99 cycle µs', '×haproxy-mmproxy', '×direct',
+             'cores: client / server / echo / loadgen'], rows)))
+        targets_input[(w, 'ferry-srcproxy')] = {'x_hm': d.ratio(w, 'ferry-srcproxy', 'haproxy-mmproxy',
+                                                                'conns_per_s')}
+
+    # ---- targets (issue 3, moproxy mode's, srcproxy mode's)
     def tv(key, field):
         return (targets_input.get(key) or {}).get(field)
 
@@ -921,6 +996,12 @@ def report(a):
     if 'moproxy-stream' in workloads:
         trow('moproxy-stream ⇅ ≥ 1.50× redsocks (moproxy mode)', ('moproxy-stream', 'ferry-moproxy'), 'x_redsocks',
              lambda v: v >= 1.5, fmt_ratio, single='ferry-moproxy-1')
+    if 'srcproxy-stream' in workloads:
+        trow('ferry srcproxy ≥ haproxy+go-mmproxy: srcproxy-stream ⇅ (srcproxy mode)',
+             ('srcproxy-stream', 'ferry-srcproxy'), 'x_hm', lambda v: v >= 1.0, fmt_ratio, single=None)
+    if 'srcproxy-churn' in workloads:
+        trow('ferry srcproxy ≥ haproxy+go-mmproxy: srcproxy-churn conn/s (srcproxy mode)',
+             ('srcproxy-churn', 'ferry-srcproxy'), 'x_hm', lambda v: v >= 1.0, fmt_ratio, single=None)
     targets_md = table(['target', 'ferry', 'ferry-1', 'met by ferry'], trows, ['l', 'r', 'r', 'l'])
 
     # ---- raw per-round numbers
@@ -948,6 +1029,10 @@ def report(a):
         cols = list(raw_cols[w])
         cols.insert([c[1] for c in cols].index('@echo_cores'), ('dante cores', '@backend_cores', 2))
         raw_cols['moproxy-' + w] = cols
+        cols = list(raw_cols[w])
+        at = [c[1] for c in cols].index('@echo_cores')
+        cols[at:at] = [('client cores', '@client_cores', 2), ('server cores', '@server_cores', 2)]
+        raw_cols['srcproxy-' + w] = cols
     raw_parts = []
     for w in workloads:
         cols = raw_cols.get(w)
@@ -1036,6 +1121,12 @@ def report(a):
                    'generator runs as uid %d, whose connections to the echo an iptables REDIRECT rule sends to '
                    'the subject. They run after the other workloads: the nat rule turns connection tracking on in '
                    'the namespace.\n' % (cfg.get('cpus_backend', '?'), cfg.get('loadgen_uid', 0)))
+    if any(w.startswith('srcproxy-') for w in workloads):
+        out.append('**srcproxy workloads:** a second namespace (B) holds the subject\'s server half and a second echo, '
+                   'joined to the first (A, the client half and the load generator) by a veth pair (A %s/24, B '
+                   '%s/24); both are created for these workloads, which run last (A\'s REDIRECT rule turns '
+                   'connection tracking on there), and deleted at the end. The server half is pinned like the '
+                   'subject, B\'s echo like the echo.\n' % (cfg.get('sp_a', '?'), cfg.get('sp_b', '?')))
     if cfg.get('quick'):
         out.append('**This is a BENCH_QUICK smoke run (1 round, short intervals): not for quoting.**\n')
     for title, what, tbl in sections:
@@ -1045,9 +1136,10 @@ def report(a):
         if title == 'stream' and chart_ok:
             out.append('![stream ⇅ Mbps per subject](%s)\n' % os.path.basename(a.png))
     out.append('## targets\n')
-    out.append('Informational, never pass/fail: these are the goals from issue 3 (mmproxy mode) and from the '
-               'moproxy-mode issue, with what this run measured ("ferry" is `-threads 0` / `ferry-moproxy`, one '
-               'loop per CPU; "ferry-1" is `ferry-1` / `ferry-moproxy-1`, one loop).\n')
+    out.append('Informational, never pass/fail: these are the goals from issue 3 (mmproxy mode), from the '
+               'moproxy-mode issue and for srcproxy mode, with what this run measured ("ferry" is `-threads 0` / '
+               '`ferry-moproxy` / `ferry-srcproxy`, one loop per CPU; "ferry-1" is `ferry-1` / `ferry-moproxy-1`, '
+               'one loop; srcproxy mode has no one-loop variant).\n')
     out.append(targets_md + '\n')
     if problems:
         out.append('## problems seen in this run\n')
@@ -1056,7 +1148,8 @@ def report(a):
     out.append('```sh\nmake deps          # haproxy, go-mmproxy, gnuplot-nox, ...\nmake bench         # as root; '
                'about %s here\n'
                'BENCH_QUICK=1 make bench                                   # 1 round, 2 s: a smoke run\n'
-               'BENCH_SUBJECTS="ferry go-mmproxy direct" BENCH_WORKLOADS="stream churn" make bench\n```\n'
+               'BENCH_SUBJECTS="ferry go-mmproxy direct" BENCH_WORKLOADS="stream churn" make bench\n'
+               'BENCH_QUICK=1 BENCH_WORKLOADS="srcproxy-stream srcproxy-churn" make bench   # srcproxy mode only\n```\n'
                % meta.get('runtime_text', '10 minutes'))
     if meta['env']:
         out.append('Every knob is a `BENCH_*` variable (see bench/README.md). This run: `%s`.\n'
@@ -1067,7 +1160,9 @@ def report(a):
     width = max(len(k) for k in meta['commands'])
     out.append('```\n%s\n```\n' % '\n'.join('%-*s  %s' % (width, k, v) for k, v in meta['commands'].items()))
     for key, name in (('haproxy_cfg', 'haproxy.cfg'), ('dante_cfg', 'danted.conf'), ('redsocks_cfg', 'redsocks.conf'),
-                      ('redsocks_splice_cfg', 'redsocks-splice.conf')):
+                      ('redsocks_splice_cfg', 'redsocks-splice.conf'), ('haproxy_mmproxy_cfg', 'haproxy-mmproxy.cfg'),
+                      ('srcproxy_server_cfg', 'srcproxy-server.json5'),
+                      ('srcproxy_client_cfg', 'srcproxy-client.json5')):
         if meta.get(key):
             out.append('build/bench/%s:\n' % name)
             out.append('```\n%s\n```\n' % meta[key].rstrip())

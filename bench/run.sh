@@ -33,7 +33,7 @@ META=$OUT/meta.json
 NPROC=$(nproc)
 ALL_CPUS="0-$((NPROC - 1))"
 QUICK=${BENCH_QUICK:-0}
-# Each workload runs the subjects of its mode (subject_mode, workload_mode); direct runs in both.
+# Each workload runs the subjects of its mode (subject_mode, workload_mode); direct runs in all.
 SUBJECTS=${BENCH_SUBJECTS:-"ferry-1 ferry go-mmproxy haproxy ferry-moproxy-1 ferry-moproxy redsocks ferry-srcproxy haproxy-mmproxy direct"}
 WORKLOADS=${BENCH_WORKLOADS:-"stream bulk churn latency idle moproxy-stream moproxy-churn srcproxy-stream srcproxy-churn"}
 if [[ $QUICK == 1 ]]; then
