@@ -35,7 +35,7 @@ $(BUILD)/obj/%.o: src/%.cpp
 
 $(BUILD)/test-obj/%.o: tests/unit/%.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -Itests/unit -c $< -o $@
+	$(CXX) $(CXXFLAGS) -Itests/unit -DFERRY_TEST_PLUGIN_DIR='"$(BUILD)/plugins"' -c $< -o $@
 
 $(BUILD)/libferry.a: $(LIB_OBJS)
 	@rm -f $@
@@ -44,7 +44,7 @@ $(BUILD)/libferry.a: $(LIB_OBJS)
 $(BUILD)/ferry: $(BUILD)/obj/main.o $(BUILD)/libferry.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/unit_tests: $(UNIT_OBJS) $(BUILD)/libferry.a
+$(BUILD)/unit_tests: $(UNIT_OBJS) $(BUILD)/libferry.a | $(PLUGINS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tools/%: tests/tools/%.cpp $(BUILD)/libferry.a
@@ -52,6 +52,17 @@ $(BUILD)/tools/%: tests/tools/%.cpp $(BUILD)/libferry.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 tools: $(TOOLS)
+
+# Interceptor plugins (tproxy mode): conf/interceptor-NAME.c -> build/plugins/NAME.so, the C ABI of
+# include/ferry/interceptor_abi.h. Plain cc, no sanitizers: a plugin does not have to be built like ferry.
+PLUGIN_SRCS := $(wildcard conf/interceptor-*.c)
+PLUGINS     := $(PLUGIN_SRCS:conf/interceptor-%.c=$(BUILD)/plugins/%.so)
+.PHONY: plugins
+plugins: $(PLUGINS)
+
+$(BUILD)/plugins/%.so: conf/interceptor-%.c include/ferry/interceptor_abi.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -fPIC -shared -Iinclude -o $@ $<
 
 # Benchmark tools (bench/): the load generator and the echo upstream, one self-contained file each.
 BENCH_TOOLS := $(BUILD)/bench/loadgen $(BUILD)/bench/echo
@@ -71,16 +82,16 @@ bench: $(BUILD)/ferry bench-tools
 
 # Every tier: unit tests (Catch2), then the end-to-end scenarios in network namespaces (root).
 # The last line is "N passed, N failed" over all of them.
-test: $(BUILD)/ferry $(BUILD)/unit_tests $(TOOLS)
+test: $(BUILD)/ferry $(BUILD)/unit_tests $(TOOLS) $(PLUGINS)
 	@BUILD=$(BUILD) SAN=$(SAN) bash tests/run
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
-e2e: $(BUILD)/ferry $(TOOLS)
+e2e: $(BUILD)/ferry $(TOOLS) $(PLUGINS)
 	@BUILD=$(BUILD) SAN=$(SAN) ONLY=e2e bash tests/run
 
-demo: deps $(BUILD)/ferry $(TOOLS)
+demo: deps $(BUILD)/ferry $(TOOLS) $(PLUGINS)
 	@BUILD=$(BUILD) bash tests/demo.sh
 
 deps:

@@ -351,6 +351,12 @@ void Connection::start_relay() {
     relay_started_ = true;
     if (const ConnectionLog* clog = worker_.config().connection_log) clog->established(flow_);
     worker_.config().outbound->relay_started(flow_, upstream_.attempt);
+    if (const InterceptorSet* set = worker_.config().interceptors) {
+        // Directions nobody intercepts keep splicing.
+        intercept_ = std::make_unique<FlowInterceptors>(*set, flow_);
+        up_.set_filter(intercept_->filter(Direction::Up));
+        down_.set_filter(intercept_->filter(Direction::Down));
+    }
     if (DeadlineQueue* q = relay_deadlines())
         q->arm(deadline_, worker_.loop().now_ms());
     else
@@ -367,6 +373,10 @@ void Connection::drive() {
     auto down = down_.pump(upstream_.io, client_.io, pool, worker_.scratch(), up_.done());
     if (up == SplicePump::Outcome::Error || down == SplicePump::Outcome::Error) {
         const SplicePump& failed = up == SplicePump::Outcome::Error ? up_ : down_;
+        if (!failed.filter_error().empty()) {
+            drop("interceptor failed", failed.filter_error());
+            return;
+        }
         const bool client_to_upstream = &failed == &up_;
         // Which socket failed: the source on a read error, the destination on a write error.
         relay_failed(client_to_upstream == failed.error_on_write(), failed.error_on_write() ? "write" : "read",
@@ -466,6 +476,7 @@ void Connection::finish(bool reset) {
         worker_.config().outbound->relay_closed(flow_, upstream_.attempt, up_.bytes(), down_.bytes(),
                                                 upstream_fault_);
     }
+    if (intercept_) intercept_->close(reset, up_.bytes(), down_.bytes());
     if (reset) {
         if (client_.fd) set_reset_on_close(client_.fd.get());
         if (upstream_.fd) set_reset_on_close(upstream_.fd.get());
@@ -485,6 +496,7 @@ void Connection::close_now() {
             report_bytes(true);
             worker_.config().outbound->relay_closed(flow_, upstream_.attempt, up_.bytes(), down_.bytes(), false);
         }
+        if (intercept_) intercept_->close(true, up_.bytes(), down_.bytes());
     }
     state_ = State::Closed;
     deadline_.cancel();

@@ -53,9 +53,9 @@ void append_slog_time(std::string& out) {
     if (off == 0) {
         out.push_back('Z');
     } else {
-        char z[16];
+        char z[48];
         const long a = off < 0 ? -off : off;
-        std::snprintf(z, sizeof z, "%c%02ld:%02ld", off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
+        std::snprintf(z, sizeof z, "%c%02ld:%02ld", off < 0 ? '-' : '+', a / 3600 % 100, a / 60 % 60);
         out += z;
     }
 }
@@ -203,8 +203,14 @@ Line& Line::boolean(std::string_view k, bool value) {
     return *this;
 }
 
+Line& Line::trailer(std::string_view text) {
+    trailer_ += text;
+    return *this;
+}
+
 Line::~Line() {
     buf_ += format_ == Format::Json ? "}\n" : "\n";
+    buf_ += trailer_;
     write_all(buf_);
 }
 

@@ -1,6 +1,7 @@
 // tproxy mode = TPROXY inbound (IP_TRANSPARENT listener: the accepted socket's local address is the original
 // destination) x direct outbound from the original source (IP_TRANSPARENT, SO_MARK) x splice relay, behind
 // liproxy's command line (uproxy's sample proxy: -bindAddr, -insertionLabel) and its slog lines on stdout.
+// With interceptors the directions they want are copied through them.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include "ferry/connection_log.h"
 #include "ferry/file_util.h"
 #include "ferry/inbound.h"
+#include "ferry/interceptor.h"
 #include "ferry/log.h"
 #include "ferry/modes.h"
 #include "ferry/service.h"
@@ -28,8 +30,13 @@ public:
         line(log::Level::Info, "incoming clientside flow", f);
         line(log::Level::Info, "initiating serverside flow", f);
     }
+    explicit FlowLog(const InterceptorSet& set) : set_(set) {}
     void established(const Flow& f) const override {
-        if (log::enabled(log::Level::Debug)) line(log::Level::Debug, "flow established", f);
+        if (!log::enabled(log::Level::Debug)) return;
+        log::Line l(log::Level::Debug, "flow established", "ferry/mode_tproxy.cpp");
+        l.str("clientsideAddr", f.peer.to_string()).str("serversideAddr", f.destination.to_string());
+        l.str("clientToServer", set_.wants(Direction::Up) ? "intercepted" : "spliced");
+        l.str("serverToClient", set_.wants(Direction::Down) ? "intercepted" : "spliced");
     }
     void closed(const Flow& f, bool client_first) const override {
         if (log::enabled(log::Level::Info))
@@ -44,6 +51,7 @@ public:
     }
 
 private:
+    const InterceptorSet& set_;
     static void line(log::Level level, const char* msg, const Flow& f) {
         log::Line l(level, msg, "ferry/mode_tproxy.cpp");
         l.str("clientsideAddr", f.peer.to_string()).str("serversideAddr", f.destination.to_string());
@@ -62,10 +70,22 @@ int run_tproxy(const std::vector<std::string>& args, const std::string& argv0) {
     log::set_format(log::Format::Slog);
     log::set_fd(1);  // liproxy logs to stdout
     log::set_min_level(o.min_level);
-    if (!o.interceptor_specs.empty()) {
-        FERRY_LOG(Error, "interceptors are not supported by this version of ferry yet")
-            .str("interceptor", o.interceptor_specs.front().name);
-        return 1;
+    InterceptorSet interceptors;
+    for (const auto& spec : o.interceptor_specs) {
+        std::unique_ptr<Interceptor> made;
+        std::string error;
+        if (spec.name == "label") made = make_label_interceptor(spec.arg);
+        else if (spec.name == "hexdump") made = make_hexdump_interceptor();
+        else if (spec.name == "plugin") made = load_plugin_interceptor(spec.arg, &error);
+        else if (spec.name == "pcap") made = make_pcap_interceptor(spec.arg, &error);
+        if (!made) {
+            FERRY_LOG(Error, "cannot set up interceptor").str("interceptor", spec.name).str("error", error);
+            return 1;
+        }
+        FERRY_LOG(Info, "interceptor")
+            .str("name", made->name())
+            .str("directions", spec.up && spec.down ? "both" : spec.up ? "client->server" : "server->client");
+        interceptors.entries.push_back(InterceptorSet::Entry{std::move(made), spec.up, spec.down});
     }
     {
         // IP_TRANSPARENT needs CAP_NET_ADMIN (or CAP_NET_RAW): one clear line instead of a failure per flow.
@@ -83,7 +103,7 @@ int run_tproxy(const std::vector<std::string>& args, const std::string& argv0) {
     out.mark = static_cast<uint32_t>(o.mark);
     out.syn_retries = 0;  // the kernel's; -connect-timeout bounds the connect
     DirectOutbound outbound(out);
-    FlowLog flow_log;
+    FlowLog flow_log(interceptors);
 
     ServiceConfig config;
     config.listen = o.listen;
@@ -96,6 +116,7 @@ int run_tproxy(const std::vector<std::string>& args, const std::string& argv0) {
     config.halfclose_timeout_ms = goflag::ceil_ms(o.halfclose_timeout);
     config.connection_log = &flow_log;
     config.log_listeners = false;
+    if (!interceptors.entries.empty()) config.interceptors = &interceptors;
     return run_service(config, [&] {
         for (const auto& a : o.listen) FERRY_LOG(Info, "bound").str("address", a.to_string());
         FERRY_LOG(Info, "accepting incoming flows");

@@ -14,6 +14,14 @@ SplicePump::~SplicePump() {
     if (pipe_ && owner_) owner_->give_back(pipe_);
 }
 
+void SplicePump::set_filter(BlockFilter* filter) {
+    filter_ = filter;
+    if (filter) {
+        mode_ = RelayMode::Copy;
+        copying_ = true;
+    }
+}
+
 void SplicePump::release(PipePool& pool) {
     if (pipe_) pool.give_back(pipe_);
     pipe_ = nullptr;
@@ -42,6 +50,16 @@ SplicePump::Step SplicePump::copy_once(SocketReadiness& src, SocketReadiness& ds
         src.urgent = false;  // drained past any urgent mark: splice works again
         return Step::Again;
     }
+    if (filter_) {
+        // The filtered block waits in pending_ and goes out through deliver() before the next read.
+        pending_.clear();
+        if (!filter_->filter(std::span<const std::byte>(scratch.data(), static_cast<size_t>(n)), pending_,
+                             filter_error_))
+            return fail(EPROTO, false);
+        pending_off_ = 0;
+        pending_len_ = pending_.size();
+        return Step::Again;
+    }
     if (mode_ == RelayMode::Adaptive && static_cast<size_t>(n) == cap && !src.urgent) {
         copying_ = false;  // a full buffer: bulk is flowing, splice from now on
         small_splices_ = 0;
@@ -57,10 +75,10 @@ SplicePump::Step SplicePump::copy_once(SocketReadiness& src, SocketReadiness& ds
     }
     bytes_ += static_cast<uint64_t>(m);
     if (m < n) {
-        if (!pending_) pending_ = std::make_unique<std::byte[]>(kCopyChunk);
+        if (pending_.size() < kCopyChunk) pending_.resize(kCopyChunk);
         pending_off_ = 0;
         pending_len_ = static_cast<size_t>(n - m);
-        std::memcpy(pending_.get(), scratch.data() + m, pending_len_);
+        std::memcpy(pending_.data(), scratch.data() + m, pending_len_);
     }
     return Step::Again;
 }
@@ -126,11 +144,14 @@ SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst,
                 return *stop;
         }
         if (auto stop = deliver(dst, pending_len_, [&] {
-                ssize_t n = ::send(dst.fd, pending_.get() + pending_off_, pending_len_, MSG_DONTWAIT | MSG_NOSIGNAL);
+                ssize_t n = ::send(dst.fd, pending_.data() + pending_off_, pending_len_, MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (n > 0) pending_off_ += static_cast<size_t>(n);
                 return n;
             }))
             return *stop;
+        // A large filtered block is not kept around once delivered: an idle connection holds no more than the
+        // copy chunk.
+        if (filter_ && pending_.capacity() > 4 * kCopyChunk) std::vector<std::byte>().swap(pending_);
         // 2. Nothing waits: the pipe goes back to the pool until bytes must wait again.
         if (pipe_) {
             pool.give_back(pipe_);
@@ -155,6 +176,8 @@ SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst,
             pipe_ = pool.take();
             if (!pipe_) copy = true;  // out of fds: copying needs none
         }
+        // A filter's output may be longer than its input: read only once the destination could take some of
+        // it (it is written out before the next read either way).
         if (copy && !dst.writable) return Outcome::Blocked;
         if ((copy ? copy_once(src, dst, scratch) : splice_once(src)) == Step::Error) return Outcome::Error;
     }

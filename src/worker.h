@@ -11,6 +11,7 @@
 #include "ferry/log.h"
 #include "ferry/outbound.h"
 #include "ferry/pipe_pool.h"
+#include "ferry/interceptor.h"
 #include "ferry/service.h"
 #include "ferry/splice_pump.h"
 
@@ -126,6 +127,7 @@ private:
     uint64_t reported_ms_ = 0;
     bool upstream_fault_ = false;  // the relay ended because the upstream side failed
     bool client_eof_first_ = false;  // the client->upstream direction finished first
+    std::unique_ptr<FlowInterceptors> intercept_;  // while relaying, when the service has interceptors
 };
 
 class Worker {

@@ -38,10 +38,13 @@ public:
     Line& str(std::string_view key, std::string_view value);
     Line& num(std::string_view key, int64_t value);
     Line& boolean(std::string_view key, bool value);
+    // Text written right after the line, in the same write(2) (a hexdump under its heading line).
+    Line& trailer(std::string_view text);
 
 private:
     void key(std::string_view k);
     std::string buf_;
+    std::string trailer_;
     Format format_;
 };
 

@@ -24,6 +24,7 @@ class SubnetList;
 }
 
 class EventLoop;
+struct InterceptorSet;
 
 // A listener whose connections are not proxied (the moproxy status page): each accepted socket is handed over
 // on the loop that accepted it.
@@ -60,6 +61,8 @@ struct ServiceConfig {
     // Per-connection lines name the destination the client asked for (moproxy) instead of go-mmproxy's
     // clientAddr (the PROXY header's source).
     bool log_destination = false;
+    // Interceptors (tproxy mode): the directions they want are copied through them, the others spliced.
+    const InterceptorSet* interceptors = nullptr;
     // The "listening" line per listening socket (a mode that prints its own start-up line turns it off).
     bool log_listeners = true;
     // When set, per-connection events are logged through it (whatever `verbose`), instead of the zap lines.

@@ -9,6 +9,8 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
+#include <vector>
 
 #include "ferry/pipe_pool.h"
 
@@ -30,6 +32,17 @@ enum class RelayMode {
     Adaptive,  // copy while reads are small, splice once a read fills the copy buffer (bulk), back on small
     Splice,    // always splice (copy only past urgent data or without a pipe)
     Copy,      // always copy
+};
+
+// Sees every block a pump reads and says what to write instead (interceptors, ferry/interceptor.h).
+class BlockFilter {
+public:
+    // Appends the bytes to write in place of `in` to `out` (empty on entry). False: the connection is reset,
+    // `why` says why.
+    virtual bool filter(std::span<const std::byte> in, std::vector<std::byte>& out, std::string& why) = 0;
+
+protected:
+    ~BlockFilter() = default;
 };
 
 class SplicePump {
@@ -68,6 +81,13 @@ public:
     Outcome pump(SocketReadiness& src, SocketReadiness& dst, PipePool& pool, std::span<std::byte> scratch,
                  bool other_done = false);
 
+    // From now on every block read goes through `filter` (null: none) and the pump copies: one block is read,
+    // filtered, and written out before the next read, so at most one filtered block waits here. Set before the
+    // first pump().
+    void set_filter(BlockFilter* filter);
+    // Why the filter failed (error() is then EPROTO).
+    const std::string& filter_error() const { return filter_error_; }
+
     // Returns the pipe (dirty pipes are closed by the pool).
     void release(PipePool& pool);
 
@@ -92,8 +112,11 @@ private:
     int small_splices_ = 0;
     Pipe* pipe_ = nullptr;
     PipePool* owner_ = nullptr;
-    // Copied bytes the destination did not take yet (allocated on the first short send only).
-    std::unique_ptr<std::byte[]> pending_;
+    // Copied bytes the destination did not take yet (allocated on the first short send only), or a filtered
+    // block on its way out.
+    std::vector<std::byte> pending_;
+    BlockFilter* filter_ = nullptr;
+    std::string filter_error_;
     size_t pending_off_ = 0;
     size_t pending_len_ = 0;
     bool src_eof_ = false;

@@ -1,0 +1,235 @@
+#include "ferry/interceptor.h"
+
+#include <dlfcn.h>
+#include <sys/socket.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "ferry/interceptor_abi.h"
+#include "ferry/log.h"
+
+namespace ferry {
+
+void* Interceptor::open(const Flow&) const { return nullptr; }
+void Interceptor::close(void*, const Flow&, bool, uint64_t, uint64_t) const {}
+
+bool InterceptorSet::wants(Direction d) const {
+    for (const auto& e : entries)
+        if (d == Direction::Up ? e.up : e.down) return true;
+    return false;
+}
+
+FlowInterceptors::FlowInterceptors(const InterceptorSet& set, const Flow& flow) : set_(set), flow_(flow) {
+    states_.reserve(set.entries.size());
+    for (const auto& e : set.entries) states_.push_back(e.interceptor->open(flow));
+}
+
+FlowInterceptors::~FlowInterceptors() {
+    if (!closed_) close(true, 0, 0);
+}
+
+BlockFilter* FlowInterceptors::filter(Direction d) {
+    if (!set_.wants(d)) return nullptr;
+    return d == Direction::Up ? &up_ : &down_;
+}
+
+void FlowInterceptors::close(bool reset, uint64_t bytes_up, uint64_t bytes_down) {
+    if (closed_) return;
+    closed_ = true;
+    for (size_t i = 0; i < set_.entries.size(); ++i)
+        set_.entries[i].interceptor->close(states_[i], flow_, reset, bytes_up, bytes_down);
+}
+
+bool FlowInterceptors::Chain::filter(std::span<const std::byte> in, std::vector<std::byte>& out, std::string& why) {
+    // Each interceptor that wants this direction turns the previous output into the next; the last writes
+    // straight into `out`.
+    const auto& entries = owner_.set_.entries;
+    size_t last = entries.size();
+    for (size_t i = entries.size(); i-- > 0;)
+        if (d_ == Direction::Up ? entries[i].up : entries[i].down) {
+            last = i;
+            break;
+        }
+    std::span<const std::byte> cur = in;
+    bool use_a = true;
+    for (size_t i = 0; i < entries.size(); ++i) {
+        if (!(d_ == Direction::Up ? entries[i].up : entries[i].down)) continue;
+        std::vector<std::byte>& dst = i == last ? out : (use_a ? a_ : b_);
+        dst.clear();
+        if (!entries[i].interceptor->data(owner_.states_[i], owner_.flow_, d_, cur, dst, why)) {
+            if (why.empty()) why = "refused the data";
+            why = entries[i].interceptor->name() + ": " + why;
+            return false;
+        }
+        if (dst.size() > kMaxInterceptOutput) {
+            why = entries[i].interceptor->name() + ": " + std::to_string(dst.size()) +
+                  " bytes out for one block of " + std::to_string(cur.size()) + " (at most 1 MiB)";
+            return false;
+        }
+        cur = dst;
+        if (i != last) use_a = !use_a;
+    }
+    return true;
+}
+
+std::string hexdump_text(std::span<const std::byte> bytes) {
+    std::string out;
+    char buf[32];
+    for (size_t off = 0; off < bytes.size(); off += 16) {
+        std::snprintf(buf, sizeof buf, "%04zx ", off);
+        out += buf;
+        for (size_t i = 0; i < 16; ++i) {
+            if (off + i < bytes.size()) {
+                std::snprintf(buf, sizeof buf, " %02x", static_cast<unsigned>(bytes[off + i]));
+                out += buf;
+            } else {
+                out += "   ";
+            }
+        }
+        out += "  |";
+        for (size_t i = 0; i < 16 && off + i < bytes.size(); ++i) {
+            auto c = static_cast<unsigned char>(bytes[off + i]);
+            out.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '.');
+        }
+        out += "|\n";
+    }
+    return out;
+}
+
+namespace {
+
+class LabelInterceptor final : public Interceptor {
+public:
+    explicit LabelInterceptor(std::string text) : prefix_(std::move(text) + "\n") {}
+    std::string name() const override { return "label"; }
+    bool data(void*, const Flow&, Direction, std::span<const std::byte> in, std::vector<std::byte>& out,
+              std::string&) const override {
+        const auto* p = reinterpret_cast<const std::byte*>(prefix_.data());
+        out.insert(out.end(), p, p + prefix_.size());
+        out.insert(out.end(), in.begin(), in.end());
+        return true;
+    }
+
+private:
+    std::string prefix_;
+};
+
+class HexdumpInterceptor final : public Interceptor {
+public:
+    std::string name() const override { return "hexdump"; }
+    bool data(void*, const Flow& flow, Direction d, std::span<const std::byte> in, std::vector<std::byte>& out,
+              std::string&) const override {
+        if (log::enabled(log::Level::Info)) {
+            log::Line line(log::Level::Info, "hexdump", "ferry/interceptor.cpp");
+            line.str("clientsideAddr", flow.peer.to_string())
+                .str("serversideAddr", flow.destination.to_string())
+                .str("direction", d == Direction::Up ? "client->server" : "server->client")
+                .num("bytes", static_cast<int64_t>(in.size()));
+            line.trailer(hexdump_text(in));
+        }
+        out.assign(in.begin(), in.end());
+        return true;
+    }
+};
+
+// A shared object with the C ABI. The handle stays open for the life of the process (flows may still be
+// closing while the set is torn down at exit; dlclose would unmap code they call).
+class PluginInterceptor final : public Interceptor {
+public:
+    PluginInterceptor(std::string path, const ferry_interceptor_v1* api, void* plugin_state)
+        : path_(std::move(path)), api_(api), state_(plugin_state) {}
+    ~PluginInterceptor() override {
+        if (api_->fini) api_->fini(state_);
+    }
+    std::string name() const override {
+        return std::string("plugin ") + (api_->name ? api_->name : path_.c_str());
+    }
+    void* open(const Flow& flow) const override {
+        if (!api_->open) return nullptr;
+        const std::string client = flow.peer.to_string(), server = flow.destination.to_string();
+        ferry_flow_info info{client.c_str(), server.c_str(), flow.destination.family()};
+        return api_->open(state_, &info);
+    }
+    bool data(void* state, const Flow&, Direction d, std::span<const std::byte> in, std::vector<std::byte>& out,
+              std::string& why) const override {
+        int rc = api_->data(state, d == Direction::Up ? FERRY_DIR_UP : FERRY_DIR_DOWN, in.data(), in.size(), &emit,
+                            &out);
+        if (rc != 0) {
+            why = "its data() returned " + std::to_string(rc);
+            return false;
+        }
+        return true;
+    }
+    void close(void* state, const Flow&, bool reset, uint64_t up, uint64_t down) const override {
+        if (api_->close) api_->close(state, reset ? 1 : 0, up, down);
+    }
+
+private:
+    static int emit(void* ctx, const void* bytes, size_t len) {
+        auto& out = *static_cast<std::vector<std::byte>*>(ctx);
+        if (len > kMaxInterceptOutput || out.size() + len > kMaxInterceptOutput) return -1;
+        const auto* p = static_cast<const std::byte*>(bytes);
+        out.insert(out.end(), p, p + len);
+        return 0;
+    }
+
+    std::string path_;
+    const ferry_interceptor_v1* api_;
+    void* state_;
+};
+
+}  // namespace
+
+std::unique_ptr<Interceptor> make_label_interceptor(std::string text) {
+    return std::make_unique<LabelInterceptor>(std::move(text));
+}
+
+std::unique_ptr<Interceptor> make_pcap_interceptor(const std::string& path, std::string* error) {
+    *error = "pcap: not in this build yet (" + path + ")";
+    return nullptr;
+}
+
+std::unique_ptr<Interceptor> make_hexdump_interceptor() { return std::make_unique<HexdumpInterceptor>(); }
+
+std::unique_ptr<Interceptor> load_plugin_interceptor(const std::string& spec, std::string* error) {
+    const auto colon = spec.find(':');
+    const std::string path = spec.substr(0, colon);
+    const std::string arg = colon == std::string::npos ? "" : spec.substr(colon + 1);
+    void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        const char* e = ::dlerror();
+        *error = "cannot load " + path + ": " + (e ? e : "dlopen failed");
+        return nullptr;
+    }
+    using Entry = const ferry_interceptor_v1* (*)();
+    auto entry = reinterpret_cast<Entry>(::dlsym(handle, "ferry_interceptor"));
+    if (!entry) {
+        *error = path + " has no ferry_interceptor() (see include/ferry/interceptor_abi.h)";
+        ::dlclose(handle);
+        return nullptr;
+    }
+    const ferry_interceptor_v1* api = entry();
+    if (!api || api->abi_version != FERRY_INTERCEPTOR_ABI_VERSION || !api->data) {
+        *error = path + ": " +
+                 (!api ? std::string("ferry_interceptor() returned NULL")
+                  : api->abi_version != FERRY_INTERCEPTOR_ABI_VERSION
+                      ? "ABI version " + std::to_string(api->abi_version) + ", this ferry speaks " +
+                            std::to_string(FERRY_INTERCEPTOR_ABI_VERSION)
+                      : std::string("no data() function"));
+        ::dlclose(handle);
+        return nullptr;
+    }
+    void* state = nullptr;
+    if (api->init) {
+        state = api->init(arg.c_str());
+        if (!state) {
+            *error = path + ": its init(\"" + arg + "\") refused to start";
+            ::dlclose(handle);
+            return nullptr;
+        }
+    }
+    return std::make_unique<PluginInterceptor>(path, api, state);
+}
+
+}  // namespace ferry
