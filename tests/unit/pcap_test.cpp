@@ -16,7 +16,9 @@ namespace pcap = ferry::pcap;
 
 namespace {
 
-uint32_t be16(const Bytes& b, size_t at) { return static_cast<uint32_t>(b[at]) << 8 | static_cast<uint32_t>(b[at + 1]); }
+uint32_t be16(const Bytes& b, size_t at) {
+    return static_cast<uint32_t>(b[at]) << 8 | static_cast<uint32_t>(b[at + 1]);
+}
 uint32_t be32(const Bytes& b, size_t at) { return be16(b, at) << 16 | be16(b, at + 2); }
 uint32_t le32(const Bytes& b, size_t at) {
     return static_cast<uint32_t>(b[at]) | static_cast<uint32_t>(b[at + 1]) << 8 |
@@ -225,8 +227,8 @@ TEST_CASE("pcap IPv4 flow: handshake, data both ways, FINs", "[pcap]") {
 }
 
 TEST_CASE("pcap IPv6 flow: handshake, data both ways, FINs", "[pcap]") {
-    check_full_flow(addr("[2001:db8::1]:40000"), addr("[2001:db8:ffff::2]:443"), hex("20010db8 00000000 00000000 00000001"),
-                    hex("20010db8 ffff0000 00000000 00000002"), true);
+    check_full_flow(addr("[2001:db8::1]:40000"), addr("[2001:db8:ffff::2]:443"),
+                    hex("20010db8 00000000 00000000 00000001"), hex("20010db8 ffff0000 00000000 00000002"), true);
 }
 
 TEST_CASE("pcap IPv4-mapped addresses give IPv4 packets", "[pcap]") {
@@ -347,7 +349,7 @@ TEST_CASE("pcap FIN once per side; nothing after a reset", "[pcap]") {
     out.clear();
     flow.fin(true, 1, out);
     const size_t one_fin = out.size();
-    flow.fin(true, 2, out);               // a second FIN from the client
+    flow.fin(true, 2, out);                 // a second FIN from the client
     flow.data(true, text("late"), 3, out);  // data after the client's FIN
     CHECK(out.size() == one_fin);
 
