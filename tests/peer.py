@@ -126,6 +126,8 @@ def serve_conn(conn, peer, local, args, log):
         h_out.update(data)
         state['out'] += len(data)
 
+    head = bytearray()
+
     def read_all(on_data):
         while True:
             data = conn.recv(RECV_SIZE)
@@ -133,6 +135,8 @@ def serve_conn(conn, peer, local, args, log):
                 return
             h_in.update(data)
             state['in'] += len(data)
+            if len(head) < args.record_bytes:
+                head.extend(data[:args.record_bytes - len(head)])
             on_data(data)
 
     try:
@@ -163,6 +167,8 @@ def serve_conn(conn, peer, local, args, log):
         errors.append(err_name(e))
     finally:
         conn.close()
+    if args.record_bytes:
+        rec['head_in'] = bytes(head).hex()
     rec.update(bytes_in=state['in'], sha256_in=h_in.hexdigest(), bytes_out=state['out'],
                sha256_out=h_out.hexdigest(), error=errors[0] if errors else None,
                t_end=round(time.time(), 3))
@@ -815,6 +821,8 @@ def main(argv):
     s.add_argument('--seed', type=int, default=1)
     s.add_argument('--log', help='append one JSON line per finished connection (default stdout)')
     s.add_argument('--timeout', type=float, default=60.0, help='per-connection socket timeout')
+    s.add_argument('--record-bytes', type=int, default=0,
+                   help='log the first N bytes received, as hex ("head_in")')
 
     c = sub.add_parser('client')
     c.add_argument('--connect', required=True)
