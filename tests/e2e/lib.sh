@@ -718,7 +718,8 @@ PY
 # 2001:db8:2::1) - server S (203.0.113.2, 2001:db8:2::2). C and S route through R, which forwards, and
 # intercepts TCP to and from ports 80-89 with the uproxy README's TPROXY rules (IPv4 and the same for IPv6):
 # new flows from C to TPROXY on 127.0.0.1:9091 / [::1]:9091, and packets of the flows ferry holds (-m socket)
-# marked and routed to the local table 100. TP_IN / TP_OUT: R's interfaces towards C and S.
+# marked and routed to the local table 100. TP_IN / TP_OUT: R's interfaces towards C and S. TP_NFT=1: the
+# same rules with nftables.
 TP_C4=198.51.100.2
 TP_C6=2001:db8:1::2
 TP_S4=203.0.113.2
@@ -737,8 +738,25 @@ tp_topology() {
     ip -n "$NS_S" -6 route add default via 2001:db8:2::1
     in_ns "$NS_R" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
         net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+    if [[ ${TP_NFT:-0} == 1 ]]; then
+        # The same with nftables (the README's recipe): one inet table for both families.
+        in_ns "$NS_R" nft -f - <<NFT
+table inet ferry_tproxy {
+    chain prerouting {
+        type filter hook prerouting priority mangle; policy accept;
+        iifname "$TP_IN" tcp dport 80-89 socket transparent 1 meta mark set 1 accept
+        iifname "$TP_OUT" tcp sport 80-89 socket transparent 1 meta mark set 1 accept
+        iifname "$TP_IN" meta nfproto ipv4 tcp dport 80-89 tproxy ip to 127.0.0.1:9091 meta mark set 1 accept
+        iifname "$TP_IN" meta nfproto ipv6 tcp dport 80-89 tproxy ip6 to [::1]:9091 meta mark set 1 accept
+        iifname "$TP_OUT" meta nfproto ipv4 tcp sport 80-89 tproxy ip to 127.0.0.1:9091 meta mark set 1 accept
+        iifname "$TP_OUT" meta nfproto ipv6 tcp sport 80-89 tproxy ip6 to [::1]:9091 meta mark set 1 accept
+    }
+}
+NFT
+    fi
     local t on
     for t in iptables ip6tables; do
+        [[ ${TP_NFT:-0} == 1 ]] && break
         [[ $t == iptables ]] && on=127.0.0.1 || on=::1
         in_ns "$NS_R" $t -t mangle -N DIVERT
         in_ns "$NS_R" $t -t mangle -A PREROUTING -i "$TP_IN" -p tcp -m socket --dport 80:89 -j DIVERT
