@@ -6,6 +6,8 @@
 #     two SOCKS5 proxies (one behind a 100 ms delay), and moves to the other when the fastest dies.
 #  3. srcproxy: the router REDIRECTs the client's connections to a ferry srcproxy client, which hands each to
 #     the ferry srcproxy server in the server namespace; the server connects from the client's own address.
+#  4. tproxy: the router intercepts the client's connections with TPROXY; ferry reconnects from the client's
+#     own address and port, and its interceptors label and hexdump the bytes.
 set -euo pipefail
 BUILD=${BUILD:-build}
 FERRY=${FERRY:-$BUILD/ferry}
@@ -228,4 +230,63 @@ if [ "$(grep -c "^client: hello 198.51.100.2:" "$work/sp-replies")" = 2 ] &&
     echo; echo "demo: srcproxy OK, the service saw the client's own address through the client/server pair"
 else
     echo; echo "demo: FAILED, srcproxy did not carry the client's address"; exit 1
+fi
+
+# ---------------------------------------------------------------------------------------------- tproxy
+echo
+echo "== tproxy: client 198.51.100.2 -> 192.0.2.2:8002 through the router, whose TPROXY rules (uproxy's README)"
+echo "   hand the connection to ferry tproxy on 127.0.0.1:9091; ferry connects to 192.0.2.2:8002 from the client's"
+echo "   own address and port, labels every block (liproxy's -insertionLabel) and hexdumps the client's bytes"
+in_if="$tag-lc"; out_if="$tag-ls"
+# The srcproxy part made the client range local on the server; here the server's replies must go back to the
+# router, where ferry holds the client's address.
+ip -n "$S" rule del to 198.51.100.0/24 ipproto tcp lookup 30 pref 30000
+# Packets to the client's address arrive from the server side: no reverse-path filter on the router.
+ip netns exec "$L" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+    "net.ipv4.conf.$in_if.rp_filter=0" "net.ipv4.conf.$out_if.rp_filter=0"
+ip netns exec "$L" iptables -t mangle -N DIVERT
+ip netns exec "$L" iptables -t mangle -A PREROUTING -i "$in_if" -p tcp -m socket --dport 8002 -j DIVERT
+ip netns exec "$L" iptables -t mangle -A PREROUTING -i "$out_if" -p tcp -m socket --sport 8002 -j DIVERT
+ip netns exec "$L" iptables -t mangle -A DIVERT -j MARK --set-mark 1
+ip netns exec "$L" iptables -t mangle -A DIVERT -j ACCEPT
+ip netns exec "$L" iptables -t mangle -A PREROUTING -i "$in_if" -p tcp --dport 8002 -j TPROXY --tproxy-mark 1 --on-port 9091 --on-ip 127.0.0.1
+ip netns exec "$L" iptables -t mangle -A PREROUTING -i "$out_if" -p tcp --sport 8002 -j TPROXY --tproxy-mark 1 --on-port 9091 --on-ip 127.0.0.1
+ip -n "$L" rule add fwmark 1 lookup 100
+ip -n "$L" route add local 0.0.0.0/0 dev lo table 100
+sed -e 's/("127.0.0.1", 8080)/("192.0.2.2", 8002)/' -e 's/127.0.0.1:8080/192.0.2.2:8002/' "$work/service.py" > "$work/tp-service.py"
+ip netns exec "$S" python3 "$work/tp-service.py" > "$work/tp-service.log" 2>&1 &
+ip netns exec "$L" "$FERRY" tproxy -bindAddr 127.0.0.1:9091 -insertionLabel "[seen by ferry]" -interceptors hexdump@up \
+    > "$work/tproxy.log" 2>&1 &
+for _ in $(seq 50); do
+    ip netns exec "$L" ss -ltn | grep -q '127.0.0.1:9091' && ip netns exec "$S" ss -ltn | grep -q ':8002' && break
+    sleep 0.1
+done
+reply=$(ip netns exec "$C" python3 -c '
+import socket
+s = socket.create_connection(("192.0.2.2", 8002), timeout=10)
+print("client: my address is %s:%d" % s.getsockname())
+s.sendall(b"tproxy request"); s.shutdown(socket.SHUT_WR)
+data = b""
+try:
+    while True:
+        b = s.recv(4096)
+        if not b: break
+        data += b
+except OSError as e:
+    print("client: %s" % e)
+print("client: got %r" % data.decode())')
+echo "$reply"
+sleep 0.3
+echo
+echo "== what the service saw (the client's own address and port, and the label in front of the request):"
+cat "$work/tp-service.log"
+echo
+echo "== ferry tproxy's log (liproxy's slog lines, and the hexdump):"
+cat "$work/tproxy.log"
+port=$(printf '%s\n' "$reply" | sed -n 's/^client: my address is 198.51.100.2:\([0-9]*\)$/\1/p')
+if [ -n "$port" ] && grep -qF "connection from 198.51.100.2:$port, request '[seen by ferry]\\ntproxy request'" "$work/tp-service.log" &&
+    grep -q 'msg="client closed flow"' "$work/tproxy.log"; then
+    echo; echo "demo: tproxy OK, the service saw the client's own address and port, and the interceptor's label"
+else
+    echo; echo "demo: FAILED, tproxy did not intercept as expected"; exit 1
 fi
