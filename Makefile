@@ -103,13 +103,16 @@ install: $(BUILD)/ferry
 	ln -sf ferry $(DESTDIR)$(PREFIX)/bin/mmproxy
 	ln -sf ferry $(DESTDIR)$(PREFIX)/bin/moproxy
 	ln -sf ferry $(DESTDIR)$(PREFIX)/bin/srcproxy
+	ln -sf ferry $(DESTDIR)$(PREFIX)/bin/liproxy
 	install -D -m 0644 conf/allowed-subnets.example $(DESTDIR)$(PREFIX)/share/doc/ferry/allowed-subnets.example
 	install -D -m 0644 conf/ferry-mmproxy.service $(DESTDIR)$(PREFIX)/share/doc/ferry/ferry-mmproxy.service
 	install -D -m 0644 conf/srcproxy-server.json5 $(DESTDIR)$(PREFIX)/share/doc/ferry/srcproxy-server.json5
 	install -D -m 0644 conf/srcproxy-client.json5 $(DESTDIR)$(PREFIX)/share/doc/ferry/srcproxy-client.json5
+	install -D -m 0644 include/ferry/interceptor_abi.h $(DESTDIR)$(PREFIX)/include/ferry/interceptor_abi.h
+	install -D -m 0644 conf/interceptor-replace.c $(DESTDIR)$(PREFIX)/share/doc/ferry/interceptor-replace.c
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/ferry $(DESTDIR)$(PREFIX)/bin/mmproxy $(DESTDIR)$(PREFIX)/bin/moproxy $(DESTDIR)$(PREFIX)/bin/srcproxy
+	rm -f $(DESTDIR)$(PREFIX)/bin/ferry $(DESTDIR)$(PREFIX)/bin/mmproxy $(DESTDIR)$(PREFIX)/bin/moproxy $(DESTDIR)$(PREFIX)/bin/srcproxy $(DESTDIR)$(PREFIX)/bin/liproxy
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/ferry
 
 clean:
