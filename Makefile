@@ -113,6 +113,7 @@ install: $(BUILD)/ferry
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/ferry $(DESTDIR)$(PREFIX)/bin/mmproxy $(DESTDIR)$(PREFIX)/bin/moproxy $(DESTDIR)$(PREFIX)/bin/srcproxy $(DESTDIR)$(PREFIX)/bin/liproxy
+	rm -f $(DESTDIR)$(PREFIX)/include/ferry/interceptor_abi.h
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/ferry
 
 clean:
