@@ -26,6 +26,13 @@ UNIT_OBJS := $(UNIT_SRCS:tests/unit/%.cpp=$(BUILD)/test-obj/%.o)
 TOOL_SRCS := $(wildcard tests/tools/*.cpp)
 TOOLS     := $(TOOL_SRCS:tests/tools/%.cpp=$(BUILD)/tools/%)
 
+# Interceptor plugins (tproxy mode): conf/interceptor-NAME.c -> build/plugins/NAME.so, the C ABI of
+# include/ferry/interceptor_abi.h. Plain cc, no sanitizers: a plugin does not have to be built like ferry.
+PLUGIN_SRCS := $(wildcard conf/interceptor-*.c)
+PLUGINS     := $(PLUGIN_SRCS:conf/interceptor-%.c=$(BUILD)/plugins/%.so)
+# Plugins that only the tests use (tests/plugins/NAME.c -> build/plugins/test-NAME.so).
+TEST_PLUGIN_SRCS := $(wildcard tests/plugins/*.c)
+PLUGINS     += $(TEST_PLUGIN_SRCS:tests/plugins/%.c=$(BUILD)/plugins/test-%.so)
 .PHONY: all test unit e2e demo deps install uninstall clean tools fuzz
 all: $(BUILD)/ferry
 
@@ -53,12 +60,12 @@ $(BUILD)/tools/%: tests/tools/%.cpp $(BUILD)/libferry.a
 
 tools: $(TOOLS)
 
-# Interceptor plugins (tproxy mode): conf/interceptor-NAME.c -> build/plugins/NAME.so, the C ABI of
-# include/ferry/interceptor_abi.h. Plain cc, no sanitizers: a plugin does not have to be built like ferry.
-PLUGIN_SRCS := $(wildcard conf/interceptor-*.c)
-PLUGINS     := $(PLUGIN_SRCS:conf/interceptor-%.c=$(BUILD)/plugins/%.so)
 .PHONY: plugins
 plugins: $(PLUGINS)
+
+$(BUILD)/plugins/test-%.so: tests/plugins/%.c include/ferry/interceptor_abi.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -fPIC -shared -Iinclude -o $@ $<
 
 $(BUILD)/plugins/%.so: conf/interceptor-%.c include/ferry/interceptor_abi.h
 	@mkdir -p $(dir $@)

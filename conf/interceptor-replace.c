@@ -4,8 +4,8 @@
  *   ferry tproxy -interceptors 'plugin=build/plugins/replace.so:hello=howdy@up'
  *
  * The argument is "FROM=TO" (TO may be empty: FROM is then deleted). A match split across two blocks (two
- * reads) is not replaced: a real protocol rewriter keeps state per flow (see open/close). The ABI:
- * include/ferry/interceptor_abi.h. */
+ * reads) is not replaced: a rewriter that must catch those keeps the tail of each block per flow (open/close)
+ * and emits what it still holds from eof(). The ABI: include/ferry/interceptor_abi.h. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +73,7 @@ static const struct ferry_interceptor_v1 replace_api = {
     .fini = replace_fini,
     .open = replace_open,
     .data = replace_data,
+    .eof = NULL,
     .close = NULL,
 };
 

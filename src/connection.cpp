@@ -369,6 +369,7 @@ void Connection::start_relay() {
 void Connection::drive() {
     PipePool& pool = worker_.pipes();
     const bool was_half_closed = up_.done() || down_.done();
+    const bool eof_before = up_.eof_seen() || down_.eof_seen();
     auto up = up_.pump(client_.io, upstream_.io, pool, worker_.scratch(), down_.done());
     auto down = down_.pump(upstream_.io, client_.io, pool, worker_.scratch(), up_.done());
     if (up == SplicePump::Outcome::Error || down == SplicePump::Outcome::Error) {
@@ -384,8 +385,8 @@ void Connection::drive() {
         return;
     }
     report_bytes(false);
-    // Which EOF came first (both in one call: the client's is read first).
-    if (!was_half_closed && (up_.done() || down_.done())) client_eof_first_ = up_.done();
+    // Whose EOF was read first (both in one call: the client's, read first).
+    if (!eof_before && (up_.eof_seen() || down_.eof_seen())) client_eof_first_ = up_.eof_seen();
     if (up_.done() && down_.done()) {
         if (worker_.config().verbose > 1) {
             log::Line line(log::Level::Debug, "connection closing", "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));

@@ -22,6 +22,7 @@ namespace ferry {
 
 void* Interceptor::open(const Flow&) const { return nullptr; }
 void Interceptor::close(void*, const Flow&, bool, uint64_t, uint64_t) const {}
+bool Interceptor::eof(void*, const Flow&, Direction, std::vector<std::byte>&, std::string&) const { return true; }
 
 bool InterceptorSet::wants(Direction d) const {
     for (const auto& e : entries)
@@ -80,6 +81,40 @@ bool FlowInterceptors::Chain::filter(std::span<const std::byte> in, std::vector<
         if (i != last) use_a = !use_a;
     }
     return true;
+}
+
+bool FlowInterceptors::Chain::finish(std::vector<std::byte>& out, std::string& why) {
+    // What interceptor i still holds goes through the ones after it as data, then each adds its own.
+    const auto& entries = owner_.set_.entries;
+    std::vector<std::byte> carry, next;
+    for (size_t i = 0; i < entries.size(); ++i) {
+        if (!(d_ == Direction::Up ? entries[i].up : entries[i].down)) continue;
+        const Interceptor& ic = *entries[i].interceptor;
+        next.clear();
+        if (!carry.empty() && !ic.data(owner_.states_[i], owner_.flow_, d_, carry, next, why)) {
+            if (why.empty()) why = "refused the data";
+            why = ic.name() + ": " + why;
+            return false;
+        }
+        if (!ic.eof(owner_.states_[i], owner_.flow_, d_, next, why)) {
+            if (why.empty()) why = "failed at EOF";
+            why = ic.name() + ": " + why;
+            return false;
+        }
+        if (next.size() > kMaxInterceptOutput) {
+            why = ic.name() + ": " + std::to_string(next.size()) + " bytes out at EOF (at most 1 MiB)";
+            return false;
+        }
+        carry.swap(next);
+    }
+    out.insert(out.end(), carry.begin(), carry.end());
+    return true;
+}
+
+void FlowInterceptors::Chain::idle() {
+    // A burst left large intermediate buffers: an idle flow does not keep them.
+    for (auto* v : {&a_, &b_})
+        if (v->capacity() > 4 * SplicePump::kCopyChunk) std::vector<std::byte>().swap(*v);
 }
 
 std::string hexdump_text(std::span<const std::byte> bytes) {
@@ -232,25 +267,46 @@ public:
     }
     bool data(void* state, const Flow&, Direction d, std::span<const std::byte> in, std::vector<std::byte>& out,
               std::string& why) const override {
+        EmitContext ctx{&out, false};
         int rc = api_->data(state, d == Direction::Up ? FERRY_DIR_UP : FERRY_DIR_DOWN, in.data(), in.size(), &emit,
-                            &out);
-        if (rc != 0) {
-            why = "its data() returned " + std::to_string(rc);
-            return false;
-        }
-        return true;
+                            &ctx);
+        return result("data", rc, ctx, why);
+    }
+    bool eof(void* state, const Flow&, Direction d, std::vector<std::byte>& out, std::string& why) const override {
+        if (!api_->eof) return true;
+        EmitContext ctx{&out, false};
+        int rc = api_->eof(state, d == Direction::Up ? FERRY_DIR_UP : FERRY_DIR_DOWN, &emit, &ctx);
+        return result("eof", rc, ctx, why);
     }
     void close(void* state, const Flow&, bool reset, uint64_t up, uint64_t down) const override {
         if (api_->close) api_->close(state, reset ? 1 : 0, up, down);
     }
 
 private:
+    struct EmitContext {
+        std::vector<std::byte>* out;
+        bool overflow;  // an emit was refused: bytes are missing, so the flow must not go on
+    };
     static int emit(void* ctx, const void* bytes, size_t len) {
-        auto& out = *static_cast<std::vector<std::byte>*>(ctx);
-        if (len > kMaxInterceptOutput || out.size() + len > kMaxInterceptOutput) return -1;
+        auto& c = *static_cast<EmitContext*>(ctx);
+        if (len > kMaxInterceptOutput || c.out->size() + len > kMaxInterceptOutput) {
+            c.overflow = true;
+            return -1;
+        }
         const auto* p = static_cast<const std::byte*>(bytes);
-        out.insert(out.end(), p, p + len);
+        c.out->insert(c.out->end(), p, p + len);
         return 0;
+    }
+    static bool result(const char* call, int rc, const EmitContext& ctx, std::string& why) {
+        if (ctx.overflow) {
+            why = std::string("its ") + call + "() emitted more than 1 MiB for one block";
+            return false;
+        }
+        if (rc != 0) {
+            why = std::string("its ") + call + "() returned " + std::to_string(rc);
+            return false;
+        }
+        return true;
     }
 
     std::string path_;

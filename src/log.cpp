@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
+#include <mutex>
 
 namespace ferry::log {
 namespace {
@@ -14,7 +15,12 @@ std::atomic<int> g_min_level{static_cast<int>(Level::Info)};
 std::atomic<int> g_fd{2};
 std::atomic<int> g_format{static_cast<int>(Format::Json)};
 
+// One line (or a line and its trailer) at a time: a long write to a pipe is not atomic, and other threads'
+// lines must not land inside it.
+std::mutex g_write_mu;
+
 void write_all(const std::string& buf) {
+    std::lock_guard<std::mutex> lock(g_write_mu);
     int fd = g_fd.load(std::memory_order_relaxed);
     const char* p = buf.data();
     size_t left = buf.size();

@@ -72,9 +72,11 @@ InboundStep RedirectInbound::read(int fd, Flow& flow, std::span<std::byte> scrat
         if (flow.local.empty()) flow.local = local_address(fd);
         flow.destination = original_destination(fd, flow.local, flow.peer);
         if (!flow.destination.empty()) {
-            if (refuse_loopback_ && flow.destination.is_loopback())
-                return invalid("failed to accept connection",
-                               "the original destination " + flow.destination.to_string() + " is a loopback address");
+            // 0.0.0.0 and :: reach this host too.
+            if (refuse_loopback_ && (flow.destination.is_loopback() || flow.destination.is_unspecified()))
+                return invalid("failed to accept connection", "the original destination " +
+                                                                  flow.destination.to_string() +
+                                                                  " is this host (loopback or unspecified)");
             flow.inbound_kind = kRedirected;
             return done();
         }

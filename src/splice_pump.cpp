@@ -14,6 +14,9 @@ SplicePump::~SplicePump() {
     if (pipe_ && owner_) owner_->give_back(pipe_);
 }
 
+bool BlockFilter::finish(std::vector<std::byte>&, std::string&) { return true; }
+void BlockFilter::idle() {}
+
 void SplicePump::set_filter(BlockFilter* filter) {
     filter_ = filter;
     if (filter) {
@@ -149,13 +152,22 @@ SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst,
                 return n;
             }))
             return *stop;
-        // A large filtered block is not kept around once delivered: an idle connection holds no more than the
-        // copy chunk.
-        if (filter_ && pending_.capacity() > 4 * kCopyChunk) std::vector<std::byte>().swap(pending_);
         // 2. Nothing waits: the pipe goes back to the pool until bytes must wait again.
         if (pipe_) {
             pool.give_back(pipe_);
             pipe_ = nullptr;
+        }
+        if (src_eof_ && filter_ && !filter_finished_) {
+            // What the filter still holds goes out before the half-close.
+            filter_finished_ = true;
+            pending_.clear();
+            if (!filter_->finish(pending_, filter_error_)) {
+                fail(EPROTO, false);
+                return Outcome::Error;
+            }
+            pending_off_ = 0;
+            pending_len_ = pending_.size();
+            continue;
         }
         if (src_eof_) {
             // ENOTCONN on a socket that was connected means it reached CLOSE (reset or timed out): a reset to
@@ -168,7 +180,15 @@ SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst,
             done_ = true;
             return Outcome::Done;
         }
-        if (!src.readable) return Outcome::Blocked;
+        if (!src.readable) {
+            // Idle until the next event: a large filtered block is not kept around (an idle connection holds
+            // no more than the copy chunk here).
+            if (filter_) {
+                if (pending_.capacity() > 4 * kCopyChunk) std::vector<std::byte>().swap(pending_);
+                filter_->idle();
+            }
+            return Outcome::Blocked;
+        }
         // 3. Read: copy small messages (and past urgent data), splice bulk. A copy reads only what can be sent
         // now, so a slow destination still holds the source back (no unbounded buffering).
         bool copy = copying_ || src.urgent;

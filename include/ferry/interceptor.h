@@ -33,6 +33,8 @@ public:
     // why, for the log).
     virtual bool data(void* state, const Flow& flow, Direction d, std::span<const std::byte> in,
                       std::vector<std::byte>& out, std::string& why) const = 0;
+    // Direction `d` reached EOF: append what is still held back to `out` (default: nothing).
+    virtual bool eof(void* state, const Flow& flow, Direction d, std::vector<std::byte>& out, std::string& why) const;
     // The flow ended; `reset`: not cleanly both ways. Frees the state.
     virtual void close(void* state, const Flow& flow, bool reset, uint64_t bytes_up, uint64_t bytes_down) const;
 };
@@ -64,6 +66,8 @@ private:
     public:
         Chain(FlowInterceptors& owner, Direction d) : owner_(owner), d_(d) {}
         bool filter(std::span<const std::byte> in, std::vector<std::byte>& out, std::string& why) override;
+        bool finish(std::vector<std::byte>& out, std::string& why) override;
+        void idle() override;
 
     private:
         FlowInterceptors& owner_;

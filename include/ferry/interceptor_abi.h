@@ -10,11 +10,17 @@
  * same time, so anything shared between flows (the init state) must be read-only or locked. Calls must not
  * block: they run inside the event loop.
  *
- * Data: `data` is called with each block read in one direction (what one read(2) returned, at most 16 KiB),
- * and passes on what it wants sent in its place by calling `emit` zero or more times (the bytes are copied at
- * once). What it emits for one block may be shorter or longer than the block, up to 1 MiB. Returning non-zero
- * resets the connection. Directions a plugin was not configured for never reach it (and stay on the splice
- * path). */
+ * Data: `data` is called with each block of one direction: what one read(2) returned (at most 16 KiB), or,
+ * behind another interceptor, what that one passed on (up to 1 MiB, possibly 0 bytes). It passes on what it
+ * wants sent in its place by calling `emit` zero or more times; emit copies the bytes at once. What it emits for
+ * one block may be shorter or longer than the block, up to 1 MiB: past that emit returns -1 and the connection
+ * is reset, whatever data returns. Returning non-zero resets the connection too. When the direction reaches
+ * EOF, `eof` may emit what it held back (a partial match, a frame remainder); it goes out before the
+ * half-close. Directions a plugin was not configured for never reach it (and stay on the splice path).
+ *
+ * Lifetimes: `bytes`, `emit`, `emit_ctx` and the ferry_flow_info strings are valid only during the call that
+ * gets them (bytes point into a buffer the event loop reuses). Nothing may unwind (a C++ exception, longjmp)
+ * across these calls. */
 #ifndef FERRY_INTERCEPTOR_ABI_H
 #define FERRY_INTERCEPTOR_ABI_H
 
@@ -52,6 +58,8 @@ struct ferry_interceptor_v1 {
     void* (*open)(void* plugin_state, const struct ferry_flow_info* flow);
     /* A block read in `direction`: emit what to send on. Required. */
     int (*data)(void* flow_state, int direction, const void* bytes, size_t len, ferry_emit_fn emit, void* emit_ctx);
+    /* `direction` reached EOF: emit what is still held back, if anything. Non-zero resets. May be NULL. */
+    int (*eof)(void* flow_state, int direction, ferry_emit_fn emit, void* emit_ctx);
     /* The flow ended (`reset`: not with a clean close both ways); bytes_up/down: what was sent on towards the
      * server and towards the client (after the interceptors). May be NULL. */
     void (*close)(void* flow_state, int reset, uint64_t bytes_up, uint64_t bytes_down);

@@ -40,6 +40,10 @@ public:
     // Appends the bytes to write in place of `in` to `out` (empty on entry). False: the connection is reset,
     // `why` says why.
     virtual bool filter(std::span<const std::byte> in, std::vector<std::byte>& out, std::string& why) = 0;
+    // The source reached EOF: append what is still held back to `out` (sent before the half-close).
+    virtual bool finish(std::vector<std::byte>& out, std::string& why);
+    // The source has nothing to read for now: a chance to free large buffers.
+    virtual void idle();
 
 protected:
     ~BlockFilter() = default;
@@ -92,6 +96,8 @@ public:
     void release(PipePool& pool);
 
     bool done() const { return done_; }
+    // The source's EOF has been read (its bytes may still be on their way out).
+    bool eof_seen() const { return src_eof_; }
     int error() const { return error_; }
     // Which side failed: true when the error came from writing to the destination.
     bool error_on_write() const { return error_on_write_; }
@@ -116,6 +122,7 @@ private:
     // block on its way out.
     std::vector<std::byte> pending_;
     BlockFilter* filter_ = nullptr;
+    bool filter_finished_ = false;
     std::string filter_error_;
     size_t pending_off_ = 0;
     size_t pending_len_ = 0;

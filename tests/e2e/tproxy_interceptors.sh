@@ -109,4 +109,18 @@ for dst in "$TP_S4:80" "[$TP_S6]:80"; do
 done
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$PROXY_PID/status")
 check_py "copy relay: ferry's peak RSS stays small (${rss} KiB: blocks are bounded)" "$rss < 65536" ""
+stop_proxy
+
+# A plugin that holds back the last byte of every block: its eof() must get it out before the half-close.
+start_tproxy "$NS_R" -bindAddr "127.0.0.1:9091,[::1]:9091" -interceptors "plugin=$PLUGIN_DIR/test-holdback.so" || finish
+c=$(client "$NS_C" --connect "$TP_S4:81" --send-bytes 300000 --seed 9 --shutdown-after-send --timeout 20)
+s=$(server_conn "$(jget "$c" local)" "$HC_LOG")
+check_py "held-back bytes: the server got every byte before the EOF, and the echo came back whole" \
+    "j1 is not None and j1['bytes_in'] == 300000 and j1['sha256_in'] == j0['sha256_sent'] and j0['error'] is None and j0['received'] == 300000 and j0['sha256_received'] == j0['sha256_sent']" "$c" "$s"
+# It emits 2 MiB for one block starting with "overflow", ignoring emit's refusals: reset, not a stream with a hole.
+c=$(client "$NS_C" --connect "$TP_S4:80" --header-hex "$(hexof overflow)" --send-bytes 0 --timeout 5)
+check_py "an interceptor past 1 MiB for one block: the connection is reset, nothing passed on" "j0['received'] == 0" "$c"
+if sp_log_wait "$PROXY_LOG" 'level=WARN msg="proxy error" .*errorMsg="interceptor failed: plugin holdback: its data\(\) emitted more than 1 MiB for one block"' >/dev/null; then
+    ok "an interceptor past 1 MiB: the log says which and why"
+else not_ok "an interceptor past 1 MiB: the log says which and why" "$(tail -n 3 "$PROXY_LOG")"; fi
 finish

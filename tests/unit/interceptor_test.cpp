@@ -144,3 +144,30 @@ TEST_CASE("plugin: the example replace.so through the C ABI", "[interceptor]") {
     CHECK_FALSE(load_plugin_interceptor("/nonexistent/x.so", &error));
     CHECK_THAT(error, Catch::StartsWith("cannot load /nonexistent/x.so"));
 }
+
+TEST_CASE("plugin: eof() flushes what data() held back; a careless overflow fails the block", "[interceptor]") {
+    std::string error;
+    auto p = load_plugin_interceptor(std::string(FERRY_TEST_PLUGIN_DIR) + "/test-holdback.so", &error);
+    INFO(error);
+    REQUIRE(p);
+    InterceptorSet set;
+    set.entries.push_back({std::move(p), true, true});
+    set.entries.push_back({make_label_interceptor("L"), true, false});  // after it, up only
+    Flow flow;
+    FlowInterceptors fi(set, flow);
+    CHECK(run(fi.filter(Direction::Up), "abc") == "L\nab");
+    CHECK(run(fi.filter(Direction::Up), "de") == "L\ncd");
+    std::vector<std::byte> out;
+    std::string why;
+    REQUIRE(fi.filter(Direction::Up)->finish(out, why));
+    // The held "e" goes through the label as data at EOF.
+    CHECK(str(out) == "L\ne");
+    CHECK(run(fi.filter(Direction::Down), "xyz") == "xy");
+    out.clear();
+    REQUIRE(fi.filter(Direction::Down)->finish(out, why));
+    CHECK(str(out) == "z");
+    bool ok = true;
+    run(fi.filter(Direction::Down), "overflow!", &ok, &why);
+    CHECK_FALSE(ok);
+    CHECK_THAT(why, Catch::Contains("emitted more than 1 MiB"));
+}

@@ -228,3 +228,39 @@ TEST_CASE("a filter that refuses a block fails the pump with its reason") {
     CHECK(p.filter_error() == "no thanks");
     CHECK(drain(r.dst.far.get()).empty());
 }
+
+namespace {
+
+// Holds back the last byte of each block and gives it up at EOF.
+struct Holder final : ferry::BlockFilter {
+    std::string held;
+    bool filter(std::span<const std::byte> in, std::vector<std::byte>& out, std::string&) override {
+        std::string s = held + std::string(reinterpret_cast<const char*>(in.data()), in.size());
+        held = s.substr(s.size() - 1);
+        for (char c : s.substr(0, s.size() - 1)) out.push_back(std::byte(c));
+        return true;
+    }
+    bool finish(std::vector<std::byte>& out, std::string&) override {
+        for (char c : held) out.push_back(std::byte(c));
+        held.clear();
+        return true;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a filter's held-back bytes go out at EOF, before the half-close") {
+    Rig r;
+    SplicePump p(RelayMode::Copy);
+    Holder h;
+    p.set_filter(&h);
+    REQUIRE(::send(r.src.far.get(), "hello", 5, 0) == 5);
+    CHECK(r.run(p) == SplicePump::Outcome::Blocked);
+    CHECK(drain(r.dst.far.get()) == "hell");
+    CHECK_FALSE(p.eof_seen());
+    ::shutdown(r.src.far.get(), SHUT_WR);
+    CHECK(r.run(p) == SplicePump::Outcome::Done);
+    CHECK(p.eof_seen());
+    CHECK(drain(r.dst.far.get()) == "o");
+    CHECK(at_eof(r.dst.far.get()));
+}
