@@ -64,9 +64,6 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
         for (const auto& p : allowed.prefixes()) FERRY_LOG(Info, "allowed subnet").str("subnet", p.to_string());
     }
     if (auto invalid = mmproxy::validate(&options)) return fatal(invalid->message, invalid->fields);
-    if (options.protocol != mmproxy::Protocol::Tcp)
-        return fatal("UDP is not supported by this version of ferry yet; use -p tcp",
-                     {{"protocol", options.protocol_name}});
     if (std::string why = check_transparent_permitted(); !why.empty())
         return fatal("cannot spoof client addresses", {{"error", why}});
 
@@ -89,8 +86,19 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     out.mark = static_cast<uint32_t>(options.mark);
     DirectOutbound outbound(out);
 
+    // -p udp / -p all (the Azusa fork's extension: both on the same address).
+    UdpServiceConfig udp;
+    udp.listen.push_back(options.listen);
+    udp.targets.v4 = options.target4;
+    udp.targets.v6 = options.target6;
+    udp.mark = static_cast<uint32_t>(options.mark);
+    udp.close_after_ms = static_cast<uint64_t>(options.close_after_seconds) * 1000;
+    udp.allowed = allowed.empty() ? nullptr : &allowed;
+    udp.verbose = static_cast<int>(options.verbose);
+
     ServiceConfig config;
-    config.listen.push_back(options.listen);
+    if (options.protocol != mmproxy::Protocol::Udp) config.listen.push_back(options.listen);
+    if (options.protocol != mmproxy::Protocol::Tcp) config.udp = &udp;
     config.listeners = static_cast<size_t>(options.listeners);
     config.threads = static_cast<size_t>(options.threads);
     config.inbound = &inbound;

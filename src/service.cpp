@@ -10,6 +10,7 @@
 
 #include "ferry/log.h"
 #include "ferry/subnets.h"
+#include "udp_relay.h"
 #include "worker.h"
 
 namespace ferry {
@@ -129,7 +130,15 @@ Worker::Worker(const ServiceConfig& config, size_t index)
       pipes_(kIdlePipesPerLoop, kPipeSize),
       scratch_(ProxyHeaderInbound::kMaxHeader) {}
 
-Worker::~Worker() { close_all(); }
+Worker::~Worker() {
+    close_all();
+    udp_listeners_.clear();
+}
+
+bool Worker::add_udp_listener(Fd fd, const SocketAddress& address) {
+    udp_listeners_.push_back(std::make_unique<UdpListener>(*this, *config_.udp, std::move(fd), address));
+    return udp_listeners_.back()->start();
+}
 
 void Worker::add_listener(Fd fd, const SocketAddress& address, size_t number, const AcceptHandler* handler) {
     listeners_.push_back(std::make_unique<Listener>(*this, std::move(fd), address, number, handler));
@@ -234,6 +243,31 @@ int run_service(const ServiceConfig& config, const std::function<void()>& on_rea
                     .str("listenAdr", address.to_string());
             }
             workers[i % threads]->add_listener(std::move(fd), address, number);
+        }
+    }
+    if (config.udp) {
+        // One socket, on the first loop: a datagram's flow is chosen by the client address in its PROXY
+        // header, which SO_REUSEPORT's 4-tuple hash cannot see, so sockets on several loops could give one
+        // client two flows (two sockets with the same 4-tuple, replies to the wrong one).
+        for (const auto& address : config.udp->listen) {
+            for (size_t i = 0; i < 1; ++i) {
+                std::string error;
+                Fd fd = listen_udp(address, &error);
+                if (!fd) {
+                    FERRY_LOG(Error, "failed to bind listener")
+                        .str("protocol", "udp")
+                        .str("listenAdr", address.to_string())
+                        .str("error", error);
+                    return 1;
+                }
+                if (config.log_listeners && i == 0) {
+                    FERRY_LOG(Info, "listening").str("protocol", "udp").str("listenAdr", address.to_string());
+                }
+                if (!workers[i]->add_udp_listener(std::move(fd), address)) {
+                    FERRY_LOG(Fatal, "failed to create event loop").str("error", errno_text(errno));
+                    return 1;
+                }
+            }
         }
     }
     for (const auto& extra : config.extra_listeners) {

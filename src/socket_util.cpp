@@ -39,6 +39,29 @@ bool host_has_ipv6() {
 
 }  // namespace
 
+Fd listen_udp(const SocketAddress& address, std::string* error) {
+    SocketAddress bind_to = address;
+    bool dual_stack = false;
+    if (address.is_v4() && address.is_unspecified() && host_has_ipv6()) {
+        uint8_t any6[16] = {};
+        bind_to = SocketAddress::from_v6(any6, address.port());
+        dual_stack = true;
+    }
+    auto fail = [&](const std::string& why) {
+        if (error) *error = why;
+        return Fd();
+    };
+    Fd fd(::socket(bind_to.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) return fail("socket: " + errno_text(errno));
+    set_int_option(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1);
+    if (int e = set_int_option(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1))
+        return fail(option_error("setsockopt(SOL_SOCKET, SO_REUSEPORT, 1)", e));
+    if (dual_stack) set_int_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 0);
+    if (::bind(fd.get(), bind_to.sa(), bind_to.length) == -1)
+        return fail("listen udp " + address.to_string() + ": bind: " + errno_text(errno));
+    return fd;
+}
+
 Fd listen_tcp(const SocketAddress& address, const ListenOptions& options, std::string* error) {
     SocketAddress bind_to = address;
     bool dual_stack = false;

@@ -18,6 +18,7 @@
 namespace ferry {
 
 class Worker;
+class UdpListener;
 
 class Listener final : public IoHandler, public TimerHandler {
 public:
@@ -141,6 +142,7 @@ public:
     size_t index() const { return index_; }
 
     void add_listener(Fd fd, const SocketAddress& address, size_t number, const AcceptHandler* handler = nullptr);
+    bool add_udp_listener(Fd fd, const SocketAddress& address);
     // Takes a freshly accepted socket.
     void on_accepted(const Listener& listener, Fd fd, const SocketAddress& peer);
     void unlink(Connection& c);
@@ -165,6 +167,7 @@ private:
     PipePool pipes_;
     std::vector<std::byte> scratch_;
     std::vector<std::unique_ptr<Listener>> listeners_;
+    std::vector<std::unique_ptr<UdpListener>> udp_listeners_;
     Connection* connections_ = nullptr;
 };
 

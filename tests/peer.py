@@ -809,6 +809,67 @@ def cmd_get(args):
 
 # ---------------------------------------------------------------- main
 
+# ---------------------------------------------------------------- UDP
+
+def cmd_udpecho(args):
+    """Echo every datagram back to its sender; one JSON line per datagram (peer, bytes, data as hex)."""
+    log = ConnLog(args.log)
+    socks = []
+    for text in args.listen:
+        host, port = parse_addr(text)
+        s = socket.socket(family_of(host), socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if s.family == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.bind((host, port))
+        socks.append(s)
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        sel.register(s, selectors.EVENT_READ)
+    while True:
+        for key, _ in sel.select():
+            data, peer = key.fileobj.recvfrom(65536)
+            key.fileobj.sendto(data, peer)
+            log.write({'peer': fmt_addr(peer), 'local': fmt_addr(key.fileobj.getsockname()), 'bytes': len(data),
+                       'data': data[:256].hex(), 't': round(time.time(), 3)})
+
+
+def cmd_udpclient(args):
+    """Send COUNT datagrams (HEADER + PAYLOAD-i), collect the replies for TIMEOUT s; one JSON result."""
+    host, port = parse_addr(args.connect)
+    s = socket.socket(family_of(host), socket.SOCK_DGRAM)
+    if args.bind:
+        bhost, bport = parse_addr(args.bind)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((bhost, bport))
+    s.connect((host, port))
+    header = bytes.fromhex(args.header_hex) if args.header_hex else b''
+    sent = []
+    for i in range(args.count):
+        payload = ('%s-%d' % (args.payload, i)).encode()
+        try:
+            s.send(header + payload)
+            sent.append(payload.decode())
+        except OSError:
+            pass
+        if args.gap:
+            time.sleep(args.gap)
+    replies = []
+    deadline = time.time() + args.timeout
+    s.settimeout(0.05)
+    while time.time() < deadline and len(replies) < args.expect:
+        try:
+            replies.append(s.recv(65536).decode(errors='replace'))
+        except socket.timeout:
+            continue
+        except OSError as e:
+            replies.append('error:' + err_name(e))
+            break
+    print(json.dumps({'local': fmt_addr(s.getsockname()), 'sent': sent, 'replies': replies}, sort_keys=True))
+    return 0
+
+
+
 def main(argv):
     p = argparse.ArgumentParser(prog='peer.py', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -896,10 +957,24 @@ def main(argv):
     sd.add_argument('--password', default='')
     sd.add_argument('--tfo', action='store_true', help='TCP_FASTOPEN on the listening socket')
 
+    ue = sub.add_parser('udpecho')
+    ue.add_argument('--listen', action='append', required=True)
+    ue.add_argument('--log')
+    uc = sub.add_parser('udpclient')
+    uc.add_argument('--connect', required=True)
+    uc.add_argument('--bind')
+    uc.add_argument('--header-hex', default='')
+    uc.add_argument('--payload', default='ping')
+    uc.add_argument('--count', type=int, default=1)
+    uc.add_argument('--expect', type=int, default=None, help='stop once this many replies arrived (default COUNT)')
+    uc.add_argument('--gap', type=float, default=0.0, help='seconds between datagrams')
+    uc.add_argument('--timeout', type=float, default=2.0)
     args = p.parse_args(argv)
+    if args.cmd == 'udpclient' and args.expect is None:
+        args.expect = args.count
     fn = {'server': cmd_server, 'client': cmd_client, 'header': cmd_header, 'find': cmd_find,
           'logfind': cmd_logfind, 'jsonlines': cmd_jsonlines, 'get': cmd_get, 'delay': cmd_delay,
-          'socks5d': cmd_socks5d}[args.cmd]
+          'socks5d': cmd_socks5d, 'udpecho': cmd_udpecho, 'udpclient': cmd_udpclient}[args.cmd]
     return fn(args)
 
 

@@ -16,6 +16,7 @@
 #include "ferry/outbound.h"
 #include "ferry/socket_util.h"
 #include "ferry/splice_pump.h"
+#include "ferry/udp_datagram.h"
 
 namespace ferry {
 
@@ -40,6 +41,17 @@ struct ExtraListener {
     SocketAddress address;
     const AcceptHandler* handler = nullptr;
     std::string name;  // for the log ("status")
+};
+
+// The mmproxy mode's UDP path (ferry/udp_datagram.h): datagrams with a PROXY v2 header on `listen`, a flow
+// per client, replies back to the sender from the listening socket.
+struct UdpServiceConfig {
+    std::vector<SocketAddress> listen;
+    udp::Targets targets;
+    uint32_t mark = 0;              // SO_MARK on the flows' sockets when non-zero
+    uint64_t close_after_ms = 60000;  // a flow without traffic either way for this long is closed; 0: never
+    const subnets::SubnetList* allowed = nullptr;
+    int verbose = 0;  // -v: 1 logs dropped datagrams, 2 flows opening and closing
 };
 
 struct ServiceConfig {
@@ -68,6 +80,8 @@ struct ServiceConfig {
     // When set, per-connection events are logged through it (whatever `verbose`), instead of the zap lines.
     const ConnectionLog* connection_log = nullptr;
     std::vector<ExtraListener> extra_listeners;  // one socket each, on the first loop
+    // UDP listeners (mmproxy -p udp / all); null: none.
+    const UdpServiceConfig* udp = nullptr;
     // Called on the main thread for SIGHUP; when unset SIGHUP keeps its default action.
     std::function<void()> on_reload;
 };

@@ -34,6 +34,10 @@ struct ListenOptions {
 // (0.0.0.0) becomes a dual-stack IPv6 socket when the host has IPv6. Returns an invalid Fd and sets *error.
 Fd listen_tcp(const SocketAddress& address, const ListenOptions& options, std::string* error);
 
+// A non-blocking UDP socket bound to `address` with SO_REUSEPORT (one per loop); the IPv4 wildcard becomes a
+// dual-stack IPv6 socket where the host has IPv6, as for listen_tcp.
+Fd listen_udp(const SocketAddress& address, std::string* error);
+
 // The address a socket is bound to / connected to, IPv4-mapped addresses unmapped.
 SocketAddress local_address(int fd);
 SocketAddress peer_address(int fd);

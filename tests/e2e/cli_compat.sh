@@ -312,8 +312,7 @@ difference_case "port 0 in -4: ferry exits 1, 2.1 runs" 124 \
 difference_case "-mark beyond 32 bits: ferry exits 1, 2.1 runs" 124 '--mark has to be <= 4294967295' \
     -l 127.0.0.1:@PORT@ -mark 4294967296
 # Until the UDP mode lands (issue 7), ferry says so instead of listening; then this becomes a running_case.
-difference_case "-p udp: ferry says UDP is not there yet, 2.1 listens" 124 \
-    'UDP is not supported by this version of ferry yet; use -p tcp' -l 127.0.0.1:@PORT@ -p udp
+running_case "-p udp: both listen" -l 127.0.0.1:@PORT@ -p udp
 
 echo "# $passes passed, $failures failed"
 [[ $failures == 0 ]]
