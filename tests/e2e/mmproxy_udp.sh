@@ -125,4 +125,26 @@ r=$(udp --connect "$P4:8444" --header-hex "$hx" --payload denied --count 2 --tim
 check_py "allowed-subnets: a sender outside them gets nothing back" "j0['replies'] == []" "$r"
 check_eq "allowed-subnets: nothing reached the echo" 0 "$(seen 203.0.113.40:5353)"
 check "allowed-subnets: the log says why" grep -q '"msg":"dropping datagram".*not in allowed subnets' "$PROXY_LOG"
+stop_proxy
+
+# The reference, Debian's go-mmproxy 2.1, on the same cases where it behaves correctly: an IPv4 client behind
+# an IPv4 load balancer is echoed from its own address. (Behind an IPv6 load balancer 2.1 dials the -6 target
+# for an IPv4 client: ferry's case above.)
+if command -v go-mmproxy >/dev/null; then
+    mm_routing "$NS_P"
+    PROXY_N=$((PROXY_N + 1))
+    REF_LOG=$WORK/proxy$PROXY_N.log
+    ip netns exec "$NS_P" go-mmproxy -p udp -l "0.0.0.0:8445" -4 "127.0.0.1:$SRV_PORT" -6 "[::1]:$SRV_PORT" 2>"$REF_LOG" &
+    E2E_PIDS+=("$!")
+    for ((i = 0; i < 100; i++)); do
+        [[ -n $(in_ns "$NS_P" ss -Hlun "sport = :8445") ]] && break
+        sleep 0.05
+    done
+    href=$(hdr v2 --family 0x12 --src 203.0.113.50:5353 --dst 192.0.2.1:53)
+    r=$(udp --connect "$P4:8445" --header-hex "$href" --payload ref --count 3 --timeout 3)
+    check_py "go-mmproxy 2.1, the same IPv4 case: echoed back" "j0['replies'] == ['ref-0', 'ref-1', 'ref-2']" "$r"
+    check_eq "go-mmproxy 2.1: the echo saw the client's own address too" 3 "$(seen 203.0.113.50:5353)"
+else
+    skip "go-mmproxy comparison" "go-mmproxy is not installed"
+fi
 finish
