@@ -72,7 +72,7 @@ $(BUILD)/plugins/%.so: conf/interceptor-%.c include/ferry/interceptor_abi.h
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -fPIC -shared -Iinclude -o $@ $<
 
 # Benchmark tools (bench/): the load generator and the echo upstream, one self-contained file each.
-BENCH_TOOLS := $(BUILD)/bench/loadgen $(BUILD)/bench/echo
+BENCH_TOOLS := $(BUILD)/bench/loadgen $(BUILD)/bench/echo $(BUILD)/bench/udpecho
 .PHONY: bench-tools
 bench-tools: $(BENCH_TOOLS)
 

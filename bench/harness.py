@@ -16,6 +16,11 @@
       Sends one PROXY v1 header claiming source IP through the subject, checks the echo answers and that
       the upstream connection really comes from IP (/proc/net/tcp). Exit 0 when it does.
 
+  harness.py check-udp --connect ADDR:PORT --src IP [--echo-log FILE]
+      (udp workload) Sends one datagram with a PROXY v2 DGRAM header claiming source IP:PORT through the subject,
+      carrying the UDP echo's "ferry-udp-whoami": the echo answers with the sender it saw, which must be IP:PORT
+      (and, with --echo-log, the echo's stderr must say so too). Exit 0 when it does.
+
   harness.py check-relay --connect ADDR:PORT --subject-port N --backend-port N
       (moproxy workloads, run as the load generator's uid) Connects to ADDR:PORT, which iptables redirects
       to the subject, checks the echo answers and that the connection really went through the subject and the
@@ -338,6 +343,9 @@ def cmd_run(a):
         gb = (result.get('bytes_up', 0) + result.get('bytes_down', 0)) / 1e9
         if gb > 0:
             rec['cpu_s_per_gb'] = rec['subject_cpu_s'] / gb
+        if a.workload == 'udp' and result.get('received'):
+            # per million datagrams echoed (each one relayed up and its reply down)
+            rec['cpu_s_per_mdgram'] = rec['subject_cpu_s'] / (result['received'] / 1e6)
     with open(a.out, 'a') as f:
         f.write(json.dumps(rec, sort_keys=True) + '\n')
     if 'harness_error' in rec:
@@ -371,6 +379,49 @@ def cmd_check_source(a):
                   file=sys.stderr)
             return 1
         return 0
+    finally:
+        s.close()
+
+
+def cmd_check_udp(a):
+    host, port = a.connect.rsplit(':', 1)
+    sport = 40000 + os.getpid() % 20000
+    hdr = (b'\r\n\r\n\x00\r\nQUIT\n' + bytes([0x21, 0x12]) + (12).to_bytes(2, 'big')
+           + socket.inet_aton(a.src) + socket.inet_aton('127.0.0.1') + sport.to_bytes(2, 'big')
+           + (25578).to_bytes(2, 'big'))
+    want = '%s:%d' % (a.src, sport)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.5)
+    try:
+        s.connect((host, int(port)))
+        got = None
+        for _ in range(6):  # UDP: a datagram may be dropped; try a few times
+            s.send(hdr + b'ferry-udp-whoami')
+            try:
+                got = s.recv(200).decode(errors='replace')
+                break
+            except socket.timeout:
+                continue
+        if got is None:
+            print('check-udp: no answer through the subject at %s' % a.connect, file=sys.stderr)
+            return 1
+        if got != 'whoami ' + want:
+            print('check-udp: the echo saw the datagram from %r, not from %s' % (got[7:], want), file=sys.stderr)
+            return 1
+        if a.echo_log:
+            for _ in range(20):
+                with open(a.echo_log, errors='replace') as f:
+                    if ('whoami from %s\n' % want) in f.read():
+                        break
+                time.sleep(0.05)
+            else:
+                print('check-udp: %s has no "whoami from %s"' % (a.echo_log, want), file=sys.stderr)
+                return 1
+        print('check-udp: the echo saw %s, the header\'s client address' % want, file=sys.stderr)
+        return 0
+    except OSError as e:
+        print('check-udp: %s: %s' % (a.connect, e), file=sys.stderr)
+        return 1
     finally:
         s.close()
 
@@ -815,6 +866,55 @@ def report(a):
                          table(['', 'connections held', 'RSS MiB', 'KiB per connection', 'fds per connection',
                                 'notes'], rows, ['l', 'r', 'r', 'r', 'r', 'l'])))
 
+    # ---- udp (mmproxy mode, -p udp)
+    w = 'udp'
+    if w in workloads:
+        rows = []
+        for s in subjects:
+            if not has(w, s):
+                continue
+            lost = d.per_round(w, s, 'lost')
+            rows.append([
+                '**%s**' % s if s.startswith('ferry') else s,
+                fmt(d.median(w, s, 'dgrams_per_s'), 0),
+                fmt(d.median(w, s, 'mbps_up')),
+                fmt(d.median(w, s, 'mbps_down')),
+                fmt(d.median(w, s, 'loss_pct'), 3, ' %'),
+                sum(lost.values()) if lost else '—',
+                fmt(d.median(w, s, 'p50_us'), 0),
+                fmt(d.median(w, s, 'p99_us'), 0),
+                fmt(d.median(w, s, '@cpu_s_per_mdgram'), 2),
+                fmt_ratio(d.ratio(w, s, 'go-mmproxy', 'dgrams_per_s')) if has(w, 'go-mmproxy') else '—',
+                fmt_ratio(d.ratio(w, s, 'direct', 'dgrams_per_s')) if has(w, 'direct') else '—',
+                cpu_split(d, w, s),
+            ])
+        what = ('mmproxy mode over UDP (`-p udp`; HAProxy relays no UDP, so it sits this one out). The load '
+                'generator opens %d UDP sockets, each with its own client identity in a PROXY v2 DGRAM header '
+                '(family 0x12, source 127.9.N.(1+i):(40000+i), N changing with every run), so the proxy makes one '
+                'flow (upstream socket, bound to that address with IP_TRANSPARENT) per socket; each socket keeps %d '
+                'datagrams of %d payload bytes in flight (a closed loop; sendmmsg/recvmmsg), for %s s after %s s '
+                'of warm-up. The UDP echo (`bench/udpecho`, 127.0.0.1:2000/udp) sends each datagram back to its '
+                'sender, i.e. to the flow\'s socket, and the proxy sends it on to the load generator from its '
+                'listening socket, without a header. `direct`: the same sockets send the bare payload straight to '
+                'the echo. datagrams/s counts the replies that arrived in the measured interval; Mbps is payload '
+                'only (headers and UDP/IP overhead not counted), ↑ client → echo, ↓ back; a datagram is lost when '
+                'no reply came within %d ms (its slot is then reused: the run never stalls); p50/p99 are round '
+                'trips, which with a closed loop mostly measure the queue (%d datagrams in flight ÷ the rate). '
+                'CPU s/M dgram = the subject\'s CPU seconds per million datagrams echoed (each relayed up and its '
+                'reply down). On its first start each subject is checked with one datagram from 127.9.8.7: the '
+                'echo answers a "whoami" with the sender it saw, which must be that address and port.'
+                % (cfg.get('udp_sockets', 32), cfg.get('udp_window', 8), cfg.get('udp_size', 512), cfg['duration'],
+                   cfg['warmup'], cfg.get('udp_timeout_ms', 200),
+                   cfg.get('udp_sockets', 32) * cfg.get('udp_window', 8)))
+        sat = saturation(d, w, subjects, meta['machine']['nproc'])
+        if sat:
+            what += '\n\n' + sat
+        sections.append((w, what, table(
+            ['', 'datagrams/s', '↑ Mbps', '↓ Mbps', 'loss', 'lost (all rounds)', 'p50 µs', 'p99 µs',
+             'CPU s/M dgram', '×go-mmproxy', '×direct', 'cores: subject / echo / loadgen'], rows)))
+        for s in ('ferry', 'ferry-1'):
+            targets_input[(w, s)] = {'x_go': d.ratio(w, s, 'go-mmproxy', 'dgrams_per_s')}
+
     # ---- moproxy mode: ferry moproxy against redsocks, both through the same dante
     how = ('ferry\'s moproxy mode against redsocks (the nearest C peer), both relaying through the same SOCKS5 '
            'backend: one dante (`danted`) for the whole workload, on 127.0.0.1:%d. The load generator runs as uid '
@@ -993,6 +1093,8 @@ def report(a):
             trow('%s: CPU s/GB ≤ ½ go-mmproxy\'s (%s)' % (w, fmt(go, 2)), (w, 'ferry'), 'cpu_rel',
                  lambda v: v <= 0.5,
                  lambda v: '—' if v is None else '%.2f of it' % v)
+    if 'udp' in workloads:
+        trow('udp: ferry ≥ go-mmproxy datagrams/s', ('udp', 'ferry'), 'x_go', lambda v: v >= 1.0, fmt_ratio)
     if 'moproxy-stream' in workloads:
         trow('moproxy-stream ⇅ ≥ 1.50× redsocks (moproxy mode)', ('moproxy-stream', 'ferry-moproxy'), 'x_redsocks',
              lambda v: v >= 1.5, fmt_ratio, single='ferry-moproxy-1')
@@ -1025,6 +1127,12 @@ def report(a):
                  ('alive after', '@subject_alive_after', 0)],
     }
     raw_cols['bulk'] = raw_cols['stream']
+    raw_cols['udp'] = [('dgram/s', 'dgrams_per_s', 0), ('sent', 'sent', 0), ('received', 'received', 0),
+                       ('lost', 'lost', 0), ('late', 'late', 0), ('loss %', 'loss_pct', 3), ('↑ Mbps', 'mbps_up', 1),
+                       ('↓ Mbps', 'mbps_down', 1), ('p99 µs', 'p99_us', 0), ('CPU s/M dgram', '@cpu_s_per_mdgram', 2),
+                       ('subject cores', '@subject_cores', 2), ('echo cores', '@echo_cores', 2),
+                       ('loadgen cores', '@loadgen_cores', 2), ('other jobs\' cores', '@foreign_cores', 2),
+                       ('errors', 'errors', 0)]
     for w in ('stream', 'churn'):
         cols = list(raw_cols[w])
         cols.insert([c[1] for c in cols].index('@echo_cores'), ('dante cores', '@backend_cores', 2))
@@ -1205,6 +1313,10 @@ def main():
     c.add_argument('--connect', required=True)
     c.add_argument('--src', required=True)
     c.add_argument('--upstream-port', type=int, default=2000)
+    c = sub.add_parser('check-udp')
+    c.add_argument('--connect', required=True)
+    c.add_argument('--src', required=True)
+    c.add_argument('--echo-log')
     c = sub.add_parser('check-relay')
     c.add_argument('--connect', required=True)
     c.add_argument('--subject-port', type=int, required=True)
@@ -1231,6 +1343,8 @@ def main():
         return cmd_run(a)
     if a.cmd == 'check-source':
         return cmd_check_source(a)
+    if a.cmd == 'check-udp':
+        return cmd_check_udp(a)
     if a.cmd == 'check-relay':
         return cmd_check_relay(a)
     if a.cmd == 'check-srcproxy':

@@ -11,6 +11,10 @@
 //            request's scheduled send time (no coordinated omission).
 //   idle     open --connections proxied connections (each proves itself with a 16-byte ping/echo), hold them
 //            for --hold seconds; "ready" on stderr (and --ready-file) once all are open.
+//   udp      --connections UDP sockets (default 32), each --window datagrams (default 8) of --message-size
+//            payload bytes (default 512) in flight, behind a PROXY v2 DGRAM header (source --header-src + i,
+//            port 40000 + i) or none; replies/s, Mbit/s each way, loss (no reply within --loss-timeout ms),
+//            round trip. sendmmsg/recvmmsg, see run_udp().
 // Run `loadgen --help` for the flags. Exit status: 0 the run completed (failures are counted, not fatal),
 // 2 bad arguments, 1 setup error (no connection could be made at all).
 //
@@ -43,6 +47,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <bit>
 #include <cerrno>
@@ -112,7 +117,7 @@ int64_t now_ns() {
     return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-enum class Workload { Stream, Bulk, Churn, Latency, Idle };
+enum class Workload { Stream, Bulk, Churn, Latency, Idle, Udp };
 enum class HeaderKind { None, V1, V2 };
 
 const char* workload_name(Workload w) {
@@ -122,6 +127,7 @@ const char* workload_name(Workload w) {
     case Workload::Churn: return "churn";
     case Workload::Latency: return "latency";
     case Workload::Idle: return "idle";
+    case Workload::Udp: return "udp";
     }
     return "?";
 }
@@ -230,6 +236,8 @@ struct Options {
     uint32_t bind_count = 0;
     bool rst_close = false;
     bool json = false;
+    uint64_t udp_window = 8;       // udp: datagrams in flight per socket
+    uint64_t udp_timeout_ms = 200; // udp: a datagram unanswered this long is lost
 };
 
 // Log-linear latency histogram (HdrHistogram's layout): values below 2^11 ns are exact, above that each
@@ -459,6 +467,7 @@ public:
         case Workload::Churn: run_churn(); break;
         case Workload::Latency: run_latency(); break;
         case Workload::Idle: run_idle(); break;
+        case Workload::Udp: break;  // run_udp()
         }
         for (uint64_t i = 0; i < conn_count_; ++i) conns_[i].fd.reset();
     }
@@ -1077,7 +1086,7 @@ private:
 [[noreturn]] void usage(int status) {
     std::fputs(
         "usage: loadgen --target ADDR:PORT [options]\n"
-        "  --workload stream|bulk|churn|latency|idle   (default stream)\n"
+        "  --workload stream|bulk|churn|latency|idle|udp   (default stream)\n"
         "  --connections N        connections / concurrent churn workers (default 50; idle 9000)\n"
         "  --duration SECONDS     measured interval (default 10; idle uses --hold)\n"
         "  --warmup SECONDS       not measured, before it (default 1)\n"
@@ -1097,6 +1106,8 @@ private:
         "  --ready-file PATH      idle: created once every connection is open (also \"ready\" on stderr)\n"
         "  --bind-range IP[-IP]   client source address(es), IPv4 range or one address\n"
         "  --rst-close            churn: close with RST (SO_LINGER 0) instead of FIN\n"
+        "  --window N             udp: datagrams in flight per socket (default 8)\n"
+        "  --loss-timeout MS      udp: a datagram unanswered this long is lost, its slot reused (default 200)\n"
         "  --json                 one JSON object on stdout instead of text\n"
         "exit status: 0 run completed (failures are counted), 1 could not connect at all, 2 bad arguments\n",
         status == 0 ? stdout : stderr);
@@ -1189,7 +1200,8 @@ Options parse_options(int argc, char** argv) {
             else if (value == "churn") opt.workload = Workload::Churn;
             else if (value == "latency") opt.workload = Workload::Latency;
             else if (value == "idle") opt.workload = Workload::Idle;
-            else bad_argument("unknown --workload '%s' (stream, bulk, churn, latency, idle)", value);
+            else if (value == "udp") opt.workload = Workload::Udp;
+            else bad_argument("unknown --workload '%s' (stream, bulk, churn, latency, idle, udp)", value);
         } else if (arg == "--connections") {
             uint64_t n;
             if (!parse_u64(value, 1, 10'000'000, n)) bad_argument("bad --connections '%s'", value);
@@ -1226,6 +1238,10 @@ Options parse_options(int argc, char** argv) {
         } else if (arg == "--ready-file") {
             if (value.empty()) bad_argument("empty --ready-file%s", "");
             opt.ready_file = value;
+        } else if (arg == "--window") {
+            if (!parse_u64(value, 1, 1024, opt.udp_window)) bad_argument("bad --window '%s' (1-1024)", value);
+        } else if (arg == "--loss-timeout") {
+            if (!parse_u64(value, 1, 60000, opt.udp_timeout_ms)) bad_argument("bad --loss-timeout '%s' (ms)", value);
         } else if (arg == "--bind-range") {
             if (!parse_bind_range(value, opt)) bad_argument("bad --bind-range '%s' (IPv4[-IPv4] or one IPv6)", value);
             opt.bind_range = true;
@@ -1275,6 +1291,307 @@ void append(std::string& out, const char* fmt, Args... args) {
     if (n > 0) out.append(buf, std::min(static_cast<size_t>(n), sizeof buf - 1));
 }
 
+
+// ---------------------------------------------------------------------------------------------------- udp
+// --workload udp: --connections client UDP sockets (default 32), each connected to --target and, through a
+// proxy, with a client identity of its own in a PROXY v2 DGRAM header (source --header-src + i, port
+// kUdpFirstPort + i: distinct addresses, so the proxy makes one flow per socket). Each keeps --window
+// datagrams (default 8) of --message-size payload bytes (default 512) in flight: the payload starts with a
+// 64-bit sequence number, the echo's reply (payload only, no header) frees its slot, and a slot unanswered after
+// --loss-timeout ms is counted lost and reused, so the run never hangs. Sends and receives in batches
+// (sendmmsg / recvmmsg), sockets spread over --threads epoll loops.
+
+constexpr uint16_t kUdpFirstPort = 40000;
+constexpr int kUdpRecvBatch = 32;
+constexpr size_t kUdpMaxDatagram = 65536;
+
+struct UdpSlot {
+    uint64_t seq = 0;
+    int64_t sent_ns = 0;
+    bool busy = false;
+    bool measured = false;  // sent during the measured interval
+};
+
+struct UdpSock {
+    Fd fd;
+    size_t header_len = 0;
+    std::vector<std::array<char, kMaxHeader + 8>> prefix;  // per slot: header + sequence number
+    std::vector<UdpSlot> slots;
+    uint64_t next_seq = 0;
+    size_t busy = 0;
+};
+
+struct UdpStats {
+    uint64_t sent = 0;          // measured interval: datagrams sent
+    uint64_t received = 0;      // replies that arrived during the measured interval
+    uint64_t answered = 0;      // datagrams sent in the interval whose reply came back (any time)
+    uint64_t lost = 0;          // datagrams sent in the interval never answered within the timeout
+    uint64_t late = 0;          // replies to a datagram already counted lost (or unknown), whole run
+    uint64_t bad = 0;           // replies of the wrong size, whole run
+    uint64_t errors = 0;        // send/receive errors other than a full buffer (ECONNREFUSED...), whole run
+    uint64_t send_full = 0;     // sendmmsg found the buffer full (EAGAIN/ENOBUFS), whole run
+    uint64_t received_total = 0;
+    uint64_t bytes_up = 0;      // payload bytes, measured interval
+    uint64_t bytes_down = 0;
+    Histogram rtt;              // round trip of the replies that arrived in the interval
+};
+
+class UdpWorker {
+public:
+    UdpWorker(const Options& opt, std::vector<UdpSock*> socks, int64_t t_warm, int64_t t_end)
+        : opt_(opt), socks_(std::move(socks)), t_warm_(t_warm), t_end_(t_end),
+          size_(opt.message_size.value_or(512)), filler_(size_, 'u'),
+          bufs_(static_cast<size_t>(kUdpRecvBatch) * kUdpMaxDatagram) {}
+
+    void run() {
+        Fd ep(::epoll_create1(EPOLL_CLOEXEC));
+        for (UdpSock* s : socks_) {
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.ptr = s;
+            ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, s->fd.get(), &ev);
+        }
+        const int64_t timeout_ns = static_cast<int64_t>(opt_.udp_timeout_ms) * 1'000'000;
+        for (UdpSock* s : socks_) refill(*s, now_ns());
+        int64_t last_scan = now_ns();
+        epoll_event events[kMaxEvents];
+        for (;;) {
+            int64_t now = now_ns();
+            bool sending = now < t_end_;
+            if (!sending) {
+                size_t busy = 0;
+                for (UdpSock* s : socks_) busy += s->busy;
+                if (busy == 0 || now >= t_end_ + timeout_ns + 50'000'000) break;
+            }
+            int n = ::epoll_wait(ep.get(), events, kMaxEvents, 5);
+            now = now_ns();
+            for (int i = 0; i < n; ++i) {
+                auto* s = static_cast<UdpSock*>(events[i].data.ptr);
+                receive(*s, now);
+                if (now < t_end_) refill(*s, now);
+            }
+            if (now - last_scan >= 10'000'000) {
+                last_scan = now;
+                for (UdpSock* s : socks_) {
+                    for (UdpSlot& sl : s->slots) {
+                        if (sl.busy && now - sl.sent_ns > timeout_ns) {
+                            sl.busy = false;
+                            --s->busy;
+                            if (sl.measured) ++stats.lost;
+                        }
+                    }
+                    if (now < t_end_) refill(*s, now);
+                }
+            }
+        }
+        // Whatever is still outstanding after the drain is lost.
+        for (UdpSock* s : socks_)
+            for (UdpSlot& sl : s->slots)
+                if (sl.busy && sl.measured) ++stats.lost;
+    }
+
+    UdpStats stats;
+
+private:
+    // Sends one datagram per free slot, in one sendmmsg.
+    void refill(UdpSock& s, int64_t now) {
+        size_t n = 0;
+        for (size_t k = 0; k < s.slots.size(); ++k) {
+            UdpSlot& sl = s.slots[k];
+            if (sl.busy) continue;
+            sl.seq = s.next_seq + n;
+            std::memcpy(s.prefix[k].data() + s.header_len, &sl.seq, 8);
+            iov_[n][0] = {s.prefix[k].data(), s.header_len + 8};
+            iov_[n][1] = {filler_.data(), size_ - 8};
+            msgs_[n] = {};
+            msgs_[n].msg_hdr.msg_iov = iov_[n];
+            msgs_[n].msg_hdr.msg_iovlen = 2;
+            pick_[n] = k;
+            ++n;
+        }
+        if (n == 0) return;
+        int m = ::sendmmsg(s.fd.get(), msgs_, static_cast<unsigned>(n), MSG_DONTWAIT);
+        if (m <= 0) {
+            if (m == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) ++stats.send_full;
+            else ++stats.errors;
+            return;
+        }
+        const bool measured = now >= t_warm_ && now < t_end_;
+        for (int i = 0; i < m; ++i) {
+            UdpSlot& sl = s.slots[pick_[i]];
+            sl.busy = true;
+            sl.sent_ns = now;
+            sl.measured = measured;
+            if (measured) {
+                ++stats.sent;
+                stats.bytes_up += size_;
+            }
+        }
+        s.busy += static_cast<size_t>(m);
+        s.next_seq += static_cast<uint64_t>(m);
+    }
+
+    void receive(UdpSock& s, int64_t now) {
+        mmsghdr msgs[kUdpRecvBatch];
+        iovec iovs[kUdpRecvBatch];
+        const bool in_window = now >= t_warm_ && now < t_end_;
+        for (int rounds = 0; rounds < 4; ++rounds) {
+            for (int i = 0; i < kUdpRecvBatch; ++i) {
+                iovs[i] = {bufs_.data() + static_cast<size_t>(i) * kUdpMaxDatagram, kUdpMaxDatagram};
+                msgs[i] = {};
+                msgs[i].msg_hdr.msg_iov = &iovs[i];
+                msgs[i].msg_hdr.msg_iovlen = 1;
+            }
+            int n = ::recvmmsg(s.fd.get(), msgs, kUdpRecvBatch, MSG_DONTWAIT, nullptr);
+            if (n <= 0) {
+                if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ++stats.errors;
+                return;
+            }
+            for (int i = 0; i < n; ++i) {
+                if (msgs[i].msg_len != size_) {
+                    ++stats.bad;
+                    continue;
+                }
+                uint64_t seq;
+                std::memcpy(&seq, iovs[i].iov_base, 8);
+                ++stats.received_total;
+                if (in_window) {
+                    ++stats.received;
+                    stats.bytes_down += size_;
+                }
+                UdpSlot* hit = nullptr;
+                for (UdpSlot& sl : s.slots)
+                    if (sl.busy && sl.seq == seq) hit = &sl;
+                if (hit == nullptr) {
+                    ++stats.late;
+                    continue;
+                }
+                hit->busy = false;
+                --s.busy;
+                if (hit->measured) ++stats.answered;
+                if (in_window) stats.rtt.record(now - hit->sent_ns);
+            }
+            if (n < kUdpRecvBatch) return;
+        }
+    }
+
+    static constexpr size_t kMaxWindow = 1024;
+    const Options& opt_;
+    std::vector<UdpSock*> socks_;
+    int64_t t_warm_, t_end_;
+    size_t size_;
+    std::string filler_;
+    std::vector<char> bufs_;
+    mmsghdr msgs_[kMaxWindow];
+    iovec iov_[kMaxWindow][2];
+    size_t pick_[kMaxWindow];
+};
+
+int run_udp(const Options& opt) {
+    const uint64_t nsocks = opt.connections.value_or(32);
+    const size_t size = opt.message_size.value_or(512);
+    if (size < 8 || size > 65000) {
+        std::fprintf(stderr, "loadgen: udp: --message-size must be 8 .. 65000\n");
+        return 2;
+    }
+    if (opt.header == HeaderKind::V1) {
+        std::fprintf(stderr, "loadgen: udp: PROXY v1 has no datagram form: --header v2 or none\n");
+        return 2;
+    }
+    if (opt.header != HeaderKind::None && (opt.header_src.family() != AF_INET || opt.header_src_range)) {
+        std::fprintf(stderr, "loadgen: udp: --header-src must be one IPv4 address (the first client's)\n");
+        return 2;
+    }
+    raise_nofile_limit();
+    std::vector<std::unique_ptr<UdpSock>> socks;
+    for (uint64_t i = 0; i < nsocks; ++i) {
+        auto s = std::make_unique<UdpSock>();
+        s->fd = Fd(::socket(opt.target.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        if (!s->fd.valid() || ::connect(s->fd.get(), reinterpret_cast<const sockaddr*>(&opt.target.addr),
+                                        opt.target.len) == -1) {
+            std::fprintf(stderr, "loadgen: udp socket to %s: %s\n", opt.target.text.c_str(), std::strerror(errno));
+            return 1;
+        }
+        char header[kMaxHeader] = {};
+        if (opt.header == HeaderKind::V2) {
+            Options o = opt;
+            auto* v4 = reinterpret_cast<sockaddr_in*>(&o.header_src.addr);
+            v4->sin_addr.s_addr = htonl(ntohl(v4->sin_addr.s_addr) + static_cast<uint32_t>(i));
+            const uint16_t port = static_cast<uint16_t>(kUdpFirstPort + i % (65536 - kUdpFirstPort));
+            s->header_len = encode_header(o, port, header);
+            header[13] = o.header_dst.family() == AF_INET6 ? 0x22 : 0x12;  // DGRAM over IPv6 / IPv4
+        }
+        s->prefix.resize(opt.udp_window);
+        for (auto& p : s->prefix) std::memcpy(p.data(), header, s->header_len);
+        s->slots.resize(opt.udp_window);
+        socks.push_back(std::move(s));
+    }
+    const unsigned nthreads = static_cast<unsigned>(std::min<uint64_t>(opt.threads, nsocks));
+    const int64_t start = now_ns();
+    const int64_t t_warm = start + static_cast<int64_t>(opt.warmup_s * 1e9);
+    const int64_t t_end = t_warm + static_cast<int64_t>(opt.duration_s * 1e9);
+    std::vector<std::unique_ptr<UdpWorker>> workers;
+    for (unsigned t = 0; t < nthreads; ++t) {
+        std::vector<UdpSock*> mine;
+        for (uint64_t i = t; i < nsocks; i += nthreads) mine.push_back(socks[i].get());
+        workers.push_back(std::make_unique<UdpWorker>(opt, std::move(mine), t_warm, t_end));
+    }
+    std::vector<std::thread> threads;
+    for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
+    for (auto& t : threads) t.join();
+
+    UdpStats total;
+    for (auto& w : workers) {
+        const UdpStats& s = w->stats;
+        total.sent += s.sent;
+        total.received += s.received;
+        total.answered += s.answered;
+        total.lost += s.lost;
+        total.late += s.late;
+        total.bad += s.bad;
+        total.errors += s.errors;
+        total.send_full += s.send_full;
+        total.received_total += s.received_total;
+        total.bytes_up += s.bytes_up;
+        total.bytes_down += s.bytes_down;
+        total.rtt.merge(s.rtt);
+    }
+    if (total.received_total == 0) {
+        std::fprintf(stderr, "loadgen: udp: no reply at all from %s (%llu send/receive errors)\n",
+                     opt.target.text.c_str(), static_cast<unsigned long long>(total.errors));
+        return 1;
+    }
+    auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
+    const double dur = opt.duration_s;
+    const double dps = static_cast<double>(total.received) / dur;
+    const double mbps_up = static_cast<double>(total.bytes_up) * 8 / 1e6 / dur;
+    const double mbps_down = static_cast<double>(total.bytes_down) * 8 / 1e6 / dur;
+    const double loss = total.sent ? 100.0 * static_cast<double>(total.lost) / static_cast<double>(total.sent) : 0;
+    auto us = [&](double p) { return total.rtt.percentile(p) / 1e3; };
+    std::string json, text;
+    append(json, "{\"workload\":\"udp\",\"target\":\"%s\",\"header\":\"%s\",\"threads\":%u,\"connections\":%llu",
+           opt.target.text.c_str(), header_name(opt.header), nthreads, u(nsocks));
+    append(json, ",\"duration_s\":%.3f,\"warmup_s\":%.3f,\"message_size\":%zu,\"window\":%llu,\"loss_timeout_ms\":%llu",
+           opt.duration_s, opt.warmup_s, size, u(opt.udp_window), u(opt.udp_timeout_ms));
+    append(json, ",\"sent\":%llu,\"received\":%llu,\"answered\":%llu,\"lost\":%llu,\"late\":%llu,\"bad\":%llu",
+           u(total.sent), u(total.received), u(total.answered), u(total.lost), u(total.late), u(total.bad));
+    append(json, ",\"errors\":%llu,\"send_full\":%llu,\"bytes_up\":%llu,\"bytes_down\":%llu", u(total.errors),
+           u(total.send_full), u(total.bytes_up), u(total.bytes_down));
+    append(json, ",\"dgrams_per_s\":%.1f,\"mbps_up\":%.1f,\"mbps_down\":%.1f,\"loss_pct\":%.3f", dps, mbps_up,
+           mbps_down, loss);
+    append(json, ",\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n", us(50), us(99),
+           static_cast<double>(total.rtt.max()) / 1e3);
+    append(text, "udp to %s: %llu sockets x window %llu, %zu-byte payload, header %s, %.2f s after %.2f s warm-up\n",
+           opt.target.text.c_str(), u(nsocks), u(opt.udp_window), size, header_name(opt.header), dur, opt.warmup_s);
+    append(text, "  %.0f replies/s; sent %llu, replies %llu, lost %llu (%.3f%%), late %llu, errors %llu\n", dps,
+           u(total.sent), u(total.received), u(total.lost), loss, u(total.late), u(total.errors));
+    append(text, "  payload: up %.1f Mbit/s, down %.1f Mbit/s; round trip p50 %.1f us, p99 %.1f us\n", mbps_up,
+           mbps_down, us(50), us(99));
+    const std::string& out = opt.json ? json : text;
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1282,6 +1599,10 @@ int main(int argc, char** argv) {
     run.opt = parse_options(argc, argv);
     run.opt.range_offset = std::random_device{}() % (uint64_t{kRangeHosts} * kRangePorts);
     const Options& opt = run.opt;
+    if (opt.workload == Workload::Udp) {
+        ::signal(SIGPIPE, SIG_IGN);
+        return run_udp(opt);
+    }
 
     switch (opt.workload) {
     case Workload::Stream: run.message = opt.message; break;
@@ -1295,6 +1616,7 @@ int main(int argc, char** argv) {
         break;
     }
     case Workload::Idle: run.message.assign(kIdlePing, kIdlePingSize); break;
+    case Workload::Udp: break;
     }
     size_t copies = std::max<size_t>(1, kChunkTarget / run.message.size());
     run.chunk.reserve(copies * run.message.size());
@@ -1472,6 +1794,7 @@ int main(int argc, char** argv) {
                    u(total.not_attempted));
         break;
     }
+    case Workload::Udp: break;  // run_udp() reported
     }
     json += "}\n";
     const std::string& out = opt.json ? json : text;

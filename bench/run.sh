@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench/run.sh: `make bench`. Measures ferry against go-mmproxy, HAProxy and no proxy at all (mmproxy mode),
-# ferry moproxy against redsocks through one dante SOCKS5 backend (moproxy mode), in a private network namespace
+# bench/run.sh: `make bench`. Measures ferry against go-mmproxy, HAProxy and no proxy at all (mmproxy mode; the
+# udp workload: mmproxy -p udp against go-mmproxy -p udp and no proxy), ferry moproxy against redsocks through
+# one dante SOCKS5 backend (moproxy mode), in a private network namespace
 # that has only `lo`, and the ferry srcproxy client/server pair against HAProxy + go-mmproxy (srcproxy mode,
 # across a veth to a second namespace), and writes docs/benchmarks.md + docs/benchmarks.png (full runs) and
 # build/bench/results.jsonl. Needs root. See bench/README.md for the workloads and every BENCH_* knob.
@@ -21,6 +22,7 @@ BUILD=${BUILD:-build}
 FERRY=$BUILD_DIR/ferry
 LOADGEN=$BUILD_DIR/bench/loadgen
 ECHO_BIN=$BUILD_DIR/bench/echo
+UDPECHO_BIN=$BUILD_DIR/bench/udpecho
 HARNESS=$REPO_ROOT/bench/harness.py
 PYTHON=/usr/bin/python3
 [[ -x $PYTHON ]] || PYTHON=python3
@@ -35,7 +37,7 @@ ALL_CPUS="0-$((NPROC - 1))"
 QUICK=${BENCH_QUICK:-0}
 # Each workload runs the subjects of its mode (subject_mode, workload_mode); direct runs in all.
 SUBJECTS=${BENCH_SUBJECTS:-"ferry-1 ferry go-mmproxy haproxy ferry-moproxy-1 ferry-moproxy redsocks ferry-srcproxy haproxy-mmproxy direct"}
-WORKLOADS=${BENCH_WORKLOADS:-"stream bulk churn latency idle moproxy-stream moproxy-churn srcproxy-stream srcproxy-churn"}
+WORKLOADS=${BENCH_WORKLOADS:-"stream bulk churn latency idle udp moproxy-stream moproxy-churn srcproxy-stream srcproxy-churn"}
 if [[ $QUICK == 1 ]]; then
     ROUNDS=${BENCH_ROUNDS:-1}
     DURATION=${BENCH_DURATION:-2}
@@ -63,6 +65,10 @@ else
     LATENCY_ROUNDS=${BENCH_LATENCY_ROUNDS:-5}
 fi
 IDLE_HOLD=${BENCH_IDLE_HOLD:-2}
+UDP_SOCKETS=${BENCH_UDP_SOCKETS:-32}             # udp: client sockets, each its own client address (one flow each)
+UDP_WINDOW=${BENCH_UDP_WINDOW:-8}                # udp: datagrams in flight per socket
+UDP_SIZE=${BENCH_UDP_SIZE:-512}                  # udp: payload bytes per datagram (after the PROXY v2 header)
+UDP_TIMEOUT_MS=${BENCH_UDP_TIMEOUT_MS:-200}      # udp: a datagram unanswered this long is counted lost
 LOADGEN_THREADS=${BENCH_LOADGEN_THREADS:-}       # empty: the loadgen's default
 ECHO_THREADS=${BENCH_ECHO_THREADS:-}             # empty: the echo's default
 HAPROXY_THREADS=${BENCH_HAPROXY_THREADS:-2}
@@ -124,7 +130,12 @@ workload_mode() {
         *) echo mmproxy ;;
     esac
 }
-runs_in() { local m; m=$(subject_mode "$2"); [[ $m == all || $m == $(workload_mode "$1") ]]; }
+runs_in() {
+    local m
+    [[ $1 == udp && $2 == haproxy ]] && return 1   # HAProxy relays no UDP
+    m=$(subject_mode "$2")
+    [[ $m == all || $m == $(workload_mode "$1") ]]
+}
 
 for s in $SUBJECTS; do
     case $s in
@@ -142,10 +153,10 @@ MOPROXY_WORKLOADS=
 SRCPROXY_WORKLOADS=
 for w in $WORKLOADS; do
     case $w in
-        stream|bulk|churn|latency|idle) ;;
+        stream|bulk|churn|latency|idle|udp) ;;
         moproxy-stream|moproxy-churn) MOPROXY_WORKLOADS+=" $w" ;;
         srcproxy-stream|srcproxy-churn) SRCPROXY_WORKLOADS+=" $w" ;;
-        *) die "unknown workload '$w' (stream bulk churn latency idle moproxy-stream moproxy-churn srcproxy-stream srcproxy-churn)" ;;
+        *) die "unknown workload '$w' (stream bulk churn latency idle udp moproxy-stream moproxy-churn srcproxy-stream srcproxy-churn)" ;;
     esac
 done
 if [[ -n $MOPROXY_WORKLOADS ]]; then
@@ -157,6 +168,9 @@ if [[ -n $MOPROXY_WORKLOADS$SRCPROXY_WORKLOADS ]]; then
         die "BENCH_LOADGEN_UID must be a number, not 0 nor nobody's (the backend runs as those)"
 fi
 [[ -x $LOADGEN && -x $ECHO_BIN ]] || die "$LOADGEN / $ECHO_BIN not found (make bench-tools)"
+UDP_RUN=0
+[[ " $WORKLOADS " == *" udp "* ]] && UDP_RUN=1
+((UDP_RUN)) && { [[ -x $UDPECHO_BIN ]] || die "$UDPECHO_BIN not found (make bench-tools)"; }
 for tool in ip ss taskset gnuplot; do command -v $tool >/dev/null || die "missing $tool (make deps)"; done
 
 mkdir -p "$LOGS" "$DOCS_DIR" "$OUT/bin"
@@ -164,6 +178,10 @@ rm -f "$LOGS"/* "$RESULTS"
 # Run copies: other work may rebuild build/ once we have started, and every round must measure the same binaries.
 cp "$FERRY" "$OUT/bin/ferry" && cp "$LOADGEN" "$OUT/bin/loadgen" && cp "$ECHO_BIN" "$OUT/bin/echo" ||
     die "cannot copy the binaries to $OUT/bin"
+if ((UDP_RUN)); then
+    cp "$UDPECHO_BIN" "$OUT/bin/udpecho" || die "cannot copy $UDPECHO_BIN to $OUT/bin"
+    UDPECHO_BIN=$OUT/bin/udpecho
+fi
 FERRY=$OUT/bin/ferry
 LOADGEN=$OUT/bin/loadgen
 ECHO_BIN=$OUT/bin/echo
@@ -264,21 +282,22 @@ setup_server_namespace() {
     die "$NS cannot reach the echo on $SP_B:$ECHO_PORT in $NS_B over the veth"
 }
 
-# wait_listen PORT TIMEOUT_S [NAMESPACE]: true once something listens on PORT in the namespace (default A).
+# wait_listen PORT TIMEOUT_S [NAMESPACE] [t|u]: true once something listens on TCP (t, the default) or UDP (u)
+# PORT in the namespace (default A).
 wait_listen() {
-    local port=$1 n=$(($2 * 20)) ns=${3:-$NS} i
+    local port=$1 n=$(($2 * 20)) ns=${3:-$NS} proto=${4:-t} i
     for ((i = 0; i < n; i++)); do
-        [[ -n $(ip netns exec "$ns" ss -Hltn "sport = :$port") ]] && return 0
+        [[ -n $(ip netns exec "$ns" ss -Hl${proto}n "sport = :$port") ]] && return 0
         sleep 0.05
     done
     return 1
 }
 
-# wait_unlisten PORT [NAMESPACE]: until nothing listens on PORT (the previous subject is gone).
+# wait_unlisten PORT [NAMESPACE] [t|u]: until nothing listens on PORT (the previous subject is gone).
 wait_unlisten() {
-    local port=$1 ns=${2:-$NS} i
+    local port=$1 ns=${2:-$NS} proto=${3:-t} i
     for ((i = 0; i < 100; i++)); do
-        [[ -z $(ip netns exec "$ns" ss -Hltn "sport = :$port") ]] && return 0
+        [[ -z $(ip netns exec "$ns" ss -Hl${proto}n "sport = :$port") ]] && return 0
         sleep 0.05
     done
     return 1
@@ -489,8 +508,21 @@ redirect_on() {
 redirect_off() { in_ns iptables -w -t nat -F OUTPUT 2>/dev/null; }
 AS_LOADGEN=(setpriv --reuid="$LOADGEN_UID" --regid="$LOADGEN_UID" --clear-groups)
 
-# subject_cmd NAME: the command line (without taskset) in SUBJECT_CMD.
+# subject_cmd NAME [WORKLOAD]: the command line (without taskset) in SUBJECT_CMD.
 subject_cmd() {
+    if [[ ${2:-} == udp ]]; then
+        # UDP: -p udp, PROXY v2 DGRAM datagrams on 127.0.0.1:$LISTEN_PORT/udp, the UDP echo on $ECHO_PORT/udp.
+        case $1 in
+            ferry-1) SUBJECT_CMD=("$FERRY" mmproxy -routing=false -threads 1 -p udp -l 127.0.0.1:$LISTEN_PORT
+                -4 127.0.0.1:$ECHO_PORT -6 "[::1]:$ECHO_PORT") ;;
+            ferry) SUBJECT_CMD=("$FERRY" mmproxy -routing=false -threads 0 -p udp -l 127.0.0.1:$LISTEN_PORT
+                -4 127.0.0.1:$ECHO_PORT -6 "[::1]:$ECHO_PORT") ;;
+            go-mmproxy) SUBJECT_CMD=(go-mmproxy -p udp -l 127.0.0.1:$LISTEN_PORT -4 127.0.0.1:$ECHO_PORT
+                -6 "[::1]:$ECHO_PORT") ;;
+            *) SUBJECT_CMD=() ;;
+        esac
+        return 0
+    fi
     case $1 in
         ferry-1) SUBJECT_CMD=("$FERRY" mmproxy -routing=false -threads 1 -l 127.0.0.1:$LISTEN_PORT -4 127.0.0.1:$ECHO_PORT) ;;
         ferry) SUBJECT_CMD=("$FERRY" mmproxy -routing=false -threads 0 -l 127.0.0.1:$LISTEN_PORT -4 127.0.0.1:$ECHO_PORT) ;;
@@ -564,19 +596,34 @@ start_subject() {
             return 1
         fi
     fi
-    wait_unlisten $LISTEN_PORT || { say "port $LISTEN_PORT still in use before $name"; return 1; }
-    subject_cmd "$name"
+    local proto=t
+    [[ $w == udp ]] && proto=u
+    wait_unlisten $LISTEN_PORT "$NS" $proto || { say "port $LISTEN_PORT still in use before $name"; return 1; }
+    subject_cmd "$name" "$w"
     # Not through in_ns: a backgrounded function is a subshell, and $! must be the subject itself
     # (ip netns exec and taskset both exec).
     ip netns exec "$NS" taskset -c "$CPUS_SUBJECT" "${SUBJECT_CMD[@]}" >"$LOGS/$tag.subject.out" 2>"$LOGS/$tag.subject.err" &
     SUBJECT_PID=$!
     PIDS+=("$SUBJECT_PID")
-    if ! wait_listen $LISTEN_PORT 10 || ! kill -0 "$SUBJECT_PID" 2>/dev/null; then
+    if ! wait_listen $LISTEN_PORT 10 "$NS" $proto || ! kill -0 "$SUBJECT_PID" 2>/dev/null; then
         say "$name did not start listening on 127.0.0.1:$LISTEN_PORT; its stderr:"
         tail -n 20 "$LOGS/$tag.subject.err" >&2
         return 1
     fi
-    if [[ $(subject_mode "$name") == moproxy ]]; then
+    if [[ $w == udp ]]; then
+        if [[ -z ${SOURCE_CHECKED[udp:$name]:-} ]]; then
+            # One datagram with a PROXY v2 DGRAM header from 127.9.8.7: the UDP echo answers a whoami with the
+            # sender it saw, which must be that address and port.
+            if ! in_ns "$PYTHON" "$HARNESS" check-udp --connect 127.0.0.1:$LISTEN_PORT --src 127.9.8.7 \
+                --echo-log "$LOGS/udpecho.err" 2>>"$LOGS/$tag.check.err"; then
+                say "$name does not send datagrams upstream from the client's address:"
+                cat "$LOGS/$tag.check.err" >&2
+                return 1
+            fi
+            SOURCE_CHECKED[udp:$name]=1
+            sleep 0.2
+        fi
+    elif [[ $(subject_mode "$name") == moproxy ]]; then
         redirect_on || { say "iptables -t nat -A ${REDIRECT_RULE[*]} failed"; return 1; }
         if [[ -z ${SOURCE_CHECKED[$name]:-} ]]; then
             # One connection as the load generator's uid: echoed, and relayed through the subject and dante.
@@ -680,6 +727,21 @@ loadgen_args() {
         esac
         return 0
     fi
+    if [[ $w == udp ]]; then
+        # Through a proxy: PROXY v2 DGRAM headers (whatever BENCH_HEADER says: v1 has no datagram form), socket i
+        # claiming 127.9.N.(1+i):(40000+i); direct: the bare payload to the UDP echo.
+        if [[ $s == direct ]]; then
+            LOADGEN_ARGS=(--target 127.0.0.1:$ECHO_PORT --header none)
+        else
+            LOADGEN_ARGS=(--target 127.0.0.1:$LISTEN_PORT --header v2 --header-src "127.9.${HEADER_SRC#127.0.}"
+                --header-dst 127.0.0.1:25578)
+        fi
+        LOADGEN_ARGS+=(--workload udp --json)
+        [[ -n $LOADGEN_THREADS ]] && LOADGEN_ARGS+=(--threads "$LOADGEN_THREADS")
+        LOADGEN_ARGS+=(--connections "$UDP_SOCKETS" --window "$UDP_WINDOW" --message-size "$UDP_SIZE"
+            --loss-timeout "$UDP_TIMEOUT_MS" --duration "$DURATION" --warmup "$WARMUP")
+        return 0
+    fi
     if [[ $s == direct ]]; then
         target=127.0.0.1:$ECHO_PORT
         hdr=(--header none)
@@ -729,6 +791,7 @@ run_one() {
         return 1
     fi
     [[ $w == moproxy-* ]] && as=("${AS_LOADGEN[@]}") && extra+=(--backend-pid "$BACKEND_PID")
+    [[ $w == udp ]] && echo_pid=$UDP_ECHO_PID
     if [[ $w == srcproxy-* ]]; then
         as=("${AS_LOADGEN[@]}")
         echo_pid=$ECHO_B_PID
@@ -758,7 +821,8 @@ keys = {"stream": ["mbps_up", "mbps_down", "errors"], "bulk": ["mbps_up", "mbps_
         "churn": ["conns_per_s", "failures", "p99_us"], "latency": ["p50_us", "p99_us", "p999_us"],
         "idle": ["opened", "failed"], "moproxy-stream": ["mbps_up", "mbps_down", "errors"],
         "moproxy-churn": ["conns_per_s", "failures", "p99_us"], "srcproxy-stream": ["mbps_up", "mbps_down", "errors"],
-        "srcproxy-churn": ["conns_per_s", "failures", "p99_us"]}[r["workload"]]
+        "srcproxy-churn": ["conns_per_s", "failures", "p99_us"],
+        "udp": ["dgrams_per_s", "mbps_up", "mbps_down", "loss_pct", "p99_us"]}[r["workload"]]
 bits = ["%s=%s" % (k, res.get(k)) for k in keys]
 if r["workload"] == "idle":
     bits += ["held=%s" % r.get("idle_held"), "rss=%.1fMiB" % (r.get("idle_rss_bytes", 0) / 2**20),
@@ -823,6 +887,17 @@ ip netns exec "$NS" taskset -c "$CPUS_ECHO" "$ECHO_BIN" "${echo_args[@]}" >"$LOG
 ECHO_PID=$!
 PIDS+=("$ECHO_PID")
 wait_listen $ECHO_PORT 10 || { cat "$LOGS/echo.err" >&2; die "the echo upstream did not start"; }
+# udp: the UDP echo on 127.0.0.1:$ECHO_PORT/udp (whoami answers logged to logs/udpecho.err).
+UDP_ECHO_PID=0
+udpecho_args=(--listen 127.0.0.1:$ECHO_PORT)
+[[ -n $ECHO_THREADS ]] && udpecho_args+=(--threads "$ECHO_THREADS")
+if ((UDP_RUN)); then
+    ip netns exec "$NS" taskset -c "$CPUS_ECHO" "$UDPECHO_BIN" "${udpecho_args[@]}" >"$LOGS/udpecho.out" \
+        2>"$LOGS/udpecho.err" &
+    UDP_ECHO_PID=$!
+    PIDS+=("$UDP_ECHO_PID")
+    wait_listen $ECHO_PORT 10 "$NS" u || { cat "$LOGS/udpecho.err" >&2; die "the UDP echo upstream did not start"; }
+fi
 
 say "namespace $NS; subjects: $SUBJECTS; workloads: $WORKLOADS; $ROUNDS round(s) (latency: $LATENCY_ROUNDS) of ${DURATION}s (+${WARMUP}s warm-up)"
 say "pinning: subject $CPUS_SUBJECT, echo $CPUS_ECHO, loadgen $CPUS_LOADGEN${MOPROXY_WORKLOADS:+, dante $CPUS_BACKEND}; logs in $LOGS"
@@ -850,6 +925,9 @@ for w in "${ORDERED[@]}"; do
             [[ $w == idle && $s == direct ]] && continue   # nothing in the middle to measure
             runs_in "$w" "$s" || continue
             if ! kill -0 "$ECHO_PID" 2>/dev/null; then die "the echo upstream died (see $LOGS/echo.err)"; fi
+            if [[ $w == udp ]] && ! kill -0 "$UDP_ECHO_PID" 2>/dev/null; then
+                die "the UDP echo upstream died (see $LOGS/udpecho.err)"
+            fi
             if [[ $w == moproxy-* ]] && ! kill -0 "$BACKEND_PID" 2>/dev/null; then
                 die "danted died during $w (see $LOGS/danted.log)"
             fi
@@ -864,6 +942,7 @@ for w in "${ORDERED[@]}"; do
     ((ran)) || PROBLEMS+=("$w: none of the subjects ($SUBJECTS) runs in this workload")
 done
 stop_pid "$ECHO_PID"
+((UDP_ECHO_PID)) && stop_pid "$UDP_ECHO_PID"
 ((ECHO_B_PID)) && stop_pid "$ECHO_B_PID"
 T_END=$(date +%s)
 RUNTIME=$((T_END - T_START))
@@ -892,6 +971,16 @@ RUNTIME=$((T_END - T_START))
         fi
     done
     printf '%s\t%s\n' echo "taskset -c $CPUS_ECHO $BUILD/bench/echo ${echo_args[*]}"
+    if ((UDP_RUN)); then
+        for s in $SUBJECTS; do
+            runs_in udp "$s" && [[ $s != direct ]] || continue
+            subject_cmd "$s" udp
+            line="taskset -c $CPUS_SUBJECT ${SUBJECT_CMD[*]}"
+            line=${line//$OUT\/bin\/ferry/$BUILD\/ferry}
+            printf '%s\t%s\n' "$s (udp)" "${line//$REPO_ROOT\//}"
+        done
+        printf '%s\t%s\n' "udpecho" "taskset -c $CPUS_ECHO $BUILD/bench/udpecho ${udpecho_args[*]} (udp)"
+    fi
     if [[ -n $MOPROXY_WORKLOADS ]]; then
         printf '%s\t%s\n' danted "taskset -c $CPUS_BACKEND danted -f ${DANTE_CFG#$REPO_ROOT/} (moproxy workloads, one per workload)"
         printf '%s\t%s\n' redirect "iptables -t nat -A ${REDIRECT_RULE[*]} (moproxy workloads, while a proxy runs)"
@@ -929,7 +1018,7 @@ compgen -v BENCH_ | while read -r v; do printf '%s\t%s\n' "$v" "${!v}"; done >"$
 printf '%s\n' "${PROBLEMS[@]}" >"$OUT/problems.txt"
 export SUBJECTS WORKLOADS ROUNDS LATENCY_ROUNDS DURATION WARMUP CONNECTIONS MESSAGE BULK_SIZE CHURN_WORKERS CHURN_SIZE \
     LATENCY_CONNECTIONS LATENCY_RATE LATENCY_SIZE IDLE_CONNECTIONS IDLE_HOLD CPUS_SUBJECT CPUS_ECHO CPUS_LOADGEN \
-    QUICK FULL_RUN RUNTIME OUT REPO_ROOT HEADER CPUS_BACKEND LOADGEN_UID DANTE_PORT MOPROXY_WORKLOADS \
+    QUICK FULL_RUN RUNTIME OUT REPO_ROOT HEADER CPUS_BACKEND UDP_SOCKETS UDP_WINDOW UDP_SIZE UDP_TIMEOUT_MS LOADGEN_UID DANTE_PORT MOPROXY_WORKLOADS \
     SRCPROXY_WORKLOADS SRCPROXY_PORT SP_A SP_B SP_DST SP_SRC
 "$PYTHON" - "$META" <<'EOF'
 import json, os, platform, subprocess, sys, time
@@ -987,6 +1076,8 @@ meta = {
                'dante_port': int(e['DANTE_PORT']),
                'srcproxy_port': int(e['SRCPROXY_PORT']), 'sp_a': e['SP_A'], 'sp_b': e['SP_B'],
                'sp_dst': e['SP_DST'], 'sp_src': e['SP_SRC'],
+               'udp_sockets': int(e['UDP_SOCKETS']), 'udp_window': int(e['UDP_WINDOW']),
+               'udp_size': int(e['UDP_SIZE']), 'udp_timeout_ms': int(e['UDP_TIMEOUT_MS']),
                'header': e['HEADER'], 'quick': e['QUICK'] == '1'},
 }
 with open(sys.argv[1], 'w') as f:

@@ -57,6 +57,13 @@ Fd listen_udp(const SocketAddress& address, std::string* error) {
     if (int e = set_int_option(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1))
         return fail(option_error("setsockopt(SOL_SOCKET, SO_REUSEPORT, 1)", e));
     if (dual_stack) set_int_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 0);
+    // One socket carries every flow's datagrams both ways: give it room for bursts (root may pass the
+    // rmem_max / wmem_max caps; otherwise the kernel caps the plain request).
+    constexpr int kBuffer = 4 << 20;
+    if (set_int_option(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, kBuffer) != 0)
+        set_int_option(fd.get(), SOL_SOCKET, SO_RCVBUF, kBuffer);
+    if (set_int_option(fd.get(), SOL_SOCKET, SO_SNDBUFFORCE, kBuffer) != 0)
+        set_int_option(fd.get(), SOL_SOCKET, SO_SNDBUF, kBuffer);
     if (::bind(fd.get(), bind_to.sa(), bind_to.length) == -1)
         return fail("listen udp " + address.to_string() + ": bind: " + errno_text(errno));
     return fd;

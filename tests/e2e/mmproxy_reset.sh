@@ -27,14 +27,15 @@ start_proxy "$NS_P" -v 1 -l "0.0.0.0:8443" -4 "127.0.0.1:$SRV_PORT" -6 "[::1]:$S
 ECHO_LOG=$PROXY_LOG
 start_proxy "$NS_P" -v 1 -l "0.0.0.0:8444" -4 "127.0.0.1:$RST_PORT" -6 "[::1]:$RST_PORT" || finish
 
-# Client resets after reading 1 MB of a 16 MB echo: the server must see ECONNRESET, not a clean EOF, while the
-# echo is still unfinished (the upload may already have arrived whole: buffers and pipes hold a lot).
+# Client resets after reading 1 MB of a 16 MB echo: the server must see ECONNRESET, not a clean EOF. (Its last
+# writes may already have gone into socket buffers and pipes, which hold a lot: the error, not the byte count,
+# tells a propagated reset from a clean close.)
 next_port
 c=$(client "$NS_C" --connect "$P4:8443" --header-text "PROXY TCP4 203.0.113.30 192.0.2.1 $NEXT_PORT 443\r\n" \
     --send-bytes $((16 << 20)) --seed 9 --expect-bytes $((1 << 20)) --linger-rst --timeout 20)
 s=$(server_conn "203.0.113.30:$NEXT_PORT")
 check_py "client reset mid-stream: the server sees a reset, not EOF" \
-    "j1 is not None and j1['error'] in ('ECONNRESET', 'EPIPE') and min(j1['bytes_in'], j1['bytes_out']) < 16 << 20" "$c" "$s"
+    "j1 is not None and j1['error'] in ('ECONNRESET', 'EPIPE')" "$c" "$s"
 check "client reset: logged as connection broken" "$PYTHON" "$PEER" logfind --log "$ECHO_LOG" \
     --msg "connection broken" --key error
 
