@@ -246,11 +246,13 @@ int run_service(const ServiceConfig& config, const std::function<void()>& on_rea
         }
     }
     if (config.udp) {
-        // One socket, on the first loop: a datagram's flow is chosen by the client address in its PROXY
-        // header, which SO_REUSEPORT's 4-tuple hash cannot see, so sockets on several loops could give one
-        // client two flows (two sockets with the same 4-tuple, replies to the wrong one).
+        // A socket per loop. A datagram's flow is chosen by the client address in its PROXY header, which
+        // SO_REUSEPORT's 4-tuple hash cannot see (one client's datagrams from several sender ports would get a
+        // flow on each loop: two sockets with one 4-tuple, replies to the wrong one), so a BPF program steers
+        // by that address; where it cannot be attached, one socket on the first loop.
         for (const auto& address : config.udp->listen) {
-            for (size_t i = 0; i < 1; ++i) {
+            size_t sockets = threads;
+            for (size_t i = 0; i < sockets; ++i) {
                 std::string error;
                 Fd fd = listen_udp(address, &error);
                 if (!fd) {
@@ -259,6 +261,14 @@ int run_service(const ServiceConfig& config, const std::function<void()>& on_rea
                         .str("listenAdr", address.to_string())
                         .str("error", error);
                     return 1;
+                }
+                if (i == 0 && sockets > 1) {
+                    if (int e = steer_udp_by_client(fd.get(), static_cast<unsigned>(sockets))) {
+                        FERRY_LOG(Warn, "UDP on one event loop")
+                            .str("listenAdr", address.to_string())
+                            .str("error", "SO_ATTACH_REUSEPORT_CBPF: " + errno_text(e));
+                        sockets = 1;
+                    }
                 }
                 if (config.log_listeners && i == 0) {
                     FERRY_LOG(Info, "listening").str("protocol", "udp").str("listenAdr", address.to_string());

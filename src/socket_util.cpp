@@ -1,5 +1,7 @@
 #include "ferry/socket_util.h"
 
+#include <linux/filter.h>
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -67,6 +69,32 @@ Fd listen_udp(const SocketAddress& address, std::string* error) {
     if (::bind(fd.get(), bind_to.sa(), bind_to.length) == -1)
         return fail("listen udp " + address.to_string() + ": bind: " + errno_text(errno));
     return fd;
+}
+
+int steer_udp_by_client(int fd, unsigned sockets) {
+    // Classic BPF over the datagram (the kernel runs reuseport programs with the data at the UDP payload):
+    // a v2 PROXY header's client address and port pick the socket, so one client's datagrams always reach
+    // the same loop whatever the sender's port. Anything else (LOCAL, short, not PROXY) returns an index out of
+    // range, and the kernel falls back to its 4-tuple hash.
+    sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),           // 0: family/transport byte
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 0, 5),   // 1: INET DGRAM? else 7
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 16),           // 2: the client's IPv4 address
+        BPF_STMT(BPF_MISC | BPF_TAX, 0),                  // 3
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 24),           // 4: its port
+        BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),           // 5
+        BPF_JUMP(BPF_JMP | BPF_JA, 5, 0, 0),              // 6: to 12
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x22, 0, 6),   // 7: INET6 DGRAM? else 14
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 28),           // 8: the last 32 bits of the client's IPv6 address
+        BPF_STMT(BPF_MISC | BPF_TAX, 0),                  // 9
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 48),           // 10: its port
+        BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),           // 11
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, sockets),     // 12
+        BPF_STMT(BPF_RET | BPF_A, 0),                     // 13
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),           // 14: the kernel's hash
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+    return ::setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) == -1 ? errno : 0;
 }
 
 Fd listen_tcp(const SocketAddress& address, const ListenOptions& options, std::string* error) {

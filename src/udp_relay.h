@@ -1,5 +1,6 @@
-// Internal to the engine: the mmproxy mode's UDP path on one loop. A UdpListener owns one socket and the flows
-// of the datagrams it receives; it lives on the first loop (see run_service), so nothing is locked. Each flow is a connected UDP socket bound to the client's address
+// Internal to the engine: the mmproxy mode's UDP path on one loop. A UdpListener owns the loop's SO_REUSEPORT
+// socket and the flows of the datagrams it receives (a BPF program steers each client to one socket, see
+// run_service), so nothing is locked. Each flow is a connected UDP socket bound to the client's address
 // (IP_TRANSPARENT), closed after close-after without traffic either way, on the loop's deadline queue.
 #pragma once
 

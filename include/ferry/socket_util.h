@@ -37,6 +37,10 @@ Fd listen_tcp(const SocketAddress& address, const ListenOptions& options, std::s
 // A non-blocking UDP socket bound to `address` with SO_REUSEPORT (one per loop); the IPv4 wildcard becomes a
 // dual-stack IPv6 socket where the host has IPv6, as for listen_tcp.
 Fd listen_udp(const SocketAddress& address, std::string* error);
+// Attaches to a SO_REUSEPORT UDP group of `sockets` sockets (bound in order) a classic BPF program that picks
+// the socket by the client address in each datagram's PROXY v2 header (others by the kernel's hash).
+// Returns 0 or the errno.
+int steer_udp_by_client(int fd, unsigned sockets);
 
 // The address a socket is bound to / connected to, IPv4-mapped addresses unmapped.
 SocketAddress local_address(int fd);

@@ -32,6 +32,23 @@ check_py "IPv4 client: five datagrams echoed back to the sender, in order" \
     "j0['replies'] == ['v4-%d' % i for i in range(5)]" "$r"
 check_eq "IPv4 client: the echo saw them from the client's own address" 5 "$(seen 203.0.113.7:5353)"
 
+# The same client from several sender ports (each udpclient run is a new socket): SO_REUSEPORT spreads the
+# senders over the loops' sockets, ferry's BPF program steers by the client in the header, so there is one
+# flow and every reply reaches its sender.
+check_eq "one UDP socket per loop on 8443 (ss -lun)" "$(in_ns "$NS_P" nproc)" "$(in_ns "$NS_P" ss -Hlun "sport = :8443" | wc -l)"
+hs=$(hdr v2 --family 0x12 --src 203.0.113.60:5353 --dst 192.0.2.1:53)
+hs6=$(hdr v2 --family 0x22 --src "[2001:db8:ff::60]:5353" --dst "[2001:db8:ff::1]:53")
+all_ok=1
+for i in $(seq 1 12); do
+    r=$(udp --connect "$P4:8443" --header-hex "$hs" --payload "port$i" --count 2)
+    [[ $(jget "$r" replies) == *"port$i-1"* ]] || { all_ok=0; note "sender $i: $r"; }
+    r=$(udp --connect "$P4:8443" --header-hex "$hs6" --payload "six$i" --count 2)
+    [[ $(jget "$r" replies) == *"six$i-1"* ]] || { all_ok=0; note "sender $i (v6 client): $r"; }
+done
+check_eq "one client from 12 sender ports: every reply back to its own sender" 1 "$all_ok"
+check_eq "... through one flow for it (ss -u)" 1 "$(in_ns "$NS_P" ss -Hun state connected src 203.0.113.60:5353 | wc -l)"
+check_eq "... and one for the IPv6 client" 1 "$(in_ns "$NS_P" ss -Hun state connected src "[2001:db8:ff::60]:5353" | wc -l)"
+
 h6=$(hdr v2 --family 0x22 --src "[2001:db8:ff::7]:5353" --dst "[2001:db8:ff::1]:53")
 r=$(udp --connect "[$P6]:8443" --header-hex "$h6" --payload v6 --count 3)
 check_py "IPv6 client: echoed back" "j0['replies'] == ['v6-0', 'v6-1', 'v6-2']" "$r"
