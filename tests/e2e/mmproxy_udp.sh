@@ -161,6 +161,51 @@ if command -v go-mmproxy >/dev/null; then
     r=$(udp --connect "$P4:8445" --header-hex "$href" --payload ref --count 3 --timeout 3)
     check_py "go-mmproxy 2.1, the same IPv4 case: echoed back" "j0['replies'] == ['ref-0', 'ref-1', 'ref-2']" "$r"
     check_eq "go-mmproxy 2.1: the echo saw the client's own address too" 3 "$(seen 203.0.113.50:5353)"
+    href6=$(hdr v2 --family 0x22 --src "[2001:db8:ff::50]:5353" --dst "[2001:db8:ff::1]:53")
+    r=$(udp --connect "[$P6]:8445" --header-hex "$href6" --payload ref6 --count 2 --timeout 3)
+    check_py "go-mmproxy 2.1, an IPv6 client behind an IPv6 load balancer: echoed back" "j0['replies'] == ['ref6-0', 'ref6-1']" "$r"
+    check_eq "go-mmproxy 2.1: the echo saw [2001:db8:ff::50]:5353" 2 "$(seen "[2001:db8:ff::50]:5353")"
+    # A client of its own: 2.1 keeps sending a flow's replies to the sender it first came from.
+    hbad=$(hdr v2 --family 0x12 --src 203.0.113.51:5353 --dst 192.0.2.1:53)
+    r=$(in_ns "$NS_C" "$PYTHON" - "$P4" "$hbad" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 8445))
+s.send(b"hello, no header")
+s.send(bytes.fromhex(sys.argv[2]) + b"after")
+s.settimeout(2.0)
+got = []
+try:
+    while True:
+        got.append(s.recv(65536).decode())
+        s.settimeout(0.3)
+except socket.timeout:
+    pass
+print(json.dumps(got))
+PY
+)
+    check_py "go-mmproxy 2.1: a datagram without a header is dropped, the good one after it echoed" "j0 == ['after']" "$r"
+    pids=()
+    for i in 1 2 3; do
+        hi=$(hdr v2 --family 0x12 --src "203.0.113.7$i:700$i" --dst 192.0.2.1:53)
+        udp --connect "$P4:8445" --header-hex "$hi" --payload "r$i" --count 5 --gap 0.01 --timeout 3 >"$WORK/ref$i.json" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+    for i in 1 2 3; do
+        check_py "go-mmproxy 2.1, client $i of 3 at once: all replies" "sorted(j0['replies']) == sorted('r$i-%d' % k for k in range(5))" "$(cat "$WORK/ref$i.json")"
+    done
+    ip netns exec "$NS_P" go-mmproxy -p udp -l "0.0.0.0:8446" -4 "127.0.0.1:$SRV_PORT" -6 "[::1]:$SRV_PORT" \
+        -allowed-subnets "$WORK/allowed.txt" 2>"$REF_LOG.allowed" &
+    E2E_PIDS+=("$!")
+    for ((i = 0; i < 100; i++)); do
+        [[ -n $(in_ns "$NS_P" ss -Hlun "sport = :8446") ]] && break
+        sleep 0.05
+    done
+    hx2=$(hdr v2 --family 0x12 --src 203.0.113.41:5353 --dst 192.0.2.1:53)
+    r=$(udp --connect "$P4:8446" --header-hex "$hx2" --payload denied --count 2 --timeout 1)
+    check_py "go-mmproxy 2.1, allowed-subnets: a sender outside them gets nothing back either" "j0['replies'] == []" "$r"
+    check_eq "go-mmproxy 2.1, allowed-subnets: nothing reached the echo" 0 "$(seen 203.0.113.41:5353)"
 else
     skip "go-mmproxy comparison" "go-mmproxy is not installed"
 fi
