@@ -39,16 +39,21 @@ bool host_has_ipv6() {
     return true;
 }
 
+// Where a listener binds: the IPv4 wildcard becomes the IPv6 one (dual-stack) where the host has IPv6, as Go
+// does for "tcp" and "udp" listeners.
+SocketAddress listen_address(const SocketAddress& address, bool* dual_stack) {
+    *dual_stack = false;
+    if (!address.is_v4() || !address.is_unspecified() || !host_has_ipv6()) return address;
+    uint8_t any6[16] = {};
+    *dual_stack = true;
+    return SocketAddress::from_v6(any6, address.port());
+}
+
 }  // namespace
 
 Fd listen_udp(const SocketAddress& address, std::string* error) {
-    SocketAddress bind_to = address;
     bool dual_stack = false;
-    if (address.is_v4() && address.is_unspecified() && host_has_ipv6()) {
-        uint8_t any6[16] = {};
-        bind_to = SocketAddress::from_v6(any6, address.port());
-        dual_stack = true;
-    }
+    const SocketAddress bind_to = listen_address(address, &dual_stack);
     auto fail = [&](const std::string& why) {
         if (error) *error = why;
         return Fd();
@@ -98,13 +103,8 @@ int steer_udp_by_client(int fd, unsigned sockets) {
 }
 
 Fd listen_tcp(const SocketAddress& address, const ListenOptions& options, std::string* error) {
-    SocketAddress bind_to = address;
     bool dual_stack = false;
-    if (address.is_v4() && address.is_unspecified() && host_has_ipv6()) {
-        uint8_t any6[16] = {};
-        bind_to = SocketAddress::from_v6(any6, address.port());
-        dual_stack = true;
-    }
+    const SocketAddress bind_to = listen_address(address, &dual_stack);
     auto fail = [&](const std::string& why) {
         if (error) *error = why;
         return Fd();

@@ -24,6 +24,28 @@ import json, sys
 print(sum(1 for l in open(sys.argv[1]) if l.strip() and json.loads(l)['peer'] == sys.argv[2]))
 PY
 }
+hexof() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+# bad_then_good PORT BAD_HEX GOOD_HEADER_HEX PAYLOAD WAIT_S: from one client socket, the datagram BAD_HEX, then
+# GOOD_HEADER_HEX + PAYLOAD; prints the replies (a JSON list).
+bad_then_good() {
+    in_ns "$NS_C" "$PYTHON" - "$P4" "$@" <<'PY'
+import json, socket, sys
+host, port, bad, good, payload, wait = sys.argv[1:7]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((host, int(port)))
+s.send(bytes.fromhex(bad))
+s.send(bytes.fromhex(good) + payload.encode())
+s.settimeout(float(wait))
+got = []
+try:
+    while True:
+        got.append(s.recv(65536).decode())
+        s.settimeout(0.3)
+except socket.timeout:
+    pass
+print(json.dumps(got))
+PY
+}
 sleep 0.3
 
 h4=$(hdr v2 --family 0x12 --src 203.0.113.7:5353 --dst 192.0.2.1:53)
@@ -84,23 +106,7 @@ check_py "LOCAL: the echo saw ferry's own address, not a client's" \
 # Malformed datagrams between good ones, from the same socket.
 for bad in "$(printf 'PROXY TCP4 203.0.113.9 192.0.2.1 5353 53\r\n' | od -An -tx1 | tr -d ' \n')" \
            "$(hdr v2 --src 203.0.113.9:5353 --dst 192.0.2.1:53)" "68656c6c6f" "${h4:0:20}"; do
-    r=$(in_ns "$NS_C" "$PYTHON" - "$P4" "$bad" "$h4" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.connect((sys.argv[1], 8443))
-s.send(bytes.fromhex(sys.argv[2]) + b"bad")
-s.send(bytes.fromhex(sys.argv[3]) + b"good")
-s.settimeout(1.0)
-got = []
-try:
-    while True:
-        got.append(s.recv(65536).decode())
-        s.settimeout(0.3)
-except socket.timeout:
-    pass
-print(json.dumps(got))
-PY
-)
+    r=$(bad_then_good 8443 "${bad}$(hexof bad)" "$h4" good 1.0)
     check_py "malformed datagram (${bad:0:16}...): dropped, the good one after it echoed" "j0 == ['good']" "$r"
 done
 check "malformed: dropped with a reason in the log (-v 1)" "$PYTHON" "$PEER" logfind --log "$PROXY_LOG" --msg "dropping datagram"
@@ -167,23 +173,7 @@ if command -v go-mmproxy >/dev/null; then
     check_eq "go-mmproxy 2.1: the echo saw [2001:db8:ff::50]:5353" 2 "$(seen "[2001:db8:ff::50]:5353")"
     # A client of its own: 2.1 keeps sending a flow's replies to the sender it first came from.
     hbad=$(hdr v2 --family 0x12 --src 203.0.113.51:5353 --dst 192.0.2.1:53)
-    r=$(in_ns "$NS_C" "$PYTHON" - "$P4" "$hbad" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.connect((sys.argv[1], 8445))
-s.send(b"hello, no header")
-s.send(bytes.fromhex(sys.argv[2]) + b"after")
-s.settimeout(2.0)
-got = []
-try:
-    while True:
-        got.append(s.recv(65536).decode())
-        s.settimeout(0.3)
-except socket.timeout:
-    pass
-print(json.dumps(got))
-PY
-)
+    r=$(bad_then_good 8445 "$(hexof "hello, no header")" "$hbad" after 2.0)
     check_py "go-mmproxy 2.1: a datagram without a header is dropped, the good one after it echoed" "j0 == ['after']" "$r"
     pids=()
     for i in 1 2 3; do
