@@ -15,13 +15,13 @@ SANFLAGS :=
 endif
 
 CXXFLAGS ?= -O2 -g
-CXXFLAGS += -std=c++20 -Wall -Wextra -Wpedantic -Wshadow -Wno-missing-field-initializers -Iinclude -MMD -MP $(SANFLAGS)
+CXXFLAGS += -std=c++20 -Wall -Wextra -Wpedantic -Wshadow -Wno-missing-field-initializers -Isrc -Iinclude -MMD -MP $(SANFLAGS)
 LDFLAGS  += $(SANFLAGS) -pthread
 LDLIBS   := -lcap -linih -lcjson
 
-LIB_SRCS  := $(filter-out src/main.cpp,$(wildcard src/*.cpp))
+LIB_SRCS  := $(filter-out src/main.cpp,$(sort $(shell find src -name '*.cpp')))
 LIB_OBJS  := $(LIB_SRCS:src/%.cpp=$(BUILD)/obj/%.o)
-UNIT_SRCS := $(wildcard tests/unit/*.cpp)
+UNIT_SRCS := $(sort $(shell find tests/unit -name '*.cpp'))
 UNIT_OBJS := $(UNIT_SRCS:tests/unit/%.cpp=$(BUILD)/test-obj/%.o)
 TOOL_SRCS := $(wildcard tests/tools/*.cpp)
 TOOLS     := $(TOOL_SRCS:tests/tools/%.cpp=$(BUILD)/tools/%)
@@ -132,6 +132,6 @@ clean:
 # Run: build/fuzz/proxy_protocol_fuzz -max_total_time=60
 FUZZ_CXX ?= clang++
 fuzz: build/fuzz/proxy_protocol_fuzz
-build/fuzz/proxy_protocol_fuzz: tests/fuzz/proxy_protocol_fuzz.cpp src/proxy_protocol.cpp src/crc32c.cpp src/net_address.cpp src/text.cpp
+build/fuzz/proxy_protocol_fuzz: tests/fuzz/proxy_protocol_fuzz.cpp src/proto/proxy_protocol.cpp src/support/crc32c.cpp src/core/net_address.cpp src/support/text.cpp
 	@mkdir -p $(dir $@)
-	$(FUZZ_CXX) -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude $^ -o $@
+	$(FUZZ_CXX) -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Iinclude $^ -o $@

@@ -30,8 +30,8 @@
 #include <utility>
 #include <vector>
 
-#include "ferry/fd.h"
-#include "ferry/net_address.h"
+#include "core/fd.h"
+#include "core/net_address.h"
 
 namespace {
 
@@ -50,7 +50,7 @@ constexpr size_t kFreeBufferBytes = 4 << 20;
 // How long a listener rests after EMFILE/ENFILE (it would spin otherwise: the queued connection stays).
 constexpr int kAcceptPauseMs = 100;
 
-using ferry::Fd;  // the project's move-only fd owner (include/ferry/fd.h)
+using ferry::Fd;  // the project's move-only fd owner (include/core/fd.h)
 
 struct ListenAddress {
     sockaddr_storage addr{};

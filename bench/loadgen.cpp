@@ -65,8 +65,8 @@
 #include <utility>
 #include <vector>
 
-#include "ferry/fd.h"
-#include "ferry/net_address.h"
+#include "core/fd.h"
+#include "core/net_address.h"
 
 namespace {
 
@@ -109,7 +109,7 @@ constexpr uint32_t kRangeHosts = 254;
 constexpr uint32_t kRangeFirstPort = 1024;
 constexpr uint32_t kRangePorts = 65536 - kRangeFirstPort;
 
-using ferry::Fd;  // the project's move-only fd owner (include/ferry/fd.h)
+using ferry::Fd;  // the project's move-only fd owner (include/core/fd.h)
 
 int64_t now_ns() {
     timespec ts{};

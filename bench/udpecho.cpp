@@ -28,8 +28,8 @@
 #include <thread>
 #include <vector>
 
-#include "ferry/fd.h"
-#include "ferry/net_address.h"
+#include "core/fd.h"
+#include "core/net_address.h"
 
 namespace {
 

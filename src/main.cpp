@@ -5,8 +5,8 @@
 #include <string_view>
 #include <vector>
 
-#include "ferry/modes.h"
-#include "ferry/version.h"
+#include "modes/modes.h"
+#include "support/version.h"
 
 namespace {
 

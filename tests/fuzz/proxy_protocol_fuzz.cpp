@@ -4,7 +4,7 @@
 // The first input byte selects ParseOptions (bit 0: no v1, bit 1: no v2, bits 2-3 mod 3: transport).
 // Besides memory errors it traps on broken invariants: Invalid iff a reason is set, Done consumes at most the
 // input, every prefix of a Done header is Incomplete, and encode -> parse reproduces what was parsed.
-#include "ferry/proxy_protocol.h"
+#include "proto/proxy_protocol.h"
 
 #include <algorithm>
 #include <cstddef>

@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "ferry/net_address.h"
-#include "ferry/pcap.h"
+#include "core/net_address.h"
+#include "relay/pcap.h"
 
 namespace {
 

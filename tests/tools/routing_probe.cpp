@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "ferry/routing.h"
+#include "support/routing.h"
 
 namespace {
 

@@ -1,0 +1,92 @@
+// The moproxy mode's prober thread: it owns the score of every upstream proxy, probes them all at once every
+// --probe seconds (a DNS-over-TCP query through the proxy to the server's `test dns`, bounded by max wait),
+// takes in what the loops report (closes, failed attempts: at once, through a Waker), and publishes a new
+// BackendTable to the loops through an rcu::Cell after every change, and once a second for the status page.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/backend_score.h"
+#include "core/event_loop.h"
+
+namespace ferry::moproxy {
+
+class Prober {
+public:
+    struct Config {
+        unsigned probe_seconds = 30;  // 0: never probe (ranking by score base and failures only)
+        SocketAddress test_dns;       // unless the server has its own `test dns`
+        unsigned max_wait_ms = 4000;  // unless the server has its own `max wait`
+        bool tfo = true;
+    };
+    // How many probe delays each server keeps for the status page's chart.
+    static constexpr size_t kHistory = 60;
+
+    Prober(Config config, TableCell& table);
+    ~Prober();
+    Prober(const Prober&) = delete;
+    Prober& operator=(const Prober&) = delete;
+
+    // Replaces the server list: at start (before start()) and on reload (from any thread). A server whose
+    // identity (address, protocol, tag) is unchanged keeps its counters, score and history. Publishes at once.
+    void set_servers(std::vector<ServerConfig> servers);
+    void start();  // runs the prober thread
+    void stop();   // stops and joins it
+
+    Waker& waker() { return waker_; }
+
+    // How long the first probe round waits after start(), so the listeners are up before it.
+    static constexpr uint64_t kFirstRoundDelayMs = 10;
+
+private:
+    class Probe;
+    struct Entry {
+        uint64_t id = 0;                    // never reused: a probe's result finds its entry by it
+        std::shared_ptr<Backend> backend;
+        ScoreState score;
+        std::vector<std::optional<int64_t>> history;  // oldest first
+        std::optional<int64_t> last_delay;
+        uint64_t last_tx = 0, last_rx = 0;  // counters at the previous tick
+        double tx_bps = 0, rx_bps = 0;
+        std::unique_ptr<Probe> probe;       // the probe in flight, if any
+        ~Entry();
+    };
+    class Timer;
+    class WakeHandler;
+
+    void apply_servers(std::vector<ServerConfig> servers);
+    void start_round();
+    void probe_done(uint64_t entry_id, uint64_t generation, std::optional<unsigned> delay_ms);
+    // Ends a probe: closes its socket now, frees it after this loop iteration (events of the current batch may
+    // still name it).
+    void retire(std::unique_ptr<Probe> probe);
+    void drain_reports();
+    void tick();
+    void publish();
+    ScoreParams params_of(const Entry& e) const;
+
+    Config config_;
+    TableCell& table_;
+    Waker waker_;
+    EventLoop loop_;
+    std::vector<std::unique_ptr<Entry>> entries_;
+    std::unique_ptr<Timer> round_timer_;
+    std::unique_ptr<Timer> tick_timer_;
+    std::unique_ptr<WakeHandler> wake_handler_;
+    std::vector<std::byte> loop_scratch_storage_;
+    std::span<std::byte> loop_scratch_;  // handshake replies are peeked here
+    std::mt19937_64 rng_;
+    uint64_t version_ = 0;
+    uint64_t next_entry_id_ = 1;
+    uint64_t next_generation_ = 1;
+    uint64_t last_tick_ms_ = 0;
+    std::thread thread_;
+};
+
+}  // namespace ferry::moproxy

@@ -1,0 +1,77 @@
+// The upstream proxy servers of the moproxy mode: their configuration as plain values, and moproxy's INI server
+// list (-l/--list, reloaded on SIGHUP) read with inih. Servers given on the command line (-s/-t) become the same
+// ServerConfig (see moproxy_options.h), so the rest of the mode sees one kind of server.
+// Pure: no logging, no globals; load_server_list() is the only function that touches the file system.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/net_address.h"
+
+namespace ferry::moproxy {
+
+enum class Protocol { Socks5, Http };
+
+// "SOCKSv5" or "HTTP", the names moproxy shows on its status page.
+std::string_view protocol_name(Protocol protocol);
+
+struct ServerConfig {
+    std::string tag;                       // section name, or its `tag =` key; "2001" for `-s 2001`
+    Protocol protocol = Protocol::Socks5;
+    SocketAddress address;                 // a literal IP (never the wildcard) and a port of 1..65535
+    std::optional<SocketAddress> test_dns; // none: use the global --test-dns
+    int64_t score_base = 0;                // added to the probe delay in ms; -2147483648..2147483647 (moproxy's i32)
+    std::optional<unsigned> max_wait_ms;   // none: use the global --max-wait
+    std::vector<std::string> capabilities; // kept in file order without repeats; not used by ferry (no --policy)
+    std::string socks_username, socks_password;  // RFC 1929; both empty (no auth) or both set, each <= 255 bytes
+    bool socks_fake_handshaking = false;   // greeting + request + payload in one write (both replies still parsed)
+    std::string http_username, http_password;    // Basic auth when either is non-empty; no ':' in the username
+    bool http_allow_connect_payload = false;     // send the client's first bytes along with the CONNECT
+    int line = 0;                          // the line of the section header; 0 for a command-line server
+};
+
+// The identity of a server across reloads: same address, protocol and tag. On SIGHUP a server whose identity is
+// unchanged keeps its statistics and score (its other settings are taken from the new file), as in moproxy.
+bool same_identity(const ServerConfig& a, const ServerConfig& b);
+
+// Either the servers (possibly none: an empty file is not an error here; "no server at all" is the caller's
+// check, after adding the command-line servers) or the first error found.
+struct ServerListResult {
+    std::optional<std::vector<ServerConfig>> servers;  // set on success, in file order
+    std::string error;  // on failure, e.g. `servers.ini:7: key "score base": "50x0" is not an integer`
+    bool ok() const { return servers.has_value(); }
+};
+
+// Parses the text of a server list in moproxy's format. Per section (its name is the tag unless a `tag` key
+// overrides it) the keys are, exactly so spelled: address, protocol (both required), tag, test dns, score base,
+// max wait, capabilities, socks username, socks password, socks fake handshaking, http username, http password,
+// http allow connect payload. Syntax is inih's as built by Debian (v55): `key = value` or `key: value`,
+// surrounding blanks trimmed; full-line comments start with ';' or '#'; a ';' preceded by a blank starts an
+// inline comment (so the example of moproxy's README loads, which moproxy 0.5.1 itself rejects); '#' after a
+// value is part of it; quotes are not special. Errors, first one wins: keys outside a section, unknown keys,
+// a key twice in a section, bad values, missing required keys, settings of the other protocol (`socks
+// username` on an HTTP server), repeated tags, an indented line after a key (inih would silently append it to
+// that key's value), a line longer than 199 bytes (inih would split it), a NUL byte. Messages are
+// "<file_name>:<line>: ..." with the line of the key, or of the section header for section-wide checks.
+ServerListResult parse_server_list(std::string_view text, std::string_view file_name);
+
+// Reads the file at path and parses it with parse_server_list(), labelling errors with path as given.
+// A file that cannot be read gives "<path>: <strerror text>", e.g. "servers.ini: No such file or directory".
+ServerListResult load_server_list(const std::string& path);
+
+// The first tag used by two servers (in order), as an error message saying where both come from, e.g.
+// `servers.ini:9: tag "a" is already used by the server at servers.ini:1`, `servers.ini:9: tag "2001" is
+// already used by a server from the command line`, or for a later command-line server (line 0)
+// `command line: tag "2001" is already used by ...`. nullopt when all tags differ.
+std::optional<std::string> find_duplicate_tag(std::span<const ServerConfig> servers, std::string_view file_name);
+
+// Seconds as moproxy's --max-wait and `max wait` take them, decimals allowed ("4", "2.5", ".5", "0.25"), as
+// milliseconds rounded to the nearest. nullopt for anything else (signs, exponents, blanks) and above one hour.
+std::optional<unsigned> parse_seconds_as_ms(std::string_view text);
+
+}  // namespace ferry::moproxy

@@ -1,0 +1,175 @@
+#include "core/socket_util.h"
+
+#include <linux/filter.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+
+namespace ferry {
+
+std::string errno_text(int err) {
+    std::string s = std::strerror(err);
+    if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+    return s;
+}
+
+std::string option_error(const char* what, int err) {
+    std::string s = std::string(what) + ": " + errno_text(err);
+    if (err == EPERM || err == EACCES)
+        s += " (needs CAP_NET_ADMIN: run as root, or setcap cap_net_admin+ep on the ferry binary)";
+    return s;
+}
+
+int set_int_option(int fd, int level, int name, int value) {
+    return ::setsockopt(fd, level, name, &value, sizeof value) == -1 ? errno : 0;
+}
+
+namespace {
+
+bool host_has_ipv6() {
+    int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1) return false;
+    ::close(fd);
+    return true;
+}
+
+// Where a listener binds: the IPv4 wildcard becomes the IPv6 one (dual-stack) where the host has IPv6, as Go
+// does for "tcp" and "udp" listeners.
+SocketAddress listen_address(const SocketAddress& address, bool* dual_stack) {
+    *dual_stack = false;
+    if (!address.is_v4() || !address.is_unspecified() || !host_has_ipv6()) return address;
+    uint8_t any6[16] = {};
+    *dual_stack = true;
+    return SocketAddress::from_v6(any6, address.port());
+}
+
+}  // namespace
+
+Fd listen_udp(const SocketAddress& address, std::string* error) {
+    bool dual_stack = false;
+    const SocketAddress bind_to = listen_address(address, &dual_stack);
+    auto fail = [&](const std::string& why) {
+        if (error) *error = why;
+        return Fd();
+    };
+    Fd fd(::socket(bind_to.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) return fail("socket: " + errno_text(errno));
+    set_int_option(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1);
+    if (int e = set_int_option(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1))
+        return fail(option_error("setsockopt(SOL_SOCKET, SO_REUSEPORT, 1)", e));
+    if (dual_stack) set_int_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 0);
+    // One socket carries every flow's datagrams both ways: give it room for bursts (root may pass the
+    // rmem_max / wmem_max caps; otherwise the kernel caps the plain request).
+    constexpr int kBuffer = 4 << 20;
+    if (set_int_option(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, kBuffer) != 0)
+        set_int_option(fd.get(), SOL_SOCKET, SO_RCVBUF, kBuffer);
+    if (set_int_option(fd.get(), SOL_SOCKET, SO_SNDBUFFORCE, kBuffer) != 0)
+        set_int_option(fd.get(), SOL_SOCKET, SO_SNDBUF, kBuffer);
+    if (::bind(fd.get(), bind_to.sa(), bind_to.length) == -1)
+        return fail("listen udp " + address.to_string() + ": bind: " + errno_text(errno));
+    return fd;
+}
+
+int steer_udp_by_client(int fd, unsigned sockets) {
+    // Classic BPF over the datagram (the kernel runs reuseport programs with the data at the UDP payload):
+    // a v2 PROXY header's client address and port pick the socket, so one client's datagrams always reach
+    // the same loop whatever the sender's port. Anything else (LOCAL, short, not PROXY) returns an index out of
+    // range, and the kernel falls back to its 4-tuple hash.
+    sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),           // 0: family/transport byte
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x12, 0, 5),   // 1: INET DGRAM? else 7
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 16),           // 2: the client's IPv4 address
+        BPF_STMT(BPF_MISC | BPF_TAX, 0),                  // 3
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 24),           // 4: its port
+        BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),           // 5
+        BPF_JUMP(BPF_JMP | BPF_JA, 5, 0, 0),              // 6: to 12
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x22, 0, 6),   // 7: INET6 DGRAM? else 14
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 28),           // 8: the last 32 bits of the client's IPv6 address
+        BPF_STMT(BPF_MISC | BPF_TAX, 0),                  // 9
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 48),           // 10: its port
+        BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),           // 11
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, sockets),     // 12
+        BPF_STMT(BPF_RET | BPF_A, 0),                     // 13
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),           // 14: the kernel's hash
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+    return ::setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) == -1 ? errno : 0;
+}
+
+Fd listen_tcp(const SocketAddress& address, const ListenOptions& options, std::string* error) {
+    bool dual_stack = false;
+    const SocketAddress bind_to = listen_address(address, &dual_stack);
+    auto fail = [&](const std::string& why) {
+        if (error) *error = why;
+        return Fd();
+    };
+    Fd fd(::socket(bind_to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) return fail("socket: " + errno_text(errno));
+    set_int_option(fd.get(), SOL_SOCKET, SO_REUSEADDR, 1);
+    if (options.reuse_port) {
+        if (int e = set_int_option(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1))
+            return fail(option_error("setsockopt(SOL_SOCKET, SO_REUSEPORT, 1)", e));
+    }
+    if (dual_stack) set_int_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 0);
+    if (options.transparent) {
+        int level = bind_to.is_v6() ? IPPROTO_IPV6 : IPPROTO_IP;
+        int name = bind_to.is_v6() ? IPV6_TRANSPARENT : IP_TRANSPARENT;
+        if (int e = set_int_option(fd.get(), level, name, 1))
+            return fail(option_error(bind_to.is_v6() ? "setsockopt(IPPROTO_IPV6, IPV6_TRANSPARENT, 1)"
+                                                     : "setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1)",
+                                     e));
+    }
+    if (options.nodelay) set_int_option(fd.get(), IPPROTO_TCP, TCP_NODELAY, 1);
+    // Urgent data stays in the byte stream (the relay copies past the urgent mark instead of losing it).
+    set_int_option(fd.get(), SOL_SOCKET, SO_OOBINLINE, 1);
+    if (options.keepalive_seconds > 0) {
+        set_int_option(fd.get(), SOL_SOCKET, SO_KEEPALIVE, 1);
+        set_int_option(fd.get(), IPPROTO_TCP, TCP_KEEPIDLE, options.keepalive_seconds);
+        set_int_option(fd.get(), IPPROTO_TCP, TCP_KEEPINTVL, options.keepalive_seconds);
+    }
+    if (::bind(fd.get(), bind_to.sa(), bind_to.length) == -1)
+        return fail("listen tcp " + address.to_string() + ": bind: " + errno_text(errno));
+    if (::listen(fd.get(), options.backlog) == -1)
+        return fail("listen tcp " + address.to_string() + ": listen: " + errno_text(errno));
+    return fd;
+}
+
+SocketAddress local_address(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == -1) return {};
+    return SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len).unmapped();
+}
+
+SocketAddress peer_address(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == -1) return {};
+    return SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len).unmapped();
+}
+
+void set_reset_on_close(int fd) {
+    linger l{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+bool discard_exactly(int fd, size_t count, std::span<std::byte> scratch) {
+    while (count > 0) {
+        ssize_t m = ::recv(fd, scratch.data(), std::min(count, scratch.size()), MSG_DONTWAIT);
+        if (m == -1 && errno == EINTR) continue;
+        if (m <= 0) {
+            if (m == 0) errno = 0;
+            return false;
+        }
+        count -= static_cast<size_t>(m);
+    }
+    return true;
+}
+
+}  // namespace ferry

@@ -1,0 +1,56 @@
+// Small socket helpers shared by every mode: error text in Go's words, privileged-option errors that say what
+// is missing, listening sockets for the loops.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+
+#include "core/fd.h"
+#include "core/net_address.h"
+
+namespace ferry {
+
+// strerror in Go's style ("connection refused"), for log lines that must read like go-mmproxy's.
+std::string errno_text(int err);
+
+// "setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1): operation not permitted" plus, for EPERM/EACCES, what is needed:
+// "(needs CAP_NET_ADMIN: run as root, or setcap cap_net_admin+ep on the ferry binary)".
+std::string option_error(const char* what, int err);
+
+// Sets an int socket option; returns 0 or the errno.
+int set_int_option(int fd, int level, int name, int value);
+
+struct ListenOptions {
+    bool reuse_port = true;
+    bool transparent = false;  // IP_TRANSPARENT, for TPROXY targets
+    int backlog = 65535;       // the kernel caps it at net.core.somaxconn
+    // Set on the listening socket, so every accepted socket inherits them without a syscall of its own.
+    bool nodelay = true;
+    int keepalive_seconds = 15;  // SO_KEEPALIVE with this idle and interval (Go's default); 0 = off
+};
+
+// A non-blocking listening TCP socket on `address`. As Go does for "tcp" listeners, the IPv4 wildcard
+// (0.0.0.0) becomes a dual-stack IPv6 socket when the host has IPv6. Returns an invalid Fd and sets *error.
+Fd listen_tcp(const SocketAddress& address, const ListenOptions& options, std::string* error);
+
+// A non-blocking UDP socket bound to `address` with SO_REUSEPORT (one per loop); the IPv4 wildcard becomes a
+// dual-stack IPv6 socket where the host has IPv6, as for listen_tcp.
+Fd listen_udp(const SocketAddress& address, std::string* error);
+// Attaches to a SO_REUSEPORT UDP group of `sockets` sockets (bound in order) a classic BPF program that picks
+// the socket by the client address in each datagram's PROXY v2 header (others by the kernel's hash).
+// Returns 0 or the errno.
+int steer_udp_by_client(int fd, unsigned sockets);
+
+// The address a socket is bound to / connected to, IPv4-mapped addresses unmapped.
+SocketAddress local_address(int fd);
+SocketAddress peer_address(int fd);
+
+// Closes with an RST instead of a FIN (SO_LINGER 0): how a reset is propagated to the other side.
+void set_reset_on_close(int fd);
+
+// Reads and drops exactly `count` bytes that are known to be queued in `fd` (a handshake just peeked and
+// parsed), through `scratch`. False when the socket failed or ended first (errno set, or 0 at EOF).
+bool discard_exactly(int fd, size_t count, std::span<std::byte> scratch);
+
+}  // namespace ferry

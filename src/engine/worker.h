@@ -1,0 +1,174 @@
+// Internal to the engine: a Worker is one loop thread with its listeners, its pipe pool and its connections.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/event_loop.h"
+#include "engine/flow.h"
+#include "support/log.h"
+#include "outbound/outbound.h"
+#include "core/pipe_pool.h"
+#include "relay/interceptor.h"
+#include "engine/service.h"
+#include "relay/splice_pump.h"
+
+namespace ferry {
+
+class Worker;
+class UdpListener;
+
+class Listener final : public IoHandler, public TimerHandler {
+public:
+    Listener(Worker& worker, Fd fd, SocketAddress address, size_t number, const AcceptHandler* handler = nullptr);
+    bool start();
+    void on_io(uint32_t events) override;
+    void on_timer() override;
+    // Stops accepting for kAcceptPauseMs after `err` (logged once per episode), then tries again.
+    void pause(int err, const char* during);
+    size_t number() const { return number_; }
+    const std::string& address_text() const { return address_text_; }
+    bool extra() const { return handler_ != nullptr; }
+
+private:
+    void accept_batch();
+
+    Worker& worker_;
+    Fd fd_;
+    SocketAddress address_;
+    std::string address_text_;  // for the listenerNum/protocol/listenAdr fields of every connection's log lines
+    size_t number_;
+    const AcceptHandler* handler_;  // set for listeners whose connections are not proxied
+    Deadline pause_{this};
+    bool paused_ = false;
+    uint64_t pauses_ = 0;  // since the last successful accept, for the "resumed" log line
+};
+
+// One proxied connection: inbound handshake, outbound dial (attempts, maybe racing), then two splice pumps.
+class Connection final : public Deferred, public TimerHandler {
+public:
+    Connection(Worker& worker, const Listener& listener, Fd client, const SocketAddress& peer);
+    ~Connection() override;
+    void start();
+    void on_timer() override;
+    void close_now();  // at shutdown: no log, plain close
+
+    Connection* prev = nullptr;  // the worker's list of live connections
+    Connection* next = nullptr;
+
+private:
+    enum class State { Handshake, Dialing, Relaying, Closed };
+
+    struct Side : public IoHandler {
+        Connection* conn = nullptr;
+        Fd fd;
+        SocketReadiness io;
+        void on_io(uint32_t events) override;
+    };
+    // The upstream socket, and while dialing one attempt with its own deadline (connect + handshake).
+    struct DialSide final : public Side, public TimerHandler {
+        Attempt attempt;
+        Deadline deadline{this};
+        bool dialing = false;
+        void on_timer() override;
+    };
+
+    void on_side_io(Side& side, uint32_t events);
+    void read_handshake();
+    void start_dialing();
+    // Opens the next candidate in `d`; false when nothing was left to try (last_error_ says why).
+    bool open_next(DialSide& d);
+    void on_dial_io(DialSide& d, uint32_t events);
+    void on_dial_timeout(DialSide& d);
+    void drive_dial(DialSide& d);
+    void dial_failed(DialSide& d, std::string error, int error_code, Fault fault, bool final);
+    void end_dial(DialSide& d, std::string_view error, std::optional<Fault> fault);  // nullopt: cancelled
+    void end_all_dials(std::string_view why);
+    void won(DialSide& d);
+    void start_relay();
+    void drive();
+    // To outbounds that count bytes as they move (the moproxy status page); `now`: whatever the time.
+    void report_bytes(bool now);
+    void arm(uint64_t duration_ms);
+    // Ends the connection. With `reset`, both sockets are closed with an RST (a reset is propagated).
+    void finish(bool reset);
+    // Logs at -v >= 1 and closes: with an RST, or with a FIN when the client was just sent an error reply.
+    void drop(const char* message, const std::string& error, bool reset = true);
+    void fail_dialing();  // no upstream: the inbound's failure reply, then drop
+    void add_fields(log::Line& line, bool handshake_done) const;
+    // The deadline queue of the relaying state: half-close when one direction is done and one is set, else idle.
+    DeadlineQueue* relay_deadlines() const;
+    // A socket failed while relaying: log which one and how, reset both.
+    void relay_failed(bool upstream_side, const char* op, int err);
+    std::string dial_text(const DialSide& d) const;  // "dial tcp [source->]target"
+
+    Worker& worker_;
+    const Listener& listener_;
+    State state_ = State::Handshake;
+    Side client_;
+    DialSide upstream_;
+    std::unique_ptr<DialSide[]> racers_;  // the other attempts of a race (Outbound::parallel() > 1)
+    size_t racer_count_ = 0;
+    size_t dials_in_flight_ = 0;
+    DialState dial_state_;
+    std::string last_error_;
+    int last_error_code_ = 0;
+    Flow flow_;
+    SplicePump up_;    // client -> upstream
+    SplicePump down_;  // upstream -> client
+    Deadline deadline_{this};
+    bool redrive_queued_ = false;
+    bool handshake_done_ = false;
+    bool relay_started_ = false;
+    bool done_logged_ = false;
+    uint64_t reported_up_ = 0;
+    uint64_t reported_down_ = 0;
+    uint64_t reported_ms_ = 0;
+    bool upstream_fault_ = false;  // the relay ended because the upstream side failed
+    bool client_eof_first_ = false;  // the client->upstream direction finished first
+    std::unique_ptr<FlowInterceptors> intercept_;  // while relaying, when the service has interceptors
+};
+
+class Worker {
+public:
+    Worker(const ServiceConfig& config, size_t index);
+    ~Worker();
+    EventLoop& loop() { return loop_; }
+    PipePool& pipes() { return pipes_; }
+    std::span<std::byte> scratch() { return scratch_; }
+    const ServiceConfig& config() const { return config_; }
+    size_t index() const { return index_; }
+
+    void add_listener(Fd fd, const SocketAddress& address, size_t number, const AcceptHandler* handler = nullptr);
+    bool add_udp_listener(Fd fd, const SocketAddress& address);
+    // Takes a freshly accepted socket.
+    void on_accepted(const Listener& listener, Fd fd, const SocketAddress& peer);
+    void unlink(Connection& c);
+    // Out of fds or memory somewhere on this loop: rest every listener for kAcceptPauseMs.
+    void pause_listeners(int err);
+    void run();
+    void close_all();
+
+private:
+    const ServiceConfig& config_;
+    size_t index_;
+    EventLoop loop_;
+
+public:
+    // Declared after loop_: they live in it.
+    DeadlineQueue* header_deadlines;
+    DeadlineQueue* connect_deadlines;
+    DeadlineQueue* idle_deadlines;      // null when there is no idle timeout
+    DeadlineQueue* halfclose_deadlines;  // null when there is no half-close timeout
+
+private:
+    PipePool pipes_;
+    std::vector<std::byte> scratch_;
+    std::vector<std::unique_ptr<Listener>> listeners_;
+    std::vector<std::unique_ptr<UdpListener>> udp_listeners_;
+    Connection* connections_ = nullptr;
+};
+
+}  // namespace ferry

@@ -1,0 +1,54 @@
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "inbound/inbound.h"
+#include "core/socket_util.h"
+#include "inbound/srcproxy_acl.h"
+#include "proto/srcproxy_header.h"
+
+namespace ferry {
+namespace {
+
+InboundStep invalid(const char* message, std::string error) {
+    InboundStep s;
+    s.status = InboundStep::Status::Invalid;
+    s.message = message;
+    s.error = std::move(error);
+    return s;
+}
+
+}  // namespace
+
+InboundStep SrcproxyHeaderInbound::read(int fd, Flow& flow, std::span<std::byte> scratch) const {
+    // The longest request is 296 bytes: one peek always sees all of it that has arrived.
+    const size_t want = std::min(srcproxy::kMaxHeaderLength, scratch.size());
+    ssize_t n;
+    do {
+        n = ::recv(fd, scratch.data(), want, MSG_PEEK | MSG_DONTWAIT);
+    } while (n == -1 && errno == EINTR);
+    if (n == -1) {
+        if (errno == EAGAIN) return {};
+        return invalid("failed to read relay request", "read: " + errno_text(errno));
+    }
+    if (n == 0) return invalid("failed to read relay request", "EOF");
+    auto result = srcproxy::parse(std::span<const std::byte>(scratch.data(), static_cast<size_t>(n)));
+    if (result.status == srcproxy::Status::Incomplete) return {};  // new bytes come as a new edge
+    if (result.status == srcproxy::Status::Invalid) return invalid("failed to parse relay request", result.reason);
+    flow.source = result.source;
+    flow.destination = result.destination;
+    auto decision = acl_.check(result.auth(), result.source, result.destination);
+    if (!decision.allowed()) {
+        const bool by_source = decision.verdict != srcproxy::Verdict::DestinationNotAllowed;
+        return invalid("relay request rejected",
+                       std::string(by_source ? "rejected by src checker: " : "rejected by dst checker: ") +
+                           decision.reason);
+    }
+    if (!discard_exactly(fd, result.consumed, scratch))
+        return invalid("failed to read relay request", "read: " + errno_text(errno ? errno : EPIPE));
+    InboundStep done;
+    done.status = InboundStep::Status::Done;
+    return done;
+}
+
+}  // namespace ferry

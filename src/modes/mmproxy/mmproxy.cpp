@@ -1,0 +1,123 @@
+// mmproxy mode = PROXY-header inbound x spoofed direct outbound x splice relay, behind go-mmproxy 2.1's
+// command line, log lines and exit codes.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "support/file_util.h"
+#include "support/log.h"
+#include "modes/mmproxy/mmproxy_options.h"
+#include "modes/modes.h"
+#include "support/routing.h"
+#include "engine/service.h"
+#include "core/socket_util.h"
+#include "support/subnets.h"
+
+namespace ferry {
+namespace {
+
+int fatal(const std::string& message, const std::vector<mmproxy::LogField>& fields = {}) {
+    {
+        log::Line line(log::Level::Fatal, message, "ferry/mode_mmproxy.cpp");
+        for (const auto& f : fields) {
+            if (auto* n = std::get_if<int64_t>(&f.value))
+                line.num(f.key, *n);
+            else
+                line.str(f.key, std::get<std::string>(f.value));
+        }
+    }
+    return 1;
+}
+
+// IP_TRANSPARENT needs CAP_NET_ADMIN. Asking once at start gives one clear line instead of a failure on every
+// connection.
+std::string check_transparent_permitted() {
+    Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return {};
+    int err = set_int_option(fd.get(), IPPROTO_IP, IP_TRANSPARENT, 1);
+    if (err == EPERM || err == EACCES) return option_error("setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1)", err);
+    return {};
+}
+
+}  // namespace
+
+int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) {
+    auto parsed = mmproxy::parse_flags(args, argv0);
+    if (parsed.kind == mmproxy::OutcomeKind::Help || parsed.kind == mmproxy::OutcomeKind::FlagError) {
+        write_text(2, parsed.stderr_text);
+        return parsed.exit_code;
+    }
+    mmproxy::Options options = parsed.options;
+    log::set_min_level(options.verbose >= 1 ? log::Level::Debug : log::Level::Info);
+
+    // go-mmproxy 2.1 loads the allow-list before it checks the other flags: its errors come first.
+    subnets::SubnetList allowed;
+    if (!options.allowed_subnets_path.empty()) {
+        auto loaded = subnets::load_file(options.allowed_subnets_path);
+        if (!loaded.ok())
+            return fatal("failed to load allowed subnets file",
+                         {{"path", options.allowed_subnets_path}, {"error", loaded.error}});
+        allowed = std::move(*loaded.list);
+        for (const auto& p : allowed.prefixes()) FERRY_LOG(Info, "allowed subnet").str("subnet", p.to_string());
+    }
+    if (auto invalid = mmproxy::validate(&options)) return fatal(invalid->message, invalid->fields);
+    if (std::string why = check_transparent_permitted(); !why.empty())
+        return fatal("cannot spoof client addresses", {{"error", why}});
+
+    // From here on SIGINT/SIGTERM wait for run_service, so the routing added below is always removed.
+    block_shutdown_signals();
+    routing::PolicyRouting routes;
+    if (options.routing) {
+        std::string error;
+        routing::Plan plan;
+        plan.table = static_cast<uint32_t>(options.routing_table);
+        if (!routes.install(plan, &error)) return fatal("failed to setup routing rules", {{"error", error}});
+        for (const auto& note : routes.notes()) FERRY_LOG(Info, "routing left as is").str("note", note);
+        for (const auto& change : routes.added()) FERRY_LOG(Info, "added routing").str("rule", change.text);
+    }
+
+    ProxyHeaderInbound inbound(proxy::ParseOptions{});
+    DirectOutbound::Config out;
+    out.target4 = options.target4;
+    out.target6 = options.target6;
+    out.mark = static_cast<uint32_t>(options.mark);
+    DirectOutbound outbound(out);
+
+    // -p udp / -p all (the Azusa fork's extension: both on the same address).
+    UdpServiceConfig udp;
+    udp.listen.push_back(options.listen);
+    udp.targets.v4 = options.target4;
+    udp.targets.v6 = options.target6;
+    udp.mark = static_cast<uint32_t>(options.mark);
+    udp.close_after_ms = static_cast<uint64_t>(options.close_after_seconds) * 1000;
+    udp.allowed = allowed.empty() ? nullptr : &allowed;
+    udp.verbose = static_cast<int>(options.verbose);
+
+    ServiceConfig config;
+    if (options.protocol != mmproxy::Protocol::Udp) config.listen.push_back(options.listen);
+    if (options.protocol != mmproxy::Protocol::Tcp) config.udp = &udp;
+    config.listeners = static_cast<size_t>(options.listeners);
+    config.threads = static_cast<size_t>(options.threads);
+    config.inbound = &inbound;
+    config.outbound = &outbound;
+    config.allowed = allowed.empty() ? nullptr : &allowed;
+    config.header_timeout_ms = goflag::ceil_ms(options.header_timeout);
+    config.connect_timeout_ms = goflag::ceil_ms(options.connect_timeout);
+    config.idle_timeout_ms = goflag::ceil_ms(options.idle_timeout);
+    config.halfclose_timeout_ms = goflag::ceil_ms(options.halfclose_timeout);
+    config.relay_mode = options.relay_mode;
+    config.verbose = static_cast<int>(options.verbose);
+    config.protocol_name = "tcp";
+
+    int status = run_service(config);
+
+    std::vector<routing::Change> removed;
+    for (const auto& failure : routes.remove(&removed)) FERRY_LOG(Error, "failed to remove routing").str("error", failure);
+    for (const auto& change : removed) FERRY_LOG(Info, "removed routing").str("rule", change.undo_text);
+    return status;
+}
+
+}  // namespace ferry

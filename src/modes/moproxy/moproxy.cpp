@@ -1,0 +1,184 @@
+// moproxy mode = REDIRECT (or SOCKS5) inbound x the best of several SOCKS5/HTTP proxies x splice relay, behind
+// moproxy 0.5.1's command line and server list, with a prober thread ranking the proxies and a status page.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <cstdio>
+
+#include "outbound/backend_outbound.h"
+#include "inbound/inbound.h"
+#include "support/file_util.h"
+#include "support/log.h"
+#include "modes/modes.h"
+#include "modes/moproxy/moproxy_options.h"
+#include "backends/prober.h"
+#include "backends/server_list.h"
+#include "engine/service.h"
+#include "core/socket_util.h"
+#include "backends/status_server.h"
+#include "support/subnets.h"
+#include "support/version.h"
+
+namespace ferry {
+namespace {
+
+// How long a SOCKS5 client has for its greeting and request (the reference has no bound at all).
+constexpr uint64_t kSocksHandshakeTimeoutMs = 10000;
+// moproxy closes a half-closed connection after 60 s without traffic; so does ferry in this mode.
+constexpr uint64_t kHalfCloseTimeoutMs = 60000;
+
+// The command-line servers, then the list file's. Returns the error text on failure.
+std::string collect_servers(const moproxy::Options& options, std::vector<moproxy::ServerConfig>& out) {
+    out = moproxy::command_line_servers(options);
+    if (!options.list_path.empty()) {
+        auto loaded = moproxy::load_server_list(options.list_path);
+        if (!loaded.ok()) return loaded.error;
+        for (auto& s : *loaded.servers) out.push_back(std::move(s));
+    }
+    if (auto dup = moproxy::find_duplicate_tag(out, options.list_path)) return *dup;
+    if (out.empty() && !options.allow_direct)
+        return "no upstream proxy: give -s/--socks5, -t/--http or -l/--list (or --allow-direct)";
+    return {};
+}
+
+// Whether an IPv6 loopback socket can be bound here (routers often run without IPv6).
+bool ipv6_loopback_usable() {
+    Fd fd(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return false;
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    return ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+}
+
+std::vector<SocketAddress> listen_addresses(const moproxy::Options& options) {
+    std::vector<SocketAddress> out;
+    std::vector<SocketAddress> hosts = options.hosts;
+    // The default pair without IPv6 on the host: loopback IPv4 alone, rather than failing to start.
+    if (hosts == moproxy::default_hosts() && !ipv6_loopback_usable())
+        hosts.erase(std::remove_if(hosts.begin(), hosts.end(), [](const SocketAddress& a) { return a.is_v6(); }),
+                    hosts.end());
+    for (const auto& host : hosts)
+        for (uint16_t port : options.ports) {
+            SocketAddress a = host;
+            a.set_port(port);
+            out.push_back(a);
+        }
+    return out;
+}
+
+}  // namespace
+
+int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) {
+    auto parsed = moproxy::parse(args);
+    if (!parsed.ok()) {
+        write_text(2, moproxy::usage_error_text(parsed.error, argv0));
+        return moproxy::kUsageErrorExit;
+    }
+    moproxy::Options options = *parsed.options;
+    if (options.help) {
+        write_text(1, moproxy::usage(argv0));
+        return 0;
+    }
+    if (options.version) {
+        write_text(1, std::string("ferry ") + FERRY_VERSION + " (moproxy mode)\n");
+        return 0;
+    }
+    if (auto invalid = moproxy::validate(options)) {
+        write_text(2, moproxy::usage_error_text(*invalid, argv0));
+        return moproxy::kUsageErrorExit;
+    }
+    log::set_min_level(moproxy::min_log_level(options.log_level));
+
+    std::vector<moproxy::ServerConfig> servers;
+    if (std::string error = collect_servers(options, servers); !error.empty()) {
+        FERRY_LOG(Fatal, "bad configuration").str("error", error);
+        return 1;
+    }
+    const auto addresses = listen_addresses(options);
+
+    if (options.check) {
+        if (!options.check_no_bind) {
+            for (const auto& a : addresses) {
+                std::string error;
+                if (!listen_tcp(a, ListenOptions{}, &error)) {
+                    FERRY_LOG(Fatal, "failed to bind listener").str("listenAdr", a.to_string()).str("error", error);
+                    return 1;
+                }
+            }
+            if (options.stats_bind) {
+                std::string error;
+                if (!listen_tcp(*options.stats_bind, ListenOptions{}, &error)) {
+                    FERRY_LOG(Fatal, "failed to bind listener")
+                        .str("listenAdr", options.stats_bind->to_string())
+                        .str("error", error);
+                    return 1;
+                }
+            }
+        }
+        write_text(1, "configuration OK: " + std::to_string(servers.size()) + " upstream prox" +
+                        (servers.size() == 1 ? "y" : "ies") + ", " + std::to_string(addresses.size()) +
+                        " listening address" + (addresses.size() == 1 ? "" : "es") + "\n");
+        return 0;
+    }
+
+    // SIGHUP must be blocked before the prober thread exists, or its default action would end the process.
+    block_shutdown_signals(true);
+
+    moproxy::TableCell table;
+    moproxy::Prober::Config pc;
+    pc.probe_seconds = options.probe_seconds;
+    pc.test_dns = options.test_dns;
+    pc.max_wait_ms = options.max_wait_ms;
+    pc.tfo = options.tfo;
+    moproxy::Prober prober(pc, table);
+    prober.set_servers(servers);
+    for (const auto& s : servers)
+        FERRY_LOG(Info, "upstream proxy")
+            .str("server", s.tag)
+            .str("protocol", std::string(moproxy::protocol_name(s.protocol)))
+            .str("address", s.address.to_string());
+
+    subnets::SubnetList socks_clients(options.socks_clients);
+    RedirectInbound inbound(&socks_clients);
+    moproxy::BackendOutbound::Config oc;
+    oc.table = &table;
+    oc.allow_direct = options.allow_direct;
+    oc.n_parallel = options.n_parallel;
+    oc.tfo = options.tfo;
+    oc.max_wait_ms = options.max_wait_ms;
+    moproxy::BackendOutbound outbound(oc);
+    moproxy::StatusServer status(table, outbound);
+
+    ServiceConfig config;
+    config.listen = addresses;
+    config.threads = options.threads;
+    config.inbound = &inbound;
+    config.outbound = &outbound;
+    config.header_timeout_ms = kSocksHandshakeTimeoutMs;
+    config.connect_timeout_ms = options.max_wait_ms;
+    config.halfclose_timeout_ms = kHalfCloseTimeoutMs;
+    config.verbose = log::enabled(log::Level::Debug) ? 2 : 1;
+    config.drop_level = log::Level::Info;
+    config.log_destination = true;
+    if (options.stats_bind) config.extra_listeners.push_back({*options.stats_bind, &status, "status"});
+    config.on_reload = [&] {
+        std::vector<moproxy::ServerConfig> next;
+        if (std::string error = collect_servers(options, next); !error.empty()) {
+            FERRY_LOG(Error, "reload failed, keeping the current server list").str("error", error);
+            return;
+        }
+        FERRY_LOG(Info, "reloaded server list").num("servers", static_cast<int64_t>(next.size()));
+        prober.set_servers(std::move(next));
+    };
+
+    prober.start();
+    int rc = run_service(config);
+    prober.stop();
+    return rc;
+}
+
+}  // namespace ferry

@@ -1,0 +1,236 @@
+// srcproxy mode, both halves of haruue-net/srcproxy (c9ef7f4) behind its command line (`srcproxy client|server
+// config.json`), configuration files, log lines and exit codes:
+//   server = relay-request inbound (+ ACL) x direct outbound from the request's source (IP_FREEBIND) x splice
+//   client = REDIRECT inbound x srcproxy outbound (the request, then the stream) x splice
+#include <fcntl.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+
+#include "engine/connection_log.h"
+#include "inbound/inbound.h"
+#include "support/file_util.h"
+#include "support/log.h"
+#include "modes/modes.h"
+#include "engine/service.h"
+#include "core/socket_util.h"
+#include "modes/srcproxy/srcproxy_config.h"
+#include "outbound/srcproxy_outbound.h"
+
+namespace ferry {
+namespace {
+
+// What the reference exits with on wrong arguments (EINVAL).
+constexpr int kUsageExit = 22;
+// How long a client has to send its relay request (the reference waits forever): it sends it right after
+// connecting, so this only bounds idle or hostile connections.
+constexpr uint64_t kHeaderTimeoutMs = 10000;
+
+int fatal(const std::string& text) {
+    log::plain("[fatal] " + text);
+    return 1;
+}
+
+// Go prints a nil address as "<nil>".
+std::string addr_text(const SocketAddress& a) { return a.empty() ? "<nil>" : a.to_string(); }
+
+bool info_enabled() { return log::enabled(log::Level::Info); }
+
+// "[info] (<peer>) <src> <-> <dst>: established" and the rest, as the reference server prints them.
+class ServerLog final : public ConnectionLog {
+public:
+    void established(const Flow& f) const override {
+        if (info_enabled()) log::plain("[info] (" + f.peer.to_string() + ") " + pair(f) + ": established");
+    }
+    void closed(const Flow& f, bool) const override {
+        if (info_enabled()) log::plain("[info] (" + f.peer.to_string() + ") " + pair(f) + ": closed");
+    }
+    void failed(const Flow& f, bool, bool, std::string_view, std::string_view error) const override {
+        log::plain("[error] (" + f.peer.to_string() + ") " + pair(f) + ": " + std::string(error));
+    }
+
+private:
+    static std::string pair(const Flow& f) { return addr_text(f.source) + " <-> " + addr_text(f.destination); }
+};
+
+// "[info] <client> <-> <destination>: established", as the reference client prints them.
+class ClientLog final : public ConnectionLog {
+public:
+    void established(const Flow& f) const override {
+        if (info_enabled()) log::plain("[info] " + pair(f) + ": established");
+    }
+    void closed(const Flow& f, bool) const override {
+        if (info_enabled()) log::plain("[info] " + pair(f) + ": closed");
+    }
+    void failed(const Flow& f, bool, bool, std::string_view, std::string_view error) const override {
+        log::plain("[error] " + pair(f) + ": " + std::string(error));
+    }
+
+private:
+    static std::string pair(const Flow& f) { return addr_text(f.peer) + " <-> " + addr_text(f.destination); }
+};
+
+// The address an endpoint names: its literal, the IPv4 wildcard for an empty host (listen_tcp makes it
+// dual-stack where the host has IPv6, as Go does for ":9001"), or the first address a host name resolves to.
+std::optional<SocketAddress> resolve(const srcproxy::Endpoint& e, bool listening, std::string* error) {
+    if (e.address) return e.address;
+    if (e.host.empty()) {
+        const uint8_t any[4] = {0, 0, 0, 0};
+        return SocketAddress::from_v4(any, e.port);
+    }
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | (listening ? AI_PASSIVE : 0);
+    addrinfo* res = nullptr;
+    const std::string port = std::to_string(e.port);
+    if (int rc = ::getaddrinfo(e.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+        *error = "lookup " + e.host + ": " + ::gai_strerror(rc);
+        return std::nullopt;
+    }
+    std::optional<SocketAddress> out;
+    for (addrinfo* p = res; p && !out; p = p->ai_next) {
+        SocketAddress a = SocketAddress::from_sockaddr(p->ai_addr, p->ai_addrlen).unmapped();
+        if (!a.empty()) out = a;
+    }
+    ::freeaddrinfo(res);
+    if (!out) *error = "lookup " + e.host + ": no address";
+    return out;
+}
+
+void log_warnings(const std::vector<std::string>& warnings) {
+    for (const auto& w : warnings) log::plain("[warn] " + w);
+}
+
+void setup_logging(srcproxy::LogLevel level) {
+    log::set_format(log::Format::GoStd);
+    log::set_min_level(level == srcproxy::LogLevel::Error ? log::Level::Error : log::Level::Info);
+}
+
+ServiceConfig base_service(const SocketAddress& listen, goflag::Duration timeout) {
+    ServiceConfig config;
+    config.listen.push_back(listen);
+    config.connect_timeout_ms = goflag::ceil_ms(timeout);
+    config.idle_timeout_ms = goflag::ceil_ms(timeout);
+    config.protocol_name = "tcp";
+    config.log_listeners = false;  // the reference's own "[info] listening on ..." line instead
+    return config;
+}
+
+int run_server(const std::string& path) {
+    auto loaded = srcproxy::load_server_config(path);
+    if (!loaded.ok()) return fatal("failed to parse config file: " + loaded.error);
+    const srcproxy::ServerConfig& cfg = *loaded.config;
+    setup_logging(cfg.log_level);
+    log_warnings(loaded.warnings);
+    std::string error;
+    auto listen = resolve(cfg.listen, true, &error);
+    if (!listen) return fatal("failed to listen on " + cfg.listen.text + ": " + error);
+
+    SrcproxyHeaderInbound inbound(cfg.acl);
+    DirectOutbound::Config out;
+    out.spoof_source = true;
+    out.freebind = true;
+    out.syn_retries = 0;  // the kernel's, as the reference's dialer: `timeout` bounds the connect
+    DirectOutbound outbound(out);
+    ServerLog clog;
+
+    ServiceConfig config = base_service(*listen, cfg.timeout);
+    const uint64_t timeout_ms = goflag::ceil_ms(cfg.timeout);
+    config.header_timeout_ms = timeout_ms ? std::min(timeout_ms, kHeaderTimeoutMs) : kHeaderTimeoutMs;
+    config.inbound = &inbound;
+    config.outbound = &outbound;
+    config.connection_log = &clog;
+    {
+        Fd probe(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (probe && set_int_option(probe.get(), IPPROTO_IP, IP_TRANSPARENT, 1) != 0)
+            log::plain("[warn] no CAP_NET_ADMIN: IPv4 connections from a client's source work only for sources in "
+                       "the local routing table (ip route add local PREFIX dev lo); a policy route (ip rule ... "
+                       "lookup TABLE) is enough for IPv6 only");
+    }
+    if (!cfg.acl.enabled() && info_enabled()) log::plain("[info] acl is off: every client may use any source address");
+    return run_service(config, [&] {
+        if (info_enabled()) log::plain("[info] listening on " + cfg.listen.text);
+    });
+}
+
+int run_client(const std::string& path) {
+    auto loaded = srcproxy::load_client_config(path);
+    if (!loaded.ok()) return fatal("failed to parse config file: " + loaded.error);
+    const srcproxy::ClientConfig& cfg = *loaded.config;
+    setup_logging(cfg.log_level);
+    log_warnings(loaded.warnings);
+
+    std::string error;
+    auto listen = resolve(cfg.listen, true, &error);
+    if (!listen) return fatal("failed to listen on " + cfg.listen.text + ": " + error);
+    auto server = resolve(cfg.server, false, &error);
+    if (!server) return fatal("failed to resolve outbound.server " + cfg.server.text + ": " + error);
+
+    srcproxy::ClientOutbound::Config out;
+    out.server = *server;
+    out.auth_digest = cfg.auth_digest;
+    out.fwmark = cfg.fwmark;
+    if (cfg.local_addr) {
+        out.local_ip = cfg.local_addr->address;
+        out.device = cfg.local_addr->device;
+    }
+    // What would fail on every connection fails the start instead, with one clear line.
+    if (!out.device.empty() && ::if_nametoindex(out.device.c_str()) == 0)
+        return fatal("failed to find interface: " + out.device + ": no such network interface");
+    {
+        Fd probe(::socket(server->family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (!probe) return fatal("socket: " + errno_text(errno));
+        if (out.fwmark) {
+            if (int e = set_int_option(probe.get(), SOL_SOCKET, SO_MARK, static_cast<int>(*out.fwmark)))
+                return fatal("outbound.fwmark: " + option_error("setsockopt(SOL_SOCKET, SO_MARK)", e));
+        }
+        if (out.local_ip) {
+            if (out.local_ip->family() != server->family())
+                return fatal("outbound.local_addr " + out.local_ip->ip_string() + " and outbound.server " +
+                             server->to_string() + " are not of the same address family");
+            SocketAddress from = *out.local_ip;
+            from.set_port(0);
+            if (::bind(probe.get(), from.sa(), from.length) == -1)
+                return fatal("outbound.local_addr: bind " + from.ip_string() + ": " + errno_text(errno));
+        }
+    }
+
+    RedirectInbound inbound(nullptr, true);
+    srcproxy::ClientOutbound outbound(out);
+    ClientLog clog;
+    ServiceConfig config = base_service(*listen, cfg.timeout);
+    config.inbound = &inbound;
+    config.outbound = &outbound;
+    config.connection_log = &clog;
+    return run_service(config, [&] {
+        if (info_enabled()) log::plain("[info] listening on " + cfg.listen.text);
+    });
+}
+
+}  // namespace
+
+int run_srcproxy(const std::vector<std::string>& args, const std::string& argv0) {
+    auto usage = [&] {
+        write_text(2, "Usage: " + argv0 + " [client|server] config.json\n");
+        return kUsageExit;
+    };
+    if (args.size() != 2) return usage();
+    const std::string& mode = args[0];
+    const std::string& path = args[1];
+    if (mode != "client" && mode != "server") return usage();
+    // The reference opens the file before it looks at the mode's name; a missing file is its own message.
+    if (int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC); fd == -1)
+        return fatal("failed to open config file: open " + path + ": " + errno_text(errno));
+    else
+        ::close(fd);
+    log::set_format(log::Format::GoStd);
+    return mode == "server" ? run_server(path) : run_client(path);
+}
+
+}  // namespace ferry

@@ -1,0 +1,126 @@
+// tproxy mode = TPROXY inbound (IP_TRANSPARENT listener: the accepted socket's local address is the original
+// destination) x direct outbound from the original source (IP_TRANSPARENT, SO_MARK) x splice relay, behind
+// liproxy's command line (uproxy's sample proxy: -bindAddr, -insertionLabel) and its slog lines on stdout.
+// With interceptors the directions they want are copied through them.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "engine/connection_log.h"
+#include "support/file_util.h"
+#include "inbound/inbound.h"
+#include "relay/interceptor.h"
+#include "support/log.h"
+#include "modes/modes.h"
+#include "engine/service.h"
+#include "core/socket_util.h"
+#include "modes/tproxy/tproxy_options.h"
+
+namespace ferry {
+namespace {
+
+// liproxy's per-flow events, in its words (clientsideAddr: the client, serversideAddr: the original
+// destination).
+class FlowLog final : public ConnectionLog {
+public:
+    void dialing(const Flow& f) const override {
+        if (!log::enabled(log::Level::Info)) return;
+        line(log::Level::Info, "incoming clientside flow", f);
+        line(log::Level::Info, "initiating serverside flow", f);
+    }
+    explicit FlowLog(const InterceptorSet& set) : set_(set) {}
+    void established(const Flow& f) const override {
+        if (!log::enabled(log::Level::Debug)) return;
+        log::Line l(log::Level::Debug, "flow established", "ferry/mode_tproxy.cpp");
+        l.str("clientsideAddr", f.peer.to_string()).str("serversideAddr", f.destination.to_string());
+        l.str("clientToServer", set_.wants(Direction::Up) ? "intercepted" : "spliced");
+        l.str("serverToClient", set_.wants(Direction::Down) ? "intercepted" : "spliced");
+    }
+    void closed(const Flow& f, bool client_first) const override {
+        if (log::enabled(log::Level::Info))
+            line(log::Level::Info, client_first ? "client closed flow" : "server closed flow", f);
+    }
+    void failed(const Flow& f, bool, bool, std::string_view message, std::string_view error) const override {
+        if (!log::enabled(log::Level::Warn)) return;
+        log::Line l(log::Level::Warn, "proxy error", "ferry/mode_tproxy.cpp");
+        l.str("clientsideAddr", f.peer.to_string());
+        if (!f.destination.empty()) l.str("serversideAddr", f.destination.to_string());
+        l.str("errorMsg", std::string(message) + ": " + std::string(error));
+    }
+
+private:
+    const InterceptorSet& set_;
+    static void line(log::Level level, const char* msg, const Flow& f) {
+        log::Line l(level, msg, "ferry/mode_tproxy.cpp");
+        l.str("clientsideAddr", f.peer.to_string()).str("serversideAddr", f.destination.to_string());
+    }
+};
+
+}  // namespace
+
+int run_tproxy(const std::vector<std::string>& args, const std::string& argv0) {
+    auto parsed = tproxy::parse(args, argv0);
+    if (!parsed.ok()) {
+        write_text(2, parsed.stderr_text);
+        return parsed.exit_code;
+    }
+    const tproxy::Options& o = parsed.options;
+    log::set_format(log::Format::Slog);
+    log::set_fd(1);  // liproxy logs to stdout
+    log::set_min_level(o.min_level);
+    InterceptorSet interceptors;
+    for (const auto& spec : o.interceptor_specs) {
+        std::unique_ptr<Interceptor> made;
+        std::string error;
+        if (spec.name == "label") made = make_label_interceptor(spec.arg);
+        else if (spec.name == "hexdump") made = make_hexdump_interceptor();
+        else if (spec.name == "plugin") made = load_plugin_interceptor(spec.arg, &error);
+        else if (spec.name == "pcap") made = make_pcap_interceptor(spec.arg, &error);
+        if (!made) {
+            FERRY_LOG(Error, "cannot set up interceptor").str("interceptor", spec.name).str("error", error);
+            return 1;
+        }
+        FERRY_LOG(Info, "interceptor")
+            .str("name", made->name())
+            .str("directions", spec.up && spec.down ? "both" : spec.up ? "client->server" : "server->client");
+        interceptors.entries.push_back(InterceptorSet::Entry{std::move(made), spec.up, spec.down});
+    }
+    {
+        // IP_TRANSPARENT needs CAP_NET_ADMIN (or CAP_NET_RAW): one clear line instead of a failure per flow.
+        Fd probe(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (int e = probe ? set_int_option(probe.get(), IPPROTO_IP, IP_TRANSPARENT, 1) : errno; e != 0) {
+            FERRY_LOG(Error, "cannot intercept").str("error", option_error("setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1)", e));
+            return 1;
+        }
+    }
+    FERRY_LOG(Info, "starting");
+
+    TransparentInbound inbound(o.listen);
+    DirectOutbound::Config out;
+    out.spoof_source = true;
+    out.mark = static_cast<uint32_t>(o.mark);
+    out.syn_retries = 0;  // the kernel's; -connect-timeout bounds the connect
+    DirectOutbound outbound(out);
+    FlowLog flow_log(interceptors);
+
+    ServiceConfig config;
+    config.listen = o.listen;
+    config.listen_options.transparent = true;
+    config.threads = static_cast<size_t>(o.threads);
+    config.inbound = &inbound;
+    config.outbound = &outbound;
+    config.connect_timeout_ms = goflag::ceil_ms(o.connect_timeout);
+    config.idle_timeout_ms = goflag::ceil_ms(o.idle_timeout);
+    config.halfclose_timeout_ms = goflag::ceil_ms(o.halfclose_timeout);
+    config.connection_log = &flow_log;
+    config.log_listeners = false;
+    if (!interceptors.entries.empty()) config.interceptors = &interceptors;
+    return run_service(config, [&] {
+        for (const auto& a : o.listen) FERRY_LOG(Info, "bound").str("address", a.to_string());
+        FERRY_LOG(Info, "accepting incoming flows");
+    });
+}
+
+}  // namespace ferry

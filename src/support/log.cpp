@@ -1,0 +1,223 @@
+#include "support/log.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+
+namespace ferry::log {
+namespace {
+
+std::atomic<int> g_min_level{static_cast<int>(Level::Info)};
+std::atomic<int> g_fd{2};
+std::atomic<int> g_format{static_cast<int>(Format::Json)};
+
+// One line (or a line and its trailer) at a time: a long write to a pipe is not atomic, and other threads'
+// lines must not land inside it.
+std::mutex g_write_mu;
+
+void write_all(const std::string& buf) {
+    std::lock_guard<std::mutex> lock(g_write_mu);
+    int fd = g_fd.load(std::memory_order_relaxed);
+    const char* p = buf.data();
+    size_t left = buf.size();
+    while (left > 0) {
+        ssize_t n = ::write(fd, p, left);
+        if (n == -1) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        p += n;
+        left -= static_cast<size_t>(n);
+    }
+}
+
+// Go's log.LstdFlags: "2006/01/02 15:04:05 " in local time.
+void append_go_time(std::string& out) {
+    time_t now = ::time(nullptr);
+    tm local{};
+    localtime_r(&now, &local);
+    char buf[32];
+    size_t n = std::strftime(buf, sizeof buf, "%Y/%m/%d %H:%M:%S ", &local);
+    out.append(buf, n);
+}
+
+// slog's time: RFC 3339 with milliseconds in local time, "2026-12-01T20:23:09.123Z" or "...+01:00".
+void append_slog_time(std::string& out) {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    tm local{};
+    localtime_r(&ts.tv_sec, &local);
+    char buf[48];
+    size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &local);
+    n += static_cast<size_t>(std::snprintf(buf + n, sizeof buf - n, ".%03ld", ts.tv_nsec / 1000000));
+    out.append(buf, n);
+    const long off = local.tm_gmtoff;
+    if (off == 0) {
+        out.push_back('Z');
+    } else {
+        char z[48];
+        const long a = off < 0 ? -off : off;
+        std::snprintf(z, sizeof z, "%c%02ld:%02ld", off < 0 ? '-' : '+', a / 3600 % 100, a / 60 % 60);
+        out += z;
+    }
+}
+
+const char* slog_level(Level level) {
+    switch (level) {
+        case Level::Debug: return "DEBUG";
+        case Level::Info: return "INFO";
+        case Level::Warn: return "WARN";
+        case Level::Error:
+        case Level::Fatal: return "ERROR";
+    }
+    return "INFO";
+}
+
+// A value in a GoStd or Slog line: bare when it is one printable word (for slog also without '='), JSON-quoted
+// otherwise.
+void append_text_value(std::string& out, std::string_view v) {
+    bool bare = !v.empty();
+    for (char ch : v) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c <= 0x20 || c == '"' || c == '\\' || c == 0x7f || c == '=') bare = false;
+    }
+    if (bare)
+        out += v;
+    else
+        append_json_string(out, v);
+}
+
+const char* level_name(Level level) {
+    switch (level) {
+        case Level::Debug: return "debug";
+        case Level::Info: return "info";
+        case Level::Warn: return "warn";
+        case Level::Error: return "error";
+        case Level::Fatal: return "fatal";
+    }
+    return "info";
+}
+
+}  // namespace
+
+void set_min_level(Level level) { g_min_level.store(static_cast<int>(level), std::memory_order_relaxed); }
+bool enabled(Level level) { return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed); }
+void set_fd(int fd) { g_fd.store(fd, std::memory_order_relaxed); }
+void set_format(Format f) { g_format.store(static_cast<int>(f), std::memory_order_relaxed); }
+Format format() { return static_cast<Format>(g_format.load(std::memory_order_relaxed)); }
+
+void plain(std::string_view text) {
+    std::string buf;
+    buf.reserve(text.size() + 24);
+    append_go_time(buf);
+    buf += text;
+    buf.push_back('\n');
+    write_all(buf);
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+    static const char kHex[] = "0123456789abcdef";
+    out.push_back('"');
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    out += "\\u00";
+                    out.push_back(kHex[c >> 4]);
+                    out.push_back(kHex[c & 15]);
+                } else {
+                    out.push_back(ch);
+                }
+        }
+    }
+    out.push_back('"');
+}
+
+Line::Line(Level level, std::string_view msg, std::string_view caller) : format_(format()) {
+    buf_.reserve(256);
+    if (format_ == Format::GoStd) {
+        append_go_time(buf_);
+        buf_ += '[';
+        buf_ += level_name(level);
+        buf_ += "] ";
+        buf_ += msg;
+        return;
+    }
+    if (format_ == Format::Slog) {
+        buf_ += "time=";
+        append_slog_time(buf_);
+        buf_ += " level=";
+        buf_ += slog_level(level);
+        buf_ += " msg=";
+        append_text_value(buf_, msg);
+        return;
+    }
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char num[64];
+    std::snprintf(num, sizeof num, "%lld.%06ld", static_cast<long long>(ts.tv_sec), ts.tv_nsec / 1000);
+    buf_ += "{\"level\":\"";
+    buf_ += level_name(level);
+    buf_ += "\",\"ts\":";
+    buf_ += num;
+    buf_ += ",\"caller\":";
+    append_json_string(buf_, caller);
+    buf_ += ",\"msg\":";
+    append_json_string(buf_, msg);
+}
+
+void Line::key(std::string_view k) {
+    if (format_ != Format::Json) {
+        buf_.push_back(' ');
+        buf_ += k;
+        buf_.push_back('=');
+        return;
+    }
+    buf_.push_back(',');
+    append_json_string(buf_, k);
+    buf_.push_back(':');
+}
+
+Line& Line::str(std::string_view k, std::string_view value) {
+    key(k);
+    if (format_ == Format::Json)
+        append_json_string(buf_, value);
+    else
+        append_text_value(buf_, value);
+    return *this;
+}
+
+Line& Line::num(std::string_view k, int64_t value) {
+    key(k);
+    buf_ += std::to_string(value);
+    return *this;
+}
+
+Line& Line::boolean(std::string_view k, bool value) {
+    key(k);
+    buf_ += value ? "true" : "false";
+    return *this;
+}
+
+Line& Line::trailer(std::string_view text) {
+    trailer_ += text;
+    return *this;
+}
+
+Line::~Line() {
+    buf_ += format_ == Format::Json ? "}\n" : "\n";
+    buf_ += trailer_;
+    write_all(buf_);
+}
+
+}  // namespace ferry::log

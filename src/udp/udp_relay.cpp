@@ -1,0 +1,232 @@
+#include "udp/udp_relay.h"
+
+#include <netinet/in.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "support/log.h"
+#include "core/socket_util.h"
+#include "engine/worker.h"
+
+namespace ferry {
+namespace {
+
+// Datagrams per recvmmsg / sendmmsg call, and the largest one (UDP's limit).
+constexpr unsigned kBatch = 16;
+constexpr size_t kMaxDatagram = 65536;
+// Batches per readable event before yielding to other work on the loop.
+constexpr int kBatchesPerEvent = 8;
+
+}  // namespace
+
+UdpListener::UdpListener(Worker& worker, const UdpServiceConfig& config, Fd fd, SocketAddress address)
+    : worker_(worker), config_(config), fd_(std::move(fd)), address_(address), address_text_(address.to_string()),
+      buffers_(kBatch * kMaxDatagram), msgs_(kBatch), iovs_(kBatch), names_(kBatch) {}
+
+UdpListener::~UdpListener() {
+    for (auto& [key, f] : flows_) f->idle.cancel();
+    flows_.clear();
+}
+
+bool UdpListener::start() { return worker_.loop().add(fd_.get(), this, EPOLLIN); }
+
+void UdpListener::on_io(uint32_t) { receive_batch(); }
+
+void UdpListener::receive_batch() {
+    for (int batch = 0; batch < kBatchesPerEvent; ++batch) {
+        for (unsigned i = 0; i < kBatch; ++i) {
+            iovs_[i] = iovec{buffers_.data() + i * kMaxDatagram, kMaxDatagram};
+            msgs_[i] = mmsghdr{};
+            msgs_[i].msg_hdr.msg_iov = &iovs_[i];
+            msgs_[i].msg_hdr.msg_iovlen = 1;
+            msgs_[i].msg_hdr.msg_name = &names_[i];
+            msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+        }
+        int n = ::recvmmsg(fd_.get(), msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
+        if (n <= 0) {
+            if (n == -1 && errno == EINTR) continue;
+            return;  // EAGAIN (or an error the next datagram will show again)
+        }
+        for (int i = 0; i < n; ++i) {
+            const auto* name = reinterpret_cast<const sockaddr*>(&names_[i]);
+            const SocketAddress sender = SocketAddress::from_sockaddr(name, msgs_[i].msg_hdr.msg_namelen).unmapped();
+            std::span<const std::byte> dgram(buffers_.data() + i * kMaxDatagram, msgs_[i].msg_len);
+            udp::Decision d = udp::classify(dgram, sender, config_.targets, config_.allowed);
+            if (d.verdict == udp::Decision::Verdict::Drop) {
+                if (config_.verbose >= 1) {
+                    FERRY_LOG(Debug, "dropping datagram")
+                        .str("protocol", "udp")
+                        .str("listenAdr", address_text_)
+                        .str("remoteAddr", sender.to_string())
+                        .str("error", d.reason);
+                }
+                continue;
+            }
+            Flow* f;
+            if (auto it = flows_.find(d.key); it != flows_.end()) {
+                f = it->second.get();
+            } else {
+                std::string error;
+                f = open_flow(d, &error);
+                if (!f) {
+                    if (config_.verbose >= 1) {
+                        FERRY_LOG(Debug, "failed to create UDP flow")
+                            .str("protocol", "udp")
+                            .str("listenAdr", address_text_)
+                            .str("remoteAddr", sender.to_string())
+                            .str("clientAddr", d.source.empty() ? "UNKNOWN" : d.source.to_string())
+                            .str("targetAddr", d.target.to_string())
+                            .str("error", error);
+                    }
+                    continue;
+                }
+            }
+            std::memcpy(&f->reply_to, &names_[i], msgs_[i].msg_hdr.msg_namelen);
+            f->reply_len = msgs_[i].msg_hdr.msg_namelen;
+            forward(*f, dgram.data() + d.payload_offset, dgram.size() - d.payload_offset);
+        }
+        if (static_cast<unsigned>(n) < kBatch) return;
+    }
+    // Still more queued: go on after other work of this loop had its turn.
+    worker_.loop().later([this] { receive_batch(); });
+}
+
+UdpListener::Flow* UdpListener::open_flow(const udp::Decision& d, std::string* error) {
+    auto f = std::make_unique<Flow>();
+    f->owner = this;
+    f->key = d.key;
+    f->target = d.target;
+    const int family = d.target.family();
+    f->fd.reset(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!f->fd) {
+        *error = "socket: " + errno_text(errno);
+        return nullptr;
+    }
+    const int fd = f->fd.get();
+    if (config_.mark != 0) {
+        if (int e = set_int_option(fd, SOL_SOCKET, SO_MARK, static_cast<int>(config_.mark))) {
+            *error = option_error("setsockopt(SOL_SOCKET, SO_MARK)", e);
+            return nullptr;
+        }
+    }
+    if (!d.source.empty()) {
+        // The client's own address, as for TCP: replies come back to it through the policy routing.
+        if (int e = set_int_option(fd, IPPROTO_IP, IP_TRANSPARENT, 1)) {
+            *error = option_error("setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1)", e);
+            return nullptr;
+        }
+        set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+        if (::bind(fd, d.source.sa(), d.source.length) == -1) {
+            *error = "bind " + d.source.to_string() + ": " + errno_text(errno);
+            return nullptr;
+        }
+    }
+    if (::connect(fd, d.target.sa(), d.target.length) == -1) {
+        *error = "connect " + d.target.to_string() + ": " + errno_text(errno);
+        return nullptr;
+    }
+    if (!worker_.loop().add(fd, f.get(), EPOLLIN)) {
+        *error = "epoll_ctl: " + errno_text(errno);
+        return nullptr;
+    }
+    if (config_.close_after_ms) worker_.loop().deadlines(config_.close_after_ms).arm(f->idle, worker_.loop().now_ms());
+    if (config_.verbose >= 2) {
+        FERRY_LOG(Debug, "new UDP flow")
+            .str("protocol", "udp")
+            .str("listenAdr", address_text_)
+            .str("clientAddr", d.source.empty() ? "UNKNOWN" : d.source.to_string())
+            .str("targetAddr", d.target.to_string());
+    }
+    Flow* raw = f.get();
+    flows_.emplace(d.key, std::move(f));
+    return raw;
+}
+
+void UdpListener::forward(Flow& f, const std::byte* data, size_t len) {
+    ssize_t n;
+    do {
+        n = ::send(f.fd.get(), data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (n == -1 && errno == EINTR);
+    if (n == -1) {
+        // A full socket buffer drops the datagram, as UDP does; ECONNREFUSED is an earlier ICMP error.
+        ++f.dropped;
+    } else {
+        ++f.up;
+    }
+    if (config_.close_after_ms) worker_.loop().deadlines(config_.close_after_ms).arm(f.idle, worker_.loop().now_ms());
+}
+
+void UdpListener::Flow::on_io(uint32_t) { owner->replies(*this); }
+
+void UdpListener::replies(Flow& f) {
+    for (int batch = 0; batch < kBatchesPerEvent; ++batch) {
+        for (unsigned i = 0; i < kBatch; ++i) {
+            iovs_[i] = iovec{buffers_.data() + i * kMaxDatagram, kMaxDatagram};
+            msgs_[i] = mmsghdr{};
+            msgs_[i].msg_hdr.msg_iov = &iovs_[i];
+            msgs_[i].msg_hdr.msg_iovlen = 1;
+        }
+        int n = ::recvmmsg(f.fd.get(), msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
+        if (n <= 0) {
+            if (n == -1 && errno == EINTR) continue;
+            break;  // EAGAIN, or ECONNREFUSED from an ICMP error: the flow stays until it is idle
+        }
+        // Back to the sender of the flow's last datagram, from the listening socket, in one sendmmsg.
+        for (int i = 0; i < n; ++i) {
+            iovs_[i].iov_len = msgs_[i].msg_len;
+            msgs_[i].msg_hdr.msg_name = &f.reply_to;
+            msgs_[i].msg_hdr.msg_namelen = f.reply_len;
+        }
+        int sent = 0;
+        while (sent < n) {
+            int m = ::sendmmsg(fd_.get(), msgs_.data() + sent, static_cast<unsigned>(n - sent), MSG_DONTWAIT);
+            if (m == -1 && errno == EINTR) continue;
+            if (m <= 0) {
+                f.dropped += static_cast<uint64_t>(n - sent);  // full buffer: dropped, as UDP does
+                break;
+            }
+            sent += m;
+            f.down += static_cast<uint64_t>(m);
+        }
+        if (config_.close_after_ms) worker_.loop().deadlines(config_.close_after_ms).arm(f.idle, worker_.loop().now_ms());
+        if (static_cast<unsigned>(n) < kBatch) return;
+    }
+    Flow* fp = &f;
+    const udp::FlowKey key = f.key;
+    worker_.loop().later([this, fp, key] {
+        // The flow may have closed meanwhile: look it up again.
+        auto it = flows_.find(key);
+        if (it != flows_.end() && it->second.get() == fp) replies(*fp);
+    });
+}
+
+void UdpListener::Flow::on_timer() { owner->close_flow(this, "idle"); }
+
+void UdpListener::close_flow(Flow* f, const char* why) {
+    if (config_.verbose >= 2) {
+        FERRY_LOG(Debug, "closing UDP flow")
+            .str("protocol", "udp")
+            .str("listenAdr", address_text_)
+            .str("clientAddr", f->key.local ? "UNKNOWN" : f->key.address.to_string())
+            .str("targetAddr", f->target.to_string())
+            .str("reason", why)
+            .num("datagramsUp", static_cast<int64_t>(f->up))
+            .num("datagramsDown", static_cast<int64_t>(f->down))
+            .num("dropped", static_cast<int64_t>(f->dropped));
+    }
+    worker_.loop().remove(f->fd.get());
+    auto it = flows_.find(f->key);
+    if (it == flows_.end()) return;
+    // Events of this batch may still name the flow: free it once the batch is over.
+    struct Grave final : Deferred {
+        std::unique_ptr<Flow> flow;
+    };
+    auto grave = std::make_unique<Grave>();
+    grave->flow = std::move(it->second);
+    flows_.erase(it);
+    grave->flow->fd.reset();
+    worker_.loop().destroy_later(std::move(grave));
+}
+
+}  // namespace ferry

@@ -1,0 +1,95 @@
+// The tproxy mode's command line: liproxy's flags and defaults, ferry's additions, the -interceptors list.
+#include "modes/tproxy/tproxy_options.h"
+
+#include <catch2/catch.hpp>
+
+using namespace ferry::tproxy;
+
+namespace {
+ParseOutcome run(std::vector<std::string> args) { return parse(args, "liproxy"); }
+}  // namespace
+
+TEST_CASE("tproxy options: liproxy's defaults", "[tproxy_options]") {
+    auto o = run({});
+    REQUIRE(o.ok());
+    REQUIRE(o.options.listen.size() == 1);
+    CHECK(o.options.listen[0].to_string() == "127.0.0.1:9091");
+    CHECK(o.options.interceptor_specs.empty());
+    CHECK(o.options.mark == 0);
+    CHECK(o.options.min_level == ferry::log::Level::Info);
+}
+
+TEST_CASE("tproxy options: -bindAddr lists, IPv6, the empty host", "[tproxy_options]") {
+    auto o = run({"-bindAddr", "127.0.0.1:9091, [::1]:9091", "-mark", "0x10"});
+    REQUIRE(o.ok());
+    REQUIRE(o.options.listen.size() == 2);
+    CHECK(o.options.listen[1].to_string() == "[::1]:9091");
+    CHECK(o.options.mark == 16);
+    auto w = run({"--bindAddr=:9091"});
+    REQUIRE(w.ok());
+    CHECK(w.options.listen[0].is_unspecified());
+}
+
+TEST_CASE("tproxy options: bad bind addresses get liproxy's message and exit 1", "[tproxy_options]") {
+    for (std::string bad : {"localhost:9091", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "", "127.0.0.1:1,"}) {
+        INFO(bad);
+        auto o = run({"-bindAddr", bad});
+        CHECK(o.kind == OutcomeKind::Invalid);
+        CHECK(o.exit_code == 1);
+        CHECK_THAT(o.stderr_text, Catch::StartsWith("Invalid bind address ("));
+        CHECK_THAT(o.stderr_text, Catch::EndsWith(").  Expect <ip>:<port>\n"));
+    }
+}
+
+TEST_CASE("tproxy options: Go flag errors and help", "[tproxy_options]") {
+    auto e = run({"-nosuch"});
+    CHECK(e.kind == OutcomeKind::FlagError);
+    CHECK(e.exit_code == 2);
+    CHECK_THAT(e.stderr_text, Catch::StartsWith("flag provided but not defined: -nosuch\nUsage of liproxy:\n"));
+    auto h = run({"-h"});
+    CHECK(h.kind == OutcomeKind::Help);
+    CHECK(h.exit_code == 0);
+    CHECK_THAT(h.stderr_text, Catch::Contains("  -bindAddr string\n    \tlocal bind address for proxy"));
+    CHECK_THAT(h.stderr_text, Catch::Contains("(default \"127.0.0.1:9091\")"));
+    CHECK_THAT(h.stderr_text, Catch::Contains("  -insertionLabel string\n"));
+}
+
+TEST_CASE("tproxy options: ranges", "[tproxy_options]") {
+    CHECK(run({"-mark", "-1"}).kind == OutcomeKind::Invalid);
+    CHECK(run({"-mark", "4294967296"}).kind == OutcomeKind::Invalid);
+    CHECK(run({"-mark", "4294967295"}).ok());
+    CHECK(run({"-threads", "-1"}).kind == OutcomeKind::Invalid);
+    CHECK(run({"-idle-timeout", "-1s"}).kind == OutcomeKind::Invalid);
+    CHECK(run({"-log-level", "trace"}).kind == OutcomeKind::Invalid);
+    CHECK(run({"-log-level", "error"}).options.min_level == ferry::log::Level::Error);
+}
+
+TEST_CASE("tproxy options: -insertionLabel is the label interceptor, first", "[tproxy_options]") {
+    auto o = run({"-insertionLabel", "from ferry", "-interceptors", "hexdump@up"});
+    REQUIRE(o.ok());
+    REQUIRE(o.options.interceptor_specs.size() == 2);
+    CHECK(o.options.interceptor_specs[0] == InterceptorSpec{"label", "from ferry", true, true});
+    CHECK(o.options.interceptor_specs[1] == InterceptorSpec{"hexdump", "", true, false});
+}
+
+TEST_CASE("tproxy options: the -interceptors list", "[tproxy_options]") {
+    std::vector<InterceptorSpec> v;
+    std::string why;
+    REQUIRE(parse_interceptors("label=a b@down, pcap=/tmp/x.pcap ,plugin=/usr/lib/x.so:arg@up,hexdump", v, &why));
+    REQUIRE(v.size() == 4);
+    CHECK(v[0] == InterceptorSpec{"label", "a b", false, true});
+    CHECK(v[1] == InterceptorSpec{"pcap", "/tmp/x.pcap", true, true});
+    CHECK(v[2] == InterceptorSpec{"plugin", "/usr/lib/x.so:arg", true, false});
+    CHECK(v[3] == InterceptorSpec{"hexdump", "", true, true});
+    v.clear();
+    REQUIRE(parse_interceptors("", v, &why));
+    CHECK(v.empty());
+    REQUIRE(parse_interceptors("label=user@host", v, &why));  // not a direction: part of the text
+    CHECK(v[0].arg == "user@host");
+    for (std::string bad : {"label", "label=", "pcap", "plugin=", "hexdump=1", "nosuch", "hexdump,,pcap=x"}) {
+        INFO(bad);
+        std::vector<InterceptorSpec> w;
+        CHECK_FALSE(parse_interceptors(bad, w, &why));
+        CHECK_FALSE(why.empty());
+    }
+}

@@ -1,0 +1,106 @@
+// The JSON log lines: one object per line, zap's keys first, strings escaped.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "support/log.h"
+
+namespace {
+
+std::string capture(void (*emit)()) {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    ferry::log::set_fd(fds[1]);
+    emit();
+    ferry::log::set_fd(2);
+    ::close(fds[1]);
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    ::close(fds[0]);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("JSON string escaping") {
+    std::string out;
+    ferry::log::append_json_string(out, "a\"b\\c\nd\te\x01");
+    CHECK(out == "\"a\\\"b\\\\c\\nd\\te\\u0001\"");
+}
+
+TEST_CASE("a log line has level, ts, caller, msg, then the fields in order") {
+    auto out = capture([] {
+        ferry::log::set_min_level(ferry::log::Level::Info);
+        FERRY_LOG(Info, "listening").num("listenerNum", 0).str("protocol", "tcp").boolean("dropConnection", true);
+    });
+    REQUIRE(out.size() > 2);
+    CHECK(out.back() == '\n');
+    CHECK(out.rfind("{\"level\":\"info\",\"ts\":", 0) == 0);
+    CHECK(out.find("\"msg\":\"listening\",\"listenerNum\":0,\"protocol\":\"tcp\",\"dropConnection\":true}\n") !=
+          std::string::npos);
+}
+
+TEST_CASE("lines below the minimum level are dropped without evaluating their fields") {
+    static int evaluated = 0;
+    auto out = capture([] {
+        ferry::log::set_min_level(ferry::log::Level::Info);
+        FERRY_LOG(Debug, "new connection").num("n", ++evaluated);
+    });
+    CHECK(out.empty());
+    CHECK(evaluated == 0);
+    out = capture([] {
+        ferry::log::set_min_level(ferry::log::Level::Debug);
+        FERRY_LOG(Debug, "new connection").num("n", ++evaluated);
+        ferry::log::set_min_level(ferry::log::Level::Info);
+    });
+    CHECK(evaluated == 1);
+    CHECK(out.find("\"level\":\"debug\"") != std::string::npos);
+}
+
+TEST_CASE("GoStd lines: Go's log timestamp, [level] msg, key=value with quoting only where needed") {
+    auto out = capture([] {
+        ferry::log::set_min_level(ferry::log::Level::Info);
+        ferry::log::set_format(ferry::log::Format::GoStd);
+        FERRY_LOG(Warn, "pausing listener").str("listenAdr", "192.0.2.1:80").num("n", -3).str("error", "too many open files").str("e", "");
+        ferry::log::plain("[info] (192.0.2.2:5) 192.0.2.130:40000 <-> 198.51.100.1:443: established");
+        ferry::log::set_format(ferry::log::Format::Json);
+    });
+    auto nl = out.find('\n');
+    REQUIRE(nl != std::string::npos);
+    std::string first = out.substr(0, nl), second = out.substr(nl + 1);
+    // "2026/12/01 20:23:09 " is 20 characters.
+    REQUIRE(first.size() > 20);
+    for (size_t i : {4u, 7u}) CHECK(first[i] == '/');
+    for (size_t i : {13u, 16u}) CHECK(first[i] == ':');
+    CHECK(first[10] == ' ');
+    CHECK(first.substr(20) == "[warn] pausing listener listenAdr=192.0.2.1:80 n=-3 error=\"too many open files\" e=\"\"");
+    REQUIRE(second.size() > 20);
+    CHECK(second.substr(20) == "[info] (192.0.2.2:5) 192.0.2.130:40000 <-> 198.51.100.1:443: established\n");
+}
+
+TEST_CASE("Slog lines: slog's TextHandler shape, time, upper-case level, quoted msg and values where needed") {
+    auto out = capture([] {
+        ferry::log::set_min_level(ferry::log::Level::Info);
+        ferry::log::set_format(ferry::log::Format::Slog);
+        FERRY_LOG(Info, "incoming clientside flow").str("clientsideAddr", "198.51.100.2:40000").str("x", "a=b");
+        FERRY_LOG(Fatal, "bound").num("n", 7);
+        ferry::log::set_format(ferry::log::Format::Json);
+    });
+    auto nl = out.find('\n');
+    REQUIRE(nl != std::string::npos);
+    std::string first = out.substr(0, nl), second = out.substr(nl + 1);
+    // "time=2026-12-01T20:23:09.123" then "Z" or "+hh:mm".
+    REQUIRE(first.rfind("time=", 0) == 0);
+    CHECK(first[9] == '-');
+    CHECK(first[15] == 'T');
+    CHECK(first[24] == '.');
+    auto level = first.find(" level=INFO msg=\"incoming clientside flow\" clientsideAddr=198.51.100.2:40000 x=\"a=b\"");
+    CHECK(level != std::string::npos);
+    CHECK(first.substr(level) == " level=INFO msg=\"incoming clientside flow\" clientsideAddr=198.51.100.2:40000 x=\"a=b\"");
+    CHECK(second.find(" level=ERROR msg=bound n=7\n") != std::string::npos);
+}
