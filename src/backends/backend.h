@@ -18,7 +18,7 @@
 #include "core/rcu.h"
 #include "backends/server_list.h"
 
-namespace ferry::moproxy {
+namespace ferry::backends {
 
 // Something the loops can nudge without locking: the prober's eventfd.
 class Waker {
@@ -126,4 +126,4 @@ struct PublishedTable {
 
 using TableCell = rcu::Cell<PublishedTable>;
 
-}  // namespace ferry::moproxy
+}  // namespace ferry::backends

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <bit>
 
-namespace ferry::moproxy {
+namespace ferry::backends {
 
 namespace {
 
@@ -138,4 +138,4 @@ std::vector<size_t> rank(std::span<const RankInput> servers, const RandomBits& r
     return order;
 }
 
-}  // namespace ferry::moproxy
+}  // namespace ferry::backends

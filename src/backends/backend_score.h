@@ -11,7 +11,7 @@
 #include <span>
 #include <vector>
 
-namespace ferry::moproxy {
+namespace ferry::backends {
 
 // The outcomes of a server's last 64 closes, a 64-bit shift register (newest in bit 0).
 class CloseHistory {
@@ -121,4 +121,4 @@ inline constexpr unsigned kJitterRange = 30;
 // Down servers are still returned: the caller tries them when all else failed.
 std::vector<size_t> rank(std::span<const RankInput> servers, const RandomBits& random_bits);
 
-}  // namespace ferry::moproxy
+}  // namespace ferry::backends

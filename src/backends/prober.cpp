@@ -13,7 +13,7 @@
 #include "support/log.h"
 #include "core/socket_util.h"
 
-namespace ferry::moproxy {
+namespace ferry::backends {
 namespace {
 
 constexpr uint64_t kTickMs = 1000;  // counters drained, throughput sampled, table republished
@@ -368,4 +368,4 @@ void Prober::publish() {
     table_.publish(std::move(published));
 }
 
-}  // namespace ferry::moproxy
+}  // namespace ferry::backends

@@ -15,7 +15,7 @@
 #include "backends/backend_score.h"
 #include "core/event_loop.h"
 
-namespace ferry::moproxy {
+namespace ferry::backends {
 
 class Prober {
 public:
@@ -89,4 +89,4 @@ private:
     std::thread thread_;
 };
 
-}  // namespace ferry::moproxy
+}  // namespace ferry::backends

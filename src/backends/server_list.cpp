@@ -11,7 +11,7 @@
 #include <limits>
 #include <map>
 
-namespace ferry::moproxy {
+namespace ferry::backends {
 
 namespace {
 
@@ -505,4 +505,4 @@ ServerListResult load_server_list(const std::string& path) {
     return parse_server_list(text, path);
 }
 
-}  // namespace ferry::moproxy
+}  // namespace ferry::backends

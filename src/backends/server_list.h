@@ -13,7 +13,7 @@
 
 #include "core/net_address.h"
 
-namespace ferry::moproxy {
+namespace ferry::backends {
 
 enum class Protocol { Socks5, Http };
 
@@ -74,4 +74,4 @@ std::optional<std::string> find_duplicate_tag(std::span<const ServerConfig> serv
 // milliseconds rounded to the nearest. nullopt for anything else (signs, exponents, blanks) and above one hour.
 std::optional<unsigned> parse_seconds_as_ms(std::string_view text);
 
-}  // namespace ferry::moproxy
+}  // namespace ferry::backends

@@ -11,7 +11,7 @@
 #include "support/log.h"
 #include "support/version.h"
 
-namespace ferry::moproxy {
+namespace ferry::backends {
 // One HTTP exchange: read the request head, answer, close.
 class StatusServer::Session final : public IoHandler, public TimerHandler, public Deferred {
 public:
@@ -170,4 +170,4 @@ status::Snapshot StatusServer::snapshot() const {
     return snap;
 }
 
-}  // namespace ferry::moproxy
+}  // namespace ferry::backends

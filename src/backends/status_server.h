@@ -12,7 +12,7 @@
 #include "engine/service.h"
 #include "backends/status_page.h"
 
-namespace ferry::moproxy {
+namespace ferry::backends {
 
 class BackendOutbound;
 
@@ -39,4 +39,4 @@ private:
     mutable std::unordered_set<Session*> sessions_;
 };
 
-}  // namespace ferry::moproxy
+}  // namespace ferry::backends

@@ -17,7 +17,7 @@
 #define TCP_FASTOPEN_CONNECT 30
 #endif
 
-namespace ferry::moproxy {
+namespace ferry::backends {
 namespace {
 
 // Client bytes sent along with a handshake at most: what fits a SYN on most paths is about 1400, the rest goes
@@ -496,4 +496,4 @@ void BackendOutbound::relay_closed(const Flow& flow, const Attempt& a, uint64_t 
         .boolean("error", error);
 }
 
-}  // namespace ferry::moproxy
+}  // namespace ferry::backends

@@ -10,7 +10,7 @@
 #include "backends/backend.h"
 #include "outbound/outbound.h"
 
-namespace ferry::moproxy {
+namespace ferry::backends {
 
 class BackendOutbound final : public Outbound {
 public:
@@ -57,4 +57,4 @@ private:
     mutable std::atomic<uint64_t> direct_total_{0};
 };
 
-}  // namespace ferry::moproxy
+}  // namespace ferry::backends

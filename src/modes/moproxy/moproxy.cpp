@@ -31,14 +31,14 @@ constexpr uint64_t kSocksHandshakeTimeoutMs = 10000;
 constexpr uint64_t kHalfCloseTimeoutMs = 60000;
 
 // The command-line servers, then the list file's. Returns the error text on failure.
-std::string collect_servers(const moproxy::Options& options, std::vector<moproxy::ServerConfig>& out) {
+std::string collect_servers(const moproxy::Options& options, std::vector<backends::ServerConfig>& out) {
     out = moproxy::command_line_servers(options);
     if (!options.list_path.empty()) {
-        auto loaded = moproxy::load_server_list(options.list_path);
+        auto loaded = backends::load_server_list(options.list_path);
         if (!loaded.ok()) return loaded.error;
         for (auto& s : *loaded.servers) out.push_back(std::move(s));
     }
-    if (auto dup = moproxy::find_duplicate_tag(out, options.list_path)) return *dup;
+    if (auto dup = backends::find_duplicate_tag(out, options.list_path)) return *dup;
     if (out.empty() && !options.allow_direct)
         return "no upstream proxy: give -s/--socks5, -t/--http or -l/--list (or --allow-direct)";
     return {};
@@ -93,7 +93,7 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     }
     log::set_min_level(moproxy::min_log_level(options.log_level));
 
-    std::vector<moproxy::ServerConfig> servers;
+    std::vector<backends::ServerConfig> servers;
     if (std::string error = collect_servers(options, servers); !error.empty()) {
         FERRY_LOG(Fatal, "bad configuration").str("error", error);
         return 1;
@@ -128,30 +128,30 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     // SIGHUP must be blocked before the prober thread exists, or its default action would end the process.
     block_shutdown_signals(true);
 
-    moproxy::TableCell table;
-    moproxy::Prober::Config pc;
+    backends::TableCell table;
+    backends::Prober::Config pc;
     pc.probe_seconds = options.probe_seconds;
     pc.test_dns = options.test_dns;
     pc.max_wait_ms = options.max_wait_ms;
     pc.tfo = options.tfo;
-    moproxy::Prober prober(pc, table);
+    backends::Prober prober(pc, table);
     prober.set_servers(servers);
     for (const auto& s : servers)
         FERRY_LOG(Info, "upstream proxy")
             .str("server", s.tag)
-            .str("protocol", std::string(moproxy::protocol_name(s.protocol)))
+            .str("protocol", std::string(backends::protocol_name(s.protocol)))
             .str("address", s.address.to_string());
 
     subnets::SubnetList socks_clients(options.socks_clients);
     RedirectInbound inbound(&socks_clients);
-    moproxy::BackendOutbound::Config oc;
+    backends::BackendOutbound::Config oc;
     oc.table = &table;
     oc.allow_direct = options.allow_direct;
     oc.n_parallel = options.n_parallel;
     oc.tfo = options.tfo;
     oc.max_wait_ms = options.max_wait_ms;
-    moproxy::BackendOutbound outbound(oc);
-    moproxy::StatusServer status(table, outbound);
+    backends::BackendOutbound outbound(oc);
+    backends::StatusServer status(table, outbound);
 
     ServiceConfig config;
     config.listen = addresses;
@@ -166,7 +166,7 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     config.log_destination = true;
     if (options.stats_bind) config.extra_listeners.push_back({*options.stats_bind, &status, "status"});
     config.on_reload = [&] {
-        std::vector<moproxy::ServerConfig> next;
+        std::vector<backends::ServerConfig> next;
         if (std::string error = collect_servers(options, next); !error.empty()) {
             FERRY_LOG(Error, "reload failed, keeping the current server list").str("error", error);
             return;

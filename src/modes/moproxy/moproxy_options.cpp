@@ -5,6 +5,10 @@
 
 namespace ferry::moproxy {
 
+using backends::Protocol;
+using backends::ServerConfig;
+using backends::parse_seconds_as_ms;
+
 namespace {
 
 // More event-loop threads than this is a typo, not a machine.

@@ -101,7 +101,7 @@ std::string usage_error_text(std::string_view message, std::string_view argv0);
 // The servers of -s then -t, in command-line order, as ServerConfig (line 0, no per-server test dns or max
 // wait: the global ones apply). The caller appends the list file's servers and checks the tags of the whole
 // set with find_duplicate_tag().
-std::vector<ServerConfig> command_line_servers(const Options& options);
+std::vector<backends::ServerConfig> command_line_servers(const Options& options);
 
 // The ferry log threshold for a --log-level: trace is ferry's Debug, off keeps only fatal lines.
 log::Level min_log_level(LogLevel level);

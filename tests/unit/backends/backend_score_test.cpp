@@ -7,23 +7,23 @@
 
 #include "backends/backend_score.h"
 
-using ferry::moproxy::CloseHistory;
-using ferry::moproxy::ErrorRate;
-using ferry::moproxy::RankInput;
-using ferry::moproxy::ScoreParams;
-using ferry::moproxy::ScoreState;
-using ferry::moproxy::apply_error_penalty;
-using ferry::moproxy::effective_score;
-using ferry::moproxy::error_rate;
-using ferry::moproxy::rank;
-using ferry::moproxy::record_close;
-using ferry::moproxy::record_failure;
-using ferry::moproxy::record_probe;
+using ferry::backends::CloseHistory;
+using ferry::backends::ErrorRate;
+using ferry::backends::RankInput;
+using ferry::backends::ScoreParams;
+using ferry::backends::ScoreState;
+using ferry::backends::apply_error_penalty;
+using ferry::backends::effective_score;
+using ferry::backends::error_rate;
+using ferry::backends::rank;
+using ferry::backends::record_close;
+using ferry::backends::record_failure;
+using ferry::backends::record_probe;
 
 namespace {
 
 // Random bits that always give the same jitter.
-ferry::moproxy::RandomBits constant(uint64_t value) {
+ferry::backends::RandomBits constant(uint64_t value) {
     return [value] { return value; };
 }
 
@@ -31,7 +31,7 @@ ferry::moproxy::RandomBits constant(uint64_t value) {
 struct Sequence {
     std::vector<uint64_t> values;
     size_t next = 0;
-    ferry::moproxy::RandomBits bits() {
+    ferry::backends::RandomBits bits() {
         return [this] { return values.at(next++); };
     }
 };
@@ -43,13 +43,13 @@ ScoreState scored(int64_t score) {
 }
 
 std::vector<size_t> rank_of(const std::vector<ScoreState>& states, const std::vector<ScoreParams>& params,
-                            const ferry::moproxy::RandomBits& bits) {
+                            const ferry::backends::RandomBits& bits) {
     std::vector<RankInput> in;
     for (size_t i = 0; i < states.size(); ++i) in.push_back({&states[i], i < params.size() ? params[i] : ScoreParams{}});
     return rank(in, bits);
 }
 
-std::vector<size_t> rank_of(const std::vector<ScoreState>& states, const ferry::moproxy::RandomBits& bits) {
+std::vector<size_t> rank_of(const std::vector<ScoreState>& states, const ferry::backends::RandomBits& bits) {
     return rank_of(states, {}, bits);
 }
 

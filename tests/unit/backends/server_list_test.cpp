@@ -10,10 +10,10 @@
 
 #include "backends/server_list.h"
 
-using ferry::moproxy::parse_server_list;
-using ferry::moproxy::Protocol;
-using ferry::moproxy::ServerConfig;
-using ferry::moproxy::ServerListResult;
+using ferry::backends::parse_server_list;
+using ferry::backends::Protocol;
+using ferry::backends::ServerConfig;
+using ferry::backends::ServerListResult;
 
 namespace {
 
@@ -83,7 +83,7 @@ TEST_CASE("the seed's example file loads unchanged, inline comments stripped", "
     CHECK(s[2].score_base == 5000);
     CHECK(s[2].line == 8);
     // Same address as server-2, other protocol and tag: a different server.
-    CHECK_FALSE(ferry::moproxy::same_identity(s[1], s[2]));
+    CHECK_FALSE(ferry::backends::same_identity(s[1], s[2]));
 }
 
 TEST_CASE("comments, blank lines, CRLF, a BOM and key: value", "[server_list]") {
@@ -397,14 +397,14 @@ TEST_CASE("same_identity is address, protocol and tag", "[server_list]") {
     changed.max_wait_ms = 10;
     changed.socks_username = "u";
     changed.line = 40;
-    CHECK(ferry::moproxy::same_identity(a, changed));  // settings may change on reload
-    CHECK_FALSE(ferry::moproxy::same_identity(a, (*r.servers)[1]));  // other tag
+    CHECK(ferry::backends::same_identity(a, changed));  // settings may change on reload
+    CHECK_FALSE(ferry::backends::same_identity(a, (*r.servers)[1]));  // other tag
     ServerConfig other_protocol = a;
     other_protocol.protocol = Protocol::Http;
-    CHECK_FALSE(ferry::moproxy::same_identity(a, other_protocol));
+    CHECK_FALSE(ferry::backends::same_identity(a, other_protocol));
     ServerConfig other_port = a;
     other_port.address.set_port(2);
-    CHECK_FALSE(ferry::moproxy::same_identity(a, other_port));
+    CHECK_FALSE(ferry::backends::same_identity(a, other_port));
 }
 
 TEST_CASE("find_duplicate_tag names where both servers come from", "[server_list]") {
@@ -415,22 +415,22 @@ TEST_CASE("find_duplicate_tag names where both servers come from", "[server_list
     listed.tag = "2001";
     listed.line = 7;
     std::vector<ServerConfig> servers{cli, listed};
-    CHECK(ferry::moproxy::find_duplicate_tag(servers, "list.ini") ==
+    CHECK(ferry::backends::find_duplicate_tag(servers, "list.ini") ==
           "list.ini:7: tag \"2001\" is already used by a server from the command line");
     servers = {cli, cli2};
-    CHECK(ferry::moproxy::find_duplicate_tag(servers, "list.ini") ==
+    CHECK(ferry::backends::find_duplicate_tag(servers, "list.ini") ==
           "command line: tag \"2001\" is already used by a server from the command line");
     servers = {listed, cli};
-    CHECK(ferry::moproxy::find_duplicate_tag(servers, "list.ini") ==
+    CHECK(ferry::backends::find_duplicate_tag(servers, "list.ini") ==
           "command line: tag \"2001\" is already used by the server at list.ini:7");
     cli2.tag = "2002";
     servers = {cli, cli2};
-    CHECK_FALSE(ferry::moproxy::find_duplicate_tag(servers, "list.ini"));
-    CHECK_FALSE(ferry::moproxy::find_duplicate_tag({}, "list.ini"));
+    CHECK_FALSE(ferry::backends::find_duplicate_tag(servers, "list.ini"));
+    CHECK_FALSE(ferry::backends::find_duplicate_tag({}, "list.ini"));
 }
 
 TEST_CASE("parse_seconds_as_ms: decimals, rounding, limits", "[server_list]") {
-    using ferry::moproxy::parse_seconds_as_ms;
+    using ferry::backends::parse_seconds_as_ms;
     CHECK(parse_seconds_as_ms("4") == 4000u);
     CHECK(parse_seconds_as_ms("2.5") == 2500u);
     CHECK(parse_seconds_as_ms(".5") == 500u);
@@ -450,8 +450,8 @@ TEST_CASE("parse_seconds_as_ms: decimals, rounding, limits", "[server_list]") {
 }
 
 TEST_CASE("protocol_name", "[server_list]") {
-    CHECK(ferry::moproxy::protocol_name(Protocol::Socks5) == "SOCKSv5");
-    CHECK(ferry::moproxy::protocol_name(Protocol::Http) == "HTTP");
+    CHECK(ferry::backends::protocol_name(Protocol::Socks5) == "SOCKSv5");
+    CHECK(ferry::backends::protocol_name(Protocol::Http) == "HTTP");
 }
 
 TEST_CASE("load_server_list reads a file and labels errors with its path", "[server_list]") {
@@ -464,21 +464,21 @@ TEST_CASE("load_server_list reads a file and labels errors with its path", "[ser
     REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
     ::close(fd);
 
-    ServerListResult r = ferry::moproxy::load_server_list(path);
+    ServerListResult r = ferry::backends::load_server_list(path);
     CHECK(r.error == path + ":14: key \"protocol\": \"ftp\" is not socks5, socksv5 or http");
 
     fd = ::open(path.c_str(), O_WRONLY | O_TRUNC);
     REQUIRE(fd != -1);
     REQUIRE(::write(fd, kSeedExample, sizeof kSeedExample - 1) == static_cast<ssize_t>(sizeof kSeedExample - 1));
     ::close(fd);
-    r = ferry::moproxy::load_server_list(path);
+    r = ferry::backends::load_server_list(path);
     INFO(r.error);
     REQUIRE(r.ok());
     CHECK(r.servers->size() == 3);
 
-    CHECK(ferry::moproxy::load_server_list(std::string(dir) + "/missing.ini").error ==
+    CHECK(ferry::backends::load_server_list(std::string(dir) + "/missing.ini").error ==
           std::string(dir) + "/missing.ini: No such file or directory");
-    CHECK(ferry::moproxy::load_server_list(dir).error == std::string(dir) + ": Is a directory");
+    CHECK(ferry::backends::load_server_list(dir).error == std::string(dir) + ": Is a directory");
 
     ::unlink(path.c_str());
     ::rmdir(dir);

@@ -20,9 +20,9 @@ using ferry::Flow;
 using ferry::HandshakeStep;
 using ferry::SocketAddress;
 using ferry::SocketReadiness;
-using ferry::moproxy::BackendOutbound;
-using ferry::moproxy::Protocol;
-using ferry::moproxy::ServerConfig;
+using ferry::backends::BackendOutbound;
+using ferry::backends::Protocol;
+using ferry::backends::ServerConfig;
 
 using ferry_test::bytes;
 using ferry_test::drain;

@@ -11,7 +11,7 @@
 using ferry::moproxy::LogLevel;
 using ferry::moproxy::Options;
 using ferry::moproxy::ParseResult;
-using ferry::moproxy::Protocol;
+using ferry::backends::Protocol;
 using ferry::moproxy::ServerSpec;
 
 namespace {
@@ -349,7 +349,7 @@ TEST_CASE("validate: ports, hosts, servers and the other checks", "[moproxy_opti
 
 TEST_CASE("command_line_servers: -s then -t, as ServerConfig", "[moproxy_options]") {
     Options o = ok({"-t", "3128", "-s", "2001", "-t", "[2001:db8::2]:8080", "-s", "10.0.0.1:1080"});
-    std::vector<ferry::moproxy::ServerConfig> s = ferry::moproxy::command_line_servers(o);
+    std::vector<ferry::backends::ServerConfig> s = ferry::moproxy::command_line_servers(o);
     REQUIRE(s.size() == 4);
     CHECK(s[0].tag == "2001");
     CHECK(s[0].protocol == Protocol::Socks5);
