@@ -131,32 +131,25 @@ private:
             dns_probe::encode_query(id_, query_);
         }
         if (phase_ == 1) {
-            while (sent_ < query_.size()) {
-                if (!io_.writable) return;
-                ssize_t n = ::send(io_.fd, query_.data() + sent_, query_.size() - sent_, MSG_DONTWAIT | MSG_NOSIGNAL);
-                if (n > 0) {
-                    sent_ += static_cast<size_t>(n);
-                } else if (n == -1 && errno == EAGAIN) {
-                    io_.writable = false;
-                    return;
-                } else if (!(n == -1 && errno == EINTR)) {
-                    finish(std::nullopt, "send: " + errno_text(n == -1 ? errno : EPIPE));
-                    return;
-                }
+            const IoResult r = io::send_rest(io_, query_, sent_);
+            if (r.io == Io::Error) {
+                finish(std::nullopt, "send: " + errno_text(r.error));
+                return;
             }
+            if (r.io != Io::Progress) return;
             phase_ = 2;
         }
         while (io_.readable && got_ < answer_.size()) {
-            ssize_t n = ::recv(io_.fd, answer_.data() + got_, answer_.size() - got_, MSG_DONTWAIT);
-            if (n > 0) {
-                got_ += static_cast<size_t>(n);
-            } else if (n == 0) {
+            const IoResult r = io::recv_some(io_.fd, std::span(answer_).subspan(got_));
+            if (r.io == Io::Progress) {
+                got_ += r.bytes;
+            } else if (r.io == Io::Eof) {
                 finish(std::nullopt, "connection closed before the DNS answer");
                 return;
-            } else if (errno == EAGAIN) {
+            } else if (r.io == Io::WouldBlock) {
                 io_.readable = false;
-            } else if (errno != EINTR) {
-                finish(std::nullopt, "recv: " + errno_text(errno));
+            } else {
+                finish(std::nullopt, "recv: " + errno_text(r.error));
                 return;
             }
         }
@@ -194,7 +187,7 @@ private:
     int phase_ = 0;
     uint16_t id_ = 0;
     std::vector<std::byte> query_;
-    size_t sent_ = 0;
+    uint32_t sent_ = 0;
     std::array<std::byte, dns_probe::kAnswerNeeded> answer_{};
     size_t got_ = 0;
     bool done_ = false;

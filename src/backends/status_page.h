@@ -7,6 +7,8 @@
 // escaped for the output format, and bytes that are not valid UTF-8 become U+FFFD in every output.
 #pragma once
 
+#include "proto/codec.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -88,7 +90,7 @@ std::string render_version(const Snapshot& s);
 // The request line and headers together, blank line included, may not exceed this (larger is Invalid).
 inline constexpr size_t kMaxRequestHead = 8192;
 
-enum class Status { Incomplete, Invalid, Done };
+using Status = ParseStatus;
 
 struct Request {
     Status status = Status::Incomplete;

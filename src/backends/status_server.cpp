@@ -23,14 +23,15 @@ public:
             return;
         }
         loop_.deadlines(kTimeoutMs).arm(deadline_, loop_.now_ms());
-        readable_ = true;
+        io_.fd = fd_.get();
+        io_.readable = true;
         step();
     }
 
     void on_io(uint32_t events) override {
         if (closed_) return;
-        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
-        if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) io_.readable = true;
+        if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) io_.writable = true;
         if (events & EPOLLERR) {
             close();
             return;
@@ -46,22 +47,21 @@ public:
 private:
     void step() {
         if (out_.empty()) {
-            if (!readable_) return;
+            if (!io_.readable) return;
             char buf[status::kMaxRequestHead + 1];
             for (;;) {
-                ssize_t n = ::recv(fd_.get(), buf, sizeof buf - in_.size(), MSG_DONTWAIT);
-                if (n > 0) {
-                    in_.append(buf, static_cast<size_t>(n));
+                const IoResult r = io::recv_some(io_.fd, std::as_writable_bytes(std::span(buf, sizeof buf - in_.size())));
+                if (r.io == Io::Progress) {
+                    in_.append(buf, r.bytes);
                     if (in_.size() > status::kMaxRequestHead) break;
                     continue;
                 }
-                if (n == -1 && errno == EINTR) continue;
-                if (n == -1 && errno == EAGAIN) {
-                    readable_ = false;
+                if (r.io == Io::WouldBlock) {
+                    io_.readable = false;
                     break;
                 }
                 // EOF or an error before a complete request: nothing to answer.
-                if (in_.empty() || n == -1) {
+                if (in_.empty() || r.io == Io::Error) {
                     close();
                     return;
                 }
@@ -76,19 +76,8 @@ private:
             sent_ = 0;
             ::shutdown(fd_.get(), SHUT_RD);
         }
-        while (sent_ < out_.size()) {
-            if (!writable_) return;
-            ssize_t n = ::send(fd_.get(), out_.data() + sent_, out_.size() - sent_, MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (n > 0) {
-                sent_ += static_cast<size_t>(n);
-            } else if (n == -1 && errno == EAGAIN) {
-                writable_ = false;
-                return;
-            } else if (!(n == -1 && errno == EINTR)) {
-                close();
-                return;
-            }
-        }
+        const IoResult r = io::send_rest(io_, std::as_bytes(std::span(out_)), sent_);
+        if (r.io == Io::WouldBlock) return;
         close();
     }
 
@@ -106,8 +95,9 @@ private:
     Fd fd_;
     Deadline deadline_{this};
     std::string in_, out_;
-    size_t sent_ = 0;
-    bool readable_ = false, writable_ = false, eof_ = false, closed_ = false;
+    SocketReadiness io_;
+    uint32_t sent_ = 0;
+    bool eof_ = false, closed_ = false;
 };
 
 StatusServer::StatusServer(const TableCell& table, const BackendOutbound& outbound)

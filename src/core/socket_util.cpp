@@ -159,17 +159,4 @@ void set_reset_on_close(int fd) {
     ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
 }
 
-bool discard_exactly(int fd, size_t count, std::span<std::byte> scratch) {
-    while (count > 0) {
-        ssize_t m = ::recv(fd, scratch.data(), std::min(count, scratch.size()), MSG_DONTWAIT);
-        if (m == -1 && errno == EINTR) continue;
-        if (m <= 0) {
-            if (m == 0) errno = 0;
-            return false;
-        }
-        count -= static_cast<size_t>(m);
-    }
-    return true;
-}
-
 }  // namespace ferry

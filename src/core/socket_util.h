@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/fd.h"
+#include "core/io.h"
 #include "core/net_address.h"
 
 namespace ferry {
@@ -48,9 +49,5 @@ SocketAddress peer_address(int fd);
 
 // Closes with an RST instead of a FIN (SO_LINGER 0): how a reset is propagated to the other side.
 void set_reset_on_close(int fd);
-
-// Reads and drops exactly `count` bytes that are known to be queued in `fd` (a handshake just peeked and
-// parsed), through `scratch`. False when the socket failed or ended first (errno set, or 0 at EOF).
-bool discard_exactly(int fd, size_t count, std::span<std::byte> scratch);
 
 }  // namespace ferry

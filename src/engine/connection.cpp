@@ -324,7 +324,7 @@ void Connection::won(DialSide& d) {
     flow_.target = upstream_.attempt.target.empty() ? flow_.target : upstream_.attempt.target;
     dial_state_.candidates.reset();  // the winner's attempt keeps what it needs
     // Client bytes that went out inside the handshake are delivered: take them out of the client socket.
-    if (!discard_exactly(client_.io.fd, upstream_.attempt.payload_len, worker_.scratch())) {
+    if (!io::discard_exactly(client_.io.fd, upstream_.attempt.payload_len, worker_.scratch())) {
         drop("connection broken", "read tcp " + flow_.local.to_string() + "->" + flow_.peer.to_string() + ": " +
                                       errno_text(errno ? errno : EPIPE));
         return;

@@ -29,27 +29,25 @@ bool Inbound::upstream_failed(int, const Flow&, int) const { return false; }
 InboundStep ProxyHeaderInbound::read(int fd, Flow& flow, std::span<std::byte> scratch) const {
     size_t want = std::min(kFirstPeek, scratch.size());
     for (;;) {
-        ssize_t n = ::recv(fd, scratch.data(), want, MSG_PEEK | MSG_DONTWAIT);
-        if (n == -1) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN) return {};
-            return invalid("failed to read PROXY header", "read: " + errno_text(errno));
-        }
-        if (n == 0) return invalid("failed to read PROXY header", "EOF");
-        auto data = scratch.first(static_cast<size_t>(n));
+        const IoResult r = io::peek(fd, scratch.first(want));
+        if (r.io == Io::WouldBlock) return {};
+        if (r.io == Io::Error) return invalid("failed to read PROXY header", "read: " + errno_text(r.error));
+        if (r.io == Io::Eof) return invalid("failed to read PROXY header", "EOF");
+        const size_t n = r.bytes;
+        auto data = scratch.first(n);
         auto result = proxy::parse(data, options_);
         if (result.status == proxy::Status::Invalid)
             return invalid("failed to parse PROXY header", std::move(result.reason));
         if (result.status == proxy::Status::Incomplete) {
             // A v2 header longer than what we peeked: peek again at its full length if the socket may have it.
-            if (static_cast<size_t>(n) == want && result.needed > want && result.needed <= scratch.size()) {
+            if (n == want && result.needed > want && result.needed <= scratch.size()) {
                 want = result.needed;
                 continue;
             }
             return {};  // wait for the next edge: new bytes arrive as new edges even while these stay queued
         }
         // Done: consume exactly the header; the payload behind it stays queued for the relay.
-        if (!discard_exactly(fd, result.consumed, scratch))
+        if (!io::discard_exactly(fd, result.consumed, scratch))
             return invalid("failed to read PROXY header", "read: " + errno_text(errno ? errno : EPIPE));
         const auto& h = result.header;
         if (h.command == proxy::Command::Proxy && h.has_addresses()) {

@@ -8,12 +8,14 @@
 #include <vector>
 
 #include "engine/flow.h"
+#include "proto/codec.h"
 #include "proto/proxy_protocol.h"
 
 namespace ferry {
 
 struct InboundStep {
-    enum class Status { Incomplete, Invalid, Done } status = Status::Incomplete;
+    using Status = ParseStatus;
+    Status status = Status::Incomplete;
     const char* message = nullptr;  // the log message on Invalid (go-mmproxy's words)
     std::string error;              // the specific reason on Invalid
     bool replied = false;           // on Invalid: the client was sent an error reply; close with a FIN, not an RST

@@ -39,20 +39,6 @@ InboundStep done() {
     return s;
 }
 
-// Writes a whole small message to a socket that has just been accepted: its send buffer is empty, so anything
-// short of all of it means the client is gone.
-bool send_all(int fd, const std::vector<std::byte>& msg) {
-    size_t off = 0;
-    while (off < msg.size()) {
-        ssize_t n = ::send(fd, msg.data() + off, msg.size() - off, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n == -1 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        off += static_cast<size_t>(n);
-    }
-    return true;
-}
-
-
 }  // namespace
 
 SocketAddress RedirectInbound::original_destination(int fd, const SocketAddress& local, const SocketAddress& peer) {
@@ -95,29 +81,25 @@ InboundStep RedirectInbound::read(int fd, Flow& flow, std::span<std::byte> scrat
 InboundStep RedirectInbound::read_socks5(int fd, Flow& flow, std::span<std::byte> scratch) const {
     static thread_local std::vector<std::byte> reply;
     for (;;) {
-        ssize_t n = ::recv(fd, scratch.data(), std::min(scratch.size(), socks5::kMaxGreetingLength + socks5::kMaxRequestLength),
-                           MSG_PEEK | MSG_DONTWAIT);
-        if (n == -1) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN) return {};
-            return invalid("failed to read SOCKS5 request", "read: " + errno_text(errno));
-        }
-        if (n == 0) return invalid("failed to read SOCKS5 request", "EOF");
-        auto data = std::span<const std::byte>(scratch.data(), static_cast<size_t>(n));
+        const IoResult in = io::peek(fd, scratch.first(std::min(scratch.size(), socks5::kMaxGreetingLength + socks5::kMaxRequestLength)));
+        if (in.io == Io::WouldBlock) return {};
+        if (in.io == Io::Error) return invalid("failed to read SOCKS5 request", "read: " + errno_text(in.error));
+        if (in.io == Io::Eof) return invalid("failed to read SOCKS5 request", "EOF");
+        auto data = std::span<const std::byte>(scratch.data(), in.bytes);
         reply.clear();
         if (flow.inbound_phase == kAwaitGreeting) {
             auto g = socks5::parse_greeting(data);
             if (g.status == socks5::Status::Incomplete) return {};
             if (g.status == socks5::Status::Invalid) return invalid("failed to read SOCKS5 request", g.error);
-            if (!discard_exactly(fd, g.consumed, scratch)) return invalid("failed to read SOCKS5 request", "read failed");
+            if (!io::discard_exactly(fd, g.consumed, scratch)) return invalid("failed to read SOCKS5 request", "read failed");
             if (!g.offers_no_auth) {
                 socks5::encode_method_reply(socks5::kMethodNoAcceptable, reply);
-                bool sent = send_all(fd, reply);
+                bool sent = io::send_all_now(fd, reply);
                 return invalid("failed to read SOCKS5 request", "the client offers no method without authentication",
                                sent);
             }
             socks5::encode_method_reply(socks5::kMethodNoAuth, reply);
-            if (!send_all(fd, reply)) return invalid("failed to read SOCKS5 request", "write failed");
+            if (!io::send_all_now(fd, reply)) return invalid("failed to read SOCKS5 request", "write failed");
             flow.inbound_phase = kAwaitRequest;
             continue;  // a pipelining client may have sent its request already
         }
@@ -125,10 +107,10 @@ InboundStep RedirectInbound::read_socks5(int fd, Flow& flow, std::span<std::byte
         if (r.status == socks5::Status::Incomplete) return {};
         if (r.status == socks5::Status::Invalid) {
             socks5::encode_reply(r.reply_code, SocketAddress{}, reply);
-            bool sent = send_all(fd, reply);
+            bool sent = io::send_all_now(fd, reply);
             return invalid("failed to read SOCKS5 request", r.error, sent);
         }
-        if (!discard_exactly(fd, r.consumed, scratch)) return invalid("failed to read SOCKS5 request", "read failed");
+        if (!io::discard_exactly(fd, r.consumed, scratch)) return invalid("failed to read SOCKS5 request", "read failed");
         if (r.destination.is_domain()) {
             flow.destination_host = r.destination.domain;
             // Only the port: the address part stays unspecified (the upstream proxy resolves the name).
@@ -145,7 +127,7 @@ std::string RedirectInbound::upstream_ready(int fd, const Flow& flow, int upstre
     if (flow.inbound_kind != kSocks5) return {};
     std::vector<std::byte> reply;
     socks5::encode_reply(socks5::kSucceeded, local_address(upstream_fd), reply);
-    if (!send_all(fd, reply)) return "write tcp " + flow.local.to_string() + "->" + flow.peer.to_string() + ": SOCKS5 reply: " + errno_text(errno);
+    if (!io::send_all_now(fd, reply)) return "write tcp " + flow.local.to_string() + "->" + flow.peer.to_string() + ": SOCKS5 reply: " + errno_text(errno);
     return {};
 }
 
@@ -153,7 +135,7 @@ bool RedirectInbound::upstream_failed(int fd, const Flow& flow, int err) const {
     if (flow.inbound_kind != kSocks5) return false;
     std::vector<std::byte> reply;
     socks5::encode_reply(socks5::reply_code_for_errno(err), SocketAddress{}, reply);
-    return send_all(fd, reply);
+    return io::send_all_now(fd, reply);
 }
 
 }  // namespace ferry

@@ -23,16 +23,11 @@ InboundStep invalid(const char* message, std::string error) {
 InboundStep SrcproxyHeaderInbound::read(int fd, Flow& flow, std::span<std::byte> scratch) const {
     // The longest request is 296 bytes: one peek always sees all of it that has arrived.
     const size_t want = std::min(srcproxy::kMaxHeaderLength, scratch.size());
-    ssize_t n;
-    do {
-        n = ::recv(fd, scratch.data(), want, MSG_PEEK | MSG_DONTWAIT);
-    } while (n == -1 && errno == EINTR);
-    if (n == -1) {
-        if (errno == EAGAIN) return {};
-        return invalid("failed to read relay request", "read: " + errno_text(errno));
-    }
-    if (n == 0) return invalid("failed to read relay request", "EOF");
-    auto result = srcproxy::parse(std::span<const std::byte>(scratch.data(), static_cast<size_t>(n)));
+    const IoResult r = io::peek(fd, scratch.first(want));
+    if (r.io == Io::WouldBlock) return {};
+    if (r.io == Io::Error) return invalid("failed to read relay request", "read: " + errno_text(r.error));
+    if (r.io == Io::Eof) return invalid("failed to read relay request", "EOF");
+    auto result = srcproxy::parse(std::span<const std::byte>(scratch.data(), r.bytes));
     if (result.status == srcproxy::Status::Incomplete) return {};  // new bytes come as a new edge
     if (result.status == srcproxy::Status::Invalid) return invalid("failed to parse relay request", result.reason);
     flow.source = result.source;
@@ -44,7 +39,7 @@ InboundStep SrcproxyHeaderInbound::read(int fd, Flow& flow, std::span<std::byte>
                        std::string(by_source ? "rejected by src checker: " : "rejected by dst checker: ") +
                            decision.reason);
     }
-    if (!discard_exactly(fd, result.consumed, scratch))
+    if (!io::discard_exactly(fd, result.consumed, scratch))
         return invalid("failed to read relay request", "read: " + errno_text(errno ? errno : EPIPE));
     InboundStep done;
     done.status = InboundStep::Status::Done;

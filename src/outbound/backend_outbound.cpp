@@ -316,7 +316,7 @@ HandshakeStep BackendOutbound::proxy_handshake(const ServerConfig& server, Flow&
                     return done();
                 }, complete);
                 if (!complete) return step;
-                if (!discard_exactly(io.fd, 2, scratch)) return failed(prefix(server) + ": read failed", EIO);
+                if (!io::discard_exactly(io.fd, 2, scratch)) return failed(prefix(server) + ": read failed", EIO);
                 if (method == socks5::kMethodNoAuth) {
                     a.phase = kSocksSendRequest;
                 } else if (method == socks5::kMethodUserPass && userpass) {
@@ -336,7 +336,7 @@ HandshakeStep BackendOutbound::proxy_handshake(const ServerConfig& server, Flow&
                     return done();
                 }, complete);
                 if (!complete) return step;
-                if (!discard_exactly(io.fd, 2, scratch)) return failed(prefix(server) + ": read failed", EIO);
+                if (!io::discard_exactly(io.fd, 2, scratch)) return failed(prefix(server) + ": read failed", EIO);
                 a.phase = kSocksSendRequest;
                 break;
             }
@@ -370,7 +370,7 @@ HandshakeStep BackendOutbound::proxy_handshake(const ServerConfig& server, Flow&
                     },
                     complete);
                 if (!complete) return step;
-                if (!discard_exactly(io.fd, length, scratch)) return failed(prefix(server) + ": read failed", EIO);
+                if (!io::discard_exactly(io.fd, length, scratch)) return failed(prefix(server) + ": read failed", EIO);
                 return done();
             }
             case kHttpAwaitResponse: {
@@ -390,7 +390,7 @@ HandshakeStep BackendOutbound::proxy_handshake(const ServerConfig& server, Flow&
                     },
                     complete);
                 if (!complete) return step;
-                if (!discard_exactly(io.fd, length, scratch)) return failed(prefix(server) + ": read failed", EIO);
+                if (!io::discard_exactly(io.fd, length, scratch)) return failed(prefix(server) + ": read failed", EIO);
                 return done();
             }
             default:

@@ -18,6 +18,7 @@
 
 #include "core/fd.h"
 #include "engine/flow.h"
+#include "proto/codec.h"
 #include "relay/splice_pump.h"
 
 namespace ferry {
@@ -61,7 +62,8 @@ enum class Fault : uint8_t {
 };
 
 struct HandshakeStep {
-    enum class Status { Incomplete, Done, Failed } status = Status::Incomplete;
+    using Status = ParseStatus;  // Failed: the attempt failed
+    Status status = Status::Incomplete;
     std::string error;   // on Failed
     int error_code = 0;  // errno behind it, when there is one (SOCKS5 reply codes are derived from it)
     Fault fault = Fault::Upstream;

@@ -1,25 +1,20 @@
 #include "proto/dns_probe.h"
 
+#include "proto/codec.h"
+
 #include <cstdio>
 
 namespace ferry::dns_probe {
 namespace {
 
+using bytes::byte_at;
+using bytes::be16;
+using bytes::put_be16;
+
 constexpr uint16_t kFlagsRdAd = 0x0120;  // RD (recursion desired) and AD (authentic data, RFC 6840 5.7)
 constexpr uint8_t kQrBit = 0x80;         // in the first flags byte
 constexpr uint16_t kTypeA = 1;
 constexpr uint16_t kClassIn = 1;
-
-uint8_t byte_at(std::span<const std::byte> d, size_t i) { return static_cast<uint8_t>(d[i]); }
-
-uint16_t be16(std::span<const std::byte> d, size_t i) {
-    return static_cast<uint16_t>(byte_at(d, i) << 8 | byte_at(d, i + 1));
-}
-
-void put_be16(std::vector<std::byte>& out, uint16_t v) {
-    out.push_back(std::byte(v >> 8));
-    out.push_back(std::byte(v & 0xFF));
-}
 
 std::string hex16(uint16_t v) {
     char buf[7];

@@ -3,6 +3,8 @@
 // appends the query, check_answer() looks at the start of what came back. No sockets, no globals.
 #pragma once
 
+#include "proto/codec.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -11,7 +13,7 @@
 
 namespace ferry::dns_probe {
 
-enum class Status { Incomplete, Invalid, Done };
+using Status = ParseStatus;
 
 inline constexpr size_t kQueryLength = 19;  // 2-byte length prefix + 12-byte header + ". A IN" question
 inline constexpr size_t kHeaderLength = 12;

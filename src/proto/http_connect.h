@@ -3,6 +3,8 @@
 // head. Basic proxy authentication (RFC 7617) only. No sockets, no globals.
 #pragma once
 
+#include "proto/codec.h"
+
 #include "core/net_address.h"
 
 #include <cstddef>
@@ -14,7 +16,7 @@
 
 namespace ferry::http_connect {
 
-enum class Status { Incomplete, Invalid, Done };
+using Status = ParseStatus;
 
 // The most a response head (status line, header lines and the blank line) may take. A proxy answers
 // CONNECT with a few hundred bytes; this bounds what a broken or hostile one can make us buffer.

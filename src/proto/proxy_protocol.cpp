@@ -4,6 +4,8 @@
 
 #include "support/crc32c.h"
 
+#include "proto/codec.h"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -13,6 +15,13 @@
 
 namespace ferry::proxy {
 namespace {
+
+using bytes::byte_at;
+using bytes::be16;
+using bytes::be32;
+using bytes::put_u8;
+using bytes::put_be16;
+using bytes::put_bytes;
 
 constexpr std::string_view kV1Prefix = "PROXY ";
 constexpr std::string_view kV1Error = "failed to parse PROXY v1 header: ";
@@ -58,17 +67,6 @@ ParseResult v2_invalid(std::string_view what) {
 // Makes attacker-controlled bytes safe for a log line: printable ASCII stays, the rest becomes \xNN.
 // ---- byte helpers ----
 
-uint8_t byte_at(std::span<const std::byte> d, size_t i) { return static_cast<uint8_t>(d[i]); }
-
-uint16_t be16(std::span<const std::byte> d, size_t i) {
-    return static_cast<uint16_t>(byte_at(d, i) << 8 | byte_at(d, i + 1));
-}
-
-uint32_t be32(std::span<const std::byte> d, size_t i) {
-    return static_cast<uint32_t>(byte_at(d, i)) << 24 | static_cast<uint32_t>(byte_at(d, i + 1)) << 16 |
-           static_cast<uint32_t>(byte_at(d, i + 2)) << 8 | static_cast<uint32_t>(byte_at(d, i + 3));
-}
-
 std::string_view as_text(std::span<const std::byte> d) {
     return {reinterpret_cast<const char*>(d.data()), d.size()};
 }
@@ -80,18 +78,6 @@ bool matches_prefix(std::span<const std::byte> data, const Prefix& prefix) {
     for (size_t i = 0; i < n; ++i)
         if (byte_at(data, i) != static_cast<uint8_t>(prefix[i])) return false;
     return true;
-}
-
-void put_u8(std::vector<std::byte>& out, uint8_t v) { out.push_back(std::byte{v}); }
-
-void put_be16(std::vector<std::byte>& out, uint16_t v) {
-    put_u8(out, static_cast<uint8_t>(v >> 8));
-    put_u8(out, static_cast<uint8_t>(v));
-}
-
-void put_bytes(std::vector<std::byte>& out, const void* p, size_t n) {
-    const auto* b = static_cast<const std::byte*>(p);
-    out.insert(out.end(), b, b + n);
 }
 
 void put_text(std::vector<std::byte>& out, std::string_view s) { put_bytes(out, s.data(), s.size()); }

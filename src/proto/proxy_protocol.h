@@ -2,6 +2,8 @@
 // reads a header from the start of a buffer, encode_v1()/encode_v2() append one. No sockets, no globals.
 #pragma once
 
+#include "proto/codec.h"
+
 #include "core/net_address.h"
 
 #include <array>
@@ -85,7 +87,7 @@ struct Header {
     bool has_addresses() const { return !source.empty() && !destination.empty(); }
 };
 
-enum class Status { Incomplete, Invalid, Done };
+using Status = ParseStatus;
 
 struct ParseOptions {
     bool accept_v1 = true;

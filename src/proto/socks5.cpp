@@ -2,11 +2,19 @@
 
 #include "support/text.h"
 
+#include "proto/codec.h"
+
 #include <algorithm>
 #include <cerrno>
 
 namespace ferry::socks5 {
 namespace {
+
+using bytes::byte_at;
+using bytes::be16;
+using bytes::put_u8;
+using bytes::put_be16;
+using bytes::put_bytes;
 
 constexpr size_t kIpv4Length = 4;
 constexpr size_t kIpv6Length = 16;
@@ -15,24 +23,6 @@ constexpr size_t kPortLength = 2;
 constexpr size_t kAddressOffset = 3;
 
 // ---- byte helpers ----
-
-uint8_t byte_at(std::span<const std::byte> d, size_t i) { return static_cast<uint8_t>(d[i]); }
-
-uint16_t be16(std::span<const std::byte> d, size_t i) {
-    return static_cast<uint16_t>(byte_at(d, i) << 8 | byte_at(d, i + 1));
-}
-
-void put_u8(std::vector<std::byte>& out, uint8_t v) { out.push_back(std::byte{v}); }
-
-void put_be16(std::vector<std::byte>& out, uint16_t v) {
-    put_u8(out, static_cast<uint8_t>(v >> 8));
-    put_u8(out, static_cast<uint8_t>(v));
-}
-
-void put_bytes(std::vector<std::byte>& out, const void* p, size_t n) {
-    const auto* b = static_cast<const std::byte*>(p);
-    out.insert(out.end(), b, b + n);
-}
 
 void put_text(std::vector<std::byte>& out, std::string_view s) { put_bytes(out, s.data(), s.size()); }
 

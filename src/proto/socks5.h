@@ -10,6 +10,8 @@
 // is left to the caller.
 #pragma once
 
+#include "proto/codec.h"
+
 #include "core/net_address.h"
 
 #include <cstddef>
@@ -22,7 +24,7 @@
 
 namespace ferry::socks5 {
 
-enum class Status { Incomplete, Invalid, Done };
+using Status = ParseStatus;
 
 inline constexpr uint8_t kVersion = 0x05;
 inline constexpr uint8_t kUserPassVersion = 0x01;  // RFC 1929 subnegotiation version

@@ -1,10 +1,17 @@
 #include "proto/srcproxy_header.h"
 
+#include "proto/codec.h"
+
 #include <algorithm>
 #include <cstring>
 
 namespace ferry::srcproxy {
 namespace {
+
+using bytes::byte_at;
+using bytes::be16;
+using bytes::put_u8;
+using bytes::put_be16;
 
 constexpr size_t kIpv4Length = 4;
 constexpr size_t kIpv6Length = 16;
@@ -27,12 +34,6 @@ ParseResult invalid(std::string reason) {
     return r;
 }
 
-uint8_t byte_at(std::span<const std::byte> d, size_t i) { return static_cast<uint8_t>(d[i]); }
-
-uint16_t be16(std::span<const std::byte> d, size_t i) {
-    return static_cast<uint16_t>(byte_at(d, i) << 8 | byte_at(d, i + 1));
-}
-
 bool valid_address_length(size_t n) { return n == kIpv4Length || n == kIpv6Length; }
 
 // The address of `length` bytes at data[at], its port right after it, unmapped.
@@ -42,13 +43,6 @@ SocketAddress address_at(std::span<const std::byte> data, size_t at, size_t leng
     const uint16_t port = be16(data, at + length);
     if (length == kIpv4Length) return SocketAddress::from_v4(ip, port);
     return SocketAddress::from_v6(ip, port).unmapped();
-}
-
-void put_u8(std::vector<std::byte>& out, uint8_t v) { out.push_back(std::byte{v}); }
-
-void put_be16(std::vector<std::byte>& out, uint16_t v) {
-    put_u8(out, static_cast<uint8_t>(v >> 8));
-    put_u8(out, static_cast<uint8_t>(v));
 }
 
 // Appends length, ip and port of an address already unmapped: 4 bytes for IPv4, 16 for IPv6.

@@ -9,6 +9,8 @@
 // The reference client sends A = 32, the SHA-256 of its auth string (auth_digest()).
 #pragma once
 
+#include "proto/codec.h"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -33,7 +35,7 @@ inline constexpr size_t kFixedLength = 9;
 inline constexpr size_t kMinHeaderLength = kFixedLength + 4 + 4;
 inline constexpr size_t kMaxHeaderLength = kFixedLength + kMaxAuthLength + 16 + 16;
 
-enum class Status { Incomplete, Invalid, Done };
+using Status = ParseStatus;
 
 struct ParseResult {
     Status status = Status::Incomplete;

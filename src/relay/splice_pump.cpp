@@ -9,6 +9,28 @@
 #include <optional>
 
 namespace ferry {
+namespace {
+
+// splice(2) between a socket and a pipe, never blocking, EINTR retried. From a socket, 0 is its EOF; into a
+// socket, a 0 never happens for a non-empty pipe (classify_write makes it EPIPE).
+IoResult splice_from(int socket, int pipe_in, size_t len) {
+    ssize_t n;
+    do {
+        n = ::splice(socket, nullptr, pipe_in, nullptr, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    } while (n == -1 && errno == EINTR);
+    return io::classify_read(n);
+}
+
+IoResult splice_to(int pipe_out, int socket, size_t len) {
+    ssize_t n;
+    do {
+        n = ::splice(pipe_out, nullptr, socket, nullptr, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    } while (n == -1 && errno == EINTR);
+    return io::classify_write(n);
+}
+
+}  // namespace
+
 
 SplicePump::~SplicePump() {
     if (pipe_ && owner_) owner_->give_back(pipe_);
@@ -39,48 +61,41 @@ SplicePump::Step SplicePump::fail(int err, bool on_write) {
 // Reads once into `scratch` and sends at once; what the destination does not take waits in pending_.
 SplicePump::Step SplicePump::copy_once(SocketReadiness& src, SocketReadiness& dst, std::span<std::byte> scratch) {
     const size_t cap = std::min(scratch.size(), kCopyChunk);
-    ssize_t n;
-    do {
-        n = ::recv(src.fd, scratch.data(), cap, MSG_DONTWAIT);
-    } while (n == -1 && errno == EINTR);
-    if (n == 0) {
-        src_eof_ = true;
-        return Step::Again;
+    const IoResult in = io::recv_some(src.fd, scratch.first(cap));
+    switch (in.io) {
+        case Io::Eof:
+            src_eof_ = true;
+            return Step::Again;
+        case Io::WouldBlock:
+            src.readable = false;
+            src.urgent = false;  // drained past any urgent mark: splice works again
+            return Step::Again;
+        case Io::Error: return fail(in.error, false);
+        case Io::Progress: break;
     }
-    if (n == -1) {
-        if (errno != EAGAIN) return fail(errno, false);
-        src.readable = false;
-        src.urgent = false;  // drained past any urgent mark: splice works again
-        return Step::Again;
-    }
+    const size_t n = in.bytes;
     if (filter_) {
         // The filtered block waits in pending_ and goes out through deliver() before the next read.
         pending_.clear();
-        if (!filter_->filter(std::span<const std::byte>(scratch.data(), static_cast<size_t>(n)), pending_,
-                             filter_error_))
+        if (!filter_->filter(std::span<const std::byte>(scratch.data(), n), pending_, filter_error_))
             return fail(EPROTO, false);
         pending_off_ = 0;
         pending_len_ = pending_.size();
         return Step::Again;
     }
-    if (mode_ == RelayMode::Adaptive && static_cast<size_t>(n) == cap && !src.urgent) {
+    if (mode_ == RelayMode::Adaptive && n == cap && !src.urgent) {
         copying_ = false;  // a full buffer: bulk is flowing, splice from now on
         small_splices_ = 0;
     }
-    ssize_t m;
-    do {
-        m = ::send(dst.fd, scratch.data(), static_cast<size_t>(n), MSG_DONTWAIT | MSG_NOSIGNAL);
-    } while (m == -1 && errno == EINTR);
-    if (m == -1) {
-        if (errno != EAGAIN) return fail(errno, true);
-        dst.writable = false;
-        m = 0;
-    }
-    bytes_ += static_cast<uint64_t>(m);
+    const IoResult out = io::send_some(dst.fd, scratch.first(n));
+    if (out.io == Io::Error) return fail(out.error, true);
+    if (out.io == Io::WouldBlock) dst.writable = false;
+    const size_t m = out.bytes;
+    bytes_ += m;
     if (m < n) {
         if (pending_.size() < kCopyChunk) pending_.resize(kCopyChunk);
         pending_off_ = 0;
-        pending_len_ = static_cast<size_t>(n - m);
+        pending_len_ = n - m;
         std::memcpy(pending_.data(), scratch.data() + m, pending_len_);
     }
     return Step::Again;
@@ -88,23 +103,18 @@ SplicePump::Step SplicePump::copy_once(SocketReadiness& src, SocketReadiness& ds
 
 // Fills the (empty) pipe from the source. The pipe is empty, so EAGAIN can only mean "source empty".
 SplicePump::Step SplicePump::splice_once(SocketReadiness& src) {
-    ssize_t n;
-    do {
-        n = ::splice(src.fd, nullptr, pipe_->write_end.get(), nullptr, kSpliceChunk,
-                     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    } while (n == -1 && errno == EINTR);
-    if (n > 0) {
-        pipe_->bytes += static_cast<size_t>(n);
-        if (mode_ == RelayMode::Adaptive) {
-            small_splices_ = static_cast<size_t>(n) < kSmallSplice ? small_splices_ + 1 : 0;
-            if (small_splices_ >= kSmallSplicesToCopy) copying_ = true;
-        }
-    } else if (n == 0) {
-        src_eof_ = true;
-    } else if (errno == EAGAIN) {
-        src.readable = false;
-    } else {
-        return fail(errno, false);
+    const IoResult r = splice_from(src.fd, pipe_->write_end.get(), kSpliceChunk);
+    switch (r.io) {
+        case Io::Progress:
+            pipe_->bytes += r.bytes;
+            if (mode_ == RelayMode::Adaptive) {
+                small_splices_ = r.bytes < kSmallSplice ? small_splices_ + 1 : 0;
+                if (small_splices_ >= kSmallSplicesToCopy) copying_ = true;
+            }
+            break;
+        case Io::Eof: src_eof_ = true; break;
+        case Io::WouldBlock: src.readable = false; break;
+        case Io::Error: return fail(r.error, false);
     }
     return Step::Again;
 }
@@ -115,18 +125,17 @@ template <typename WriteOnce>
 std::optional<SplicePump::Outcome> SplicePump::deliver(SocketReadiness& dst, size_t& waiting, WriteOnce&& write_once) {
     while (waiting > 0) {
         if (!dst.writable) return Outcome::Blocked;
-        ssize_t n = write_once();
-        if (n > 0) {
-            waiting -= static_cast<size_t>(n);
-            bytes_ += static_cast<uint64_t>(n);
+        const IoResult r = write_once();
+        if (r.io == Io::Progress) {
+            waiting -= r.bytes;
+            bytes_ += r.bytes;
             continue;
         }
-        if (n == -1 && errno == EINTR) continue;
-        if (n == -1 && errno == EAGAIN) {
+        if (r.io == Io::WouldBlock) {
             dst.writable = false;
             return Outcome::Blocked;
         }
-        fail(n == -1 ? errno : EPIPE, true);
+        fail(r.error, true);
         return Outcome::Error;
     }
     return std::nullopt;
@@ -140,16 +149,13 @@ SplicePump::Outcome SplicePump::pump(SocketReadiness& src, SocketReadiness& dst,
     for (int round = 0; round < kRoundsPerCall; ++round) {
         // 1. Deliver what waits in the pipe, then what waits from a short copy.
         if (pipe_) {
-            if (auto stop = deliver(dst, pipe_->bytes, [&] {
-                    return ::splice(pipe_->read_end.get(), nullptr, dst.fd, nullptr, pipe_->bytes,
-                                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-                }))
+            if (auto stop = deliver(dst, pipe_->bytes, [&] { return splice_to(pipe_->read_end.get(), dst.fd, pipe_->bytes); }))
                 return *stop;
         }
         if (auto stop = deliver(dst, pending_len_, [&] {
-                ssize_t n = ::send(dst.fd, pending_.data() + pending_off_, pending_len_, MSG_DONTWAIT | MSG_NOSIGNAL);
-                if (n > 0) pending_off_ += static_cast<size_t>(n);
-                return n;
+                IoResult r = io::send_some(dst.fd, std::span<const std::byte>(pending_).subspan(pending_off_, pending_len_));
+                pending_off_ += r.bytes;
+                return r;
             }))
             return *stop;
         // 2. Nothing waits: the pipe goes back to the pool until bytes must wait again.

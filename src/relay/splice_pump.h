@@ -12,20 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "core/io.h"
 #include "core/pipe_pool.h"
 
 namespace ferry {
-
-// Readiness of one socket as the edge-triggered loop knows it: set by events, cleared only on EAGAIN
-// (HAProxy's fd_may_recv / fd_cant_recv).
-struct SocketReadiness {
-    int fd = -1;
-    bool readable = false;
-    bool writable = false;
-    // TCP urgent data is queued (EPOLLPRI). splice(2) stops at the urgent mark (tcp_read_sock), so the pump
-    // copies with recv(2) until the socket is drained; with SO_OOBINLINE the urgent byte stays in the stream.
-    bool urgent = false;
-};
 
 // How a pump moves bytes.
 enum class RelayMode {
