@@ -23,23 +23,9 @@ int socket_error(int fd) {
 
 }  // namespace
 
-// Per-connection fields in go-mmproxy 2.1's order: the listener's (listenerNum, protocol, listenAdr), then
-// remoteAddr, localAddr, and clientAddr and targetAddr once known.
-void Connection::add_fields(log::Line& line, bool handshake_done) const {
-    const Flow& flow = flow_;
-    line.num("listenerNum", static_cast<int64_t>(listener_.number()))
-        .str("protocol", worker_.config().protocol_name)
-        .str("listenAdr", listener_.address_text());
-    line.str("remoteAddr", flow.peer.to_string()).str("localAddr", flow.local.to_string());
-    if (handshake_done) {
-        if (worker_.config().log_destination)
-            line.str("destination", flow.destination_text());
-        else
-            line.str("clientAddr", flow.source.empty() ? "UNKNOWN" : flow.source.to_string());
-        if (!flow.target.empty()) line.str("targetAddr", flow.target.to_string());
-    }
+ConnectionView Connection::view() const {
+    return ConnectionView{flow_, context_->info, *config().inbound, handshake_done_, started_ms_};
 }
-
 
 void Connection::Side::on_io(uint32_t events) { conn->on_side_io(*this, events); }
 void Connection::DialSide::on_timer() {
@@ -47,8 +33,12 @@ void Connection::DialSide::on_timer() {
     conn->on_dial_timeout(*this);
 }
 
-Connection::Connection(Worker& worker, const Listener& listener, Fd client, const SocketAddress& peer)
-    : worker_(worker), listener_(listener), up_(worker.config().relay_mode), down_(worker.config().relay_mode) {
+Connection::Connection(Worker& worker, std::shared_ptr<const ListenerContext> context, Fd client,
+                       const SocketAddress& peer)
+    : worker_(worker),
+      context_(std::move(context)),
+      up_(context_->config->relay_mode),
+      down_(context_->config->relay_mode) {
     client_.conn = this;
     upstream_.conn = this;
     client_.fd = std::move(client);
@@ -59,17 +49,14 @@ Connection::Connection(Worker& worker, const Listener& listener, Fd client, cons
 Connection::~Connection() = default;
 
 void Connection::start() {
-    const bool verbose = log::enabled(log::Level::Debug);
-    if (verbose) flow_.local = local_address(client_.fd.get());
-    if (worker_.config().verbose > 1) {
-        log::Line line(log::Level::Debug, "new connection", "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
-        add_fields(line, false);
-    }
+    started_ms_ = worker_.loop().now_ms();
+    if (observer().needs_local_address()) flow_.local = local_address(client_.fd.get());
+    observer().accepted(view());
     if (!worker_.loop().add(client_.fd.get(), &client_, kSocketEvents)) {
-        drop(worker_.config().inbound->failure_message(), "epoll_ctl: " + errno_text(errno));
+        drop(config().inbound->failure_message(), "epoll_ctl: " + errno_text(errno));
         return;
     }
-    arm(worker_.config().header_timeout_ms);
+    arm(config().header_timeout_ms);
     // Loopback clients often send the header before we even accepted: try now instead of a loop round trip.
     client_.io.readable = true;
     read_handshake();
@@ -94,8 +81,8 @@ void Connection::on_side_io(Side& side, uint32_t events) {
                 read_handshake();
                 // The client finished sending without completing the header: nothing more can come.
                 if (state_ == State::Handshake && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
-                    drop(worker_.config().inbound->failure_message(),
-                         std::string("EOF before a complete ") + worker_.config().inbound->handshake_name());
+                    drop(config().inbound->failure_message(),
+                         std::string("EOF before a complete ") + config().inbound->handshake_name());
             }
             break;
         case State::Dialing:
@@ -127,7 +114,7 @@ void Connection::on_side_io(Side& side, uint32_t events) {
 }
 
 void Connection::read_handshake() {
-    InboundStep step = worker_.config().inbound->read(client_.fd.get(), flow_, worker_.scratch());
+    InboundStep step = config().inbound->read(client_.fd.get(), flow_, inbound_state_, worker_.scratch());
     client_.io.readable = false;
     switch (step.status) {
         case InboundStep::Status::Incomplete:
@@ -149,13 +136,11 @@ std::string Connection::dial_text(const DialSide& d) const {
     return "dial tcp " + from + (d.attempt.target.empty() ? flow_.target : d.attempt.target).to_string();
 }
 
-void ConnectionLog::dialing(const Flow&) const {}
-
 void Connection::start_dialing() {
     state_ = State::Dialing;
-    if (const ConnectionLog* clog = worker_.config().connection_log) clog->dialing(flow_);
+    observer().dialing(view());
     deadline_.cancel();  // each attempt has its own deadline
-    const Outbound& outbound = *worker_.config().outbound;
+    const Outbound& outbound = *config().outbound;
     const size_t parallel = std::max<size_t>(1, outbound.parallel());
     if (parallel > 1) {
         racer_count_ = parallel - 1;
@@ -168,20 +153,14 @@ void Connection::start_dialing() {
 }
 
 bool Connection::open_next(DialSide& d) {
-    const Outbound& outbound = *worker_.config().outbound;
+    const Outbound& outbound = *config().outbound;
     for (;;) {
         d.attempt = Attempt{};
         d.io = SocketReadiness{};
         OpenResult r;
         const uint64_t now = worker_.loop().now_ms();
         const bool opened = outbound.open(flow_, d.attempt, dial_state_, r, now);
-        if (!done_logged_ && worker_.config().verbose > 1) {
-            // After the first open: the line names the target it chose.
-            done_logged_ = true;
-            log::Line line(log::Level::Debug, worker_.config().inbound->done_message(),
-                           "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
-            add_fields(line, true);
-        }
+        observer().attempt_started(view(), d.attempt, attempts_++);
         if (opened) {
             d.attempt.started_ms = now;
             d.fd = std::move(d.attempt.fd);
@@ -191,11 +170,12 @@ bool Connection::open_next(DialSide& d) {
                 r.error_code = errno;
                 r.exhausted = true;  // our side, not the server's: no point in the next one
                 outbound.attempt_failed(flow_, d.attempt, r.error, Fault::Local);
+                observer().attempt_failed(view(), d.attempt, r.error, Fault::Local);
                 d.fd.reset();
             } else {
                 d.dialing = true;
                 ++dials_in_flight_;
-                const uint64_t timeout = d.attempt.timeout_ms ? d.attempt.timeout_ms : worker_.config().connect_timeout_ms;
+                const uint64_t timeout = d.attempt.timeout_ms ? d.attempt.timeout_ms : config().connect_timeout_ms;
                 if (timeout) worker_.loop().deadlines(timeout).arm(d.deadline, now);
                 if (d.attempt.connected) {
                     d.io.writable = true;
@@ -203,6 +183,9 @@ bool Connection::open_next(DialSide& d) {
                 }
                 return true;
             }
+        } else if (!r.exhausted && !r.error.empty()) {
+            // This candidate failed before its connect got going (the outbound has counted it): the next one.
+            observer().attempt_failed(view(), d.attempt, r.error, Fault::Upstream);
         }
         // An exhausted list says nothing new: keep the reason of the last real failure.
         if (!r.error.empty()) {
@@ -243,7 +226,7 @@ void Connection::on_dial_io(DialSide& d, uint32_t events) {
 
 void Connection::on_dial_timeout(DialSide& d) {
     if (!d.dialing || state_ != State::Dialing) return;
-    const uint64_t ms = d.attempt.timeout_ms ? d.attempt.timeout_ms : worker_.config().connect_timeout_ms;
+    const uint64_t ms = d.attempt.timeout_ms ? d.attempt.timeout_ms : config().connect_timeout_ms;
     if (!d.attempt.connected)
         dial_failed(d, dial_text(d) + ": i/o timeout", ETIMEDOUT, Fault::Upstream, false);
     else
@@ -252,8 +235,7 @@ void Connection::on_dial_timeout(DialSide& d) {
 }
 
 void Connection::drive_dial(DialSide& d) {
-    HandshakeStep step =
-        worker_.config().outbound->handshake(flow_, d.attempt, d.io, client_.fd.get(), worker_.scratch());
+    HandshakeStep step = config().outbound->handshake(flow_, d.attempt, d.io, client_.fd.get(), worker_.scratch());
     switch (step.status) {
         case HandshakeStep::Status::Incomplete:
             return;
@@ -271,7 +253,8 @@ void Connection::end_dial(DialSide& d, std::string_view error, std::optional<Fau
     d.dialing = false;
     --dials_in_flight_;
     d.deadline.cancel();
-    worker_.config().outbound->attempt_failed(flow_, d.attempt, error, fault);
+    config().outbound->attempt_failed(flow_, d.attempt, error, fault);
+    observer().attempt_failed(view(), d.attempt, error, fault);
     if (d.fd) set_reset_on_close(d.fd.get());
     d.fd.reset();
     d.io = SocketReadiness{};
@@ -299,7 +282,8 @@ void Connection::dial_failed(DialSide& d, std::string error, int error_code, Fau
 }
 
 void Connection::fail_dialing() {
-    const bool replied = worker_.config().inbound->upstream_failed(client_.fd.get(), flow_, last_error_code_);
+    const bool replied =
+        config().inbound->upstream_failed(client_.fd.get(), flow_, inbound_state_, last_error_code_);
     drop("failed to establish upstream connection", last_error_, !replied);
 }
 
@@ -329,7 +313,7 @@ void Connection::won(DialSide& d) {
                                       errno_text(errno ? errno : EPIPE));
         return;
     }
-    if (std::string err = worker_.config().inbound->upstream_ready(client_.io.fd, flow_, upstream_.io.fd);
+    if (std::string err = config().inbound->upstream_ready(client_.io.fd, flow_, inbound_state_, upstream_.io.fd);
         !err.empty()) {
         drop("connection broken", err);
         return;
@@ -338,27 +322,21 @@ void Connection::won(DialSide& d) {
 }
 
 void Connection::start_relay() {
-    if (worker_.config().verbose > 1) {
-        // go-mmproxy 2.1's three lines; both sockets have TCP_NODELAY by now (the client's from the listener).
-        for (const char* msg : {"successfully established upstream connection",
-                                "successfully set NoDelay on downstream connection",
-                                "successfully set NoDelay on upstream connection"}) {
-            log::Line line(log::Level::Debug, msg, "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
-            add_fields(line, true);
-        }
-    }
     state_ = State::Relaying;
     relay_started_ = true;
-    if (const ConnectionLog* clog = worker_.config().connection_log) clog->established(flow_);
-    worker_.config().outbound->relay_started(flow_, upstream_.attempt);
-    if (const InterceptorSet* set = worker_.config().interceptors) {
+    observer().established(view(), upstream_.attempt);
+    config().outbound->relay_started(flow_, upstream_.attempt);
+    if (const InterceptorSet* set = config().interceptors) {
         // Directions nobody intercepts keep splicing.
         intercept_ = std::make_unique<FlowInterceptors>(*set, flow_);
         up_.set_filter(intercept_->filter(Direction::Up));
         down_.set_filter(intercept_->filter(Direction::Down));
     }
+    EventLoop& loop = worker_.loop();
+    if (config().idle_timeout_ms) idle_deadlines_ = &loop.deadlines(config().idle_timeout_ms);
+    if (config().halfclose_timeout_ms) halfclose_deadlines_ = &loop.deadlines(config().halfclose_timeout_ms);
     if (DeadlineQueue* q = relay_deadlines())
-        q->arm(deadline_, worker_.loop().now_ms());
+        q->arm(deadline_, loop.now_ms());
     else
         deadline_.cancel();
     // Payload that came with or after the header is still queued in the client socket: go get it.
@@ -388,12 +366,7 @@ void Connection::drive() {
     // Whose EOF was read first (both in one call: the client's, read first).
     if (!eof_before && (up_.eof_seen() || down_.eof_seen())) client_eof_first_ = up_.eof_seen();
     if (up_.done() && down_.done()) {
-        if (worker_.config().verbose > 1) {
-            log::Line line(log::Level::Debug, "connection closing", "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
-            add_fields(line, true);
-        }
-        if (const ConnectionLog* clog = worker_.config().connection_log) clog->closed(flow_, client_eof_first_);
-        finish(false);
+        finish(false, true);
         return;
     }
     if (!was_half_closed && (up_.done() || down_.done())) {
@@ -410,7 +383,7 @@ void Connection::drive() {
 }
 
 void Connection::report_bytes(bool now) {
-    const Outbound& outbound = *worker_.config().outbound;
+    const Outbound& outbound = *config().outbound;
     if (!outbound.wants_relay_bytes()) return;
     const uint64_t up = up_.bytes(), down = down_.bytes();
     if (up == reported_up_ && down == reported_down_) return;
@@ -423,8 +396,8 @@ void Connection::report_bytes(bool now) {
 }
 
 DeadlineQueue* Connection::relay_deadlines() const {
-    if ((up_.done() || down_.done()) && worker_.halfclose_deadlines) return worker_.halfclose_deadlines;
-    return worker_.idle_deadlines;
+    if ((up_.done() || down_.done()) && halfclose_deadlines_) return halfclose_deadlines_;
+    return idle_deadlines_;
 }
 
 void Connection::relay_failed(bool upstream_side, const char* op, int err) {
@@ -439,16 +412,15 @@ void Connection::relay_failed(bool upstream_side, const char* op, int err) {
 void Connection::on_timer() {
     switch (state_) {
         case State::Handshake:
-            drop(worker_.config().inbound->failure_message(),
-                 std::string("no complete ") + worker_.config().inbound->handshake_name() + " within " +
-                     std::to_string(worker_.config().header_timeout_ms) + " ms");
+            drop(config().inbound->failure_message(), std::string("no complete ") + config().inbound->handshake_name() +
+                                                          " within " + std::to_string(config().header_timeout_ms) + " ms");
             break;
         case State::Relaying:
-            if ((up_.done() || down_.done()) && worker_.halfclose_deadlines)
-                drop("connection broken", "half-closed and idle for " +
-                                              std::to_string(worker_.config().halfclose_timeout_ms) + " ms");
+            if ((up_.done() || down_.done()) && halfclose_deadlines_)
+                drop("connection broken",
+                     "half-closed and idle for " + std::to_string(config().halfclose_timeout_ms) + " ms");
             else
-                drop("connection broken", "idle for " + std::to_string(worker_.config().idle_timeout_ms) + " ms");
+                drop("connection broken", "idle for " + std::to_string(config().idle_timeout_ms) + " ms");
             break;
         case State::Dialing:  // each attempt has its own deadline
         case State::Closed:
@@ -456,27 +428,22 @@ void Connection::on_timer() {
     }
 }
 
-void Connection::drop(const char* message, const std::string& error, bool reset) {
-    if (const ConnectionLog* clog = worker_.config().connection_log) {
-        if (state_ != State::Closed) clog->failed(flow_, handshake_done_, state_ == State::Relaying, message, error);
-    } else if (log::enabled(worker_.config().drop_level) && worker_.config().verbose >= 1) {
-        log::Line line(worker_.config().drop_level, message, "ferry/connection.cpp:" FERRY_LOG_STR(__LINE__));
-        add_fields(line, handshake_done_);
-        line.str("error", error).boolean("dropConnection", true);
+void Connection::drop(std::string_view message, const std::string& error, bool reset) {
+    if (state_ != State::Closed) {
+        const Stage stage = state_ == State::Handshake ? Stage::Handshake
+                            : state_ == State::Dialing ? Stage::Dialing
+                                                       : Stage::Relaying;
+        observer().failed(view(), stage, message, error);
     }
     finish(reset);
 }
 
-void Connection::finish(bool reset) {
+void Connection::finish(bool reset, bool clean) {
     if (state_ == State::Closed) return;
     state_ = State::Closed;
     deadline_.cancel();
     if (dials_in_flight_ > 0) end_all_dials("connection closed while dialing");
-    if (relay_started_) {
-        report_bytes(true);
-        worker_.config().outbound->relay_closed(flow_, upstream_.attempt, up_.bytes(), down_.bytes(),
-                                                upstream_fault_);
-    }
+    if (relay_started_) relay_ended(clean, false);
     if (intercept_) intercept_->close(reset, up_.bytes(), down_.bytes());
     if (reset) {
         if (client_.fd) set_reset_on_close(client_.fd.get());
@@ -490,13 +457,25 @@ void Connection::finish(bool reset) {
     worker_.loop().destroy_later(std::unique_ptr<Deferred>(this));
 }
 
+void Connection::relay_ended(bool clean, bool shutdown) {
+    report_bytes(true);
+    const bool upstream_error = upstream_fault_ && !shutdown;
+    config().outbound->relay_closed(flow_, upstream_.attempt, up_.bytes(), down_.bytes(), upstream_error);
+    CloseInfo info;
+    info.bytes_up = up_.bytes();
+    info.bytes_down = down_.bytes();
+    info.duration_ms = worker_.loop().now_ms() - started_ms_;
+    info.clean = clean;
+    info.client_first = client_eof_first_;
+    info.upstream_error = upstream_error;
+    info.shutdown = shutdown;
+    observer().closed(view(), upstream_.attempt, info);
+}
+
 void Connection::close_now() {
     if (state_ != State::Closed) {
         if (dials_in_flight_ > 0) end_all_dials("shutting down");
-        if (relay_started_) {
-            report_bytes(true);
-            worker_.config().outbound->relay_closed(flow_, upstream_.attempt, up_.bytes(), down_.bytes(), false);
-        }
+        if (relay_started_) relay_ended(false, true);
         if (intercept_) intercept_->close(true, up_.bytes(), down_.bytes());
     }
     state_ = State::Closed;

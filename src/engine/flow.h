@@ -3,20 +3,30 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/net_address.h"
+#include "proto/proxy_protocol.h"
 
 namespace ferry {
 
 struct Flow {
     SocketAddress peer;         // the frontend peer (the load balancer, the redirected client), IPv4-mapped unmapped
     SocketAddress local;        // our address on the accepted socket
-    SocketAddress source;       // connect from here; empty means the proxy's own address
+    SocketAddress source;       // the client's own address when a header (PROXY, srcproxy) or TPROXY told it
     SocketAddress destination;  // where the client wanted to go (may be empty); only its port when destination_host is set
     std::string destination_host;  // a host name the client asked for (SOCKS5 ATYP 3), resolved by the upstream proxy
     SocketAddress target;       // where the outbound connects (chosen by the outbound)
-    uint8_t inbound_phase = 0;  // the inbound protocol's own progress (e.g. SOCKS5: greeting answered)
-    uint8_t inbound_kind = 0;   // which protocol the inbound found on this connection (the inbound's own values)
+    std::vector<proxy::Tlv> tlvs;  // the TLVs of an incoming PROXY v2 header, for a PROXY v2 header sent upstream
+    bool peer_is_client = true;    // false when the peer speaks for the client (a PROXY or srcproxy header)
+
+    // The client's own address: the source a header told, else the peer when the peer is the client; empty
+    // when unknown (a PROXY LOCAL header).
+    const SocketAddress& client() const {
+        static const SocketAddress kNone;
+        if (!source.empty()) return source;
+        return peer_is_client ? peer : kNone;
+    }
 
     // "192.0.2.1:80", "[2001:db8::1]:443" or "example.com:443".
     std::string destination_text() const {

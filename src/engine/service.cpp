@@ -53,9 +53,15 @@ size_t available_cpus() {
 
 // ---------------------------------------------------------------------------------------------- Listener
 
-Listener::Listener(Worker& worker, Fd fd, SocketAddress address, size_t number, const AcceptHandler* handler)
-    : worker_(worker), fd_(std::move(fd)), address_(std::move(address)), address_text_(address_.to_string()),
-      number_(number), handler_(handler) {}
+Listener::Listener(Worker& worker, Fd fd, std::shared_ptr<const ListenerContext> context)
+    : worker_(worker), fd_(std::move(fd)), info_(context->info), context_(std::move(context)) {}
+
+Listener::Listener(Worker& worker, Fd fd, ListenerInfo info, const AcceptHandler* handler)
+    : worker_(worker), fd_(std::move(fd)), info_(std::move(info)), handler_(handler) {}
+
+Listener::~Listener() {
+    if (fd_) worker_.loop().remove(fd_.get());
+}
 
 bool Listener::start() { return worker_.loop().add(fd_.get(), this, EPOLLIN); }
 
@@ -73,13 +79,13 @@ void Listener::pause(int err, const char* during) {
     // One pair of lines per episode: the first failure and the pause; "listener resumed" ends the episode.
     if (pauses_++ == 0 || !is_resource_shortage(err)) {
         FERRY_LOG(Error, "failed to accept new connection")
-            .num("listenerNum", static_cast<int64_t>(number_))
-            .str("protocol", worker_.config().protocol_name)
-            .str("listenAdr", address_text_)
+            .num("listenerNum", static_cast<int64_t>(info_.number))
+            .str("protocol", "tcp")
+            .str("listenAdr", info_.address_text)
             .str("error", std::string(during) + ": " + errno_text(err));
         FERRY_LOG(Warn, "pausing listener")
-            .num("listenerNum", static_cast<int64_t>(number_))
-            .str("listenAdr", address_text_)
+            .num("listenerNum", static_cast<int64_t>(info_.number))
+            .str("listenAdr", info_.address_text)
             .num("pauseMs", static_cast<int64_t>(kAcceptPauseMs));
     }
     paused_ = true;
@@ -101,8 +107,8 @@ void Listener::accept_batch() {
         }
         if (pauses_ > 0) {
             FERRY_LOG(Info, "listener resumed")
-                .num("listenerNum", static_cast<int64_t>(number_))
-                .str("listenAdr", address_.to_string())
+                .num("listenerNum", static_cast<int64_t>(info_.number))
+                .str("listenAdr", info_.address_text)
                 .num("pauses", static_cast<int64_t>(pauses_));
             pauses_ = 0;
         }
@@ -120,43 +126,62 @@ void Listener::accept_batch() {
 
 // ---------------------------------------------------------------------------------------------- Worker
 
-Worker::Worker(const ServiceConfig& config, size_t index)
-    : config_(config),
-      index_(index),
-      header_deadlines(&loop_.deadlines(config.header_timeout_ms)),
-      connect_deadlines(&loop_.deadlines(config.connect_timeout_ms)),
-      idle_deadlines(config.idle_timeout_ms ? &loop_.deadlines(config.idle_timeout_ms) : nullptr),
-      halfclose_deadlines(config.halfclose_timeout_ms ? &loop_.deadlines(config.halfclose_timeout_ms) : nullptr),
-      pipes_(kIdlePipesPerLoop, kPipeSize),
-      scratch_(ProxyHeaderInbound::kMaxHeader) {}
+Worker::Worker(size_t index) : index_(index), pipes_(kIdlePipesPerLoop, kPipeSize), scratch_(kScratchBytes) {}
 
 Worker::~Worker() {
     close_all();
     udp_listeners_.clear();
 }
 
-bool Worker::add_udp_listener(Fd fd, const SocketAddress& address) {
-    udp_listeners_.push_back(std::make_unique<UdpListener>(*this, *config_.udp, std::move(fd), address));
+bool Worker::add_udp_listener(Fd fd, const UdpServiceConfig& config, const SocketAddress& address) {
+    udp_listeners_.push_back(std::make_unique<UdpListener>(*this, config, std::move(fd), address));
     return udp_listeners_.back()->start();
 }
 
-void Worker::add_listener(Fd fd, const SocketAddress& address, size_t number, const AcceptHandler* handler) {
-    listeners_.push_back(std::make_unique<Listener>(*this, std::move(fd), address, number, handler));
+void Worker::add_listener(Fd fd, std::shared_ptr<const ListenerContext> context) {
+    listeners_.push_back(std::make_unique<Listener>(*this, std::move(fd), std::move(context)));
     listeners_.back()->start();
 }
 
+void Worker::add_extra_listener(Fd fd, ListenerInfo info, const AcceptHandler* handler) {
+    listeners_.push_back(std::make_unique<Listener>(*this, std::move(fd), std::move(info), handler));
+    listeners_.back()->start();
+}
+
+void Worker::retarget(const ListenerConfig* old, const std::shared_ptr<const ListenerConfig>& next,
+                      const ConnectionObserver* observer) {
+    for (auto& l : listeners_) {
+        if (l->serves() != old) continue;
+        auto context = std::make_shared<ListenerContext>();
+        context->info = l->info();
+        context->info.name = next->name;
+        context->config = next;
+        context->observer = observer;
+        l->set_context(std::move(context));
+    }
+}
+
+void Worker::remove_listeners_of(const ListenerConfig* old) {
+    for (auto& l : listeners_) {
+        if (!l || l->serves() != old) continue;
+        // Events of this batch may still name it: destroyed at the end of the next one.
+        struct Grave final : Deferred {
+            std::unique_ptr<Listener> listener;
+        };
+        auto grave = std::make_unique<Grave>();
+        grave->listener = std::move(l);
+        loop_.destroy_later(std::move(grave));
+    }
+    std::erase(listeners_, nullptr);
+}
+
 void Worker::on_accepted(const Listener& listener, Fd fd, const SocketAddress& peer) {
-    if (config_.allowed && !config_.allowed->contains(peer)) {
-        FERRY_LOG(Debug, "connection origin not in allowed subnets")
-            .num("listenerNum", static_cast<int64_t>(listener.number()))
-            .str("protocol", config_.protocol_name)
-            .str("listenAdr", listener.address_text())
-            .str("remoteAddr", peer.to_string())
-            .str("localAddr", local_address(fd.get()).to_string())
-            .boolean("dropConnection", true);
+    const std::shared_ptr<const ListenerContext>& context = listener.context();
+    if (const subnets::SubnetList* allowed = context->config->allowed; allowed && !allowed->contains(peer)) {
+        context->observer->origin_refused(context->info, peer, fd.get());
         return;
     }
-    auto* c = new Connection(*this, listener, std::move(fd), peer);
+    auto* c = new Connection(*this, context, std::move(fd), peer);
     c->next = connections_;
     if (connections_) connections_->prev = c;
     connections_ = c;
@@ -185,7 +210,7 @@ void Worker::close_all() {
 
 void Worker::run() { loop_.run(); }
 
-// ---------------------------------------------------------------------------------------------- run_service
+// ---------------------------------------------------------------------------------------------- Service
 
 namespace {
 
@@ -205,62 +230,99 @@ const char* signal_name(int sig) {
     }
 }
 
+const SilentObserver kSilent;
+
 }  // namespace
 
-int run_service(const ServiceConfig& config, const std::function<void()>& on_ready) {
-    raise_fd_limit();
-    const size_t threads = config.threads ? config.threads : available_cpus();
+void ConnectionObserver::listening(const ListenerInfo& l) const {
+    FERRY_LOG(Info, "listening")
+        .num("listenerNum", static_cast<int64_t>(l.number))
+        .str("protocol", "tcp")
+        .str("listenAdr", l.address_text);
+}
+void ConnectionObserver::origin_refused(const ListenerInfo&, const SocketAddress&, int) const {}
+void ConnectionObserver::accepted(const ConnectionView&) const {}
+void ConnectionObserver::dialing(const ConnectionView&) const {}
+void ConnectionObserver::attempt_started(const ConnectionView&, const Attempt&, size_t) const {}
+void ConnectionObserver::attempt_failed(const ConnectionView&, const Attempt&, std::string_view,
+                                        std::optional<Fault>) const {}
+void ConnectionObserver::established(const ConnectionView&, const Attempt&) const {}
+void ConnectionObserver::failed(const ConnectionView&, Stage, std::string_view, std::string_view) const {}
+void ConnectionObserver::closed(const ConnectionView&, const Attempt&, const CloseInfo&) const {}
 
-    sigset_t signals = block_shutdown_signals(static_cast<bool>(config.on_reload));
+// A listener's sockets, bound but not yet handed to the loops: one context and one socket per loop (or more)
+// and address.
+struct Service::Bound {
+    std::shared_ptr<const ListenerConfig> config;
+    struct Socket {
+        Fd fd;
+        std::shared_ptr<const ListenerContext> context;
+        size_t worker = 0;
+    };
+    std::vector<Socket> sockets;
+    struct Udp {
+        Fd fd;
+        SocketAddress address;
+        size_t worker = 0;
+    };
+    std::vector<Udp> udp;
+};
 
-    std::vector<std::unique_ptr<Worker>> workers;
-    for (size_t i = 0; i < threads; ++i) {
-        workers.push_back(std::make_unique<Worker>(config, i));
-        if (!workers.back()->loop().ok()) {
-            FERRY_LOG(Fatal, "failed to create event loop").str("error", errno_text(errno));
-            return 1;
+Service::Service(ServiceConfig config) : config_(std::move(config)) {}
+
+Service::~Service() = default;
+
+bool Service::bind_listener(const std::shared_ptr<const ListenerConfig>& config, std::vector<Bound>& out,
+                            std::string* error) {
+    const size_t threads = workers_.size();
+    const ConnectionObserver* observer = config->observer ? config->observer : &kSilent;
+    Bound bound;
+    bound.config = config;
+    size_t number = next_number_;
+    if (config->tcp) {
+        for (const auto& address : config->listen) {
+            const size_t sockets = std::max(config->sockets_per_address, threads);
+            for (size_t i = 0; i < sockets; ++i, ++number) {
+                std::string why;
+                Fd fd = listen_tcp(address, config->listen_options, &why);
+                if (!fd) {
+                    FERRY_LOG(Error, "failed to bind listener")
+                        .num("listenerNum", static_cast<int64_t>(number))
+                        .str("protocol", "tcp")
+                        .str("listenAdr", address.to_string())
+                        .str("error", why);
+                    *error = "listen tcp " + address.to_string() + ": " + why;
+                    return false;
+                }
+                auto context = std::make_shared<ListenerContext>();
+                context->info.number = number;
+                context->info.address = address;
+                context->info.address_text = address.to_string();
+                context->info.name = config->name;
+                context->config = config;
+                context->observer = observer;
+                observer->listening(context->info);
+                bound.sockets.push_back({std::move(fd), std::move(context), i % threads});
+            }
         }
     }
-    // Bind everything before anything runs: a bad address fails the start, not a thread later.
-    size_t number = 0;
-    for (const auto& address : config.listen) {
-        const size_t sockets = std::max(config.listeners, threads);
-        for (size_t i = 0; i < sockets; ++i, ++number) {
-            std::string error;
-            Fd fd = listen_tcp(address, config.listen_options, &error);
-            if (!fd) {
-                FERRY_LOG(Error, "failed to bind listener")
-                    .num("listenerNum", static_cast<int64_t>(number))
-                    .str("protocol", config.protocol_name)
-                    .str("listenAdr", address.to_string())
-                    .str("error", error);
-                return 1;
-            }
-            if (config.log_listeners) {
-                FERRY_LOG(Info, "listening")
-                    .num("listenerNum", static_cast<int64_t>(number))
-                    .str("protocol", config.protocol_name)
-                    .str("listenAdr", address.to_string());
-            }
-            workers[i % threads]->add_listener(std::move(fd), address, number);
-        }
-    }
-    if (config.udp) {
+    if (config->udp) {
         // A socket per loop. A datagram's flow is chosen by the client address in its PROXY header, which
         // SO_REUSEPORT's 4-tuple hash cannot see (one client's datagrams from several sender ports would get a
         // flow on each loop: two sockets with one 4-tuple, replies to the wrong one), so a BPF program steers
         // by that address; where it cannot be attached, one socket on the first loop.
-        for (const auto& address : config.udp->listen) {
+        for (const auto& address : config->listen) {
             size_t sockets = threads;
             for (size_t i = 0; i < sockets; ++i) {
-                std::string error;
-                Fd fd = listen_udp(address, &error);
+                std::string why;
+                Fd fd = listen_udp(address, &why);
                 if (!fd) {
                     FERRY_LOG(Error, "failed to bind listener")
                         .str("protocol", "udp")
                         .str("listenAdr", address.to_string())
-                        .str("error", error);
-                    return 1;
+                        .str("error", why);
+                    *error = "listen udp " + address.to_string() + ": " + why;
+                    return false;
                 }
                 if (i == 0 && sockets > 1) {
                     if (int e = steer_udp_by_client(fd.get(), static_cast<unsigned>(sockets))) {
@@ -270,19 +332,63 @@ int run_service(const ServiceConfig& config, const std::function<void()>& on_rea
                         sockets = 1;
                     }
                 }
-                if (config.log_listeners && i == 0) {
+                if (i == 0) {
                     FERRY_LOG(Info, "listening").str("protocol", "udp").str("listenAdr", address.to_string());
                 }
-                if (!workers[i]->add_udp_listener(std::move(fd), address)) {
-                    FERRY_LOG(Fatal, "failed to create event loop").str("error", errno_text(errno));
-                    return 1;
-                }
+                bound.udp.push_back({std::move(fd), address, i});
             }
         }
     }
-    for (const auto& extra : config.extra_listeners) {
+    next_number_ = number;
+    out.push_back(std::move(bound));
+    return true;
+}
+
+// Hands bound sockets to their loops, through each loop's queue (before the loops run, it is the first thing
+// each one does).
+void Service::attach(std::vector<Bound>& bound) {
+    for (Bound& b : bound) {
+        for (auto& s : b.sockets) {
+            Worker& w = *workers_[s.worker];
+            w.loop().post([&w, fd = std::make_shared<Fd>(std::move(s.fd)), context = s.context]() mutable {
+                w.add_listener(std::move(*fd), std::move(context));
+            });
+        }
+        for (auto& u : b.udp) {
+            Worker& w = *workers_[u.worker];
+            w.loop().post([&w, fd = std::make_shared<Fd>(std::move(u.fd)), config = b.config, address = u.address] {
+                if (!w.add_udp_listener(std::move(*fd), *config->udp, address)) {
+                    FERRY_LOG(Error, "failed to start UDP listener")
+                        .str("listenAdr", address.to_string())
+                        .str("error", errno_text(errno));
+                }
+            });
+        }
+    }
+}
+
+int Service::run(const std::function<void()>& on_ready) {
+    raise_fd_limit();
+    const size_t threads = config_.threads ? config_.threads : available_cpus();
+
+    sigset_t signals = block_shutdown_signals(static_cast<bool>(config_.on_reload));
+
+    for (size_t i = 0; i < threads; ++i) {
+        workers_.push_back(std::make_unique<Worker>(i));
+        if (!workers_.back()->loop().ok()) {
+            FERRY_LOG(Fatal, "failed to create event loop").str("error", errno_text(errno));
+            return 1;
+        }
+    }
+    // Bind everything before anything runs: a bad address fails the start, not a thread later.
+    std::vector<Bound> bound;
+    for (const auto& listener : config_.listeners) {
         std::string error;
-        ListenOptions options = config.listen_options;
+        if (!bind_listener(listener, bound, &error)) return 1;
+    }
+    for (const auto& extra : config_.extra_listeners) {
+        std::string error;
+        ListenOptions options;
         options.backlog = 128;
         Fd fd = listen_tcp(extra.address, options, &error);
         if (!fd) {
@@ -290,25 +396,93 @@ int run_service(const ServiceConfig& config, const std::function<void()>& on_rea
             return 1;
         }
         FERRY_LOG(Info, "listening").str("listener", extra.name).str("listenAdr", extra.address.to_string());
-        workers[0]->add_listener(std::move(fd), extra.address, number++, extra.handler);
+        ListenerInfo info;
+        info.number = next_number_++;
+        info.address = extra.address;
+        info.address_text = extra.address.to_string();
+        info.name = extra.name;
+        workers_[0]->add_extra_listener(std::move(fd), std::move(info), extra.handler);
     }
+    attach(bound);  // runs first thing on each loop
     if (on_ready) on_ready();
 
     std::vector<std::thread> loop_threads;
-    for (auto& w : workers) loop_threads.emplace_back([&w] { w->run(); });
+    for (auto& w : workers_) loop_threads.emplace_back([&w] { w->run(); });
 
     int sig = 0;
     for (;;) {
         if (sigwait(&signals, &sig) != 0) continue;
         if (sig != SIGHUP) break;
         FERRY_LOG(Info, "received SIGHUP, reloading");
-        config.on_reload();
+        config_.on_reload();
     }
     FERRY_LOG(Info, "received shutdown signal, closing").str("signal", signal_name(sig));
-    for (auto& w : workers) w->loop().stop();
+    for (auto& w : workers_) w->loop().stop();
     for (auto& t : loop_threads) t.join();
-    workers.clear();
+    workers_.clear();
     return 0;
+}
+
+std::vector<std::string> Service::update(std::vector<std::shared_ptr<const ListenerConfig>> next) {
+    std::vector<std::string> errors;
+    std::vector<std::shared_ptr<const ListenerConfig>> kept;
+    std::vector<Bound> bound;
+    auto same_sockets = [](const ListenerConfig& a, const ListenerConfig& b) {
+        return a.listen == b.listen && a.tcp == b.tcp && (a.udp != nullptr) == (b.udp != nullptr) &&
+               a.listen_options.transparent == b.listen_options.transparent &&
+               a.sockets_per_address == b.sockets_per_address;
+    };
+    // The listening sockets of each current listener, by number, and their contexts.
+    for (auto& config : next) {
+        const ListenerConfig* old = nullptr;
+        for (const auto& current : config_.listeners)
+            if (current->name == config->name) old = current.get();
+        if (old && same_sockets(*old, *config) && !config->udp) {
+            // Same sockets, new combination: each loop swaps the context of its sockets.
+            const ConnectionObserver* observer = config->observer ? config->observer : &kSilent;
+            for (auto& w : workers_) {
+                Worker* worker = w.get();
+                worker->loop().post([worker, old, config, observer] { worker->retarget(old, config, observer); });
+            }
+            kept.push_back(config);
+            continue;
+        }
+        std::string error;
+        if (!bind_listener(config, bound, &error)) {
+            errors.push_back("listener " + config->name + ": " + error);
+            if (old) {
+                for (const auto& current : config_.listeners)
+                    if (current.get() == old) kept.push_back(current);
+            }
+            continue;
+        }
+        if (old) {
+            for (auto& w : workers_) {
+                Worker* worker = w.get();
+                worker->loop().post([worker, old] { worker->remove_listeners_of(old); });
+            }
+        }
+        kept.push_back(config);
+    }
+    // Listeners that are gone stop accepting.
+    for (const auto& current : config_.listeners) {
+        bool stays = false;
+        for (const auto& k : kept) stays = stays || k->name == current->name;
+        if (stays) continue;
+        const ListenerConfig* old = current.get();
+        for (auto& w : workers_) {
+            Worker* worker = w.get();
+            worker->loop().post([worker, old] { worker->remove_listeners_of(old); });
+        }
+    }
+    attach(bound);
+    config_.listeners = std::move(kept);
+    return errors;
+}
+
+int run_service(ServiceConfig config, const std::function<void()>& on_ready) {
+    Service service(std::move(config));
+    return service.run(on_ready);
 }
 
 }  // namespace ferry

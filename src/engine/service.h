@@ -1,18 +1,19 @@
-// A service: listen addresses plus one inbound, one outbound and the relay, run by one event loop per CPU.
-// The mode front ends (mmproxy, later moproxy, srcproxy, tproxy) only build a ServiceConfig.
+// A service: listeners, each its own combination of an inbound, an outbound and a relay, run by one event loop
+// per CPU. The mode front ends and `ferry run` only build a ServiceConfig.
 #pragma once
 
 #include <signal.h>
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "engine/connection_log.h"
 #include "inbound/inbound.h"
 #include "support/log.h"
 #include "core/net_address.h"
+#include "engine/events.h"
 #include "outbound/outbound.h"
 #include "core/socket_util.h"
 #include "relay/splice_pump.h"
@@ -43,10 +44,9 @@ struct ExtraListener {
     std::string name;  // for the log ("status")
 };
 
-// The mmproxy mode's UDP path (udp/udp_datagram.h): datagrams with a PROXY v2 header on `listen`, a flow
-// per client, replies back to the sender from the listening socket.
+// The mmproxy mode's UDP path (udp/udp_datagram.h): datagrams with a PROXY v2 header on the listener's
+// addresses, a flow per client, replies back to the sender from the listening socket.
 struct UdpServiceConfig {
-    std::vector<SocketAddress> listen;
     udp::Targets targets;
     uint32_t mark = 0;              // SO_MARK on the flows' sockets when non-zero
     uint64_t close_after_ms = 60000;  // a flow without traffic either way for this long is closed; 0: never
@@ -54,34 +54,38 @@ struct UdpServiceConfig {
     int verbose = 0;  // -v: 1 logs dropped datagrams, 2 flows opening and closing
 };
 
-struct ServiceConfig {
+// One listener: where it listens and the combination its connections are, inbound x outbound x relay, with its
+// deadlines and the observer that hears its events. Immutable while it runs: Service::update() replaces it with a
+// new one, and connections accepted before keep the one they started with (they hold a shared_ptr to it).
+struct ListenerConfig {
+    std::string name;  // `ferry run`'s [listener NAME] (Service::update matches listeners by it); empty in the modes
     std::vector<SocketAddress> listen;
     ListenOptions listen_options;
-    size_t listeners = 1;  // SO_REUSEPORT sockets per address (at least one per loop)
-    size_t threads = 0;    // 0: one loop per CPU in our affinity mask
+    size_t sockets_per_address = 1;  // SO_REUSEPORT sockets per address (at least one per loop)
     const Inbound* inbound = nullptr;
     const Outbound* outbound = nullptr;
     const subnets::SubnetList* allowed = nullptr;  // null or empty: every origin allowed
     uint64_t header_timeout_ms = 5000;
-    uint64_t connect_timeout_ms = 10000;
-    uint64_t idle_timeout_ms = 0;       // 0: none
-    uint64_t halfclose_timeout_ms = 0;  // once one direction is done: close after this long without traffic
+    uint64_t connect_timeout_ms = 10000;  // per attempt, unless the outbound sets the attempt's own
+    uint64_t idle_timeout_ms = 0;         // 0: none
+    uint64_t halfclose_timeout_ms = 0;    // once one direction is done: close after this long without traffic
     RelayMode relay_mode = RelayMode::Splice;
-    int verbose = 0;               // go-mmproxy's -v: 1 logs per-connection errors, 2 every state change
-    log::Level drop_level = log::Level::Debug;  // the level of per-connection failure lines (at verbose >= 1)
-    std::string protocol_name = "tcp";
-    // Per-connection lines name the destination the client asked for (moproxy) instead of go-mmproxy's
-    // clientAddr (the PROXY header's source).
-    bool log_destination = false;
     // Interceptors (tproxy mode): the directions they want are copied through them, the others spliced.
     const InterceptorSet* interceptors = nullptr;
-    // The "listening" line per listening socket (a mode that prints its own start-up line turns it off).
-    bool log_listeners = true;
-    // When set, per-connection events are logged through it (whatever `verbose`), instead of the zap lines.
-    const ConnectionLog* connection_log = nullptr;
-    std::vector<ExtraListener> extra_listeners;  // one socket each, on the first loop
-    // UDP listeners (mmproxy -p udp / all); null: none.
+    // Hears every connection's events (log lines, counters); null: nobody (SilentObserver).
+    const ConnectionObserver* observer = nullptr;
+    // UDP on the same addresses (mmproxy -p udp / all): PROXY v2 datagrams, a flow per client; null: none.
     const UdpServiceConfig* udp = nullptr;
+    bool tcp = true;  // false: UDP only
+    // Owns what the pointers above point into when they are not the front end's own locals (a reload's new
+    // objects): kept alive as long as a connection of this listener is.
+    std::shared_ptr<const void> parts;
+};
+
+struct ServiceConfig {
+    std::vector<std::shared_ptr<const ListenerConfig>> listeners;
+    size_t threads = 0;  // 0: one loop per CPU in our affinity mask
+    std::vector<ExtraListener> extra_listeners;  // one socket each, on the first loop
     // Called on the main thread for SIGHUP; when unset SIGHUP keeps its default action.
     std::function<void()> on_reload;
 };
@@ -99,9 +103,40 @@ sigset_t block_shutdown_signals(bool with_reload = false);
 // The number of CPUs this process may run on (sched_getaffinity), at least 1.
 size_t available_cpus();
 
-// Binds every listening socket (failing before anything runs), starts the loops, waits for SIGINT or SIGTERM,
-// stops them and returns 0; `on_ready` runs once all listeners are bound. Returns 1 after logging the error
-// when a listener cannot be bound.
-int run_service(const ServiceConfig& config, const std::function<void()>& on_ready = {});
+class Worker;
+
+// The running service: the loops, their listeners and connections.
+class Service {
+public:
+    explicit Service(ServiceConfig config);
+    ~Service();
+    Service(const Service&) = delete;
+    Service& operator=(const Service&) = delete;
+
+    // Binds every listening socket (failing before anything runs), starts the loops, waits for SIGINT or
+    // SIGTERM (calling config.on_reload for SIGHUP), stops them and returns 0; `on_ready` runs once all
+    // listeners are bound. Returns 1 after logging the error when a listener cannot be bound.
+    int run(const std::function<void()>& on_ready = {});
+
+    // From the main thread while running (in on_reload): the listeners become `next`. A listener whose name and
+    // addresses are unchanged keeps its sockets and takes the new combination for the connections it accepts
+    // from now on; one whose addresses changed, or a new one, is bound first (a bind failure keeps the old one
+    // and is returned as an error); one that is gone stops accepting. Connections already accepted are not
+    // touched. Returns the errors (empty: all applied).
+    std::vector<std::string> update(std::vector<std::shared_ptr<const ListenerConfig>> next);
+
+private:
+    struct Bound;
+    bool bind_listener(const std::shared_ptr<const ListenerConfig>& config, std::vector<Bound>& out,
+                       std::string* error);
+    void attach(std::vector<Bound>& bound);
+
+    ServiceConfig config_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    size_t next_number_ = 0;  // ListenerInfo::number of the next listening socket
+};
+
+// Service(config).run(on_ready): for front ends that never update their listeners.
+int run_service(ServiceConfig config, const std::function<void()>& on_ready = {});
 
 }  // namespace ferry

@@ -7,12 +7,13 @@
 #include <vector>
 
 #include "core/event_loop.h"
-#include "engine/flow.h"
-#include "support/log.h"
-#include "outbound/outbound.h"
 #include "core/pipe_pool.h"
-#include "relay/interceptor.h"
+#include "engine/events.h"
+#include "engine/flow.h"
 #include "engine/service.h"
+#include "inbound/inbound.h"
+#include "outbound/outbound.h"
+#include "relay/interceptor.h"
 #include "relay/splice_pump.h"
 
 namespace ferry {
@@ -20,27 +21,44 @@ namespace ferry {
 class Worker;
 class UdpListener;
 
+// The loop's buffer for handshakes and copies: big enough for the largest message any handshake peeks whole
+// (a PROXY v2 header: 16 bytes and up to 65535 of addresses and TLVs).
+inline constexpr size_t kScratchBytes = 16 + 65535;
+
+// What a listening socket's connections share: the socket's identity and the combination it serves. A reload
+// gives the socket a new context (same info, new config); connections keep the one they were accepted with.
+struct ListenerContext {
+    ListenerInfo info;
+    std::shared_ptr<const ListenerConfig> config;
+    const ConnectionObserver* observer = nullptr;  // config->observer, or a silent one
+};
+
 class Listener final : public IoHandler, public TimerHandler {
 public:
-    Listener(Worker& worker, Fd fd, SocketAddress address, size_t number, const AcceptHandler* handler = nullptr);
+    Listener(Worker& worker, Fd fd, std::shared_ptr<const ListenerContext> context);
+    // A socket whose connections are not proxied (the status page).
+    Listener(Worker& worker, Fd fd, ListenerInfo info, const AcceptHandler* handler);
+    ~Listener();
     bool start();
     void on_io(uint32_t events) override;
     void on_timer() override;
     // Stops accepting for kAcceptPauseMs after `err` (logged once per episode), then tries again.
     void pause(int err, const char* during);
-    size_t number() const { return number_; }
-    const std::string& address_text() const { return address_text_; }
+    const ListenerInfo& info() const { return info_; }
     bool extra() const { return handler_ != nullptr; }
+    const std::shared_ptr<const ListenerContext>& context() const { return context_; }
+    void set_context(std::shared_ptr<const ListenerContext> context) { context_ = std::move(context); }
+    // The combination it serves; null for extra listeners.
+    const ListenerConfig* serves() const { return context_ ? context_->config.get() : nullptr; }
 
 private:
     void accept_batch();
 
     Worker& worker_;
     Fd fd_;
-    SocketAddress address_;
-    std::string address_text_;  // for the listenerNum/protocol/listenAdr fields of every connection's log lines
-    size_t number_;
-    const AcceptHandler* handler_;  // set for listeners whose connections are not proxied
+    ListenerInfo info_;
+    std::shared_ptr<const ListenerContext> context_;  // null for extra listeners
+    const AcceptHandler* handler_ = nullptr;           // set for listeners whose connections are not proxied
     Deadline pause_{this};
     bool paused_ = false;
     uint64_t pauses_ = 0;  // since the last successful accept, for the "resumed" log line
@@ -49,11 +67,11 @@ private:
 // One proxied connection: inbound handshake, outbound dial (attempts, maybe racing), then two splice pumps.
 class Connection final : public Deferred, public TimerHandler {
 public:
-    Connection(Worker& worker, const Listener& listener, Fd client, const SocketAddress& peer);
+    Connection(Worker& worker, std::shared_ptr<const ListenerContext> context, Fd client, const SocketAddress& peer);
     ~Connection() override;
     void start();
     void on_timer() override;
-    void close_now();  // at shutdown: no log, plain close
+    void close_now();  // at shutdown: no failure event, plain close
 
     Connection* prev = nullptr;  // the worker's list of live connections
     Connection* next = nullptr;
@@ -75,6 +93,10 @@ private:
         void on_timer() override;
     };
 
+    const ListenerConfig& config() const { return *context_->config; }
+    const ConnectionObserver& observer() const { return *context_->observer; }
+    ConnectionView view() const;
+
     void on_side_io(Side& side, uint32_t events);
     void read_handshake();
     void start_dialing();
@@ -93,56 +115,67 @@ private:
     void report_bytes(bool now);
     void arm(uint64_t duration_ms);
     // Ends the connection. With `reset`, both sockets are closed with an RST (a reset is propagated).
-    void finish(bool reset);
-    // Logs at -v >= 1 and closes: with an RST, or with a FIN when the client was just sent an error reply.
-    void drop(const char* message, const std::string& error, bool reset = true);
+    void finish(bool reset, bool clean = false);
+    // The relay is over: the outbound's accounting and the observer's `closed`.
+    void relay_ended(bool clean, bool shutdown);
+    // Reports the failure and closes: with an RST, or with a FIN when the client was just sent an error reply.
+    void drop(std::string_view message, const std::string& error, bool reset = true);
     void fail_dialing();  // no upstream: the inbound's failure reply, then drop
-    void add_fields(log::Line& line, bool handshake_done) const;
     // The deadline queue of the relaying state: half-close when one direction is done and one is set, else idle.
     DeadlineQueue* relay_deadlines() const;
-    // A socket failed while relaying: log which one and how, reset both.
+    // A socket failed while relaying: report which one and how, reset both.
     void relay_failed(bool upstream_side, const char* op, int err);
     std::string dial_text(const DialSide& d) const;  // "dial tcp [source->]target"
 
     Worker& worker_;
-    const Listener& listener_;
+    std::shared_ptr<const ListenerContext> context_;
     State state_ = State::Handshake;
     Side client_;
     DialSide upstream_;
     std::unique_ptr<DialSide[]> racers_;  // the other attempts of a race (Outbound::parallel() > 1)
     size_t racer_count_ = 0;
     size_t dials_in_flight_ = 0;
+    size_t attempts_ = 0;  // opened so far (for attempt_started's index)
     DialState dial_state_;
+    InboundState inbound_state_;
     std::string last_error_;
     int last_error_code_ = 0;
     Flow flow_;
     SplicePump up_;    // client -> upstream
     SplicePump down_;  // upstream -> client
     Deadline deadline_{this};
+    DeadlineQueue* idle_deadlines_ = nullptr;       // while relaying; null: no idle timeout
+    DeadlineQueue* halfclose_deadlines_ = nullptr;  // once half-closed; null: none
+    uint64_t started_ms_ = 0;
     bool redrive_queued_ = false;
     bool handshake_done_ = false;
     bool relay_started_ = false;
-    bool done_logged_ = false;
     uint64_t reported_up_ = 0;
     uint64_t reported_down_ = 0;
     uint64_t reported_ms_ = 0;
     bool upstream_fault_ = false;  // the relay ended because the upstream side failed
     bool client_eof_first_ = false;  // the client->upstream direction finished first
-    std::unique_ptr<FlowInterceptors> intercept_;  // while relaying, when the service has interceptors
+    std::unique_ptr<FlowInterceptors> intercept_;  // while relaying, when the listener has interceptors
 };
 
 class Worker {
 public:
-    Worker(const ServiceConfig& config, size_t index);
+    explicit Worker(size_t index);
     ~Worker();
     EventLoop& loop() { return loop_; }
     PipePool& pipes() { return pipes_; }
     std::span<std::byte> scratch() { return scratch_; }
-    const ServiceConfig& config() const { return config_; }
     size_t index() const { return index_; }
 
-    void add_listener(Fd fd, const SocketAddress& address, size_t number, const AcceptHandler* handler = nullptr);
-    bool add_udp_listener(Fd fd, const SocketAddress& address);
+    void add_listener(Fd fd, std::shared_ptr<const ListenerContext> context);
+    void add_extra_listener(Fd fd, ListenerInfo info, const AcceptHandler* handler);
+    bool add_udp_listener(Fd fd, const UdpServiceConfig& config, const SocketAddress& address);
+    // On this loop's thread: the listening sockets serving `old` serve `next` from now on (their connections
+    // keep `old`).
+    void retarget(const ListenerConfig* old, const std::shared_ptr<const ListenerConfig>& next,
+                  const ConnectionObserver* observer);
+    // On this loop's thread: the listening sockets serving `old` stop accepting and are closed.
+    void remove_listeners_of(const ListenerConfig* old);
     // Takes a freshly accepted socket.
     void on_accepted(const Listener& listener, Fd fd, const SocketAddress& peer);
     void unlink(Connection& c);
@@ -152,18 +185,8 @@ public:
     void close_all();
 
 private:
-    const ServiceConfig& config_;
     size_t index_;
     EventLoop loop_;
-
-public:
-    // Declared after loop_: they live in it.
-    DeadlineQueue* header_deadlines;
-    DeadlineQueue* connect_deadlines;
-    DeadlineQueue* idle_deadlines;      // null when there is no idle timeout
-    DeadlineQueue* halfclose_deadlines;  // null when there is no half-close timeout
-
-private:
     PipePool pipes_;
     std::vector<std::byte> scratch_;
     std::vector<std::unique_ptr<Listener>> listeners_;

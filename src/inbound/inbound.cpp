@@ -1,65 +1,10 @@
 #include "inbound/inbound.h"
 
-#include <sys/socket.h>
-
-#include <cerrno>
-
-#include "core/socket_util.h"
-
 namespace ferry {
-namespace {
 
-// v1 headers are at most 107 bytes and v2 headers from load balancers rarely exceed a few hundred, so the first
-// peek asks for this much and a larger v2 header is peeked again at its announced length.
-constexpr size_t kFirstPeek = 512;
+std::string Inbound::upstream_ready(int, const Flow&, const InboundState&, int) const { return {}; }
+bool Inbound::upstream_failed(int, const Flow&, const InboundState&, int) const { return false; }
 
-InboundStep invalid(const char* message, std::string error) {
-    InboundStep s;
-    s.status = InboundStep::Status::Invalid;
-    s.message = message;
-    s.error = std::move(error);
-    return s;
-}
-
-}  // namespace
-
-std::string Inbound::upstream_ready(int, const Flow&, int) const { return {}; }
-bool Inbound::upstream_failed(int, const Flow&, int) const { return false; }
-
-InboundStep ProxyHeaderInbound::read(int fd, Flow& flow, std::span<std::byte> scratch) const {
-    size_t want = std::min(kFirstPeek, scratch.size());
-    for (;;) {
-        const IoResult r = io::peek(fd, scratch.first(want));
-        if (r.io == Io::WouldBlock) return {};
-        if (r.io == Io::Error) return invalid("failed to read PROXY header", "read: " + errno_text(r.error));
-        if (r.io == Io::Eof) return invalid("failed to read PROXY header", "EOF");
-        const size_t n = r.bytes;
-        auto data = scratch.first(n);
-        auto result = proxy::parse(data, options_);
-        if (result.status == proxy::Status::Invalid)
-            return invalid("failed to parse PROXY header", std::move(result.reason));
-        if (result.status == proxy::Status::Incomplete) {
-            // A v2 header longer than what we peeked: peek again at its full length if the socket may have it.
-            if (n == want && result.needed > want && result.needed <= scratch.size()) {
-                want = result.needed;
-                continue;
-            }
-            return {};  // wait for the next edge: new bytes arrive as new edges even while these stay queued
-        }
-        // Done: consume exactly the header; the payload behind it stays queued for the relay.
-        if (!io::discard_exactly(fd, result.consumed, scratch))
-            return invalid("failed to read PROXY header", "read: " + errno_text(errno ? errno : EPIPE));
-        const auto& h = result.header;
-        if (h.command == proxy::Command::Proxy && h.has_addresses()) {
-            // ::ffff:a.b.c.d (HAProxy behind a dual-stack bind sends these) is an IPv4 client: dialing it as
-            // IPv6 would pick the -6 target and the kernel drops SYNs from v4-mapped sources.
-            flow.source = h.source.unmapped();
-            flow.destination = h.destination.unmapped();
-        }
-        InboundStep done;
-        done.status = InboundStep::Status::Done;
-        return done;
-    }
-}
+InboundStep PlainInbound::read(int, Flow&, InboundState&, std::span<std::byte>) const { return InboundStep::done(); }
 
 }  // namespace ferry

@@ -1,7 +1,7 @@
 #include <sys/socket.h>
 
 #include "core/fd.h"
-#include "inbound/inbound.h"
+#include "inbound/transparent_inbound.h"
 #include "core/socket_util.h"
 
 namespace ferry {
@@ -18,24 +18,20 @@ bool is_local(const SocketAddress& a) {
 
 }  // namespace
 
-InboundStep TransparentInbound::read(int fd, Flow& flow, std::span<std::byte>) const {
+InboundStep TransparentInbound::read(int fd, Flow& flow, InboundState&, std::span<std::byte>) const {
     flow.local = local_address(fd);  // unmapped
-    InboundStep s;
     for (const auto& l : listen_) {
         // The listener's own address; for a wildcard listener, its port on an address of this host (an
         // intercepted flow's destination is foreign, whatever its port).
         if (flow.local == l || (l.is_unspecified() && flow.local.port() == l.port() && is_local(flow.local))) {
-            s.status = InboundStep::Status::Invalid;
-            s.message = "failed to accept connection";
-            s.error = "not intercepted: the connection is to " + flow.local.to_string() +
-                      ", the listening address itself (no TPROXY rule delivered it)";
-            return s;
+            return InboundStep::invalid("failed to accept connection",
+                                        "not intercepted: the connection is to " + flow.local.to_string() +
+                                            ", the listening address itself (no TPROXY rule delivered it)");
         }
     }
     flow.destination = flow.local;
     flow.source = flow.peer;
-    s.status = InboundStep::Status::Done;
-    return s;
+    return InboundStep::done();
 }
 
 }  // namespace ferry

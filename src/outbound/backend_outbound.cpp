@@ -410,17 +410,12 @@ bool BackendOutbound::open(Flow& flow, Attempt& a, DialState& state, OpenResult&
     if (index < table.ranked.size()) {
         const auto& backend = table.ranked[index].backend;
         const ServerConfig& server = backend->config();
-        a.backend = backend;
+        a.via = backend;
         a.timeout_ms = server.max_wait_ms ? *server.max_wait_ms : config_.max_wait_ms;
         if (dial(server, flow, a, r, config_.tfo, config_.keepalive_seconds)) return true;
         if (r.exhausted) return false;  // our own shortage, not the server's fault
         backend->record_failure();
-        FERRY_LOG(Warn, "proxy attempt failed")
-            .str("server", server.tag)
-            .str("clientAddr", flow.peer.to_string())
-            .str("destination", flow.destination_text())
-            .str("error", r.error);
-        return false;  // not exhausted: the next candidate
+        return false;  // not exhausted: the next candidate (the engine reports the failure)
     }
     if (index == table.ranked.size() && config_.allow_direct) {
         a.timeout_ms = config_.max_wait_ms;
@@ -447,53 +442,33 @@ bool BackendOutbound::open(Flow& flow, Attempt& a, DialState& state, OpenResult&
 
 HandshakeStep BackendOutbound::handshake(Flow& flow, Attempt& a, SocketReadiness& io, int client_fd,
                                          std::span<std::byte> scratch) const {
-    if (!a.backend) return done();  // direct
+    if (!a.via) return done();  // direct
     // Racing attempts never carry client bytes: only the winner's socket relays them.
-    return proxy_handshake(a.backend->config(), flow, a, io, parallel() > 1 ? -1 : client_fd, scratch);
+    return proxy_handshake(a.via->config(), flow, a, io, parallel() > 1 ? -1 : client_fd, scratch);
 }
 
-void BackendOutbound::attempt_failed(const Flow& flow, const Attempt& a, std::string_view error,
-                                     std::optional<Fault> fault) const {
-    if (!a.backend || !fault) return;
-    const bool upstream = *fault == Fault::Upstream;
-    if (upstream) a.backend->record_failure();
-    FERRY_LOG(Warn, upstream ? "proxy attempt failed" : "attempt through proxy failed, not the proxy's fault")
-        .str("server", a.backend->config().tag)
-        .str("clientAddr", flow.peer.to_string())
-        .str("destination", flow.destination_text())
-        .str("error", error);
+void BackendOutbound::attempt_failed(const Flow&, const Attempt& a, std::string_view, std::optional<Fault> fault) const {
+    if (a.via && fault == Fault::Upstream) a.via->record_failure();
 }
 
-void BackendOutbound::relay_started(const Flow& flow, const Attempt& a) const {
-    if (a.backend) {
-        a.backend->record_relay_start();
+void BackendOutbound::relay_started(const Flow&, const Attempt& a) const {
+    if (a.via) {
+        a.via->record_relay_start();
     } else {
         direct_alive_.fetch_add(1, std::memory_order_relaxed);
         direct_total_.fetch_add(1, std::memory_order_relaxed);
     }
-    FERRY_LOG(Info, "relaying")
-        .str("clientAddr", flow.peer.to_string())
-        .str("destination", flow.destination_text())
-        .str("via", a.backend ? a.backend->config().tag : std::string("direct"));
 }
 
 void BackendOutbound::relay_bytes(const Attempt& a, uint64_t up, uint64_t down) const {
-    if (a.backend) a.backend->record_bytes(up, down);
+    if (a.via) a.via->record_bytes(up, down);
 }
 
-void BackendOutbound::relay_closed(const Flow& flow, const Attempt& a, uint64_t bytes_up, uint64_t bytes_down,
-                                   bool error) const {
-    if (a.backend)
-        a.backend->record_close(error);
+void BackendOutbound::relay_closed(const Flow&, const Attempt& a, uint64_t, uint64_t, bool error) const {
+    if (a.via)
+        a.via->record_close(error);
     else
         direct_alive_.fetch_sub(1, std::memory_order_relaxed);
-    FERRY_LOG(Debug, "closed")
-        .str("clientAddr", flow.peer.to_string())
-        .str("destination", flow.destination_text())
-        .str("via", a.backend ? a.backend->config().tag : std::string("direct"))
-        .num("bytesUp", static_cast<int64_t>(bytes_up))
-        .num("bytesDown", static_cast<int64_t>(bytes_down))
-        .boolean("error", error);
 }
 
 }  // namespace ferry::backends

@@ -39,7 +39,7 @@ struct Attempt {
     uint32_t payload_len = 0;   // client bytes carried inside the handshake (consumed from the client on success)
     uint64_t timeout_ms = 0;    // bound on connect + handshake; 0: the service's connect timeout
     uint64_t started_ms = 0;    // when open() ran, on the loop's clock
-    std::shared_ptr<backends::Backend> backend;  // the upstream proxy it goes through; null when direct
+    std::shared_ptr<backends::Backend> via;  // the upstream proxy it goes through; null when direct
 };
 
 // Where a connection is in its list of candidates: owned by the connection, interpreted by the Outbound.

@@ -14,6 +14,8 @@
 #include "support/routing.h"
 #include "engine/service.h"
 #include "core/socket_util.h"
+#include "inbound/proxy_header_inbound.h"
+#include "modes/zap_log.h"
 #include "support/subnets.h"
 
 namespace ferry {
@@ -85,10 +87,10 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     out.target6 = options.target6;
     out.mark = static_cast<uint32_t>(options.mark);
     DirectOutbound outbound(out);
+    ZapLog zap_log({static_cast<int>(options.verbose), log::Level::Debug, false});
 
     // -p udp / -p all (the Azusa fork's extension: both on the same address).
     UdpServiceConfig udp;
-    udp.listen.push_back(options.listen);
     udp.targets.v4 = options.target4;
     udp.targets.v6 = options.target6;
     udp.mark = static_cast<uint32_t>(options.mark);
@@ -96,23 +98,26 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     udp.allowed = allowed.empty() ? nullptr : &allowed;
     udp.verbose = static_cast<int>(options.verbose);
 
-    ServiceConfig config;
-    if (options.protocol != mmproxy::Protocol::Udp) config.listen.push_back(options.listen);
-    if (options.protocol != mmproxy::Protocol::Tcp) config.udp = &udp;
-    config.listeners = static_cast<size_t>(options.listeners);
-    config.threads = static_cast<size_t>(options.threads);
-    config.inbound = &inbound;
-    config.outbound = &outbound;
-    config.allowed = allowed.empty() ? nullptr : &allowed;
-    config.header_timeout_ms = goflag::ceil_ms(options.header_timeout);
-    config.connect_timeout_ms = goflag::ceil_ms(options.connect_timeout);
-    config.idle_timeout_ms = goflag::ceil_ms(options.idle_timeout);
-    config.halfclose_timeout_ms = goflag::ceil_ms(options.halfclose_timeout);
-    config.relay_mode = options.relay_mode;
-    config.verbose = static_cast<int>(options.verbose);
-    config.protocol_name = "tcp";
+    auto listener = std::make_shared<ListenerConfig>();
+    listener->listen.push_back(options.listen);
+    listener->tcp = options.protocol != mmproxy::Protocol::Udp;
+    if (options.protocol != mmproxy::Protocol::Tcp) listener->udp = &udp;
+    listener->sockets_per_address = static_cast<size_t>(options.listeners);
+    listener->inbound = &inbound;
+    listener->outbound = &outbound;
+    listener->allowed = allowed.empty() ? nullptr : &allowed;
+    listener->header_timeout_ms = goflag::ceil_ms(options.header_timeout);
+    listener->connect_timeout_ms = goflag::ceil_ms(options.connect_timeout);
+    listener->idle_timeout_ms = goflag::ceil_ms(options.idle_timeout);
+    listener->halfclose_timeout_ms = goflag::ceil_ms(options.halfclose_timeout);
+    listener->relay_mode = options.relay_mode;
+    listener->observer = &zap_log;
 
-    int status = run_service(config);
+    ServiceConfig config;
+    config.listeners.push_back(listener);
+    config.threads = static_cast<size_t>(options.threads);
+
+    int status = run_service(std::move(config));
 
     std::vector<routing::Change> removed;
     for (const auto& failure : routes.remove(&removed)) FERRY_LOG(Error, "failed to remove routing").str("error", failure);

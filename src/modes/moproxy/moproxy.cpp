@@ -9,7 +9,8 @@
 #include <cstdio>
 
 #include "outbound/backend_outbound.h"
-#include "inbound/inbound.h"
+#include "inbound/redirect_inbound.h"
+#include "modes/moproxy/moproxy_log.h"
 #include "support/file_util.h"
 #include "support/log.h"
 #include "modes/modes.h"
@@ -143,7 +144,8 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
             .str("address", s.address.to_string());
 
     subnets::SubnetList socks_clients(options.socks_clients);
-    RedirectInbound inbound(&socks_clients);
+    Socks5Inbound socks(socks_clients);
+    RedirectInbound inbound(&socks);
     backends::BackendOutbound::Config oc;
     oc.table = &table;
     oc.allow_direct = options.allow_direct;
@@ -152,18 +154,20 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     oc.max_wait_ms = options.max_wait_ms;
     backends::BackendOutbound outbound(oc);
     backends::StatusServer status(table, outbound);
+    moproxy::ConnectionLog connection_log;
+
+    auto listener = std::make_shared<ListenerConfig>();
+    listener->listen = addresses;
+    listener->inbound = &inbound;
+    listener->outbound = &outbound;
+    listener->header_timeout_ms = kSocksHandshakeTimeoutMs;
+    listener->connect_timeout_ms = options.max_wait_ms;
+    listener->halfclose_timeout_ms = kHalfCloseTimeoutMs;
+    listener->observer = &connection_log;
 
     ServiceConfig config;
-    config.listen = addresses;
+    config.listeners.push_back(listener);
     config.threads = options.threads;
-    config.inbound = &inbound;
-    config.outbound = &outbound;
-    config.header_timeout_ms = kSocksHandshakeTimeoutMs;
-    config.connect_timeout_ms = options.max_wait_ms;
-    config.halfclose_timeout_ms = kHalfCloseTimeoutMs;
-    config.verbose = log::enabled(log::Level::Debug) ? 2 : 1;
-    config.drop_level = log::Level::Info;
-    config.log_destination = true;
     if (options.stats_bind) config.extra_listeners.push_back({*options.stats_bind, &status, "status"});
     config.on_reload = [&] {
         std::vector<backends::ServerConfig> next;
@@ -176,7 +180,7 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     };
 
     prober.start();
-    int rc = run_service(config);
+    int rc = run_service(std::move(config));
     prober.stop();
     return rc;
 }

@@ -13,8 +13,8 @@
 #include <cerrno>
 #include <chrono>
 
-#include "engine/connection_log.h"
-#include "inbound/inbound.h"
+#include "inbound/redirect_inbound.h"
+#include "inbound/srcproxy_inbound.h"
 #include "support/file_util.h"
 #include "support/log.h"
 #include "modes/modes.h"
@@ -42,17 +42,19 @@ std::string addr_text(const SocketAddress& a) { return a.empty() ? "<nil>" : a.t
 
 bool info_enabled() { return log::enabled(log::Level::Info); }
 
-// "[info] (<peer>) <src> <-> <dst>: established" and the rest, as the reference server prints them.
-class ServerLog final : public ConnectionLog {
+// "[info] (<peer>) <src> <-> <dst>: established" and the rest, as the reference server prints them; no
+// "listening" line of the engine's (the reference prints its own).
+class ServerLog final : public ConnectionObserver {
 public:
-    void established(const Flow& f) const override {
-        if (info_enabled()) log::plain("[info] (" + f.peer.to_string() + ") " + pair(f) + ": established");
+    void listening(const ListenerInfo&) const override {}
+    void established(const ConnectionView& c, const Attempt&) const override {
+        if (info_enabled()) log::plain("[info] (" + c.flow.peer.to_string() + ") " + pair(c.flow) + ": established");
     }
-    void closed(const Flow& f, bool) const override {
-        if (info_enabled()) log::plain("[info] (" + f.peer.to_string() + ") " + pair(f) + ": closed");
+    void closed(const ConnectionView& c, const Attempt&, const CloseInfo& info) const override {
+        if (info.clean && info_enabled()) log::plain("[info] (" + c.flow.peer.to_string() + ") " + pair(c.flow) + ": closed");
     }
-    void failed(const Flow& f, bool, bool, std::string_view, std::string_view error) const override {
-        log::plain("[error] (" + f.peer.to_string() + ") " + pair(f) + ": " + std::string(error));
+    void failed(const ConnectionView& c, Stage, std::string_view, std::string_view error) const override {
+        log::plain("[error] (" + c.flow.peer.to_string() + ") " + pair(c.flow) + ": " + std::string(error));
     }
 
 private:
@@ -60,16 +62,17 @@ private:
 };
 
 // "[info] <client> <-> <destination>: established", as the reference client prints them.
-class ClientLog final : public ConnectionLog {
+class ClientLog final : public ConnectionObserver {
 public:
-    void established(const Flow& f) const override {
-        if (info_enabled()) log::plain("[info] " + pair(f) + ": established");
+    void listening(const ListenerInfo&) const override {}
+    void established(const ConnectionView& c, const Attempt&) const override {
+        if (info_enabled()) log::plain("[info] " + pair(c.flow) + ": established");
     }
-    void closed(const Flow& f, bool) const override {
-        if (info_enabled()) log::plain("[info] " + pair(f) + ": closed");
+    void closed(const ConnectionView& c, const Attempt&, const CloseInfo& info) const override {
+        if (info.clean && info_enabled()) log::plain("[info] " + pair(c.flow) + ": closed");
     }
-    void failed(const Flow& f, bool, bool, std::string_view, std::string_view error) const override {
-        log::plain("[error] " + pair(f) + ": " + std::string(error));
+    void failed(const ConnectionView& c, Stage, std::string_view, std::string_view error) const override {
+        log::plain("[error] " + pair(c.flow) + ": " + std::string(error));
     }
 
 private:
@@ -112,13 +115,17 @@ void setup_logging(srcproxy::LogLevel level) {
     log::set_min_level(level == srcproxy::LogLevel::Error ? log::Level::Error : log::Level::Info);
 }
 
-ServiceConfig base_service(const SocketAddress& listen, goflag::Duration timeout) {
+std::shared_ptr<ListenerConfig> base_listener(const SocketAddress& listen, goflag::Duration timeout) {
+    auto listener = std::make_shared<ListenerConfig>();
+    listener->listen.push_back(listen);
+    listener->connect_timeout_ms = goflag::ceil_ms(timeout);
+    listener->idle_timeout_ms = goflag::ceil_ms(timeout);
+    return listener;
+}
+
+ServiceConfig service_of(std::shared_ptr<ListenerConfig> listener) {
     ServiceConfig config;
-    config.listen.push_back(listen);
-    config.connect_timeout_ms = goflag::ceil_ms(timeout);
-    config.idle_timeout_ms = goflag::ceil_ms(timeout);
-    config.protocol_name = "tcp";
-    config.log_listeners = false;  // the reference's own "[info] listening on ..." line instead
+    config.listeners.push_back(std::move(listener));
     return config;
 }
 
@@ -140,12 +147,12 @@ int run_server(const std::string& path) {
     DirectOutbound outbound(out);
     ServerLog clog;
 
-    ServiceConfig config = base_service(*listen, cfg.timeout);
+    auto listener = base_listener(*listen, cfg.timeout);
     const uint64_t timeout_ms = goflag::ceil_ms(cfg.timeout);
-    config.header_timeout_ms = timeout_ms ? std::min(timeout_ms, kHeaderTimeoutMs) : kHeaderTimeoutMs;
-    config.inbound = &inbound;
-    config.outbound = &outbound;
-    config.connection_log = &clog;
+    listener->header_timeout_ms = timeout_ms ? std::min(timeout_ms, kHeaderTimeoutMs) : kHeaderTimeoutMs;
+    listener->inbound = &inbound;
+    listener->outbound = &outbound;
+    listener->observer = &clog;
     {
         Fd probe(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
         if (probe && set_int_option(probe.get(), IPPROTO_IP, IP_TRANSPARENT, 1) != 0)
@@ -154,7 +161,7 @@ int run_server(const std::string& path) {
                        "lookup TABLE) is enough for IPv6 only");
     }
     if (!cfg.acl.enabled() && info_enabled()) log::plain("[info] acl is off: every client may use any source address");
-    return run_service(config, [&] {
+    return run_service(service_of(std::move(listener)), [&] {
         if (info_enabled()) log::plain("[info] listening on " + cfg.listen.text);
     });
 }
@@ -204,11 +211,11 @@ int run_client(const std::string& path) {
     RedirectInbound inbound(nullptr, true);
     srcproxy::ClientOutbound outbound(out);
     ClientLog clog;
-    ServiceConfig config = base_service(*listen, cfg.timeout);
-    config.inbound = &inbound;
-    config.outbound = &outbound;
-    config.connection_log = &clog;
-    return run_service(config, [&] {
+    auto listener = base_listener(*listen, cfg.timeout);
+    listener->inbound = &inbound;
+    listener->outbound = &outbound;
+    listener->observer = &clog;
+    return run_service(service_of(std::move(listener)), [&] {
         if (info_enabled()) log::plain("[info] listening on " + cfg.listen.text);
     });
 }

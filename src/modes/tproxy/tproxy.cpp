@@ -8,9 +8,8 @@
 
 #include <cerrno>
 
-#include "engine/connection_log.h"
 #include "support/file_util.h"
-#include "inbound/inbound.h"
+#include "inbound/transparent_inbound.h"
 #include "relay/interceptor.h"
 #include "support/log.h"
 #include "modes/modes.h"
@@ -23,30 +22,31 @@ namespace {
 
 // liproxy's per-flow events, in its words (clientsideAddr: the client, serversideAddr: the original
 // destination).
-class FlowLog final : public ConnectionLog {
+class FlowLog final : public ConnectionObserver {
 public:
-    void dialing(const Flow& f) const override {
-        if (!log::enabled(log::Level::Info)) return;
-        line(log::Level::Info, "incoming clientside flow", f);
-        line(log::Level::Info, "initiating serverside flow", f);
-    }
     explicit FlowLog(const InterceptorSet& set) : set_(set) {}
-    void established(const Flow& f) const override {
+    void listening(const ListenerInfo&) const override {}  // liproxy's own "bound" lines instead
+    void dialing(const ConnectionView& c) const override {
+        if (!log::enabled(log::Level::Info)) return;
+        line(log::Level::Info, "incoming clientside flow", c.flow);
+        line(log::Level::Info, "initiating serverside flow", c.flow);
+    }
+    void established(const ConnectionView& c, const Attempt&) const override {
         if (!log::enabled(log::Level::Debug)) return;
         log::Line l(log::Level::Debug, "flow established", "ferry/mode_tproxy.cpp");
-        l.str("clientsideAddr", f.peer.to_string()).str("serversideAddr", f.destination.to_string());
+        l.str("clientsideAddr", c.flow.peer.to_string()).str("serversideAddr", c.flow.destination.to_string());
         l.str("clientToServer", set_.wants(Direction::Up) ? "intercepted" : "spliced");
         l.str("serverToClient", set_.wants(Direction::Down) ? "intercepted" : "spliced");
     }
-    void closed(const Flow& f, bool client_first) const override {
-        if (log::enabled(log::Level::Info))
-            line(log::Level::Info, client_first ? "client closed flow" : "server closed flow", f);
+    void closed(const ConnectionView& c, const Attempt&, const CloseInfo& info) const override {
+        if (info.clean && log::enabled(log::Level::Info))
+            line(log::Level::Info, info.client_first ? "client closed flow" : "server closed flow", c.flow);
     }
-    void failed(const Flow& f, bool, bool, std::string_view message, std::string_view error) const override {
+    void failed(const ConnectionView& c, Stage, std::string_view message, std::string_view error) const override {
         if (!log::enabled(log::Level::Warn)) return;
         log::Line l(log::Level::Warn, "proxy error", "ferry/mode_tproxy.cpp");
-        l.str("clientsideAddr", f.peer.to_string());
-        if (!f.destination.empty()) l.str("serversideAddr", f.destination.to_string());
+        l.str("clientsideAddr", c.flow.peer.to_string());
+        if (!c.flow.destination.empty()) l.str("serversideAddr", c.flow.destination.to_string());
         l.str("errorMsg", std::string(message) + ": " + std::string(error));
     }
 
@@ -105,19 +105,20 @@ int run_tproxy(const std::vector<std::string>& args, const std::string& argv0) {
     DirectOutbound outbound(out);
     FlowLog flow_log(interceptors);
 
+    auto listener = std::make_shared<ListenerConfig>();
+    listener->listen = o.listen;
+    listener->listen_options.transparent = true;
+    listener->inbound = &inbound;
+    listener->outbound = &outbound;
+    listener->connect_timeout_ms = goflag::ceil_ms(o.connect_timeout);
+    listener->idle_timeout_ms = goflag::ceil_ms(o.idle_timeout);
+    listener->halfclose_timeout_ms = goflag::ceil_ms(o.halfclose_timeout);
+    listener->observer = &flow_log;
+    if (!interceptors.entries.empty()) listener->interceptors = &interceptors;
     ServiceConfig config;
-    config.listen = o.listen;
-    config.listen_options.transparent = true;
+    config.listeners.push_back(std::move(listener));
     config.threads = static_cast<size_t>(o.threads);
-    config.inbound = &inbound;
-    config.outbound = &outbound;
-    config.connect_timeout_ms = goflag::ceil_ms(o.connect_timeout);
-    config.idle_timeout_ms = goflag::ceil_ms(o.idle_timeout);
-    config.halfclose_timeout_ms = goflag::ceil_ms(o.halfclose_timeout);
-    config.connection_log = &flow_log;
-    config.log_listeners = false;
-    if (!interceptors.entries.empty()) config.interceptors = &interceptors;
-    return run_service(config, [&] {
+    return run_service(std::move(config), [&] {
         for (const auto& a : o.listen) FERRY_LOG(Info, "bound").str("address", a.to_string());
         FERRY_LOG(Info, "accepting incoming flows");
     });

@@ -1,6 +1,6 @@
 // RedirectInbound's SOCKS5 service over socket pairs (a socket pair has no conntrack entry, so it is "not
 // redirected", which is exactly when the SOCKS5 service applies).
-#include "inbound/inbound.h"
+#include "inbound/redirect_inbound.h"
 
 #include <sys/socket.h>
 
@@ -15,9 +15,11 @@
 #include "support/subnets.h"
 
 using ferry::Flow;
+using ferry::InboundState;
 using ferry::InboundStep;
 using ferry::RedirectInbound;
 using ferry::SocketAddress;
+using ferry::Socks5Inbound;
 
 using ferry_test::bytes;
 using ferry_test::drain;
@@ -45,14 +47,16 @@ Flow from(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
 
 TEST_CASE("SOCKS5 service: greeting and request pipelined, payload left for the relay", "[redirect_inbound]") {
     auto clients = loopback();
-    RedirectInbound in(&clients);
+    Socks5Inbound socks(clients);
+    RedirectInbound in(&socks);
     Pair p;
     std::vector<std::byte> scratch(4096);
     Flow f = from(127, 0, 0, 1);
+    InboundState st;
     put(p.theirs, bytes({5, 1, 0}) + bytes({5, 1, 0, 1, 203, 0, 113, 2, 0, 80}) + "payload");
-    InboundStep s = in.read(p.ours, f, scratch);
+    InboundStep s = in.read(p.ours, f, st, scratch);
     REQUIRE(s.status == InboundStep::Status::Done);
-    CHECK(f.inbound_kind == RedirectInbound::kSocks5);
+    CHECK(st.kind == RedirectInbound::kSocks5);
     CHECK(f.destination.to_string() == "203.0.113.2:80");
     CHECK(drain(p.theirs) == bytes({5, 0}));  // the method reply; the success reply waits for the upstream
     CHECK(drain(p.ours) == "payload");
@@ -60,19 +64,21 @@ TEST_CASE("SOCKS5 service: greeting and request pipelined, payload left for the 
 
 TEST_CASE("SOCKS5 service: a request split at every byte, with a host name", "[redirect_inbound]") {
     auto clients = loopback();
-    RedirectInbound in(&clients);
+    Socks5Inbound socks(clients);
+    RedirectInbound in(&socks);
     const std::string request = bytes({5, 1, 0, 3, 9}) + "dest.test" + bytes({1, 187});
     for (size_t cut = 1; cut < request.size(); ++cut) {
         Pair p;
         std::vector<std::byte> scratch(4096);
         Flow f = from(127, 0, 0, 1);
+        InboundState st;
         put(p.theirs, bytes({5, 1, 0}));
-        CHECK(in.read(p.ours, f, scratch).status == InboundStep::Status::Incomplete);
+        CHECK(in.read(p.ours, f, st, scratch).status == InboundStep::Status::Incomplete);
         CHECK(drain(p.theirs) == bytes({5, 0}));
         put(p.theirs, request.substr(0, cut));
-        CHECK(in.read(p.ours, f, scratch).status == InboundStep::Status::Incomplete);
+        CHECK(in.read(p.ours, f, st, scratch).status == InboundStep::Status::Incomplete);
         put(p.theirs, request.substr(cut));
-        REQUIRE(in.read(p.ours, f, scratch).status == InboundStep::Status::Done);
+        REQUIRE(in.read(p.ours, f, st, scratch).status == InboundStep::Status::Done);
         CHECK(f.destination_host == "dest.test");
         CHECK(f.destination.port() == 443);
         CHECK(f.destination_text() == "dest.test:443");
@@ -81,34 +87,38 @@ TEST_CASE("SOCKS5 service: a request split at every byte, with a host name", "[r
 
 TEST_CASE("SOCKS5 service: the replies once the upstream is ready or has failed", "[redirect_inbound]") {
     auto clients = loopback();
-    RedirectInbound in(&clients);
+    Socks5Inbound socks(clients);
+    RedirectInbound in(&socks);
     Pair p;
     std::vector<std::byte> scratch(4096);
     Flow f = from(127, 0, 0, 1);
+    InboundState st;
     put(p.theirs, bytes({5, 1, 0}) + bytes({5, 1, 0, 1, 203, 0, 113, 2, 0, 80}));
-    REQUIRE(in.read(p.ours, f, scratch).status == InboundStep::Status::Done);
+    REQUIRE(in.read(p.ours, f, st, scratch).status == InboundStep::Status::Done);
     drain(p.theirs);
-    CHECK(in.upstream_failed(p.ours, f, ECONNREFUSED));
+    CHECK(in.upstream_failed(p.ours, f, st, ECONNREFUSED));
     CHECK(drain(p.theirs) == bytes({5, 5, 0, 1, 0, 0, 0, 0, 0, 0}));
-    CHECK(in.upstream_failed(p.ours, f, ETIMEDOUT));
+    CHECK(in.upstream_failed(p.ours, f, st, ETIMEDOUT));
     CHECK(drain(p.theirs) == bytes({5, 4, 0, 1, 0, 0, 0, 0, 0, 0}));
     // A redirected connection gets no reply at all.
-    Flow redirected = f;
-    redirected.inbound_kind = RedirectInbound::kRedirected;
-    CHECK_FALSE(in.upstream_failed(p.ours, redirected, ECONNREFUSED));
-    CHECK(in.upstream_ready(p.ours, redirected, p.ours).empty());
+    InboundState redirected;
+    redirected.kind = RedirectInbound::kRedirected;
+    CHECK_FALSE(in.upstream_failed(p.ours, f, redirected, ECONNREFUSED));
+    CHECK(in.upstream_ready(p.ours, f, redirected, p.ours).empty());
     CHECK(drain(p.theirs).empty());
 }
 
 TEST_CASE("SOCKS5 service: unsupported requests get their code, then a FIN", "[redirect_inbound]") {
     auto clients = loopback();
-    RedirectInbound in(&clients);
+    Socks5Inbound socks(clients);
+    RedirectInbound in(&socks);
     {
         Pair p;
         std::vector<std::byte> scratch(4096);
         Flow f = from(127, 0, 0, 1);
+        InboundState st;
         put(p.theirs, bytes({5, 1, 0}) + bytes({5, 2, 0, 1, 203, 0, 113, 2, 0, 80}));  // BIND
-        InboundStep s = in.read(p.ours, f, scratch);
+        InboundStep s = in.read(p.ours, f, st, scratch);
         CHECK(s.status == InboundStep::Status::Invalid);
         CHECK(s.replied);
         CHECK(drain(p.theirs) == bytes({5, 0}) + bytes({5, 7, 0, 1, 0, 0, 0, 0, 0, 0}));
@@ -117,8 +127,9 @@ TEST_CASE("SOCKS5 service: unsupported requests get their code, then a FIN", "[r
         Pair p;
         std::vector<std::byte> scratch(4096);
         Flow f = from(127, 0, 0, 1);
+        InboundState st;
         put(p.theirs, bytes({5, 1, 2}));  // only username/password offered
-        InboundStep s = in.read(p.ours, f, scratch);
+        InboundStep s = in.read(p.ours, f, st, scratch);
         CHECK(s.status == InboundStep::Status::Invalid);
         CHECK(drain(p.theirs) == bytes({5, 0xff}));
     }
@@ -126,8 +137,9 @@ TEST_CASE("SOCKS5 service: unsupported requests get their code, then a FIN", "[r
         Pair p;
         std::vector<std::byte> scratch(4096);
         Flow f = from(127, 0, 0, 1);
+        InboundState st;
         put(p.theirs, bytes({4, 1, 0, 80, 203, 0, 113, 2, 0}));  // SOCKS4
-        InboundStep s = in.read(p.ours, f, scratch);
+        InboundStep s = in.read(p.ours, f, st, scratch);
         CHECK(s.status == InboundStep::Status::Invalid);
         CHECK_THAT(s.error, Catch::Contains("SOCKS4"));
     }
@@ -135,7 +147,8 @@ TEST_CASE("SOCKS5 service: unsupported requests get their code, then a FIN", "[r
 
 TEST_CASE("SOCKS5 service: only for allowed peers; none at all without a list", "[redirect_inbound]") {
     auto clients = loopback();
-    RedirectInbound with_list(&clients), without(nullptr);
+    Socks5Inbound socks(clients);
+    RedirectInbound with_list(&socks), without(nullptr);
     struct Case {
         const RedirectInbound* in;
         Flow flow;
@@ -144,7 +157,8 @@ TEST_CASE("SOCKS5 service: only for allowed peers; none at all without a list", 
         Pair p;
         std::vector<std::byte> scratch(4096);
         put(p.theirs, bytes({5, 1, 0}));
-        InboundStep s = c.in->read(p.ours, c.flow, scratch);
+        InboundState st;
+        InboundStep s = c.in->read(p.ours, c.flow, st, scratch);
         CHECK(s.status == InboundStep::Status::Invalid);
         CHECK_FALSE(s.replied);
         CHECK_THAT(s.error, Catch::Contains(c.in == &with_list ? "may not use the SOCKS5 service" : "not redirected"));

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "inbound/inbound.h"
+#include "inbound/srcproxy_inbound.h"
 #include "inbound/srcproxy_acl.h"
 #include "proto/srcproxy_header.h"
 #include "outbound/srcproxy_outbound.h"
@@ -61,7 +61,8 @@ TEST_CASE("srcproxy inbound: header and payload in one write; only the header is
     std::vector<std::byte> scratch(4096);
     put(p.theirs, vector1() + "GET / HTTP/1.1\r\n");
     Flow f;
-    InboundStep s = in.read(p.ours, f, scratch);
+    ferry::InboundState st;
+    InboundStep s = in.read(p.ours, f, st, scratch);
     REQUIRE(s.status == InboundStep::Status::Done);
     CHECK(f.source == v4(192, 0, 2, 130, 40000));
     CHECK(f.destination == v4(198, 51, 100, 1, 443));
@@ -75,13 +76,14 @@ TEST_CASE("srcproxy inbound: a header arriving in pieces waits, byte by byte", "
     std::vector<std::byte> scratch(4096);
     const std::string h = vector1();
     Flow f;
+    ferry::InboundState st;
     for (size_t i = 0; i + 1 < h.size(); ++i) {
         put(p.theirs, h.substr(i, 1));
         INFO("after " << i + 1 << " bytes");
-        REQUIRE(in.read(p.ours, f, scratch).status == InboundStep::Status::Incomplete);
+        REQUIRE(in.read(p.ours, f, st, scratch).status == InboundStep::Status::Incomplete);
     }
     put(p.theirs, h.substr(h.size() - 1) + "x");
-    REQUIRE(in.read(p.ours, f, scratch).status == InboundStep::Status::Done);
+    REQUIRE(in.read(p.ours, f, st, scratch).status == InboundStep::Status::Done);
     CHECK(drain(p.ours) == "x");
 }
 
@@ -93,7 +95,8 @@ TEST_CASE("srcproxy inbound: refusals name the checker and the reason, and leave
         Pair p;
         put(p.theirs, vector1());
         Flow f;
-        InboundStep s = in.read(p.ours, f, scratch);
+        ferry::InboundState st;
+        InboundStep s = in.read(p.ours, f, st, scratch);
         REQUIRE(s.status == InboundStep::Status::Invalid);
         CHECK_THAT(s.error, Catch::StartsWith("rejected by src checker: src 192.0.2.130 not in the allowed_src_ips"));
         CHECK_FALSE(s.replied);
@@ -108,7 +111,8 @@ TEST_CASE("srcproxy inbound: refusals name the checker and the reason, and leave
         Pair p;
         put(p.theirs, vector1());
         Flow f;
-        InboundStep s = in.read(p.ours, f, scratch);
+        ferry::InboundState st;
+        InboundStep s = in.read(p.ours, f, st, scratch);
         REQUIRE(s.status == InboundStep::Status::Invalid);
         CHECK(s.error == "rejected by src checker: invalid auth: not found in acl");
     }
@@ -122,7 +126,8 @@ TEST_CASE("srcproxy inbound: refusals name the checker and the reason, and leave
         Pair p;
         put(p.theirs, vector1());
         Flow f;
-        InboundStep s = in.read(p.ours, f, scratch);
+        ferry::InboundState st;
+        InboundStep s = in.read(p.ours, f, st, scratch);
         REQUIRE(s.status == InboundStep::Status::Invalid);
         CHECK_THAT(s.error, Catch::StartsWith("rejected by dst checker: "));
     }
@@ -132,12 +137,13 @@ TEST_CASE("srcproxy inbound: refusals name the checker and the reason, and leave
         Pair p;
         put(p.theirs, ferry_test::bytes({2, 1}));
         Flow f;
-        InboundStep s = in.read(p.ours, f, scratch);
+        ferry::InboundState st;
+        InboundStep s = in.read(p.ours, f, st, scratch);
         REQUIRE(s.status == InboundStep::Status::Invalid);
         CHECK(s.error == "unsupported version: 2");
         Pair q;
         ::shutdown(q.theirs, SHUT_WR);
-        s = in.read(q.ours, f, scratch);
+        s = in.read(q.ours, f, st, scratch);
         REQUIRE(s.status == InboundStep::Status::Invalid);
         CHECK(s.error == "EOF");
     }
