@@ -59,25 +59,6 @@ std::optional<int64_t> parse_score_base(std::string_view text, bool* out_of_rang
     return value;
 }
 
-// An upstream address: "ip:port" or "[ipv6]:port" with a real IP and a port of 1..65535. Sets *why on failure.
-std::optional<SocketAddress> parse_server_address(std::string_view text, std::string* why) {
-    std::optional<SocketAddress> a = parse_host_port(text, why);
-    if (!a) return std::nullopt;
-    if (text.empty() || text.front() == ':') {
-        *why = "missing IP address";
-        return std::nullopt;
-    }
-    if (a->is_unspecified()) {
-        *why = "the wildcard address is not a server";
-        return std::nullopt;
-    }
-    if (a->port() == 0) {
-        *why = "the port has to be between 1 and 65535";
-        return std::nullopt;
-    }
-    return a;
-}
-
 // Capability names as moproxy's policy parser takes them: letters, digits, '-' and '_' (and any non-ASCII
 // byte, as moproxy takes Unicode letters), separated by blanks and/or commas.
 std::optional<std::string> parse_capabilities(std::string_view text, std::vector<std::string>* out) {
@@ -176,6 +157,24 @@ std::optional<unsigned> parse_seconds_as_ms(std::string_view text) {
     if (fraction.size() > 3 && fraction[3] >= '5') ++ms;
     if (ms > kMaxWaitLimitMs) return std::nullopt;
     return static_cast<unsigned>(ms);
+}
+
+std::optional<SocketAddress> parse_server_address(std::string_view text, std::string* why) {
+    std::optional<SocketAddress> a = parse_host_port(text, why);
+    if (!a) return std::nullopt;
+    if (text.empty() || text.front() == ':') {
+        *why = "missing IP address";
+        return std::nullopt;
+    }
+    if (a->is_unspecified()) {
+        *why = "the wildcard address is not a server";
+        return std::nullopt;
+    }
+    if (a->port() == 0) {
+        *why = "the port has to be between 1 and 65535";
+        return std::nullopt;
+    }
+    return a;
 }
 
 std::optional<std::string> find_duplicate_tag(std::span<const ServerConfig> servers, std::string_view file_name) {

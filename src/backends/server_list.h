@@ -86,6 +86,12 @@ ServerListResult load_server_list(const std::string& path);
 // `command line: tag "2001" is already used by ...`. nullopt when all tags differ.
 std::optional<std::string> find_duplicate_tag(std::span<const ServerConfig> servers, std::string_view file_name);
 
+// An upstream address as `address` and `test dns` take it: a literal "ip:port" or "[ipv6]:port" with a real IP
+// (not the wildcard) and a port of 1..65535. nullopt with a short reason in *why otherwise, e.g. "missing IP
+// address", "the wildcard address is not a server", "the port has to be between 1 and 65535", or
+// parse_host_port()'s reason.
+std::optional<SocketAddress> parse_server_address(std::string_view text, std::string* why);
+
 // Seconds as moproxy's --max-wait and `max wait` take them, decimals allowed ("4", "2.5", ".5", "0.25"), as
 // milliseconds rounded to the nearest. nullopt for anything else (signs, exponents, blanks) and above one hour.
 std::optional<unsigned> parse_seconds_as_ms(std::string_view text);
