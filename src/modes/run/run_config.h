@@ -11,6 +11,13 @@
 //   ferry.ini:12: key "via": "proxy" is not direct, proxies or srcproxy:ADDRESS
 //   ferry.ini:3: section [listener web]: missing key "inbound"
 //   ferry.ini:9: key "source": "client" needs "via = direct" (line 8 has "via = proxies")
+// (the one exception: a file without any [listener NAME] section gives "FILE: no [listener NAME] section").
+// The first error by line wins among the syntax errors and the keys' values; then come the checks that need
+// a whole section (in file order), then those across sections (server tags, acl auths, the status address).
+//
+// Values: keywords (inbound, via, source, ...) and booleans (true/false, yes/no, on/off, 1/0) in any case;
+// lists are comma-separated, blanks around items allowed, no empty item; a CIDR list also takes a bare IP
+// address for the prefix of that one address.
 #pragma once
 
 #include <cstdint>
@@ -78,15 +85,17 @@ struct ListenerSection {
     SendProxy send_proxy = SendProxy::None;  // send-proxy = none | v1 | v2
     uint32_t mark = 0;                       // mark = N (decimal or 0x hex; SO_MARK on upstream sockets)
     std::string interface;                   // interface = DEV (SO_BINDTODEVICE on upstream sockets)
-    std::optional<SocketAddress> bind;       // bind = IP (own source address for upstream sockets; port 0)
+    std::optional<SocketAddress> bind;       // bind = IP (own source address for upstream sockets; port 0;
+                                             // source = own only)
     RelayMode relay = RelayMode::Splice;     // relay = splice | adaptive | copy
     bool tfo = false;                        // tfo = BOOL: TCP Fast Open towards upstream proxies
     unsigned race = 1;                       // race = N (1..8): via = proxies, attempts raced at the start
     bool allow_direct = false;               // allow-direct = BOOL: via = proxies, direct when all failed
 
     std::string allowed_subnets;             // allowed-subnets = FILE (who may connect; read by the front end)
-    std::vector<subnets::IpPrefix> socks_clients;  // socks-clients = CIDR, ... (redirect, socks5;
-                                                   // default 127.0.0.0/8, ::1/128 as moproxy)
+    std::vector<subnets::IpPrefix> socks_clients;  // socks-clients = CIDR, ... (redirect, socks5; never
+                                                   // empty for those: default 127.0.0.0/8, ::1/128 as
+                                                   // moproxy; empty for the other inbounds)
     std::vector<DestinationRule> allowed_destinations;  // allowed-destinations = ... (target = original only)
     std::vector<std::string> acl;            // acl = NAME, ... ([acl NAME] sections; inbound = srcproxy only;
                                              // absent: every client, any source)
@@ -113,7 +122,8 @@ struct Globals {
     unsigned probe_seconds = 30;   // probe = SECONDS (0: never probe the servers)
     SocketAddress test_dns;        // test-dns = IP:PORT (default 8.8.8.8:53, as moproxy; the servers' probe)
     unsigned max_wait_ms = 4000;   // max-wait = SECONDS (decimals allowed; a server's `max wait` wins)
-    std::optional<SocketAddress> status;  // status = IP:PORT (moproxy's status page for the servers)
+    std::optional<SocketAddress> status;  // status = IP:PORT (moproxy's status page for the servers; not a
+                                          // listener's address)
 };
 
 struct RunConfig {
