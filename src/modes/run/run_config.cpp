@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <span>
+#include <utility>
 
 namespace ferry::run {
 
