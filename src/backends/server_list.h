@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/net_address.h"
+#include "support/ini.h"
 
 namespace ferry::backends {
 
@@ -60,6 +61,21 @@ struct ServerListResult {
 // "<file_name>:<line>: ..." with the line of the key, or of the section header for section-wide checks.
 ServerListResult parse_server_list(std::string_view text, std::string_view file_name);
 
+// One key of a server section, for any INI file that holds server sections (the list above, `ferry run`'s
+// [server NAME]): checks `value` as parse_server_list() does and stores it in `server`. `section` is what the
+// messages show between brackets ("a", "server a"). Returns nullopt, or the message without its location, e.g.
+// `key "score base": "50x0" is not an integer`, `unknown key "x" in section [server a]`.
+// Repeated keys are the INI reader's business (ini::parse refuses them).
+std::optional<std::string> apply_server_key(ServerConfig& server, std::string_view key, std::string_view value,
+                                            std::string_view section);
+
+// The checks that need a whole server section, after apply_server_key() took each of its `keys` (in file order)
+// into `server` (whose `line` is the header's): the required keys (address, protocol), keys of the other
+// protocol (the first one by line), and socks username/password given together. Returns nullopt or the error
+// as "<file_name>:<line>: section [<section>]: ...", e.g. `servers.ini:1: section [a]: missing key "protocol"`.
+std::optional<std::string> check_server_section(const ServerConfig& server, std::span<const ini::Key> keys,
+                                                std::string_view section, std::string_view file_name);
+
 // Reads the file at path and parses it with parse_server_list(), labelling errors with path as given.
 // A file that cannot be read gives "<path>: <strerror text>", e.g. "servers.ini: No such file or directory".
 ServerListResult load_server_list(const std::string& path);
@@ -69,6 +85,12 @@ ServerListResult load_server_list(const std::string& path);
 // already used by a server from the command line`, or for a later command-line server (line 0)
 // `command line: tag "2001" is already used by ...`. nullopt when all tags differ.
 std::optional<std::string> find_duplicate_tag(std::span<const ServerConfig> servers, std::string_view file_name);
+
+// An upstream address as `address` and `test dns` take it: a literal "ip:port" or "[ipv6]:port" with a real IP
+// (not the wildcard) and a port of 1..65535. nullopt with a short reason in *why otherwise, e.g. "missing IP
+// address", "the wildcard address is not a server", "the port has to be between 1 and 65535", or
+// parse_host_port()'s reason.
+std::optional<SocketAddress> parse_server_address(std::string_view text, std::string* why);
 
 // Seconds as moproxy's --max-wait and `max wait` take them, decimals allowed ("4", "2.5", ".5", "0.25"), as
 // milliseconds rounded to the nearest. nullopt for anything else (signs, exponents, blanks) and above one hour.
