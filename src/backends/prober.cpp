@@ -7,7 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "outbound/backend_outbound.h"
+#include "outbound/tunnel.h"
+#include "outbound/upstream_socket.h"
 #include "proto/dns_probe.h"
 #include "core/clock.h"
 #include "support/log.h"
@@ -56,14 +57,18 @@ public:
 
     void start() {
         const ServerConfig& server = backend_->config();
-        flow_.destination = server.test_dns ? *server.test_dns : prober_.config_.test_dns;
+        to_.address = server.test_dns ? *server.test_dns : prober_.config_.test_dns;
         started_us_ = monotonic_us();
-        OpenResult r;
-        if (!BackendOutbound::dial(server, flow_, attempt_, r, prober_.config_.tfo, 0)) {
-            finish(std::nullopt, r.error);
+        UpstreamSocket s;
+        s.tfo = prober_.config_.tfo;
+        s.keepalive_seconds = 0;
+        UpstreamResult u = open_upstream(server.address, s);
+        if (!u.fd) {
+            finish(std::nullopt, "dial tcp " + server.address.to_string() + ": " + u.error);
             return;
         }
-        fd_ = std::move(attempt_.fd);
+        attempt_.connected = u.connected;
+        fd_ = std::move(u.fd);
         io_.fd = fd_.get();
         if (!prober_.loop_.add(io_.fd, this, kSocketEvents)) {
             finish(std::nullopt, "epoll_ctl: " + errno_text(errno));
@@ -118,8 +123,7 @@ private:
 
     void step() {
         if (phase_ == 0) {
-            HandshakeStep s = BackendOutbound::proxy_handshake(backend_->config(), flow_, attempt_, io_, -1,
-                                                               prober_.loop_scratch_);
+            HandshakeStep s = tunnel::proxy_handshake(backend_->config(), to_, attempt_, io_, -1, prober_.loop_scratch_);
             if (s.status == HandshakeStep::Status::Incomplete) return;
             if (s.status == HandshakeStep::Status::Failed) {
                 finish(std::nullopt, s.error);
@@ -178,7 +182,7 @@ private:
     std::shared_ptr<Backend> backend_;
     uint64_t entry_id_;
     uint64_t generation_;
-    Flow flow_;
+    tunnel::Endpoint to_;  // the test DNS server
     Attempt attempt_;
     Fd fd_;
     SocketReadiness io_;

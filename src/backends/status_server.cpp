@@ -6,7 +6,6 @@
 
 #include <cerrno>
 
-#include "outbound/backend_outbound.h"
 #include "core/clock.h"
 #include "support/log.h"
 #include "support/version.h"
@@ -100,8 +99,8 @@ private:
     bool eof_ = false, closed_ = false;
 };
 
-StatusServer::StatusServer(const TableCell& table, const BackendOutbound& outbound)
-    : table_(table), outbound_(outbound), started_ms_(monotonic_ms()) {}
+StatusServer::StatusServer(const TableCell& table, const DirectStats& direct)
+    : table_(table), direct_(direct), started_ms_(monotonic_ms()) {}
 
 StatusServer::~StatusServer() {
     std::lock_guard lock(mutex_);
@@ -131,8 +130,8 @@ status::Snapshot StatusServer::snapshot() const {
     snap.version = FERRY_VERSION;
     snap.uptime_s = (monotonic_ms() - started_ms_) / 1000;
     snap.generated_unix_ms = unix_ms();
-    snap.direct_alive = outbound_.direct_alive();
-    snap.direct_total = outbound_.direct_total();
+    snap.direct_alive = direct_.alive.load(std::memory_order_relaxed);
+    snap.direct_total = direct_.total.load(std::memory_order_relaxed);
     const PublishedTable* current = table_.read();  // valid for this loop iteration
     if (!current || !current->table) return snap;
     for (const RankedBackend& r : current->table->ranked) {

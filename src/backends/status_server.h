@@ -8,17 +8,16 @@
 #include <unordered_set>
 
 #include "backends/backend.h"
+#include "outbound/route.h"
 #include "core/event_loop.h"
 #include "engine/service.h"
 #include "backends/status_page.h"
 
 namespace ferry::backends {
 
-class BackendOutbound;
-
 class StatusServer final : public AcceptHandler {
 public:
-    StatusServer(const TableCell& table, const BackendOutbound& outbound);
+    StatusServer(const TableCell& table, const DirectStats& direct);
     ~StatusServer();  // after the loops stopped: closes what is left
     void on_accept(EventLoop& loop, Fd fd, const SocketAddress& peer) const override;
 
@@ -33,7 +32,7 @@ private:
     void forget(Session* s) const;
 
     const TableCell& table_;
-    const BackendOutbound& outbound_;
+    const DirectStats& direct_;
     uint64_t started_ms_;
     mutable std::mutex mutex_;  // sessions_: status requests only, never the data path
     mutable std::unordered_set<Session*> sessions_;

@@ -132,7 +132,8 @@ void Connection::read_handshake() {
 // ------------------------------------------------------------------------------------------------- dialing
 
 std::string Connection::dial_text(const DialSide& d) const {
-    std::string from = flow_.source.empty() ? "" : flow_.source.to_string() + "->";
+    const SocketAddress& source = d.attempt.source;  // set when it connects from the client's address
+    std::string from = source.empty() ? "" : source.to_string() + "->";
     return "dial tcp " + from + (d.attempt.target.empty() ? flow_.target : d.attempt.target).to_string();
 }
 
@@ -403,7 +404,9 @@ DeadlineQueue* Connection::relay_deadlines() const {
 void Connection::relay_failed(bool upstream_side, const char* op, int err) {
     const Flow& f = flow_;
     std::string where = upstream_side
-                            ? (f.source.empty() ? std::string() : f.source.to_string() + "->") + f.target.to_string()
+                            ? (upstream_.attempt.source.empty() ? std::string()
+                                                                : upstream_.attempt.source.to_string() + "->") +
+                                  f.target.to_string()
                             : f.local.to_string() + "->" + f.peer.to_string();
     upstream_fault_ = upstream_side;
     drop("connection broken", std::string(op) + " tcp " + where + ": " + errno_text(err));

@@ -25,6 +25,7 @@ namespace ferry {
 
 namespace backends {
 class Backend;
+struct BackendTable;
 }
 
 // One dial towards the destination.
@@ -39,13 +40,17 @@ struct Attempt {
     uint32_t payload_len = 0;   // client bytes carried inside the handshake (consumed from the client on success)
     uint64_t timeout_ms = 0;    // bound on connect + handshake; 0: the service's connect timeout
     uint64_t started_ms = 0;    // when open() ran, on the loop's clock
+    uint8_t stage = 0;          // which part of the outbound's handshake it is in (the outbound's own values)
+    SocketAddress source;       // the client's address it is bound to, when it connects from there
     std::shared_ptr<backends::Backend> via;  // the upstream proxy it goes through; null when direct
 };
 
 // Where a connection is in its list of candidates: owned by the connection, interpreted by the Outbound.
 struct DialState {
-    size_t next = 0;                          // candidates opened so far
-    std::shared_ptr<const void> candidates;   // the outbound's snapshot of what to try, taken at the first open
+    size_t next = 0;  // candidates opened so far
+    // The ranking of upstream proxies taken at the first open, so every attempt of a connection walks the same
+    // list whatever the prober publishes meanwhile.
+    std::shared_ptr<const backends::BackendTable> candidates;
 };
 
 struct OpenResult {
@@ -69,6 +74,21 @@ struct HandshakeStep {
     Fault fault = Fault::Upstream;
     bool final = false;  // on Failed: do not try another candidate (the destination refused, or client
                          // bytes may have gone through already)
+
+    static HandshakeStep done() {
+        HandshakeStep s;
+        s.status = Status::Done;
+        return s;
+    }
+    static HandshakeStep failed(std::string error, int code, Fault fault = Fault::Upstream, bool final = false) {
+        HandshakeStep s;
+        s.status = Status::Failed;
+        s.error = std::move(error);
+        s.error_code = code;
+        s.fault = fault;
+        s.final = final;
+        return s;
+    }
 };
 
 class Outbound {
@@ -101,35 +121,6 @@ public:
     virtual void relay_bytes(const Attempt& a, uint64_t up, uint64_t down) const;
     virtual void relay_closed(const Flow& flow, const Attempt& a, uint64_t bytes_up, uint64_t bytes_down,
                               bool error) const;
-};
-
-// A direct TCP connection to a fixed target per address family (mmproxy's -4 / -6), or to flow.destination
-// when no target is configured for the family. When flow.source is set the socket is bound to it with
-// IP_TRANSPARENT (or IP_FREEBIND) and SO_REUSEADDR first, so the target sees the client's own address
-// (go-mmproxy's dialer, option for option).
-class DirectOutbound final : public Outbound {
-public:
-    struct Config {
-        std::optional<SocketAddress> target4;
-        std::optional<SocketAddress> target6;
-        bool spoof_source = true;  // bind to flow.source (with IP_TRANSPARENT, or IP_FREEBIND: `freebind`)
-        // IP_FREEBIND instead of IP_TRANSPARENT (srcproxy's server): binding a foreign address needs no
-        // privilege, and the replies reach us through a local route for the source range.
-        bool freebind = false;
-        // With `freebind`: also IP_TRANSPARENT when the process has CAP_NET_ADMIN (see DirectOutbound::dial).
-        bool transparent_if_permitted = true;
-        uint32_t mark = 0;         // SO_MARK when non-zero
-        int syn_retries = 2;       // TCP_SYNCNT as go-mmproxy sets it (a dead target fails in ~7 s); 0 = kernel default
-        int keepalive_seconds = 15;  // SO_KEEPALIVE idle and interval, as Go's dialer sets them; 0 = off
-    };
-    explicit DirectOutbound(Config config) : config_(std::move(config)) {}
-    bool open(Flow& flow, Attempt& a, DialState& state, OpenResult& r, uint64_t now_ms) const override;
-
-    // The dial itself, for outbounds that fall back to a direct connection.
-    bool dial(Flow& flow, Attempt& a, OpenResult& r) const;
-
-private:
-    Config config_;
 };
 
 }  // namespace ferry

@@ -16,6 +16,7 @@
 #include "core/socket_util.h"
 #include "inbound/proxy_header_inbound.h"
 #include "modes/zap_log.h"
+#include "outbound/dialer.h"
 #include "support/subnets.h"
 
 namespace ferry {
@@ -82,11 +83,13 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     }
 
     ProxyHeaderInbound inbound(proxy::ParseOptions{});
-    DirectOutbound::Config out;
-    out.target4 = options.target4;
-    out.target6 = options.target6;
-    out.mark = static_cast<uint32_t>(options.mark);
-    DirectOutbound outbound(out);
+    Route route;  // to -4 / -6 from the header's source, as go-mmproxy's dialer does (TCP_SYNCNT 2)
+    route.target4 = options.target4;
+    route.target6 = options.target6;
+    route.source = Route::Source::Client;
+    route.mark = static_cast<uint32_t>(options.mark);
+    route.syn_retries = 2;
+    Dialer outbound(route);
     ZapLog zap_log({static_cast<int>(options.verbose), log::Level::Debug, false});
 
     // -p udp / -p all (the Azusa fork's extension: both on the same address).

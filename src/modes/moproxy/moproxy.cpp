@@ -8,7 +8,7 @@
 
 #include <cstdio>
 
-#include "outbound/backend_outbound.h"
+#include "outbound/dialer.h"
 #include "inbound/redirect_inbound.h"
 #include "modes/moproxy/moproxy_log.h"
 #include "support/file_util.h"
@@ -146,14 +146,17 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     subnets::SubnetList socks_clients(options.socks_clients);
     Socks5Inbound socks(socks_clients);
     RedirectInbound inbound(&socks);
-    backends::BackendOutbound::Config oc;
-    oc.table = &table;
-    oc.allow_direct = options.allow_direct;
-    oc.n_parallel = options.n_parallel;
-    oc.tfo = options.tfo;
-    oc.max_wait_ms = options.max_wait_ms;
-    backends::BackendOutbound outbound(oc);
-    backends::StatusServer status(table, outbound);
+    DirectStats direct;
+    Route route;  // through the ranked proxies, then (--allow-direct) straight to the destination
+    route.hop = Route::Hop::Proxies;
+    route.table = &table;
+    route.allow_direct = options.allow_direct;
+    route.race = options.n_parallel;
+    route.tfo = options.tfo;
+    route.max_wait_ms = options.max_wait_ms;
+    route.direct_stats = &direct;
+    Dialer outbound(route);
+    backends::StatusServer status(table, direct);
     moproxy::ConnectionLog connection_log;
 
     auto listener = std::make_shared<ListenerConfig>();

@@ -21,7 +21,7 @@
 #include "engine/service.h"
 #include "core/socket_util.h"
 #include "modes/srcproxy/srcproxy_config.h"
-#include "outbound/srcproxy_outbound.h"
+#include "outbound/dialer.h"
 
 namespace ferry {
 namespace {
@@ -140,11 +140,10 @@ int run_server(const std::string& path) {
     if (!listen) return fatal("failed to listen on " + cfg.listen.text + ": " + error);
 
     SrcproxyHeaderInbound inbound(cfg.acl);
-    DirectOutbound::Config out;
-    out.spoof_source = true;
-    out.freebind = true;
-    out.syn_retries = 0;  // the kernel's, as the reference's dialer: `timeout` bounds the connect
-    DirectOutbound outbound(out);
+    Route route;  // to the request's destination from its source (the kernel's TCP_SYNCNT, as the
+                  // reference's dialer: `timeout` bounds the connect)
+    route.source = Route::Source::ClientFreebind;
+    Dialer outbound(route);
     ServerLog clog;
 
     auto listener = base_listener(*listen, cfg.timeout);
@@ -179,29 +178,30 @@ int run_client(const std::string& path) {
     auto server = resolve(cfg.server, false, &error);
     if (!server) return fatal("failed to resolve outbound.server " + cfg.server.text + ": " + error);
 
-    srcproxy::ClientOutbound::Config out;
-    out.server = *server;
-    out.auth_digest = cfg.auth_digest;
-    out.fwmark = cfg.fwmark;
+    Route route;  // to the srcproxy server, the relay request first
+    route.hop = Route::Hop::Srcproxy;
+    route.srcproxy_server = *server;
+    route.srcproxy_auth = cfg.auth_digest;
+    if (cfg.fwmark) route.mark = *cfg.fwmark;
     if (cfg.local_addr) {
-        out.local_ip = cfg.local_addr->address;
-        out.device = cfg.local_addr->device;
+        route.bind_ip = cfg.local_addr->address;
+        route.device = cfg.local_addr->device;
     }
     // What would fail on every connection fails the start instead, with one clear line.
-    if (!out.device.empty() && ::if_nametoindex(out.device.c_str()) == 0)
-        return fatal("failed to find interface: " + out.device + ": no such network interface");
+    if (!route.device.empty() && ::if_nametoindex(route.device.c_str()) == 0)
+        return fatal("failed to find interface: " + route.device + ": no such network interface");
     {
         Fd probe(::socket(server->family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
         if (!probe) return fatal("socket: " + errno_text(errno));
-        if (out.fwmark) {
-            if (int e = set_int_option(probe.get(), SOL_SOCKET, SO_MARK, static_cast<int>(*out.fwmark)))
+        if (cfg.fwmark) {
+            if (int e = set_int_option(probe.get(), SOL_SOCKET, SO_MARK, static_cast<int>(*cfg.fwmark)))
                 return fatal("outbound.fwmark: " + option_error("setsockopt(SOL_SOCKET, SO_MARK)", e));
         }
-        if (out.local_ip) {
-            if (out.local_ip->family() != server->family())
-                return fatal("outbound.local_addr " + out.local_ip->ip_string() + " and outbound.server " +
+        if (route.bind_ip) {
+            if (route.bind_ip->family() != server->family())
+                return fatal("outbound.local_addr " + route.bind_ip->ip_string() + " and outbound.server " +
                              server->to_string() + " are not of the same address family");
-            SocketAddress from = *out.local_ip;
+            SocketAddress from = *route.bind_ip;
             from.set_port(0);
             if (::bind(probe.get(), from.sa(), from.length) == -1)
                 return fatal("outbound.local_addr: bind " + from.ip_string() + ": " + errno_text(errno));
@@ -209,7 +209,7 @@ int run_client(const std::string& path) {
     }
 
     RedirectInbound inbound(nullptr, true);
-    srcproxy::ClientOutbound outbound(out);
+    Dialer outbound(route);
     ClientLog clog;
     auto listener = base_listener(*listen, cfg.timeout);
     listener->inbound = &inbound;

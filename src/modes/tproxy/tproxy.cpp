@@ -10,6 +10,7 @@
 
 #include "support/file_util.h"
 #include "inbound/transparent_inbound.h"
+#include "outbound/dialer.h"
 #include "relay/interceptor.h"
 #include "support/log.h"
 #include "modes/modes.h"
@@ -98,11 +99,11 @@ int run_tproxy(const std::vector<std::string>& args, const std::string& argv0) {
     FERRY_LOG(Info, "starting");
 
     TransparentInbound inbound(o.listen);
-    DirectOutbound::Config out;
-    out.spoof_source = true;
-    out.mark = static_cast<uint32_t>(o.mark);
-    out.syn_retries = 0;  // the kernel's; -connect-timeout bounds the connect
-    DirectOutbound outbound(out);
+    Route route;  // to the original destination from the original source (the kernel's TCP_SYNCNT:
+                  // -connect-timeout bounds the connect)
+    route.source = Route::Source::Client;
+    route.mark = static_cast<uint32_t>(o.mark);
+    Dialer outbound(route);
     FlowLog flow_log(interceptors);
 
     auto listener = std::make_shared<ListenerConfig>();

@@ -1,5 +1,5 @@
 // The srcproxy handshakes over socket pairs: the server's SrcproxyHeaderInbound (peek, parse, ACL, consume
-// exactly the header) and the client's ClientOutbound writing the relay request.
+// exactly the header) and the client's outbound (a Dialer through a srcproxy server) writing the relay request.
 #include <sys/socket.h>
 
 #include <catch2/catch.hpp>
@@ -10,7 +10,7 @@
 #include "inbound/srcproxy_inbound.h"
 #include "inbound/srcproxy_acl.h"
 #include "proto/srcproxy_header.h"
-#include "outbound/srcproxy_outbound.h"
+#include "outbound/dialer.h"
 #include "support/subnets.h"
 #include "test_bytes.h"
 #include "test_socket.h"
@@ -150,10 +150,11 @@ TEST_CASE("srcproxy inbound: refusals name the checker and the reason, and leave
 }
 
 TEST_CASE("srcproxy client outbound: writes exactly the reference's request, then is done", "[srcproxy_handshake]") {
-    sp::ClientOutbound::Config cfg;
-    cfg.server = v4(192, 0, 2, 1, 21829);
-    cfg.auth_digest = sp::auth_digest(kUuid);
-    sp::ClientOutbound out(cfg);
+    ferry::Route cfg;
+    cfg.hop = ferry::Route::Hop::Srcproxy;
+    cfg.srcproxy_server = v4(192, 0, 2, 1, 21829);
+    cfg.srcproxy_auth = sp::auth_digest(kUuid);
+    ferry::Dialer out(cfg);
     Pair p;
     Flow f;
     f.peer = v4(192, 0, 2, 130, 40000);
@@ -170,9 +171,11 @@ TEST_CASE("srcproxy client outbound: writes exactly the reference's request, the
 }
 
 TEST_CASE("srcproxy client outbound: a write that cannot go out waits for writability", "[srcproxy_handshake]") {
-    sp::ClientOutbound::Config cfg;
-    cfg.server = v4(192, 0, 2, 1, 21829);
-    sp::ClientOutbound out(cfg);
+    ferry::Route cfg;
+    cfg.hop = ferry::Route::Hop::Srcproxy;
+    cfg.srcproxy_server = v4(192, 0, 2, 1, 21829);
+    cfg.srcproxy_auth = sp::auth_digest("");
+    ferry::Dialer out(cfg);
     Pair p;
     Flow f;
     f.peer = v4(192, 0, 2, 130, 40000);
@@ -192,7 +195,9 @@ TEST_CASE("srcproxy client outbound: a write that cannot go out waits for writab
 }
 
 TEST_CASE("srcproxy client outbound: a flow it cannot encode fails locally", "[srcproxy_handshake]") {
-    sp::ClientOutbound out(sp::ClientOutbound::Config{});
+    ferry::Route cfg;
+    cfg.hop = ferry::Route::Hop::Srcproxy;
+    ferry::Dialer out(cfg);
     Pair p;
     Flow f;
     f.peer = v4(192, 0, 2, 130, 40000);  // no destination

@@ -1,7 +1,7 @@
-// BackendOutbound::proxy_handshake driven over socket pairs: the edge-triggered state machine that runs the
+// tunnel::proxy_handshake driven over socket pairs: the edge-triggered state machine that runs the
 // pure SOCKS5 / HTTP CONNECT codecs, with the proxy's replies arriving whole, byte by byte, and with tunnel
 // bytes behind them; the client's first bytes sent along (pipelined SOCKS5, HTTP connect payload).
-#include "outbound/backend_outbound.h"
+#include "outbound/tunnel.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -20,7 +20,6 @@ using ferry::Flow;
 using ferry::HandshakeStep;
 using ferry::SocketAddress;
 using ferry::SocketReadiness;
-using ferry::backends::BackendOutbound;
 using ferry::backends::Protocol;
 using ferry::backends::ServerConfig;
 
@@ -66,7 +65,7 @@ struct Driver {
     }
     HandshakeStep step() {
         io.readable = true;  // as after an edge
-        return BackendOutbound::proxy_handshake(server, flow, a, io, client_fd, scratch);
+        return ferry::tunnel::proxy_handshake(server, ferry::tunnel::Endpoint::of(flow), a, io, client_fd, scratch);
     }
 };
 
@@ -288,7 +287,7 @@ TEST_CASE("proxy handshake: a short write resumes where it stopped", "[backend_o
     Driver d(server, flow_to(203, 0, 113, 2, 80), p.ours);
     d.io.writable = false;  // the socket said EAGAIN: nothing is written until it is writable again
     d.io.readable = false;
-    CHECK(BackendOutbound::proxy_handshake(server, d.flow, d.a, d.io, -1, d.scratch).status ==
+    CHECK(ferry::tunnel::proxy_handshake(server, ferry::tunnel::Endpoint::of(d.flow), d.a, d.io, -1, d.scratch).status ==
           HandshakeStep::Status::Incomplete);
     CHECK(drain(p.theirs).empty());
     d.io.writable = true;

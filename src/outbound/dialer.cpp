@@ -1,0 +1,204 @@
+#include "outbound/dialer.h"
+
+#include <cerrno>
+
+#include "backends/backend.h"
+#include "core/socket_util.h"
+#include "outbound/upstream_socket.h"
+
+namespace ferry {
+namespace {
+
+// Attempt::stage: the tunnel of the hop (none, a proxy's, the srcproxy request), then the PROXY header.
+constexpr uint8_t kTunnel = 0;
+constexpr uint8_t kHeader = 1;
+constexpr uint8_t kDone = 2;
+
+}  // namespace
+
+bool DestinationRule::contains(const SocketAddress& a) const {
+    return prefix.contains(a) && ports.contains(a.port());
+}
+
+tunnel::Endpoint Dialer::endpoint(const Flow& flow) const {
+    // The family of the client decides the target, as go-mmproxy does: the client's own address, or for
+    // PROXY LOCAL and UNKNOWN the frontend peer.
+    const SocketAddress& client = flow.client();
+    const SocketAddress& by = client.empty() ? flow.peer : client;
+    if (const auto& fixed = by.is_v4() ? route_.target4 : route_.target6) return tunnel::Endpoint{*fixed, {}};
+    return tunnel::Endpoint::of(flow);
+}
+
+size_t Dialer::parallel() const {
+    return route_.hop == Route::Hop::Proxies && route_.race > 1 ? route_.race : 1;
+}
+
+bool Dialer::dial(const SocketAddress& to, bool from_client, Flow& flow, Attempt& a, OpenResult& r) const {
+    flow.target = to;
+    a.target = to;
+    UpstreamSocket s;
+    s.device = route_.device;
+    s.keepalive_seconds = route_.keepalive_seconds;
+    // TCP Fast Open only where ferry speaks first (a tunnel, a PROXY header): the SYN waits for a first write,
+    // which a server-speaks-first protocol would never send.
+    s.tfo = route_.tfo && (a.via || route_.hop == Route::Hop::Srcproxy || route_.send_proxy != SendProxy::None);
+    if (from_client && route_.source != Route::Source::Own) {
+        // From the client's own address. A client that is not known (PROXY LOCAL) connects from ours, with
+        // none of the options, as go-mmproxy's dialer does.
+        if (const SocketAddress& client = flow.client(); !client.empty()) {
+            s.bind = route_.source == Route::Source::Client ? UpstreamSocket::Bind::Transparent
+                                                            : UpstreamSocket::Bind::Freebind;
+            s.from = client;
+            s.transparent_if_permitted = route_.transparent_if_permitted;
+            s.mark = route_.mark;
+            s.syn_retries = route_.syn_retries;
+            a.source = client;
+        }
+    } else {
+        s.mark = route_.mark;
+        if (route_.bind_ip) {
+            s.bind = UpstreamSocket::Bind::Own;
+            s.from = *route_.bind_ip;
+        }
+    }
+    UpstreamResult u = open_upstream(to, s);
+    if (!u.fd) {
+        r.error = "dial tcp " + (a.source.empty() ? std::string() : a.source.to_string() + "->") + to.to_string() +
+                  ": " + u.error;
+        r.error_code = u.error_code;
+        r.exhausted = u.out_of_sockets;  // out of fds: no other candidate would do better
+        return false;
+    }
+    a.fd = std::move(u.fd);
+    a.connected = u.connected;
+    return true;
+}
+
+bool Dialer::open(Flow& flow, Attempt& a, DialState& state, OpenResult& r, uint64_t) const {
+    const size_t index = state.next++;
+    const tunnel::Endpoint to = endpoint(flow);
+    auto refuse = [&](std::string error, int code) {
+        r.error = std::move(error);
+        r.error_code = code;
+        r.exhausted = true;
+        return false;
+    };
+    if (index == 0) {
+        if (to.address.empty()) {
+            flow.target = {};
+            return refuse("no target for this address family", 0);
+        }
+        const bool learned = !(to.address.is_v4() ? route_.target4 : route_.target6);
+        if (learned && !route_.allowed_destinations.empty()) {
+            bool allowed = false;
+            for (const auto& rule : route_.allowed_destinations) allowed = allowed || (to.host.empty() && rule.contains(to.address));
+            if (!allowed) return refuse("destination " + to.text() + " is not in the allowed destinations", EACCES);
+        }
+    }
+    switch (route_.hop) {
+        case Route::Hop::Direct:
+            if (index > 0) return refuse({}, 0);  // one target, one attempt: a failed dial is final
+            if (!to.host.empty())
+                return refuse("direct connection to " + to.text() + ": host names are only resolved by proxies",
+                              EHOSTUNREACH);
+            if (dial(to.address, true, flow, a, r)) return true;
+            r.exhausted = true;
+            return false;
+        case Route::Hop::Srcproxy:
+            if (index > 0) return refuse({}, 0);
+            if (!to.host.empty())
+                return refuse("srcproxy to " + to.text() + ": the relay request carries addresses, not host names",
+                              EHOSTUNREACH);
+            if (dial(route_.srcproxy_server, false, flow, a, r)) return true;
+            r.exhausted = true;
+            return false;
+        case Route::Hop::Proxies:
+            break;
+    }
+    if (!state.candidates) {
+        const backends::PublishedTable* current = route_.table ? route_.table->read() : nullptr;
+        if (current && current->table)
+            state.candidates = current->table;
+        else
+            state.candidates = std::make_shared<backends::BackendTable>();
+    }
+    const backends::BackendTable& table = *state.candidates;
+    if (index < table.ranked.size()) {
+        const auto& backend = table.ranked[index].backend;
+        const backends::ServerConfig& server = backend->config();
+        a.via = backend;
+        a.timeout_ms = server.max_wait_ms ? *server.max_wait_ms : route_.max_wait_ms;
+        if (dial(server.address, false, flow, a, r)) return true;
+        if (!r.exhausted) backend->record_failure();  // not our own shortage: the server's; the next one
+        return false;
+    }
+    if (index == table.ranked.size() && route_.allow_direct) {
+        a.timeout_ms = route_.max_wait_ms;
+        if (!to.host.empty())
+            return refuse("direct connection to " + to.text() + ": host names are only resolved by proxies",
+                          EHOSTUNREACH);
+        if (dial(to.address, true, flow, a, r)) return true;
+        r.exhausted = true;
+        return false;
+    }
+    r.exhausted = true;
+    // Keep the last attempt's reason (the engine has it); say why only when nothing was tried at all.
+    if (table.ranked.empty() && !route_.allow_direct) {
+        r.error = "no upstream proxy configured";
+        r.error_code = ENETUNREACH;
+    }
+    return false;
+}
+
+HandshakeStep Dialer::handshake(Flow& flow, Attempt& a, SocketReadiness& io, int client_fd,
+                                std::span<std::byte> scratch) const {
+    if (a.stage == kTunnel) {
+        HandshakeStep step = HandshakeStep::done();
+        if (a.via) {
+            // Racing attempts never carry client bytes (only the winner's socket relays them), nor do tunnels
+            // that a PROXY header must follow.
+            const bool carry = parallel() == 1 && route_.send_proxy == SendProxy::None;
+            step = tunnel::proxy_handshake(a.via->config(), endpoint(flow), a, io, carry ? client_fd : -1, scratch);
+        } else if (route_.hop == Route::Hop::Srcproxy) {
+            step = tunnel::srcproxy_request(route_.srcproxy_auth, endpoint(flow).address, flow.client(), a, io);
+        }
+        if (step.status != HandshakeStep::Status::Done) return step;
+        a.stage = kHeader;
+        a.sent = 0;
+    }
+    if (a.stage == kHeader && route_.send_proxy != SendProxy::None) {
+        // The address the client connected to: where it wanted to go, or this host.
+        if (flow.destination.empty() && flow.local.empty() && client_fd >= 0) flow.local = local_address(client_fd);
+        const SocketAddress& to = flow.destination.empty() ? flow.local : flow.destination;
+        HandshakeStep step = tunnel::proxy_header(route_.send_proxy, flow, flow.client(), to, a, io);
+        if (step.status != HandshakeStep::Status::Done) return step;
+    }
+    a.stage = kDone;
+    return HandshakeStep::done();
+}
+
+void Dialer::attempt_failed(const Flow&, const Attempt& a, std::string_view, std::optional<Fault> fault) const {
+    if (a.via && fault == Fault::Upstream) a.via->record_failure();
+}
+
+void Dialer::relay_started(const Flow&, const Attempt& a) const {
+    if (a.via) {
+        a.via->record_relay_start();
+    } else if (route_.hop == Route::Hop::Proxies && route_.direct_stats) {
+        route_.direct_stats->alive.fetch_add(1, std::memory_order_relaxed);
+        route_.direct_stats->total.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+void Dialer::relay_bytes(const Attempt& a, uint64_t up, uint64_t down) const {
+    if (a.via) a.via->record_bytes(up, down);
+}
+
+void Dialer::relay_closed(const Flow&, const Attempt& a, uint64_t, uint64_t, bool error) const {
+    if (a.via)
+        a.via->record_close(error);
+    else if (route_.hop == Route::Hop::Proxies && route_.direct_stats)
+        route_.direct_stats->alive.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace ferry

@@ -1,0 +1,43 @@
+// The outbound axis carried out: one Outbound for every Route (outbound/route.h). It picks the target, walks
+// the hop's candidates (the target itself; the ranked proxies, then optionally the target; a srcproxy
+// server), opens each with the route's source and socket options (outbound/upstream_socket.h), and drives the
+// handshake the route implies (outbound/tunnel.h: a proxy tunnel or the srcproxy request, then a PROXY header).
+// It also keeps the ranked proxies' accounting (failures, relays, bytes) that the prober scores them by.
+#pragma once
+
+#include "outbound/outbound.h"
+#include "outbound/route.h"
+#include "outbound/tunnel.h"
+
+namespace ferry {
+
+class Dialer final : public Outbound {
+public:
+    explicit Dialer(Route route) : route_(std::move(route)) {}
+
+    const Route& route() const { return route_; }
+
+    bool open(Flow& flow, Attempt& a, DialState& state, OpenResult& r, uint64_t now_ms) const override;
+    HandshakeStep handshake(Flow& flow, Attempt& a, SocketReadiness& io, int client_fd,
+                            std::span<std::byte> scratch) const override;
+    size_t parallel() const override;
+    void attempt_failed(const Flow& flow, const Attempt& a, std::string_view error,
+                        std::optional<Fault> fault) const override;
+    void relay_started(const Flow& flow, const Attempt& a) const override;
+    bool wants_relay_bytes() const override { return route_.hop == Route::Hop::Proxies; }
+    void relay_bytes(const Attempt& a, uint64_t up, uint64_t down) const override;
+    void relay_closed(const Flow& flow, const Attempt& a, uint64_t bytes_up, uint64_t bytes_down,
+                      bool error) const override;
+
+    // Where the stream must end up for this flow: the fixed target of the client's family, else the learned
+    // destination (empty when there is none).
+    tunnel::Endpoint endpoint(const Flow& flow) const;
+
+private:
+    // Opens a TCP connection to `to` from the route's source; the attempt's target and error text name `to`.
+    bool dial(const SocketAddress& to, bool from_client, Flow& flow, Attempt& a, OpenResult& r) const;
+
+    Route route_;
+};
+
+}  // namespace ferry
