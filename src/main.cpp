@@ -34,6 +34,9 @@ const ModeEntry kModes[] = {
      "intercept connections delivered by iptables/nftables TPROXY and reconnect from the original source to the "
      "original destination (uproxy / liproxy)",
      ferry::run_tproxy},
+    {"run", {nullptr, nullptr, nullptr},
+     "any inbound, any outbound, any relay, combined by an INI file: `ferry run [--check] FILE` (conf/ferry-run.ini)",
+     ferry::run_run},
 };
 
 void print_help(FILE* out) {

@@ -30,6 +30,12 @@ int set_int_option(int fd, int level, int name, int value) {
     return ::setsockopt(fd, level, name, &value, sizeof value) == -1 ? errno : 0;
 }
 
+int try_transparent() {
+    Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return errno;
+    return set_int_option(fd.get(), IPPROTO_IP, IP_TRANSPARENT, 1);
+}
+
 namespace {
 
 bool host_has_ipv6() {

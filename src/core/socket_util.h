@@ -22,6 +22,11 @@ std::string option_error(const char* what, int err);
 // Sets an int socket option; returns 0 or the errno.
 int set_int_option(int fd, int level, int name, int value);
 
+// Whether this process may use IP_TRANSPARENT (CAP_NET_ADMIN, or CAP_NET_RAW on newer kernels), tried on a
+// fresh socket: 0, or the errno (EPERM without the capability). Front ends ask once at start, so a missing
+// privilege is one clear line instead of a failure per connection.
+int try_transparent();
+
 struct ListenOptions {
     bool reuse_port = true;
     bool transparent = false;  // IP_TRANSPARENT, for TPROXY targets

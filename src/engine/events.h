@@ -29,6 +29,7 @@ struct ListenerInfo {
     SocketAddress address;     // what it listens on
     std::string address_text;  // address.to_string(), made once
     std::string name;          // the listener's name in `ferry run` files; empty in the modes
+    size_t socket = 0;         // which of the address's SO_REUSEPORT sockets (0: the first)
 };
 
 // What every event sees of its connection.

@@ -299,6 +299,7 @@ bool Service::bind_listener(const std::shared_ptr<const ListenerConfig>& config,
                 context->info.address = address;
                 context->info.address_text = address.to_string();
                 context->info.name = config->name;
+                context->info.socket = i;
                 context->config = config;
                 context->observer = observer;
                 observer->listening(context->info);

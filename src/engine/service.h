@@ -124,6 +124,8 @@ public:
     // and is returned as an error); one that is gone stops accepting. Connections already accepted are not
     // touched. Returns the errors (empty: all applied).
     std::vector<std::string> update(std::vector<std::shared_ptr<const ListenerConfig>> next);
+    // Before run(): what SIGHUP does (a front end whose reload needs the Service itself).
+    void set_on_reload(std::function<void()> fn) { config_.on_reload = std::move(fn); }
 
 private:
     struct Bound;

@@ -28,6 +28,33 @@ Decision reject(Verdict verdict, std::optional<size_t> entry, std::string reason
 
 }  // namespace
 
+namespace {
+
+std::optional<uint16_t> parse_port(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    if (s.empty() || s.size() > 5) return std::nullopt;
+    unsigned v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (v < 1 || v > 65535) return std::nullopt;
+    return static_cast<uint16_t>(v);
+}
+
+}  // namespace
+
+std::optional<PortRange> parse_port_range(std::string_view text) {
+    size_t dash = text.find('-');
+    auto first = parse_port(text.substr(0, dash));
+    if (!first) return std::nullopt;
+    if (dash == std::string_view::npos) return PortRange{*first, *first};
+    auto last = parse_port(text.substr(dash + 1));
+    if (!last || *last < *first) return std::nullopt;
+    return PortRange{*first, *last};
+}
+
 std::string describe_entry(size_t index, int line) {
     std::string s = "acl[" + std::to_string(index) + "]";
     if (line > 0) s += " (line " + std::to_string(line) + ")";

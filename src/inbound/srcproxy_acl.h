@@ -21,6 +21,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/net_address.h"
@@ -37,6 +38,10 @@ struct PortRange {
     bool contains(uint16_t port) const { return port >= first && port <= last; }
     bool operator==(const PortRange&) const = default;
 };
+
+// "PORT" or "FIRST-LAST" (FIRST <= LAST), ports 1..65535 in decimal (at most 5 digits), blanks around each
+// number allowed.
+std::optional<PortRange> parse_port_range(std::string_view text);
 
 struct AclEntry {
     std::string auth;                                // the configured auth string; "" for blank-auth clients

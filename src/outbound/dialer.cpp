@@ -16,10 +16,6 @@ constexpr uint8_t kDone = 2;
 
 }  // namespace
 
-bool DestinationRule::contains(const SocketAddress& a) const {
-    return prefix.contains(a) && ports.contains(a.port());
-}
-
 tunnel::Endpoint Dialer::endpoint(const Flow& flow) const {
     // The family of the client decides the target, as go-mmproxy does: the client's own address, or for
     // PROXY LOCAL and UNKNOWN the frontend peer.

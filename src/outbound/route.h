@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/net_address.h"
@@ -39,6 +40,10 @@ struct DestinationRule {
 
     bool contains(const SocketAddress& a) const;
 };
+
+// PREFIX[:PORT[-PORT]]: "192.0.2.0/24", "192.0.2.7:443", "2001:db8::/32", "[2001:db8::/32]:8000-8999" (a bare
+// IP is the prefix of that one address). nullopt with *why set ("missing ']'", ...) otherwise.
+std::optional<DestinationRule> parse_destination_rule(std::string_view text, std::string* why);
 
 // Connections that went direct although the route goes through proxies (allow_direct), for the status page.
 struct DirectStats {

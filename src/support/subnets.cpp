@@ -161,6 +161,12 @@ std::optional<IpPrefix> parse_cidr(std::string_view text) {
     return prefix;
 }
 
+std::optional<IpPrefix> parse_prefix(std::string_view text) {
+    if (text.find('/') != std::string_view::npos) return parse_cidr(text);
+    const bool v6 = text.find(':') != std::string_view::npos;
+    return parse_cidr(std::string(text) + (v6 ? "/128" : "/32"));
+}
+
 bool SubnetList::contains(const SocketAddress& peer) const {
     if (prefixes_.empty()) return true;
     SocketAddress address = peer.unmapped();

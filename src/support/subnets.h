@@ -36,6 +36,8 @@ struct IpPrefix {
 // zeros allowed, no sign). Host bits are allowed and cleared. As in Go, an IPv6 prefix of length >= 96 whose
 // network is IPv4-mapped (::ffff:a.b.c.d/96+k) is the IPv4 prefix a.b.c.d/k. Returns nullopt when invalid.
 std::optional<IpPrefix> parse_cidr(std::string_view text);
+// A CIDR prefix as parse_cidr takes it, or a bare IP address as the prefix of that one address.
+std::optional<IpPrefix> parse_prefix(std::string_view text);
 
 class SubnetList {
 public:

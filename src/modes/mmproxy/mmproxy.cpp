@@ -38,9 +38,7 @@ int fatal(const std::string& message, const std::vector<mmproxy::LogField>& fiel
 // IP_TRANSPARENT needs CAP_NET_ADMIN. Asking once at start gives one clear line instead of a failure on every
 // connection.
 std::string check_transparent_permitted() {
-    Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) return {};
-    int err = set_int_option(fd.get(), IPPROTO_IP, IP_TRANSPARENT, 1);
+    const int err = try_transparent();
     if (err == EPERM || err == EACCES) return option_error("setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1)", err);
     return {};
 }
@@ -83,9 +81,13 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     }
 
     ProxyHeaderInbound inbound(proxy::ParseOptions{});
-    Route route;  // to -4 / -6 from the header's source, as go-mmproxy's dialer does (TCP_SYNCNT 2)
-    route.target4 = options.target4;
-    route.target6 = options.target6;
+    Route route;  // to -4 / -6 (or the header's destination) from the header's source, as go-mmproxy's dialer
+                  // does (TCP_SYNCNT 2)
+    if (!options.dynamic_destination) {
+        route.target4 = options.target4;
+        route.target6 = options.target6;
+    }
+    route.allowed_destinations = options.destination_rules;
     route.source = Route::Source::Client;
     route.mark = static_cast<uint32_t>(options.mark);
     route.syn_retries = 2;
@@ -103,6 +105,7 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
 
     auto listener = std::make_shared<ListenerConfig>();
     listener->listen.push_back(options.listen);
+    listener->listen_options.transparent = options.listen_transparent;
     listener->tcp = options.protocol != mmproxy::Protocol::Udp;
     if (options.protocol != mmproxy::Protocol::Tcp) listener->udp = &udp;
     listener->sockets_per_address = static_cast<size_t>(options.listeners);

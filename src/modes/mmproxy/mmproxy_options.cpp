@@ -28,6 +28,10 @@ void define_flags(goflag::FlagSet* fs, Options* o) {
                 "Number of listener sockets that will be opened for the listen address (Linux 3.9+)");
     fs->int_var(&o->close_after_seconds, "close-after", o->close_after_seconds,
                 "Number of seconds after which UDP socket will be cleaned up");
+    fs->bool_var(&o->dynamic_destination, "dynamic-destination", o->dynamic_destination,
+                 "Forward to the destination address and port in the PROXY header instead of -4/-6");
+    fs->bool_var(&o->listen_transparent, "listen-transparent", o->listen_transparent,
+                 "Open the listening socket with IP_TRANSPARENT, so TPROXY rules can deliver a port range to it");
 
     fs->int_var(&o->threads, "threads", o->threads,
                 "Number of event-loop threads; 0 means one per CPU the process may run on");
@@ -47,6 +51,9 @@ void define_flags(goflag::FlagSet* fs, Options* o) {
                  "it at exit");
     fs->int_var(&o->routing_table, "routing-table", o->routing_table,
                 "Routing table number used by -routing for the local routes of spoofed replies");
+    fs->string_var(&o->allowed_destinations, "allowed-destinations", o->allowed_destinations,
+                   "With -dynamic-destination, where clients may be sent: PREFIX[:PORT[-PORT]],... "
+                   "(e.g. 127.0.0.1:443,[::1]:8000-8999); empty allows any");
 }
 
 ValidationError invalid(std::string message, std::vector<LogField> fields = {}) {
@@ -157,6 +164,25 @@ std::optional<ValidationError> validate(Options* o) {
         return invalid("-routing-table has to be in 1..4294967295 and not 253, 254 or 255",
                        {{"routing-table", o->routing_table}});
     }
+    o->destination_rules.clear();
+    for (std::string_view rest = o->allowed_destinations; !rest.empty();) {
+        const size_t comma = rest.find(',');
+        std::string_view item = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        std::string why;
+        auto rule = parse_destination_rule(item, &why);
+        if (!rule) {
+            return invalid("-allowed-destinations: " + goflag::quote(item) + " is not a destination: " + why,
+                           {{"allowedDestinations", o->allowed_destinations}});
+        }
+        o->destination_rules.push_back(*rule);
+    }
+    if (!o->destination_rules.empty() && !o->dynamic_destination)
+        return invalid("-allowed-destinations needs -dynamic-destination");
+    if (o->dynamic_destination && o->protocol != Protocol::Tcp)
+        return invalid("-dynamic-destination is for TCP only (-p tcp)", {{"protocol", o->protocol_name}});
     return std::nullopt;
 }
 

@@ -12,6 +12,7 @@
 
 #include "support/goflag.h"
 #include "core/net_address.h"
+#include "outbound/route.h"
 #include "relay/splice_pump.h"
 
 namespace ferry::mmproxy {
@@ -30,6 +31,10 @@ struct Options {
     int64_t listeners = 1;                        // -listeners
     int64_t close_after_seconds = 60;             // -close-after (UDP idle timeout)
 
+    // go-mmproxy 2.3 (kzemek) flags.
+    bool dynamic_destination = false;  // -dynamic-destination: to the PROXY header's destination, not -4/-6
+    bool listen_transparent = false;   // -listen-transparent: IP_TRANSPARENT on the listener (TPROXY)
+
     // ferry extensions.
     int64_t threads = 0;                                          // -threads (0: one per usable CPU)
     goflag::Duration header_timeout = std::chrono::seconds(5);    // -header-timeout
@@ -39,6 +44,7 @@ struct Options {
     std::string relay = "splice";                                 // -relay
     bool routing = true;                                          // -routing
     int64_t routing_table = 123;                                  // -routing-table
+    std::string allowed_destinations;  // -allowed-destinations PREFIX[:PORT[-PORT]],... (with -dynamic-destination)
 
     // Filled in by validate() from the strings above.
     Protocol protocol = Protocol::Tcp;
@@ -46,6 +52,7 @@ struct Options {
     SocketAddress target4;    // IPv4, port 1..65535
     SocketAddress target6;    // IPv6, port 1..65535
     RelayMode relay_mode = RelayMode::Splice;
+    std::vector<DestinationRule> destination_rules;  // from allowed_destinations
 };
 
 // One extra field of the fatal log line, as 2.1's zap call adds it (e.g. "mark": -1, "protocol": "xyz").
@@ -98,6 +105,9 @@ ParseOutcome parse_flags(std::vector<std::string> args, std::string_view argv0);
 //   -6 "<a>" is not an IPv6 [address]:port ...     {targetAddr6: "<a>"} (ferry)
 //   -threads has to be >= 0, -header-timeout has to be > 0, -connect-timeout has to be > 0,
 //   -idle-timeout has to be >= 0, -relay has to be one of splice, adaptive, copy, -halfclose-timeout has to be >= 0, -routing-table has to be in 1..4294967295 and not 253, 254 or 255 (ferry)
+//   -allowed-destinations: "<item>" is not a destination: ...   {allowedDestinations: "<value>"} (ferry)
+//   -allowed-destinations needs -dynamic-destination             (ferry)
+//   -dynamic-destination is for TCP only (-p tcp)                 {protocol: "<p>"} (ferry)
 std::optional<ValidationError> validate(Options* options);
 
 // The usage text (-h output) for the given argv0.

@@ -82,30 +82,6 @@ std::optional<uint64_t> parse_duration_ms(std::string_view text) {
     return goflag::ceil_ms(*d);
 }
 
-// A CIDR prefix in Go's syntax, or a bare IP address as the prefix of that one address.
-std::optional<subnets::IpPrefix> parse_prefix(std::string_view text) {
-    if (text.find('/') != std::string_view::npos) return subnets::parse_cidr(text);
-    bool v6 = text.find(':') != std::string_view::npos;
-    return subnets::parse_cidr(std::string(text) + (v6 ? "/128" : "/32"));
-}
-
-std::optional<uint16_t> parse_port(std::string_view text) {
-    auto v = parse_decimal(text, 65535);
-    if (!v || *v == 0) return std::nullopt;
-    return static_cast<uint16_t>(*v);
-}
-
-// "PORT" or "FIRST-LAST" (FIRST <= LAST), ports 1..65535.
-std::optional<srcproxy::PortRange> parse_port_range(std::string_view text) {
-    size_t dash = text.find('-');
-    auto first = parse_port(text.substr(0, dash));
-    if (!first) return std::nullopt;
-    if (dash == std::string_view::npos) return srcproxy::PortRange{*first, *first};
-    auto last = parse_port(text.substr(dash + 1));
-    if (!last || *last < *first) return std::nullopt;
-    return srcproxy::PortRange{*first, *last};
-}
-
 // A listening address: "ip:port", "[ip6]:port" or ":port", the port 1..65535.
 std::optional<SocketAddress> parse_listen_address(std::string_view text, std::string* why) {
     std::optional<SocketAddress> a = parse_host_port(text, why);
@@ -348,7 +324,7 @@ private:
         if (!list_value(k, items)) return false;
         out.clear();
         for (std::string_view item : items) {
-            auto prefix = parse_prefix(item);
+            auto prefix = subnets::parse_prefix(item);
             if (!prefix) return bad_item(k, item, "is not a CIDR prefix or an IP address");
             out.push_back(*prefix);
         }
@@ -357,6 +333,7 @@ private:
 
     bool listener_key(const Placed& p, ListenerSection& l, const ini::Key& k) {
         const std::string_view name = k.name;
+        l.key_lines.emplace_back(k.name, k.line);
         const std::string word = lowercase(k.value);
         std::string why;
         if (name == "listen") {
@@ -512,37 +489,11 @@ private:
         return true;
     }
 
-    // PREFIX[:PORT[-PORT]]: "192.0.2.0/24", "192.0.2.7:443", "2001:db8::/32", "[2001:db8::/32]:8000-8999".
     bool destination_rule(const ini::Key& k, std::string_view item, DestinationRule& rule) {
-        std::string_view prefix = item, ports;
-        if (!item.empty() && item.front() == '[') {
-            size_t close = item.find(']');
-            if (close == std::string_view::npos) return bad_item(k, item, "is not a destination: missing ']'");
-            prefix = item.substr(1, close - 1);
-            std::string_view rest = item.substr(close + 1);
-            if (!rest.empty()) {
-                if (rest.front() != ':' || rest.size() == 1)
-                    return bad_item(k, item, "is not a destination: expected \":PORT\" after ']'");
-                ports = rest.substr(1);
-            }
-        } else if (size_t colon = item.find(':'); colon != std::string_view::npos && item.find(':', colon + 1) ==
-                                                                                          std::string_view::npos) {
-            prefix = item.substr(0, colon);  // one colon: IPv4 and ports (IPv6 has at least two)
-            ports = item.substr(colon + 1);
-            if (ports.empty()) return bad_item(k, item, "is not a destination: missing port after ':'");
-        }
-        auto p = parse_prefix(prefix);
-        if (!p)
-            return bad_item(k, item,
-                            "is not a destination: " + quoted(prefix) + " is not a CIDR prefix or an IP address");
-        rule.prefix = *p;
-        if (!ports.empty()) {
-            auto range = parse_port_range(ports);
-            if (!range)
-                return bad_item(k, item, "is not a destination: " + quoted(ports) +
-                                             " is not a port or a port range (\"8000-8999\")");
-            rule.ports = *range;
-        }
+        std::string why;
+        auto parsed = parse_destination_rule(item, &why);
+        if (!parsed) return bad_item(k, item, "is not a destination: " + why);
+        rule = *parsed;
         return true;
     }
 
@@ -558,7 +509,7 @@ private:
             std::vector<std::string_view> items;
             if (!list_value(k, items)) return false;
             for (std::string_view item : items) {
-                auto range = parse_port_range(item);
+                auto range = srcproxy::parse_port_range(item);
                 if (!range) return bad_item(k, item, "is not a port or a port range (\"8000-8999\")");
                 e.allowed_dst_ports.push_back(*range);
             }

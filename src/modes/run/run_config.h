@@ -24,11 +24,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "backends/server_list.h"
 #include "core/net_address.h"
 #include "inbound/srcproxy_acl.h"
+#include "outbound/route.h"
 #include "relay/splice_pump.h"
 #include "support/subnets.h"
 
@@ -57,14 +59,11 @@ enum class SourceKind {
     Client,  // "client": the client's own address and port, with IP_TRANSPARENT (needs CAP_NET_ADMIN)
 };
 
-enum class SendProxy { None, V1, V2 };  // "none" | "v1" | "v2"
+using SendProxy = ferry::SendProxy;  // "none" | "v1" | "v2"
 
 // `allowed-destinations = PREFIX[:PORT[-PORT]], ...`: with `target = original`, where clients may be sent.
 // "192.0.2.0/24", "192.0.2.7:443", "[2001:db8::/32]:8000-8999", "0.0.0.0/0:443". Absent: anywhere.
-struct DestinationRule {
-    subnets::IpPrefix prefix;
-    srcproxy::PortRange ports;  // 1-65535 when no port is given
-};
+using DestinationRule = ferry::DestinationRule;
 
 struct ListenerSection {
     std::string name;  // [listener NAME]
@@ -105,6 +104,14 @@ struct ListenerSection {
     uint64_t connect_timeout_ms = 10000;  // connect-timeout (per attempt: connect + upstream handshake)
     uint64_t idle_timeout_ms = 0;         // idle-timeout (0: none)
     uint64_t halfclose_timeout_ms = 0;    // halfclose-timeout (0: none)
+
+    // Where each key was given, for the front end's own messages (files it reads, privileges it checks).
+    std::vector<std::pair<std::string, int>> key_lines;
+    int line_of(std::string_view key) const {
+        for (const auto& [k, at] : key_lines)
+            if (k == key) return at;
+        return line;
+    }
 };
 
 // [acl NAME]: one srcproxy client. auth = TEXT (required, may be empty: `auth =`), sources = CIDR, ...

@@ -152,12 +152,10 @@ int run_server(const std::string& path) {
     listener->inbound = &inbound;
     listener->outbound = &outbound;
     listener->observer = &clog;
-    {
-        Fd probe(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        if (probe && set_int_option(probe.get(), IPPROTO_IP, IP_TRANSPARENT, 1) != 0)
-            log::plain("[warn] no CAP_NET_ADMIN: IPv4 connections from a client's source work only for sources in "
-                       "the local routing table (ip route add local PREFIX dev lo); a policy route (ip rule ... "
-                       "lookup TABLE) is enough for IPv6 only");
+    if (try_transparent() != 0) {
+        log::plain("[warn] no CAP_NET_ADMIN: IPv4 connections from a client's source work only for sources in "
+                   "the local routing table (ip route add local PREFIX dev lo); a policy route (ip rule ... "
+                   "lookup TABLE) is enough for IPv6 only");
     }
     if (!cfg.acl.enabled() && info_enabled()) log::plain("[info] acl is off: every client may use any source address");
     return run_service(service_of(std::move(listener)), [&] {

@@ -235,28 +235,6 @@ public:
         return true;
     }
 
-    static std::optional<uint16_t> parse_port(std::string_view s) {
-        s = trim(s);
-        if (s.empty() || s.size() > 5) return std::nullopt;
-        unsigned v = 0;
-        for (char c : s) {
-            if (c < '0' || c > '9') return std::nullopt;
-            v = v * 10 + static_cast<unsigned>(c - '0');
-        }
-        if (v < 1 || v > 65535) return std::nullopt;
-        return static_cast<uint16_t>(v);
-    }
-
-    static std::optional<PortRange> parse_port_range(std::string_view text) {
-        size_t dash = text.find('-');
-        auto first = parse_port(text.substr(0, dash));
-        if (!first) return std::nullopt;
-        if (dash == std::string_view::npos) return PortRange{*first, *first};
-        auto last = parse_port(text.substr(dash + 1));
-        if (!last || *last < *first) return std::nullopt;
-        return PortRange{*first, *last};
-    }
-
     bool acl_entry(const cJSON* item, const std::string& path, AclEntry& out) {
         if (!cJSON_IsObject(item)) return fail_key(item, path, std::string("expected an object, not ") + type_name(item));
         static constexpr std::string_view kKeys[] = {"auth", "allowed_src_ips", "allowed_dst_ips",

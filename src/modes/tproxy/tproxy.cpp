@@ -88,13 +88,10 @@ int run_tproxy(const std::vector<std::string>& args, const std::string& argv0) {
             .str("directions", spec.up && spec.down ? "both" : spec.up ? "client->server" : "server->client");
         interceptors.entries.push_back(InterceptorSet::Entry{std::move(made), spec.up, spec.down});
     }
-    {
-        // IP_TRANSPARENT needs CAP_NET_ADMIN (or CAP_NET_RAW): one clear line instead of a failure per flow.
-        Fd probe(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        if (int e = probe ? set_int_option(probe.get(), IPPROTO_IP, IP_TRANSPARENT, 1) : errno; e != 0) {
-            FERRY_LOG(Error, "cannot intercept").str("error", option_error("setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1)", e));
-            return 1;
-        }
+    // IP_TRANSPARENT needs CAP_NET_ADMIN (or CAP_NET_RAW): one clear line instead of a failure per flow.
+    if (int e = try_transparent()) {
+        FERRY_LOG(Error, "cannot intercept").str("error", option_error("setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1)", e));
+        return 1;
     }
     FERRY_LOG(Info, "starting");
 

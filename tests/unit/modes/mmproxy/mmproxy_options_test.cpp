@@ -39,16 +39,23 @@ const char kGoMmproxyUsage[] =
     "    \t1 - log errors occurring in individual connections\n"
     "    \t2 - log all state changes of individual connections\n";
 
-// ferry's flags, in the layout ferry prints them (between the 2.1 ones, alphabetically).
+// ferry's flags and go-mmproxy 2.3's, in the layout ferry prints them (between the 2.1 ones, alphabetically).
 const char kFerryOnlyBlocks[][200] = {
+    "  -allowed-destinations string\n"
+    "    \tWith -dynamic-destination, where clients may be sent: PREFIX[:PORT[-PORT]],... (e.g. "
+    "127.0.0.1:443,[::1]:8000-8999); empty allows any\n",
     "  -connect-timeout duration\n"
     "    \tHow long to wait for the upstream connection to be established (default 10s)\n",
+    "  -dynamic-destination\n"
+    "    \tForward to the destination address and port in the PROXY header instead of -4/-6\n",
     "  -halfclose-timeout duration\n"
     "    \tClose a half-closed connection (one direction finished) after this long without traffic; 0 disables\n",
     "  -header-timeout duration\n"
     "    \tHow long a new connection may take to send a complete PROXY header (default 5s)\n",
     "  -idle-timeout duration\n"
     "    \tClose a relayed connection after this long without traffic in either direction; 0 disables\n",
+    "  -listen-transparent\n"
+    "    \tOpen the listening socket with IP_TRANSPARENT, so TPROXY rules can deliver a port range to it\n",
     "  -relay string\n"
     "    \tHow relayed bytes move: splice, adaptive (copy small messages, splice bulk) or copy (default \"splice\")\n",
     "  -routing\n"
@@ -92,17 +99,56 @@ TEST_CASE("usage: the 2.1 flags print exactly as go-mmproxy -h", "[mmproxy_optio
 
 TEST_CASE("usage: ferry's flags are listed alphabetically among them", "[mmproxy_options]") {
     std::vector<std::string> b = blocks(ferry::mmproxy::usage_text("/usr/sbin/go-mmproxy"));
-    REQUIRE(b.size() == 18);
+    REQUIRE(b.size() == 21);
     CHECK(b[0] == "Usage of /usr/sbin/go-mmproxy:\n");
-    CHECK(b[5] == kFerryOnlyBlocks[0]);   // -connect-timeout after -close-after
-    CHECK(b[6] == kFerryOnlyBlocks[1]);   // -halfclose-timeout
-    CHECK(b[7] == kFerryOnlyBlocks[2]);   // -header-timeout
-    CHECK(b[8] == kFerryOnlyBlocks[3]);   // -idle-timeout
-    CHECK(b[13] == kFerryOnlyBlocks[4]);  // -relay after -p
-    CHECK(b[14] == kFerryOnlyBlocks[5]);  // -routing
-    CHECK(b[15] == kFerryOnlyBlocks[6]);  // -routing-table
-    CHECK(b[16] == kFerryOnlyBlocks[7]);  // -threads
-    CHECK(b[17].rfind("  -v int\n", 0) == 0);
+    CHECK(b[3] == kFerryOnlyBlocks[0]);    // -allowed-destinations before -allowed-subnets
+    CHECK(b[6] == kFerryOnlyBlocks[1]);    // -connect-timeout after -close-after
+    CHECK(b[7] == kFerryOnlyBlocks[2]);    // -dynamic-destination
+    CHECK(b[8] == kFerryOnlyBlocks[3]);    // -halfclose-timeout
+    CHECK(b[9] == kFerryOnlyBlocks[4]);    // -header-timeout
+    CHECK(b[10] == kFerryOnlyBlocks[5]);   // -idle-timeout
+    CHECK(b[12] == kFerryOnlyBlocks[6]);   // -listen-transparent after -l
+    CHECK(b[16] == kFerryOnlyBlocks[7]);   // -relay after -p
+    CHECK(b[17] == kFerryOnlyBlocks[8]);   // -routing
+    CHECK(b[18] == kFerryOnlyBlocks[9]);   // -routing-table
+    CHECK(b[19] == kFerryOnlyBlocks[10]);  // -threads
+    CHECK(b[20].rfind("  -v int\n", 0) == 0);
+}
+
+TEST_CASE("go-mmproxy 2.3's -dynamic-destination and -listen-transparent, ferry's -allowed-destinations",
+          "[mmproxy_options]") {
+    ParseOutcome o = run({"-dynamic-destination", "-listen-transparent",
+                          "-allowed-destinations", "127.0.0.1:443, [::1]:8000-8999,192.0.2.0/24"});
+    REQUIRE(o.ok());
+    CHECK(o.options.dynamic_destination);
+    CHECK(o.options.listen_transparent);
+    REQUIRE(o.options.destination_rules.size() == 3);
+    CHECK(o.options.destination_rules[0].prefix.to_string() == "127.0.0.1/32");
+    CHECK(o.options.destination_rules[0].ports.first == 443);
+    CHECK(o.options.destination_rules[0].ports.last == 443);
+    CHECK(o.options.destination_rules[1].prefix.to_string() == "::1/128");
+    CHECK(o.options.destination_rules[1].ports.first == 8000);
+    CHECK(o.options.destination_rules[1].ports.last == 8999);
+    CHECK(o.options.destination_rules[2].ports.first == 1);
+    CHECK(o.options.destination_rules[2].ports.last == 65535);
+
+    ParseOutcome plain = run({});
+    REQUIRE(plain.ok());
+    CHECK_FALSE(plain.options.dynamic_destination);
+    CHECK_FALSE(plain.options.listen_transparent);
+    CHECK(plain.options.destination_rules.empty());
+
+    ParseOutcome bad = run({"-dynamic-destination", "-allowed-destinations", "127.0.0.1:0"});
+    CHECK(bad.kind == OutcomeKind::Invalid);
+    CHECK(bad.exit_code == 1);
+    CHECK(bad.stderr_text == "-allowed-destinations: \"127.0.0.1:0\" is not a destination: \"0\" is not a port or a "
+                             "port range (\"8000-8999\")");
+    ParseOutcome alone = run({"-allowed-destinations", "127.0.0.1"});
+    CHECK(alone.kind == OutcomeKind::Invalid);
+    CHECK(alone.stderr_text == "-allowed-destinations needs -dynamic-destination");
+    ParseOutcome udp = run({"-dynamic-destination", "-p", "udp"});
+    CHECK(udp.kind == OutcomeKind::Invalid);
+    CHECK(udp.stderr_text == "-dynamic-destination is for TCP only (-p tcp)");
 }
 
 TEST_CASE("defaults are 2.1's plus ferry's", "[mmproxy_options]") {
