@@ -59,8 +59,14 @@ Listener::Listener(Worker& worker, Fd fd, std::shared_ptr<const ListenerContext>
 Listener::Listener(Worker& worker, Fd fd, ListenerInfo info, const AcceptHandler* handler)
     : worker_(worker), fd_(std::move(fd)), info_(std::move(info)), handler_(handler) {}
 
-Listener::~Listener() {
+Listener::~Listener() { close(); }
+
+void Listener::close() {
+    if (closed_) return;
+    closed_ = true;
+    pause_.cancel();
     if (fd_) worker_.loop().remove(fd_.get());
+    fd_.reset();
 }
 
 bool Listener::start() { return worker_.loop().add(fd_.get(), this, EPOLLIN); }
@@ -73,6 +79,7 @@ void Listener::on_timer() {
     paused_ = false;
     accept_batch();
 }
+
 
 void Listener::pause(int err, const char* during) {
     if (paused_) return;
@@ -93,6 +100,7 @@ void Listener::pause(int err, const char* during) {
 }
 
 void Listener::accept_batch() {
+    if (closed_) return;
     for (int i = 0; i < kAcceptBatch; ++i) {
         sockaddr_storage ss;
         socklen_t len = sizeof ss;
@@ -168,6 +176,7 @@ void Worker::remove_listeners_of(const ListenerConfig* old) {
         struct Grave final : Deferred {
             std::unique_ptr<Listener> listener;
         };
+        l->close();
         auto grave = std::make_unique<Grave>();
         grave->listener = std::move(l);
         loop_.destroy_later(std::move(grave));

@@ -44,6 +44,9 @@ public:
     void on_timer() override;
     // Stops accepting for kAcceptPauseMs after `err` (logged once per episode), then tries again.
     void pause(int err, const char* during);
+    // Stops accepting for good and closes the socket now (the object itself may be named by events of this
+    // batch: destroy it later).
+    void close();
     const ListenerInfo& info() const { return info_; }
     bool extra() const { return handler_ != nullptr; }
     const std::shared_ptr<const ListenerContext>& context() const { return context_; }
@@ -61,6 +64,7 @@ private:
     const AcceptHandler* handler_ = nullptr;           // set for listeners whose connections are not proxied
     Deadline pause_{this};
     bool paused_ = false;
+    bool closed_ = false;
     uint64_t pauses_ = 0;  // since the last successful accept, for the "resumed" log line
 };
 

@@ -791,3 +791,46 @@ start_tproxy() {
     E2E_PROXY_PIDS+=("$PROXY_PID")
     return 0
 }
+
+# ------------------------------------------------------------------ ferry run
+
+# start_run NS CONFIG_FILE PORT...: `$FERRY run CONFIG_FILE` in NS, like start_proxy (PROXY_LOG, PROXY_PID,
+# checked at finish); waits for each PORT to listen. RUN_WRAP: a command prefix.
+start_run() {
+    local ns=$1 conf=$2 port
+    shift 2
+    PROXY_N=$((PROXY_N + 1))
+    PROXY_LOG=$WORK/proxy$PROXY_N.log
+    # shellcheck disable=SC2086  # RUN_WRAP: a command prefix
+    ip netns exec "$ns" ${RUN_WRAP:-} "$FERRY" run "$conf" 2>"$PROXY_LOG" >"$PROXY_LOG.stdout" &
+    PROXY_PID=$!
+    E2E_PIDS+=("$PROXY_PID")
+    E2E_PROXY_LOGS+=("$PROXY_LOG")
+    note "proxy $PROXY_N (pid $PROXY_PID): $FERRY run $conf"
+    for port in "$@"; do
+        if ! wait_tcp_listen "$ns" "$port" 5; then
+            not_ok "ferry run listens on port $port" "$(tail -n 20 "$PROXY_LOG")"
+            return 1
+        fi
+    done
+    E2E_PROXY_PIDS+=("$PROXY_PID")
+    return 0
+}
+
+# log_count FILE MSG [KEY VALUE]: how many JSON lines of FILE have "msg":MSG (and KEY = VALUE).
+log_count() {
+    "$PYTHON" - "$@" <<'PY'
+import json, sys
+path, msg = sys.argv[1], sys.argv[2]
+key, value = (sys.argv[3], sys.argv[4]) if len(sys.argv) > 4 else (None, None)
+n = 0
+for line in open(path, errors='replace'):
+    try:
+        j = json.loads(line)
+    except ValueError:
+        continue
+    if isinstance(j, dict) and j.get('msg') == msg and (key is None or str(j.get(key)) == value):
+        n += 1
+print(n)
+PY
+}
