@@ -117,6 +117,7 @@ install: $(BUILD)/ferry
 	install -D -m 0644 conf/srcproxy-client.json5 $(DESTDIR)$(PREFIX)/share/doc/ferry/srcproxy-client.json5
 	install -D -m 0644 include/ferry/interceptor_abi.h $(DESTDIR)$(PREFIX)/include/ferry/interceptor_abi.h
 	install -D -m 0644 conf/interceptor-replace.c $(DESTDIR)$(PREFIX)/share/doc/ferry/interceptor-replace.c
+	install -D -m 0644 conf/ferry-run.ini $(DESTDIR)$(PREFIX)/share/doc/ferry/ferry-run.ini
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/ferry $(DESTDIR)$(PREFIX)/bin/mmproxy $(DESTDIR)$(PREFIX)/bin/moproxy $(DESTDIR)$(PREFIX)/bin/srcproxy $(DESTDIR)$(PREFIX)/bin/liproxy

@@ -1046,3 +1046,25 @@ TEST_CASE("load_run_config reads the file and labels errors with its path", "[ru
     ::unlink(path.c_str());
     ::rmdir(dir);
 }
+
+TEST_CASE("run config: the commented example in conf/ loads, every combination as documented", "[run_config]") {
+    auto loaded = ferry::run::load_run_config("conf/ferry-run.ini");
+    INFO(loaded.error);
+    REQUIRE(loaded.ok());
+    const auto& c = *loaded.config;
+    REQUIRE(c.listeners.size() == 4);
+    CHECK(c.listeners[0].name == "lan");
+    CHECK(c.listeners[0].inbound == ferry::run::InboundKind::Tproxy);
+    CHECK(c.listeners[0].via == ferry::run::ViaKind::Proxies);
+    CHECK(c.listeners[1].send_proxy == SendProxy::V2);
+    CHECK(c.listeners[1].inbound == ferry::run::InboundKind::Redirect);
+    CHECK(c.listeners[2].source == ferry::run::SourceKind::Client);
+    CHECK(c.listeners[2].allowed_destinations.size() == 3);
+    CHECK(c.listeners[3].inbound == ferry::run::InboundKind::Socks5);
+    CHECK(c.listeners[3].allow_direct);
+    REQUIRE(c.servers.size() == 2);
+    CHECK(c.servers[0].socks_fake_handshaking);
+    CHECK(c.servers[1].max_wait_ms == 2500u);
+    REQUIRE(c.globals.status);
+    CHECK(c.globals.status->to_string() == "127.0.0.1:8080");
+}
