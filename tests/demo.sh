@@ -8,6 +8,8 @@
 #     the ferry srcproxy server in the server namespace; the server connects from the client's own address.
 #  4. tproxy: the router intercepts the client's connections with TPROXY; ferry reconnects from the client's
 #     own address and port, and its interceptors label and hexdump the bytes.
+#  5. ferry run: one INI file, two listeners of combinations no mode has: TPROXY in through the ranked SOCKS5
+#     proxies out, and REDIRECT in with a PROXY v2 header sent upstream (to the first part's ferry mmproxy).
 set -euo pipefail
 BUILD=${BUILD:-build}
 FERRY=${FERRY:-$BUILD/ferry}
@@ -289,4 +291,82 @@ if [ -n "$port" ] && grep -qF "connection from 198.51.100.2:$port, request '[see
     echo; echo "demo: tproxy OK, the service saw the client's own address and port, and the interceptor's label"
 else
     echo; echo "demo: FAILED, tproxy did not intercept as expected"; exit 1
+fi
+
+# ---------------------------------------------------------------------------------------------- ferry run
+echo
+echo "== ferry run: one process, one INI file, two listeners of combinations no mode has:"
+echo "   'lan':  TPROXY in (client -> 192.0.2.2:8003), out through the faster of two SOCKS5 proxies"
+echo "           ('near' microsocks from 192.0.2.11, 'far' behind its 100 ms delay from 192.0.2.12)"
+echo "   'edge': REDIRECT in (client -> 192.0.2.2:8443), straight to the original destination with a PROXY v2"
+echo "           header first: the ferry mmproxy of the first part reads it and connects to its service from"
+echo "           the client's own address (HAProxy's send-proxy, for routers)"
+ip netns exec "$L" iptables -t mangle -A PREROUTING -i "$in_if" -p tcp -m socket --dport 8003 -j DIVERT
+ip netns exec "$L" iptables -t mangle -A PREROUTING -i "$in_if" -p tcp --dport 8003 -j TPROXY --tproxy-mark 1 --on-port 9092 --on-ip 127.0.0.1
+ip netns exec "$L" iptables -t nat -A PREROUTING -i "$in_if" -p tcp -d 192.0.2.2 --dport 8443 -j REDIRECT --to-ports 9093
+sed -e 's/("127.0.0.1", 8080)/("192.0.2.2", 8003)/' -e 's/127.0.0.1:8080/192.0.2.2:8003/' "$work/service.py" > "$work/run-service.py"
+ip netns exec "$S" python3 "$work/run-service.py" > "$work/run-service.log" 2>&1 &
+ip netns exec "$L" microsocks -i 127.0.0.1 -p 1083 -b 192.0.2.11 > "$work/near2.log" 2>&1 &
+cat > "$work/ferry.ini" <<INI
+[ferry]
+probe = 1
+test-dns = 192.0.2.2:53
+max-wait = 2
+status = 127.0.0.1:2098
+
+[listener lan]
+listen = 127.0.0.1:9092
+inbound = tproxy
+via = proxies
+
+[listener edge]
+listen = 198.51.100.1:9093
+inbound = redirect
+target = original
+send-proxy = v2
+
+[server far]
+address = 127.0.0.1:1090
+protocol = socks5
+
+[server near]
+address = 127.0.0.1:1083
+protocol = socks5
+INI
+cat "$work/ferry.ini"
+ip netns exec "$L" "$FERRY" run --check "$work/ferry.ini"
+ip netns exec "$L" "$FERRY" run "$work/ferry.ini" > "$work/run.log" 2>&1 &
+for _ in $(seq 50); do
+    ip netns exec "$L" ss -ltn | grep -q '127.0.0.1:9092' && ip netns exec "$L" ss -ltn | grep -q ':9093' &&
+        ip netns exec "$S" ss -ltn | grep -q ':8003' && break
+    sleep 0.1
+done
+for _ in $(seq 50); do
+    ip netns exec "$L" curl -s http://127.0.0.1:2098/status | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if all(s["delay_ms"] is not None for s in d["servers"]) and d["servers"][0]["tag"] == "near" else 1)' 2>/dev/null && break
+    sleep 0.2
+done
+: > "$work/run-replies"
+for dest in 192.0.2.2:8003 192.0.2.2:8443; do
+    echo "client -> $dest: $(ip netns exec "$C" python3 -c '
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=10)
+s.sendall(b"ferry run request")  # no half-close: microsocks would close both ways at the first EOF
+print(s.recv(4096).decode().strip())' "$dest")" | tee -a "$work/run-replies"
+done
+sleep 0.3
+echo
+echo "== what the services saw: through 'lan', the fastest proxy's address; through 'edge', the client's own:"
+cat "$work/run-service.log"
+tail -n 1 "$work/service.log"
+echo
+echo "== ferry run's log:"
+grep -v '"msg":"probe' "$work/run.log"
+if grep -q "^client -> 192.0.2.2:8003: hello 192.0.2.11:" "$work/run-replies" &&
+    grep -q "^client -> 192.0.2.2:8443: hello 198.51.100.2:" "$work/run-replies" &&
+    grep -q '"msg":"relaying","listener":"lan".*"via":"near"' "$work/run.log" &&
+    grep -q '"msg":"relaying","listener":"edge".*"client":"198.51.100.2:' "$work/run.log"; then
+    echo; echo "demo: ferry run OK, TPROXY through the ranked proxies and REDIRECT with a PROXY v2 header, in one process"
+else
+    echo; echo "demo: FAILED, ferry run did not combine as expected"; exit 1
 fi
