@@ -70,6 +70,17 @@ bool Dialer::dial(const SocketAddress& to, bool from_client, Flow& flow, Attempt
     return true;
 }
 
+bool Dialer::dial_target(const tunnel::Endpoint& to, Flow& flow, Attempt& a, OpenResult& r) const {
+    if (!to.host.empty()) {
+        r.error = "direct connection to " + to.text() + ": host names are only resolved by proxies";
+        r.error_code = EHOSTUNREACH;
+    } else if (dial(to.address, true, flow, a, r)) {
+        return true;
+    }
+    r.exhausted = true;  // the last candidate: its failure ends the connection
+    return false;
+}
+
 bool Dialer::open(Flow& flow, Attempt& a, DialState& state, OpenResult& r, uint64_t) const {
     const size_t index = state.next++;
     const tunnel::Endpoint to = endpoint(flow);
@@ -91,25 +102,18 @@ bool Dialer::open(Flow& flow, Attempt& a, DialState& state, OpenResult& r, uint6
             if (!allowed) return refuse("destination " + to.text() + " is not in the allowed destinations", EACCES);
         }
     }
-    switch (route_.hop) {
-        case Route::Hop::Direct:
-            if (index > 0) return refuse({}, 0);  // one target, one attempt: a failed dial is final
-            if (!to.host.empty())
-                return refuse("direct connection to " + to.text() + ": host names are only resolved by proxies",
-                              EHOSTUNREACH);
-            if (dial(to.address, true, flow, a, r)) return true;
-            r.exhausted = true;
-            return false;
-        case Route::Hop::Srcproxy:
-            if (index > 0) return refuse({}, 0);
-            if (!to.host.empty())
-                return refuse("srcproxy to " + to.text() + ": the relay request carries addresses, not host names",
-                              EHOSTUNREACH);
-            if (dial(route_.srcproxy_server, false, flow, a, r)) return true;
-            r.exhausted = true;
-            return false;
-        case Route::Hop::Proxies:
-            break;
+    if (route_.hop == Route::Hop::Direct) {
+        if (index > 0) return refuse({}, 0);  // one target, one attempt: a failed dial is final
+        return dial_target(to, flow, a, r);
+    }
+    if (route_.hop == Route::Hop::Srcproxy) {
+        if (index > 0) return refuse({}, 0);
+        if (!to.host.empty())
+            return refuse("srcproxy to " + to.text() + ": the relay request carries addresses, not host names",
+                          EHOSTUNREACH);
+        if (dial(route_.srcproxy_server, false, flow, a, r)) return true;
+        r.exhausted = true;
+        return false;
     }
     if (!state.candidates) {
         const backends::PublishedTable* current = route_.table ? route_.table->read() : nullptr;
@@ -130,12 +134,7 @@ bool Dialer::open(Flow& flow, Attempt& a, DialState& state, OpenResult& r, uint6
     }
     if (index == table.ranked.size() && route_.allow_direct) {
         a.timeout_ms = route_.max_wait_ms;
-        if (!to.host.empty())
-            return refuse("direct connection to " + to.text() + ": host names are only resolved by proxies",
-                          EHOSTUNREACH);
-        if (dial(to.address, true, flow, a, r)) return true;
-        r.exhausted = true;
-        return false;
+        return dial_target(to, flow, a, r);
     }
     r.exhausted = true;
     // Keep the last attempt's reason (the engine has it); say why only when nothing was tried at all.

@@ -36,6 +36,8 @@ public:
 private:
     // Opens a TCP connection to `to` from the route's source; the attempt's target and error text name `to`.
     bool dial(const SocketAddress& to, bool from_client, Flow& flow, Attempt& a, OpenResult& r) const;
+    // The connection straight to the target, from the route's source, as the last candidate.
+    bool dial_target(const tunnel::Endpoint& to, Flow& flow, Attempt& a, OpenResult& r) const;
 
     Route route_;
 };

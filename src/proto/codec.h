@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace ferry {
@@ -13,6 +15,27 @@ namespace ferry {
 // The outcome of one protocol step: a codec over bytes, an inbound handshake over a socket, an outbound
 // handshake with an upstream. `Failed` is `Invalid` under the name outbound handshakes use for a refusal.
 enum class ParseStatus : uint8_t { Incomplete, Done, Invalid, Failed = Invalid };
+
+// Address and port lengths on the wire.
+inline constexpr size_t kIpv4Length = 4;
+inline constexpr size_t kIpv6Length = 16;
+inline constexpr size_t kPortLength = 2;
+
+// The two results a parser returns before Done, for result types with `status`, `needed` and `reason`.
+template <typename Result>
+Result parse_incomplete(size_t needed = 0) {
+    Result r;
+    r.status = ParseStatus::Incomplete;
+    r.needed = needed;
+    return r;
+}
+template <typename Result>
+Result parse_invalid(std::string reason) {
+    Result r;
+    r.status = ParseStatus::Invalid;
+    r.reason = std::move(reason);
+    return r;
+}
 
 namespace bytes {
 

@@ -38,19 +38,8 @@ constexpr size_t kTlvHeaderLength = 3;  // type u8, length u16be
 
 // ---- results ----
 
-ParseResult incomplete(size_t needed = 0) {
-    ParseResult r;
-    r.status = Status::Incomplete;
-    r.needed = needed;
-    return r;
-}
-
-ParseResult invalid(std::string reason) {
-    ParseResult r;
-    r.status = Status::Invalid;
-    r.reason = std::move(reason);
-    return r;
-}
+ParseResult incomplete(size_t needed = 0) { return parse_incomplete<ParseResult>(needed); }
+ParseResult invalid(std::string reason) { return parse_invalid<ParseResult>(std::move(reason)); }
 
 ParseResult v1_invalid(std::string_view what) {
     std::string s(kV1Error);

@@ -16,9 +16,6 @@ using bytes::put_u8;
 using bytes::put_be16;
 using bytes::put_bytes;
 
-constexpr size_t kIpv4Length = 4;
-constexpr size_t kIpv6Length = 16;
-constexpr size_t kPortLength = 2;
 // VER CMD/REP RSV: where ATYP, the start of the address of a request or reply, is.
 constexpr size_t kAddressOffset = 3;
 

@@ -13,26 +13,12 @@ using bytes::be16;
 using bytes::put_u8;
 using bytes::put_be16;
 
-constexpr size_t kIpv4Length = 4;
-constexpr size_t kIpv6Length = 16;
-constexpr size_t kPortLength = 2;
 
 // Where the fields after the auth start, relative to 3 + A.
 constexpr size_t kAuthOffset = 3;
 
-ParseResult incomplete(size_t needed) {
-    ParseResult r;
-    r.status = Status::Incomplete;
-    r.needed = needed;
-    return r;
-}
-
-ParseResult invalid(std::string reason) {
-    ParseResult r;
-    r.status = Status::Invalid;
-    r.reason = std::move(reason);
-    return r;
-}
+ParseResult incomplete(size_t needed = 0) { return parse_incomplete<ParseResult>(needed); }
+ParseResult invalid(std::string reason) { return parse_invalid<ParseResult>(std::move(reason)); }
 
 bool valid_address_length(size_t n) { return n == kIpv4Length || n == kIpv6Length; }
 
