@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -105,6 +106,9 @@ TEST_CASE("rcu: readers on other threads never see a freed version", "[rcu]") {
             }
         });
     }
+    // Publish only once both readers are reading, so the versions really race with reads (on a loaded
+    // machine the threads may start after the writer is done).
+    for (int i = 0; i < 5000 && reads.load() < 200; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     for (int v = 1; v <= 2000; ++v) cell.publish(std::make_unique<Counted>(v, live));
     stop = true;
     for (auto& t : readers) t.join();
