@@ -93,7 +93,7 @@ std::string fault_name(std::optional<Fault> f) {
 // and whether the handshake was done then.
 class Recorder final : public ConnectionObserver {
 public:
-    bool needs_local_address() const override { return true; }
+    bool needs_local_address() const override { return wants_local; }
     void accepted(const ConnectionView& c) const override { add(c, "accepted"); }
     void dialing(const ConnectionView& c) const override { add(c, "dialing"); }
     void attempt_started(const ConnectionView& c, const Attempt& a, size_t index) const override {
@@ -131,6 +131,7 @@ public:
         return 0;
     }
 
+    bool wants_local = true;
     const ferry::EventLoop* loop = nullptr;
     mutable std::vector<std::string> lines;
     mutable std::vector<uint64_t> at;
@@ -625,11 +626,15 @@ TEST_CASE("connection: when every candidate fails, the connection fails while di
 }
 
 TEST_CASE("connection: the client resetting while the upstream dials cancels the attempt", "[connection]") {
+    // The reason names the client's connection ("local->peer") whether or not the observer asked for
+    // flow.local.
+    const bool observer_wants_local = GENERATE(true, false);
     PlainInbound inbound;
     Server mute;
     ScriptedOutbound outbound;
     outbound.candidates = {{mute.address, "HI"}};
     Proxy proxy(listener(inbound, outbound));
+    proxy.events.wants_local = observer_wants_local;
 
     Peer client = proxy.connect();
     Peer server_side = proxy.accept(mute);
@@ -873,11 +878,13 @@ TEST_CASE("connection: the upstream resetting mid-stream resets the client", "[c
 }
 
 TEST_CASE("connection: the client resetting mid-stream resets the upstream", "[connection]") {
+    const bool observer_wants_local = GENERATE(true, false);
     PlainInbound inbound;
     Server server;
     ScriptedOutbound outbound;
     outbound.candidates = {{server.address}};
     Proxy proxy(listener(inbound, outbound));
+    proxy.events.wants_local = observer_wants_local;
     Relayed r = establish(proxy, server);
     const SocketAddress client_address = ferry::local_address(r.client.fd.get());
     const SocketAddress proxy_address = ferry::peer_address(r.client.fd.get());
