@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace ferry {
@@ -130,30 +131,48 @@ void EventLoop::drain_posted() {
     for (auto& fn : batch) fn();
 }
 
-void EventLoop::run() {
+bool EventLoop::run_once(int max_wait_ms) {
     constexpr int kMaxEvents = 256;
     epoll_event events[kMaxEvents];
-    while (!stopping_) {
-        const int timeout = next_timeout_ms();
-        rcu_reader_.offline();
-        int n = ::epoll_wait(epoll_.get(), events, kMaxEvents, timeout);
-        rcu_reader_.online();
-        update_clock();
-        if (n == -1 && errno != EINTR) break;
-        for (int i = 0; i < n; ++i) static_cast<IoHandler*>(events[i].data.ptr)->on_io(events[i].events);
-        // By index: a timer handler may create a queue for a new duration.
-        for (size_t i = 0; i < queues_.size(); ++i) queues_[i]->expire(now_ms_);
-        // Work deferred to "after the batch" runs once per iteration. What it defers again waits for the next
-        // iteration, after epoll has been polled, so one busy stream cannot starve the other sockets, the
-        // timers or stop().
-        running_later_.swap(later_);
-        for (auto& fn : running_later_) fn();
-        running_later_.clear();
-        // Objects closed in this iteration may still be named by work deferred to the next one, so they are
-        // destroyed one iteration later.
-        dying_.clear();
-        dying_.swap(graveyard_);
+    int timeout = next_timeout_ms();
+    if (max_wait_ms >= 0 && (timeout == -1 || timeout > max_wait_ms)) timeout = max_wait_ms;
+    rcu_reader_.offline();
+    int n = ::epoll_wait(epoll_.get(), events, kMaxEvents, timeout);
+    rcu_reader_.online();
+    update_clock();
+    if (n == -1 && errno != EINTR) return false;
+    for (int i = 0; i < n; ++i) static_cast<IoHandler*>(events[i].data.ptr)->on_io(events[i].events);
+    // By index: a timer handler may create a queue for a new duration.
+    for (size_t i = 0; i < queues_.size(); ++i) queues_[i]->expire(now_ms_);
+    // Work deferred to "after the batch" runs once per iteration. What it defers again waits for the next
+    // iteration, after epoll has been polled, so one busy stream cannot starve the other sockets, the
+    // timers or stop().
+    running_later_.swap(later_);
+    for (auto& fn : running_later_) fn();
+    running_later_.clear();
+    // Objects closed in this iteration may still be named by work deferred to the next one, so they are
+    // destroyed one iteration later.
+    dying_.clear();
+    dying_.swap(graveyard_);
+    return true;
+}
+
+void EventLoop::run() {
+    while (!stopping_)
+        if (!run_once(-1)) break;
+}
+
+bool EventLoop::run_until(const std::function<bool()>& done, uint64_t timeout_ms) {
+    update_clock();
+    const uint64_t until = now_ms_ + timeout_ms;
+    bool finished = done();
+    while (!finished && !stopping_ && now_ms_ < until) {
+        const bool polled = run_once(static_cast<int>(std::min<uint64_t>(until - now_ms_, 60000)));
+        finished = done();
+        if (!polled) break;
     }
+    rcu_reader_.offline();
+    return finished;
 }
 
 }  // namespace ferry

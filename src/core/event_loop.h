@@ -104,6 +104,13 @@ public:
 
     // Runs until stop() is called (from any thread).
     void run();
+    // Runs the loop from the calling thread the way run() does (same iterations, same order inside each)
+    // until `done()` returns true, stop() was called, or `timeout_ms` have passed on the loop's clock,
+    // whichever comes first; it also returns if epoll_wait fails. `done` is called before the first
+    // iteration and after each one, never inside a batch; no wait in epoll_wait outlasts the timeout.
+    // Returns done()'s last answer. The thread is an offline RCU reader again when it returns (it keeps no
+    // pointer from the batches). For tests and tools that drive a loop step by step from their own thread.
+    bool run_until(const std::function<bool()>& done, uint64_t timeout_ms);
     void stop();
     // Queues `fn` to run on this loop's thread (thread-safe, wakes the loop).
     void post(std::function<void()> fn);
@@ -124,6 +131,10 @@ private:
     class Waker;
     void drain_posted();
     int next_timeout_ms() const;
+    // One iteration: waits for events (no longer than the earliest deadline, and than `max_wait_ms` unless it
+    // is -1), then handles them, expires due deadlines, runs later() work and empties the graveyard. False
+    // when epoll_wait failed (not EINTR).
+    bool run_once(int max_wait_ms);
 
     Fd epoll_;
     Fd wake_;

@@ -90,8 +90,8 @@ void Connection::on_side_io(Side& side, uint32_t events) {
                 on_dial_io(static_cast<DialSide&>(side), events);  // ignores slots no longer dialing
             } else if (events & EPOLLERR) {
                 // The client reset while we dial: don't finish a connection to the service for nobody.
-                drop("connection broken", "read tcp " + flow_.local.to_string() + "->" + flow_.peer.to_string() +
-                                              ": " + errno_text(socket_error(client_.io.fd)));
+                const int err = socket_error(client_.io.fd);
+                drop("connection broken", "read tcp " + client_text() + ": " + errno_text(err));
             }
             break;
         case State::Relaying:
@@ -310,8 +310,8 @@ void Connection::won(DialSide& d) {
     dial_state_.candidates.reset();  // the winner's attempt keeps what it needs
     // Client bytes that went out inside the handshake are delivered: take them out of the client socket.
     if (!io::discard_exactly(client_.io.fd, upstream_.attempt.payload_len, worker_.scratch())) {
-        drop("connection broken", "read tcp " + flow_.local.to_string() + "->" + flow_.peer.to_string() + ": " +
-                                      errno_text(errno ? errno : EPIPE));
+        const int err = errno ? errno : EPIPE;
+        drop("connection broken", "read tcp " + client_text() + ": " + errno_text(err));
         return;
     }
     if (std::string err = config().inbound->upstream_ready(client_.io.fd, flow_, inbound_state_, upstream_.io.fd);
@@ -401,13 +401,17 @@ DeadlineQueue* Connection::relay_deadlines() const {
     return idle_deadlines_;
 }
 
+std::string Connection::client_text() {
+    if (flow_.local.empty()) flow_.local = local_address(client_.fd.get());
+    return flow_.local.to_string() + "->" + flow_.peer.to_string();
+}
+
 void Connection::relay_failed(bool upstream_side, const char* op, int err) {
-    const Flow& f = flow_;
     std::string where = upstream_side
                             ? (upstream_.attempt.source.empty() ? std::string()
                                                                 : upstream_.attempt.source.to_string() + "->") +
-                                  f.target.to_string()
-                            : f.local.to_string() + "->" + f.peer.to_string();
+                                  flow_.target.to_string()
+                            : client_text();
     upstream_fault_ = upstream_side;
     drop("connection broken", std::string(op) + " tcp " + where + ": " + errno_text(err));
 }

@@ -130,6 +130,9 @@ private:
     // A socket failed while relaying: report which one and how, reset both.
     void relay_failed(bool upstream_side, const char* op, int err);
     std::string dial_text(const DialSide& d) const;  // "dial tcp [source->]target"
+    // "local->peer" for the client socket, as Go names a connection in its errors. Fills in flow_.local when no
+    // observer asked for it (the socket still knows its address after a reset).
+    std::string client_text();
 
     Worker& worker_;
     std::shared_ptr<const ListenerContext> context_;

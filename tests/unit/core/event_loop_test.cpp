@@ -122,3 +122,39 @@ TEST_CASE("the loop's deadline queues are shared per duration") {
     CHECK(&loop.deadlines(5000) == &loop.deadlines(5000));
     CHECK(&loop.deadlines(5000) != &loop.deadlines(10000));
 }
+
+TEST_CASE("run_until returns once its condition holds, with the loop's work done in order") {
+    ferry::EventLoop loop;
+    REQUIRE(loop.ok());
+    std::vector<int> order;
+    struct Once final : ferry::TimerHandler {
+        std::vector<int>* order;
+        explicit Once(std::vector<int>* o) : order(o) {}
+        void on_timer() override { order->push_back(2); }
+    } timer(&order);
+    Deadline d(&timer);
+    loop.deadlines(10).arm(d, loop.now_ms());
+    std::thread t([&] { loop.post([&] { order.push_back(1); }); });
+    t.join();
+    loop.later([&] { order.push_back(0); });
+    CHECK(loop.run_until([&] { return order.size() == 3; }, 2000));
+    // One iteration: the posted work came with the poll's events, the later() work ran after that batch; the
+    // timer fired 10 ms later.
+    CHECK(order == std::vector<int>{1, 0, 2});
+    CHECK(loop.run_until([] { return true; }, 0));
+}
+
+TEST_CASE("run_until gives up after its timeout, and stop() ends it early") {
+    ferry::EventLoop loop;
+    REQUIRE(loop.ok());
+    int checks = 0;
+    loop.update_clock();
+    const uint64_t start = loop.now_ms();
+    CHECK_FALSE(loop.run_until([&] { return ++checks < 0; }, 30));
+    CHECK(loop.now_ms() - start >= 30);
+    CHECK(loop.now_ms() - start < 1000);
+    CHECK(checks >= 2);  // before the first iteration and after the last
+    loop.stop();
+    CHECK_FALSE(loop.run_until([] { return false; }, 5000));
+    CHECK(loop.now_ms() - start < 1000);
+}
