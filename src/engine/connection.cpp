@@ -436,6 +436,8 @@ void Connection::on_timer() {
 }
 
 void Connection::drop(std::string_view message, const std::string& error, bool reset) {
+    // Attempts still in flight end first, so `failed` is the connection's last word before `closed`.
+    if (state_ != State::Closed && dials_in_flight_ > 0) end_all_dials("connection closed while dialing");
     if (state_ != State::Closed) {
         const Stage stage = state_ == State::Handshake ? Stage::Handshake
                             : state_ == State::Dialing ? Stage::Dialing

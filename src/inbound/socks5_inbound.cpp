@@ -77,8 +77,11 @@ InboundStep Socks5Inbound::serve(int fd, Flow& flow, InboundState& state, std::s
 std::string Socks5Inbound::upstream_ready(int fd, const Flow& flow, const InboundState&, int upstream_fd) const {
     std::vector<std::byte> reply;
     socks5::encode_reply(socks5::kSucceeded, local_address(upstream_fd), reply);
-    if (!io::send_all_now(fd, reply))
-        return "write tcp " + flow.local.to_string() + "->" + flow.peer.to_string() + ": SOCKS5 reply: " + errno_text(errno);
+    if (!io::send_all_now(fd, reply)) {
+        const int err = errno;
+        const SocketAddress local = flow.local.empty() ? local_address(fd) : flow.local;
+        return "write tcp " + local.to_string() + "->" + flow.peer.to_string() + ": SOCKS5 reply: " + errno_text(err);
+    }
     return {};
 }
 
