@@ -132,8 +132,7 @@ void Connection::read_handshake() {
 // ------------------------------------------------------------------------------------------------- dialing
 
 std::string Connection::dial_text(const DialSide& d) const {
-    const SocketAddress& source = d.attempt.source;  // set when it connects from the client's address
-    std::string from = source.empty() ? "" : source.to_string() + "->";
+    std::string from = d.attempt.from_client ? flow_.client().to_string() + "->" : "";
     return "dial tcp " + from + (d.attempt.target.empty() ? flow_.target : d.attempt.target).to_string();
 }
 
@@ -408,8 +407,7 @@ std::string Connection::client_text() {
 
 void Connection::relay_failed(bool upstream_side, const char* op, int err) {
     std::string where = upstream_side
-                            ? (upstream_.attempt.source.empty() ? std::string()
-                                                                : upstream_.attempt.source.to_string() + "->") +
+                            ? (upstream_.attempt.from_client ? flow_.client().to_string() + "->" : std::string()) +
                                   flow_.target.to_string()
                             : client_text();
     upstream_fault_ = upstream_side;

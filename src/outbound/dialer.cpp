@@ -48,7 +48,7 @@ bool Dialer::dial(const SocketAddress& to, bool from_client, Flow& flow, Attempt
             s.transparent_if_permitted = route_.transparent_if_permitted;
             s.mark = route_.mark;
             s.syn_retries = route_.syn_retries;
-            a.source = client;
+            a.from_client = true;
         }
     } else {
         s.mark = route_.mark;
@@ -59,7 +59,7 @@ bool Dialer::dial(const SocketAddress& to, bool from_client, Flow& flow, Attempt
     }
     UpstreamResult u = open_upstream(to, s);
     if (!u.fd) {
-        r.error = "dial tcp " + (a.source.empty() ? std::string() : a.source.to_string() + "->") + to.to_string() +
+        r.error = "dial tcp " + (a.from_client ? flow.client().to_string() + "->" : std::string()) + to.to_string() +
                   ": " + u.error;
         r.error_code = u.error_code;
         r.exhausted = u.out_of_sockets;  // out of fds: no other candidate would do better

@@ -41,7 +41,7 @@ struct Attempt {
     uint64_t timeout_ms = 0;    // bound on connect + handshake; 0: the service's connect timeout
     uint64_t started_ms = 0;    // when open() ran, on the loop's clock
     uint8_t stage = 0;          // which part of the outbound's handshake it is in (the outbound's own values)
-    SocketAddress source;       // the client's address it is bound to, when it connects from there
+    bool from_client = false;   // it is bound to the client's own address (flow.client())
     std::shared_ptr<backends::Backend> via;  // the upstream proxy it goes through; null when direct
 };
 

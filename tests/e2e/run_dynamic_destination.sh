@@ -29,10 +29,11 @@ allowed-destinations = 127.0.0.1:9000, [::1]:9000, 127.0.0.2:9001
 INI
 start_run "$NS_P" "$WORK/ferry.ini" 8443 || finish
 
-# dyn_case NAME VERSION SRC DST SERVER_LOG: a header to DST from SRC; the service on DST sees SRC.
+# dyn_case NAME VERSION SRC DST SERVER_LOG [PORT]: a header to DST from SRC through ferry on PORT (8443);
+# the service on DST sees SRC.
 dyn_case() {
-    local name=$1 v=$2 src=$3 dst=$4 log=$5 c s
-    c=$(client "$NS_C" --connect "$P4:8443" --header-hex "$(hdr "$v" --src "$src" --dst "$dst")" \
+    local name=$1 v=$2 src=$3 dst=$4 log=$5 port=${6:-8443} c s
+    c=$(client "$NS_C" --connect "$P4:$port" --header-hex "$(hdr "$v" --src "$src" --dst "$dst")" \
         --send-bytes 200000 --seed "$RANDOM" --expect-bytes 200000 --timeout 10)
     s=$(server_conn "$src" "$log")
     expect_relay "$name" "$c" "$s" "$src"
@@ -61,16 +62,9 @@ stop_proxy
 
 # The same through ferry mmproxy's go-mmproxy 2.3 flags (it adds the policy routing itself when missing).
 start_proxy "$NS_P" -v 2 -l "0.0.0.0:8444" -dynamic-destination -allowed-destinations "127.0.0.1:9000,[::1]:9000,127.0.0.2:9001" || finish
-dyn_mm() {
-    local name=$1 v=$2 src=$3 dst=$4 log=$5 c s
-    c=$(client "$NS_C" --connect "$P4:8444" --header-hex "$(hdr "$v" --src "$src" --dst "$dst")" \
-        --send-bytes 200000 --seed "$RANDOM" --expect-bytes 200000 --timeout 10)
-    s=$(server_conn "$src" "$log")
-    expect_relay "$name" "$c" "$s" "$src"
-}
-next_port; dyn_mm "mmproxy -dynamic-destination, v2 to 127.0.0.2:9001" v2 "203.0.113.17:$NEXT_PORT" "127.0.0.2:9001" "$SRV_B"
-next_port; dyn_mm "mmproxy -dynamic-destination, v1 to 127.0.0.1:9000" v1 "203.0.113.18:$NEXT_PORT" "127.0.0.1:9000" "$SRV_A"
-next_port; dyn_mm "mmproxy -dynamic-destination, v2 INET6" v2 "[2001:db8:ff::17]:$NEXT_PORT" "[::1]:9000" "$SRV_A"
+next_port; dyn_case "mmproxy -dynamic-destination, v2 to 127.0.0.2:9001" v2 "203.0.113.17:$NEXT_PORT" "127.0.0.2:9001" "$SRV_B" 8444
+next_port; dyn_case "mmproxy -dynamic-destination, v1 to 127.0.0.1:9000" v1 "203.0.113.18:$NEXT_PORT" "127.0.0.1:9000" "$SRV_A" 8444
+next_port; dyn_case "mmproxy -dynamic-destination, v2 INET6" v2 "[2001:db8:ff::17]:$NEXT_PORT" "[::1]:9000" "$SRV_A" 8444
 check "mmproxy: targetAddr is the header's destination" "$PYTHON" "$PEER" logfind --log "$PROXY_LOG" \
     --msg "successfully established upstream connection" --field targetAddr=127.0.0.2:9001
 next_port

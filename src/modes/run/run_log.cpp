@@ -57,7 +57,7 @@ void ConnectionLog::established(const ConnectionView& c, const Attempt& a) const
         .str("destination", destination_text(c.flow))
         .str("via", via_text(a))
         .str("targetAddr", c.flow.target.to_string())
-        .str("source", a.source.empty() ? std::string("own") : a.source.to_string());
+        .str("source", a.from_client ? c.flow.client().to_string() : std::string("own"));
 }
 
 void ConnectionLog::failed(const ConnectionView& c, Stage stage, std::string_view message, std::string_view error) const {
