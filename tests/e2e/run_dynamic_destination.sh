@@ -13,6 +13,8 @@ start_server "$NS_P" echo "127.0.0.2:9001"
 SRV_B=$SERVER_LOG
 start_server "$NS_P" echo "127.0.0.3:9002"
 SRV_C=$SERVER_LOG
+start_server "$NS_P" halfclose-echo "127.0.0.2:9003"
+SRV_HALF=$SERVER_LOG
 # `ferry run` adds no policy routing: the replies to the clients' addresses come back through table 123.
 mm_routing "$NS_P"
 
@@ -25,7 +27,7 @@ listen = :8443
 inbound = proxy-protocol
 target = original
 source = client
-allowed-destinations = 127.0.0.1:9000, [::1]:9000, 127.0.0.2:9001
+allowed-destinations = 127.0.0.1:9000, [::1]:9000, 127.0.0.2:9001, 127.0.0.2:9003
 INI
 start_run "$NS_P" "$WORK/ferry.ini" 8443 || finish
 
@@ -39,11 +41,21 @@ dyn_case() {
     expect_relay "$name" "$c" "$s" "$src"
 }
 
-next_port; dyn_case "run, v2 to 127.0.0.2:9001" v2 "203.0.113.7:$NEXT_PORT" "127.0.0.2:9001" "$SRV_B"
+next_port; FIRST_PORT=$NEXT_PORT
+dyn_case "run, v2 to 127.0.0.2:9001" v2 "203.0.113.7:$FIRST_PORT" "127.0.0.2:9001" "$SRV_B"
 next_port; dyn_case "run, v1 to 127.0.0.1:9000" v1 "203.0.113.8:$NEXT_PORT" "127.0.0.1:9000" "$SRV_A"
 next_port; dyn_case "run, v2 INET6 to [::1]:9000" v2 "[2001:db8:ff::7]:$NEXT_PORT" "[::1]:9000" "$SRV_A"
+# Half-close: the client finishes sending; the service answers only after it read that EOF.
+next_port
+c=$(client "$NS_C" --connect "$P4:8443" --header-hex "$(hdr v2 --src "203.0.113.11:$NEXT_PORT" --dst 127.0.0.2:9003)" \
+    --send-bytes 300000 --seed 3 --shutdown-after-send --timeout 10)
+s=$(server_conn "203.0.113.11:$NEXT_PORT" "$SRV_HALF")
+check_py "run: half-close, the service saw the client's EOF after all its bytes" \
+    "j1 is not None and j1['bytes_in'] == j0['sent'] == 300000 and j1['sha256_in'] == j0['sha256_sent']" "$c" "$s"
+check_py "run: half-close, the client got the whole reply after its own shutdown, then EOF" \
+    "j1 is not None and j0['error'] is None and j0['closed_by_peer'] and j0['received'] == 300000 and j0['sha256_received'] == j1['sha256_out']" "$c" "$s"
 check "run: the relaying line names the header's destination" \
-    "$PYTHON" "$PEER" logfind --log "$PROXY_LOG" --msg relaying --field listener=lb --field destination=127.0.0.2:9001 --field client=203.0.113.7:$((E2E_PORT - 2)) --field targetAddr=127.0.0.2:9001
+    "$PYTHON" "$PEER" logfind --log "$PROXY_LOG" --msg relaying --field listener=lb --field destination=127.0.0.2:9001 --field client=203.0.113.7:$FIRST_PORT --field targetAddr=127.0.0.2:9001
 
 # A destination outside the list is refused: the connection is closed and nothing reaches the service.
 next_port
