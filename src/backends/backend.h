@@ -1,4 +1,4 @@
-// The moproxy mode's upstream proxies as the loops see them: a Backend is one server's configuration and its
+// The ranked upstream proxies as the loops see them: a Backend is one server's configuration and its
 // live counters; a BackendTable is one published ranking of them. The prober thread builds a new table after
 // every probe round, tick and failure report, and publishes it through an rcu::Cell; the loops read the
 // current table without locking and copy its shared_ptr when a connection needs it across loop iterations.

@@ -1,4 +1,4 @@
-// Scores and ranking of the moproxy mode's upstream proxies, after moproxy 0.5.1: probe delays smoothed into a
+// Scores and ranking of the upstream proxies, after moproxy 0.5.1: probe delays smoothed into a
 // score, a penalty for recent error closes, a little jitter, down servers last. Pure: the caller owns one
 // ScoreState per server, feeds it probe results and connection outcomes, and passes the random bits in.
 // No clock is needed: nothing here depends on when things happened, only on their order.

@@ -123,7 +123,8 @@ private:
 
     void step() {
         if (phase_ == 0) {
-            HandshakeStep s = tunnel::proxy_handshake(backend_->config(), to_, attempt_, io_, -1, prober_.loop_scratch_);
+            HandshakeStep s =
+                tunnel::proxy_handshake(backend_->config(), to_, attempt_, io_, -1, prober_.loop_scratch_);
             if (s.status == HandshakeStep::Status::Incomplete) return;
             if (s.status == HandshakeStep::Status::Failed) {
                 finish(std::nullopt, s.error);

@@ -1,7 +1,7 @@
-// The upstream proxy servers of the moproxy mode: their configuration as plain values, and moproxy's INI server
-// list (-l/--list, reloaded on SIGHUP) read with inih. Servers given on the command line (-s/-t) become the same
-// ServerConfig (see moproxy_options.h), so the rest of the mode sees one kind of server.
-// Pure: no logging, no globals; load_server_list() is the only function that touches the file system.
+// The upstream proxy servers (moproxy mode, `ferry run`'s [server] sections): their configuration as plain values, and
+// moproxy's INI server list (-l/--list, reloaded on SIGHUP) read with inih. Servers given on the command line (-s/-t)
+// become the same ServerConfig (see moproxy_options.h), so the rest of the mode sees one kind of server. Pure: no
+// logging, no globals; load_server_list() is the only function that touches the file system.
 #pragma once
 
 #include <cstdint>

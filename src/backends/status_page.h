@@ -1,10 +1,9 @@
-// The status service of moproxy mode as pure functions: a Snapshot of the server table goes in, the bytes of a
-// page come out (HTML for browsers, aligned text for curl, JSON, OpenMetrics, the version), and a small HTTP/1.x
-// request parser plus a router decide which page a request gets. No sockets, no threads, no globals: the
-// caller reads the request bytes, builds the snapshot, and writes serialize(route(...)) back.
-//
-// Every string taken from the snapshot (tags, protocols, addresses, the version) is treated as untrusted: it is
-// escaped for the output format, and bytes that are not valid UTF-8 become U+FFFD in every output.
+// The status service of the ranked upstream proxies (moproxy's pages) as pure functions: a Snapshot of the server table
+// goes in, the bytes of a page come out (HTML for browsers, aligned text for curl, JSON, OpenMetrics, the version), and
+// a small HTTP/1.x request parser plus a router decide which page a request gets. No sockets, no threads, no globals:
+// the caller reads the request bytes, builds the snapshot, and writes serialize(route(...)) back.  Every string taken
+// from the snapshot (tags, protocols, addresses, the version) is treated as untrusted: it is escaped for the output
+// format, and bytes that are not valid UTF-8 become U+FFFD in every output.
 #pragma once
 
 #include "proto/codec.h"

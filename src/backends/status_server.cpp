@@ -49,7 +49,8 @@ private:
             if (!io_.readable) return;
             char buf[status::kMaxRequestHead + 1];
             for (;;) {
-                const IoResult r = io::recv_some(io_.fd, std::as_writable_bytes(std::span(buf, sizeof buf - in_.size())));
+                const auto room = std::as_writable_bytes(std::span(buf, sizeof buf - in_.size()));
+                const IoResult r = io::recv_some(io_.fd, room);
                 if (r.io == Io::Progress) {
                     in_.append(buf, r.bytes);
                     if (in_.size() > status::kMaxRequestHead) break;

@@ -1,6 +1,6 @@
-// The moproxy mode's status service (--stats-bind): HTTP GET served by ferry's own loops, read-only. Each
-// request is answered from the current BackendTable (read through RCU) and the servers' live counters, then
-// the connection is closed.
+// The ranked upstream proxies' status service (moproxy's --stats-bind, `ferry run`'s `status`): HTTP GET served by
+// ferry's own loops, read-only. Each request is answered from the current BackendTable (read through RCU) and the
+// servers' live counters, then the connection is closed.
 #pragma once
 
 #include <cstdint>

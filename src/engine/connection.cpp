@@ -417,8 +417,9 @@ void Connection::relay_failed(bool upstream_side, const char* op, int err) {
 void Connection::on_timer() {
     switch (state_) {
         case State::Handshake:
-            drop(config().inbound->failure_message(), std::string("no complete ") + config().inbound->handshake_name() +
-                                                          " within " + std::to_string(config().header_timeout_ms) + " ms");
+            drop(config().inbound->failure_message(),
+                 std::string("no complete ") + config().inbound->handshake_name() + " within " +
+                     std::to_string(config().header_timeout_ms) + " ms");
             break;
         case State::Relaying:
             if ((up_.done() || down_.done()) && halfclose_deadlines_)

@@ -402,7 +402,10 @@ int Service::run(const std::function<void()>& on_ready) {
         options.backlog = 128;
         Fd fd = listen_tcp(extra.address, options, &error);
         if (!fd) {
-            FERRY_LOG(Error, "failed to bind listener").str("listener", extra.name).str("listenAdr", extra.address.to_string()).str("error", error);
+            FERRY_LOG(Error, "failed to bind listener")
+                .str("listener", extra.name)
+                .str("listenAdr", extra.address.to_string())
+                .str("error", error);
             return 1;
         }
         FERRY_LOG(Info, "listening").str("listener", extra.name).str("listenAdr", extra.address.to_string());

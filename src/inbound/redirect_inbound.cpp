@@ -41,8 +41,9 @@ InboundStep RedirectInbound::read(int fd, Flow& flow, InboundState& state, std::
             return InboundStep::done();
         }
         if (!socks_)
-            return InboundStep::invalid("failed to accept connection",
-                                        "not redirected: the original destination is unknown or " + flow.local.to_string());
+            return InboundStep::invalid(
+                "failed to accept connection",
+                "not redirected: the original destination is unknown or " + flow.local.to_string());
         if (!socks_->allows(flow.peer))
             return InboundStep::invalid("failed to accept connection",
                                         "not redirected (original destination unknown or " + flow.local.to_string() +
@@ -52,7 +53,8 @@ InboundStep RedirectInbound::read(int fd, Flow& flow, InboundState& state, std::
     return socks_->serve(fd, flow, state, scratch);
 }
 
-std::string RedirectInbound::upstream_ready(int fd, const Flow& flow, const InboundState& state, int upstream_fd) const {
+std::string RedirectInbound::upstream_ready(int fd, const Flow& flow, const InboundState& state,
+                                            int upstream_fd) const {
     if (state.kind != kSocks5) return {};
     return socks_->upstream_ready(fd, flow, state, upstream_fd);
 }

@@ -25,15 +25,16 @@ bool Socks5Inbound::allows(const SocketAddress& peer) const { return clients_.co
 
 InboundStep Socks5Inbound::read(int fd, Flow& flow, InboundState& state, std::span<std::byte> scratch) const {
     if (state.phase == kAwaitGreeting && !allows(flow.peer))
-        return Step::invalid("failed to accept connection", flow.peer.ip_string() + " may not use the SOCKS5 service");
+        return Step::invalid("failed to accept connection",
+                             flow.peer.ip_string() + " may not use the SOCKS5 service");
     return serve(fd, flow, state, scratch);
 }
 
 InboundStep Socks5Inbound::serve(int fd, Flow& flow, InboundState& state, std::span<std::byte> scratch) const {
     static thread_local std::vector<std::byte> reply;
     for (;;) {
-        const IoResult in =
-            io::peek(fd, scratch.first(std::min(scratch.size(), socks5::kMaxGreetingLength + socks5::kMaxRequestLength)));
+        const size_t want = std::min(scratch.size(), socks5::kMaxGreetingLength + socks5::kMaxRequestLength);
+        const IoResult in = io::peek(fd, scratch.first(want));
         if (in.io == Io::WouldBlock) return {};
         if (in.io == Io::Error) return Step::invalid(kFailed, "read: " + errno_text(in.error));
         if (in.io == Io::Eof) return Step::invalid(kFailed, "EOF");

@@ -23,7 +23,8 @@ InboundStep SrcproxyHeaderInbound::read(int fd, Flow& flow, InboundState&, std::
     if (r.io == Io::Eof) return Step::invalid("failed to read relay request", "EOF");
     auto result = srcproxy::parse(std::span<const std::byte>(scratch.data(), r.bytes));
     if (result.status == srcproxy::Status::Incomplete) return {};  // new bytes come as a new edge
-    if (result.status == srcproxy::Status::Invalid) return Step::invalid("failed to parse relay request", result.reason);
+    if (result.status == srcproxy::Status::Invalid)
+        return Step::invalid("failed to parse relay request", result.reason);
     flow.peer_is_client = false;  // the srcproxy client speaks for the client
     flow.source = result.source;
     flow.destination = result.destination;

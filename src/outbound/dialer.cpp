@@ -98,7 +98,8 @@ bool Dialer::open(Flow& flow, Attempt& a, DialState& state, OpenResult& r, uint6
         const bool learned = !(to.address.is_v4() ? route_.target4 : route_.target6);
         if (learned && !route_.allowed_destinations.empty()) {
             bool allowed = false;
-            for (const auto& rule : route_.allowed_destinations) allowed = allowed || (to.host.empty() && rule.contains(to.address));
+            for (const auto& rule : route_.allowed_destinations)
+                allowed = allowed || (to.host.empty() && rule.contains(to.address));
             if (!allowed) return refuse("destination " + to.text() + " is not in the allowed destinations", EACCES);
         }
     }

@@ -94,7 +94,7 @@ struct Route {
     uint32_t mark = 0;       // SO_MARK when non-zero
     std::string device;      // SO_BINDTODEVICE when not empty
     bool tfo = false;        // TCP Fast Open, where ferry speaks first (a tunnel or a PROXY header)
-    int syn_retries = 0;     // TCP_SYNCNT for Source::Client (go-mmproxy sets 2: a dead target fails in ~7 s); 0: kernel's
+    int syn_retries = 0;     // TCP_SYNCNT for Source::Client (go-mmproxy: 2, a dead target fails in ~7 s); 0: kernel's
     int keepalive_seconds = 15;  // SO_KEEPALIVE idle and interval, as Go's dialer sets them; 0 = off
 };
 

@@ -35,13 +35,16 @@ void ConnectionLog::listening(const ListenerInfo& l) const {
 }
 
 void ConnectionLog::origin_refused(const ListenerInfo& l, const SocketAddress& peer, int) const {
-    FERRY_LOG(Debug, "connection origin not in allowed subnets").str("listener", l.name).str("remoteAddr", peer.to_string());
+    FERRY_LOG(Debug, "connection origin not in allowed subnets")
+        .str("listener", l.name)
+        .str("remoteAddr", peer.to_string());
 }
 
 void ConnectionLog::attempt_failed(const ConnectionView& c, const Attempt& a, std::string_view error,
                                    std::optional<Fault> fault) const {
     if (!a.via || !fault) return;
-    FERRY_LOG(Warn, *fault == Fault::Upstream ? "proxy attempt failed" : "attempt through proxy failed, not the proxy's fault")
+    FERRY_LOG(Warn, *fault == Fault::Upstream ? "proxy attempt failed"
+                                              : "attempt through proxy failed, not the proxy's fault")
         .str("listener", c.listener.name)
         .str("server", a.via->config().tag)
         .str("client", client_text(c.flow))
@@ -60,7 +63,8 @@ void ConnectionLog::established(const ConnectionView& c, const Attempt& a) const
         .str("source", a.from_client ? c.flow.client().to_string() : std::string("own"));
 }
 
-void ConnectionLog::failed(const ConnectionView& c, Stage stage, std::string_view message, std::string_view error) const {
+void ConnectionLog::failed(const ConnectionView& c, Stage stage, std::string_view message,
+                           std::string_view error) const {
     const log::Level level = stage == Stage::Handshake ? log::Level::Debug : log::Level::Info;
     if (!log::enabled(level)) return;
     log::Line line(level, message, "ferry/run_log.cpp");
