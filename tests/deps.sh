@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-    build-essential g++ make pkg-config libcap-dev libinih-dev libcjson-dev catch2
+    build-essential g++ make pkg-config libcap-dev libinih-dev libcjson-dev catch2 time
     haproxy go-mmproxy iproute2 iptables python3 procps psmisc socat netcat-openbsd gnuplot-nox
     shadowsocks-libev microsocks tinyproxy dnsmasq-base chromium curl dante-server redsocks tshark nftables
 )

@@ -339,7 +339,7 @@ ServerListResult load_server_list(const std::string& path) {
     std::string text;
     if (int err = read_text_file(path, text)) {
         ServerListResult result;
-        result.error = path + ": " + std::strerror(err);
+        result.error = path + ": " + read_error_text(err);
         return result;
     }
     return parse_server_list(text, path);

@@ -206,7 +206,8 @@ LoadResult load_file(const std::string& path) {
     const char* op = "";
     if (int err = read_text_file(path, text, &op)) {
         LoadResult failed;
-        failed.error = std::string(op) + " " + path + ": " + errno_text(err);  // Go's os error wording
+        // Go's os error wording, but the size limit says what it is.
+        failed.error = std::string(op) + " " + path + ": " + (err == EFBIG ? read_error_text(err) : errno_text(err));
         return failed;
     }
     return parse_list(text, path);

@@ -1,5 +1,8 @@
 #include "modes/mmproxy/mmproxy_options.h"
 
+#include <cstdint>
+#include <string>
+
 namespace ferry::mmproxy {
 
 namespace {
@@ -10,6 +13,12 @@ constexpr int64_t kMaxMark = 0xFFFFFFFF;
 constexpr int64_t kMaxRoutingTable = 0xFFFFFFFF;
 constexpr int64_t kDefaultTable = 253;
 constexpr int64_t kLocalTable = 255;
+// Loops and SO_REUSEPORT sockets: the other modes' cap. A billion threads took 652 MB before failing.
+constexpr int64_t kMaxThreads = 1024;
+constexpr int64_t kMaxListeners = 1024;
+// Go's time.Duration holds at most this many seconds; more overflowed (seconds x 1000) into a deadline in the
+// past, closing every UDP flow at once.
+constexpr int64_t kMaxCloseAfterSeconds = INT64_MAX / 1000000000;
 
 // Defines every flag on fs, writing into *o. The usage texts of the 2.1 flags are byte-for-byte 2.1's.
 void define_flags(goflag::FlagSet* fs, Options* o) {
@@ -130,10 +139,18 @@ std::optional<ValidationError> validate(Options* o) {
         return invalid("--close-after has to be >= 0", {{"close-after", o->close_after_seconds}});
 
     // ferry's own checks: 2.1 accepted anything here and failed later, or never.
+    if (o->listeners > kMaxListeners)
+        return invalid("--listeners has to be <= " + std::to_string(kMaxListeners), {{"listeners", o->listeners}});
+    if (o->close_after_seconds > kMaxCloseAfterSeconds) {
+        return invalid("--close-after has to be <= " + std::to_string(kMaxCloseAfterSeconds),
+                       {{"close-after", o->close_after_seconds}});
+    }
     if (auto e = check_listen(o)) return e;
     if (auto e = check_target(o->target_v4, false, &o->target4)) return e;
     if (auto e = check_target(o->target_v6, true, &o->target6)) return e;
     if (o->threads < 0) return invalid("-threads has to be >= 0", {{"threads", o->threads}});
+    if (o->threads > kMaxThreads)
+        return invalid("-threads has to be <= " + std::to_string(kMaxThreads), {{"threads", o->threads}});
     if (o->header_timeout.count() <= 0) {
         return invalid("-header-timeout has to be > 0",
                        {{"header-timeout", goflag::format_duration(o->header_timeout)}});

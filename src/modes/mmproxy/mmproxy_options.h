@@ -100,11 +100,15 @@ ParseOutcome parse_flags(std::vector<std::string> args, std::string_view argv0);
 //   -v has to be >= 0                              {verbose: n}
 //   --listeners has to be >= 1
 //   --close-after has to be >= 0                   {close-after: n}
+//   --listeners has to be <= 1024                  {listeners: n}    (ferry; one socket each)
+//   --close-after has to be <= 9223372036          {close-after: n}  (ferry; 2.1 overflowed)
 //   -l "<a>" is not a valid listen address ...     {listenAdr: "<a>"} (ferry; 2.1 fails later, exit 0)
 //   -4 "<a>" is not an IPv4 address:port ...       {targetAddr4: "<a>"} (ferry)
 //   -6 "<a>" is not an IPv6 [address]:port ...     {targetAddr6: "<a>"} (ferry)
-//   -threads has to be >= 0, -header-timeout has to be > 0, -connect-timeout has to be > 0,
-//   -idle-timeout has to be >= 0, -relay has to be one of splice, adaptive, copy, -halfclose-timeout has to be >= 0, -routing-table has to be in 1..4294967295 and not 253, 254 or 255 (ferry)
+//   -threads has to be >= 0, -threads has to be <= 1024, -header-timeout has to be > 0,
+//   -connect-timeout has to be > 0, -idle-timeout has to be >= 0, -relay has to be one of splice, adaptive,
+//   copy, -halfclose-timeout has to be >= 0, -routing-table has to be in 1..4294967295 and not 253, 254 or 255
+//   (ferry)
 //   -allowed-destinations: "<item>" is not a destination: ...   {allowedDestinations: "<value>"} (ferry)
 //   -allowed-destinations needs -dynamic-destination             (ferry)
 //   -dynamic-destination is for TCP only (-p tcp)                 {protocol: "<p>"} (ferry)

@@ -688,7 +688,7 @@ RunConfigResult load_run_config(const std::string& path) {
     std::string text;
     if (int err = read_text_file(path, text)) {
         RunConfigResult result;
-        result.error = path + ": " + std::strerror(err);
+        result.error = path + ": " + read_error_text(err);
         return result;
     }
     return parse_run_config(text, path);

@@ -352,7 +352,7 @@ std::optional<ConfigResult<Config>> parse_failure(const json5::ParseResult& pars
 }
 
 std::optional<std::string> read_file(const std::string& path, std::string& text) {
-    if (int err = read_text_file(path, text)) return path + ": " + std::strerror(err);
+    if (int err = read_text_file(path, text)) return path + ": " + read_error_text(err);
     return std::nullopt;
 }
 

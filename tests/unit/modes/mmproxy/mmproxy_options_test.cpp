@@ -353,6 +353,8 @@ TEST_CASE("ferry validates -l, -4 and -6 (2.1 does not)", "[mmproxy_options]") {
 TEST_CASE("ferry's own flags are checked after 2.1's", "[mmproxy_options]") {
     const std::pair<std::vector<std::string>, const char*> cases[] = {
         {{"-threads", "-1"}, "-threads has to be >= 0"},
+        {{"-threads", "1025"}, "-threads has to be <= 1024"},
+        {{"-threads", "1000000000"}, "-threads has to be <= 1024"},
         {{"-header-timeout", "0"}, "-header-timeout has to be > 0"},
         {{"-header-timeout", "-1s"}, "-header-timeout has to be > 0"},
         {{"-connect-timeout", "0s"}, "-connect-timeout has to be > 0"},
@@ -363,6 +365,9 @@ TEST_CASE("ferry's own flags are checked after 2.1's", "[mmproxy_options]") {
         {{"-routing-table", "254"}, "-routing-table has to be in 1..4294967295 and not 253, 254 or 255"},
         {{"-routing-table", "4294967296"}, "-routing-table has to be in 1..4294967295 and not 253, 254 or 255"},
         {{"-threads", "-1", "-listeners", "0"}, "--listeners has to be >= 1"},
+        {{"-listeners", "1025"}, "--listeners has to be <= 1024"},
+        {{"-close-after", "9223372037"}, "--close-after has to be <= 9223372036"},
+        {{"-close-after", "9223372036854775807"}, "--close-after has to be <= 9223372036"},
     };
     for (const auto& [args, message] : cases) {
         INFO(message);
