@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import random
+import select
 import selectors
 import socket
 import struct
@@ -151,6 +152,17 @@ def serve_conn(conn, peer, local, args, log):
             for data in kept:
                 send(data)
             conn.shutdown(socket.SHUT_WR)
+        elif args.mode == 'stall':
+            # A wedged service: never reads, never writes; waits (up to --timeout) for the other side to stop
+            # sending or go away, which POLLRDHUP/POLLHUP/POLLERR report even with unread bytes queued.
+            p = select.poll()
+            p.register(conn, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+            rec['stall_ended'] = 'peer closed' if p.poll(args.timeout * 1000) else 'timeout'
+        elif args.mode == 'stall-hold':
+            # The same, but a FIN does not end it: only a reset (or both sides shut) or --timeout.
+            p = select.poll()
+            p.register(conn, select.POLLHUP | select.POLLERR)
+            rec['stall_ended'] = 'peer reset' if p.poll(args.timeout * 1000) else 'timeout'
         elif args.mode == 'source':
             def sender():
                 try:
@@ -877,7 +889,8 @@ def main(argv):
 
     s = sub.add_parser('server')
     s.add_argument('--listen', action='append', required=True, help='ADDR:PORT, repeatable')
-    s.add_argument('--mode', choices=['echo', 'sink', 'source', 'halfclose-echo'], default='echo')
+    s.add_argument('--mode', choices=['echo', 'sink', 'source', 'halfclose-echo', 'stall', 'stall-hold'],
+                   default='echo')
     s.add_argument('--bytes', type=int, default=0, help='source mode: bytes to send')
     s.add_argument('--seed', type=int, default=1)
     s.add_argument('--log', help='append one JSON line per finished connection (default stdout)')

@@ -105,6 +105,9 @@ void Connection::on_side_io(Side& side, uint32_t events) {
                     return;
                 }
             }
+            // The peer finished sending: half-closed from now on, even while its last bytes wait behind a
+            // peer that does not read (a wedged upstream must not hold a client that left for ever).
+            if (events & (EPOLLRDHUP | EPOLLHUP)) peer_finished_ = true;
             if (DeadlineQueue* q = relay_deadlines()) q->arm(deadline_, worker_.loop().now_ms());
             drive();
             break;
@@ -346,7 +349,7 @@ void Connection::start_relay() {
 
 void Connection::drive() {
     PipePool& pool = worker_.pipes();
-    const bool was_half_closed = up_.done() || down_.done();
+    const bool was_half_closed = half_closed();
     const bool eof_before = up_.eof_seen() || down_.eof_seen();
     auto up = up_.pump(client_.io, upstream_.io, pool, worker_.scratch(), down_.done());
     auto down = down_.pump(upstream_.io, client_.io, pool, worker_.scratch(), up_.done());
@@ -369,7 +372,7 @@ void Connection::drive() {
         finish(false, true);
         return;
     }
-    if (!was_half_closed && (up_.done() || down_.done())) {
+    if (!was_half_closed && half_closed()) {
         // Now half-closed: the half-close deadline (if any) replaces the idle one.
         if (DeadlineQueue* q = relay_deadlines()) q->arm(deadline_, worker_.loop().now_ms());
     }
@@ -395,8 +398,10 @@ void Connection::report_bytes(bool now) {
     reported_down_ = down;
 }
 
+bool Connection::half_closed() const { return peer_finished_ || up_.done() || down_.done(); }
+
 DeadlineQueue* Connection::relay_deadlines() const {
-    if ((up_.done() || down_.done()) && halfclose_deadlines_) return halfclose_deadlines_;
+    if (half_closed() && halfclose_deadlines_) return halfclose_deadlines_;
     return idle_deadlines_;
 }
 
@@ -422,7 +427,7 @@ void Connection::on_timer() {
                      std::to_string(config().header_timeout_ms) + " ms");
             break;
         case State::Relaying:
-            if ((up_.done() || down_.done()) && halfclose_deadlines_)
+            if (half_closed() && halfclose_deadlines_)
                 drop("connection broken",
                      "half-closed and idle for " + std::to_string(config().halfclose_timeout_ms) + " ms");
             else

@@ -125,7 +125,9 @@ private:
     // Reports the failure and closes: with an RST, or with a FIN when the client was just sent an error reply.
     void drop(std::string_view message, const std::string& error, bool reset = true);
     void fail_dialing();  // no upstream: the inbound's failure reply, then drop
-    // The deadline queue of the relaying state: half-close when one direction is done and one is set, else idle.
+    // One direction is done, or a peer has finished sending (its FIN seen, its last bytes maybe still queued).
+    bool half_closed() const;
+    // The deadline queue of the relaying state: half-close when half-closed and one is set, else idle.
     DeadlineQueue* relay_deadlines() const;
     // A socket failed while relaying: report which one and how, reset both.
     void relay_failed(bool upstream_side, const char* op, int err);
@@ -162,6 +164,7 @@ private:
     uint64_t reported_ms_ = 0;
     bool upstream_fault_ = false;  // the relay ended because the upstream side failed
     bool client_eof_first_ = false;  // the client->upstream direction finished first
+    bool peer_finished_ = false;     // EPOLLRDHUP or EPOLLHUP seen on either socket while relaying
     std::unique_ptr<FlowInterceptors> intercept_;  // while relaying, when the listener has interceptors
 };
 

@@ -28,8 +28,6 @@ namespace {
 
 // How long a SOCKS5 client has for its greeting and request (the reference has no bound at all).
 constexpr uint64_t kSocksHandshakeTimeoutMs = 10000;
-// moproxy closes a half-closed connection after 60 s without traffic; so does ferry in this mode.
-constexpr uint64_t kHalfCloseTimeoutMs = 60000;
 
 // The command-line servers, then the list file's. Returns the error text on failure.
 std::string collect_servers(const moproxy::Options& options, std::vector<backends::ServerConfig>& out) {
@@ -165,7 +163,8 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     listener->outbound = &outbound;
     listener->header_timeout_ms = kSocksHandshakeTimeoutMs;
     listener->connect_timeout_ms = options.max_wait_ms;
-    listener->halfclose_timeout_ms = kHalfCloseTimeoutMs;
+    listener->idle_timeout_ms = options.idle_timeout_ms;
+    listener->halfclose_timeout_ms = options.halfclose_timeout_ms;
     listener->observer = &connection_log;
 
     ServiceConfig config;

@@ -13,6 +13,8 @@ namespace {
 
 // More event-loop threads than this is a typo, not a machine.
 constexpr uint64_t kMaxThreads = 1024;
+// --idle-timeout and --halfclose-timeout: a year is no deadline at all already.
+constexpr uint64_t kMaxTimeoutSeconds = 366 * 24 * 3600;
 
 enum class Opt {
     Host,
@@ -30,6 +32,8 @@ enum class Opt {
     NoTfo,
     SocksClients,
     Threads,
+    IdleTimeout,
+    HalfcloseTimeout,
     NoBind,
     Help,
     Version,
@@ -78,6 +82,10 @@ constexpr OptionDef kOptions[] = {
     {Opt::SocksClients, 0, "socks-clients", Kind::List, "<CIDR>...",
      "Who may use the downstream SOCKS5 service (connections that were not redirected)", "127.0.0.0/8,::1/128"},
     {Opt::Threads, 0, "threads", Kind::Value, "<N>", "Event-loop threads; 0 means one per usable CPU", "0"},
+    {Opt::IdleTimeout, 0, "idle-timeout", Kind::Value, "<SECONDS>",
+     "Close a connection after this long without traffic; 0: never", "7200"},
+    {Opt::HalfcloseTimeout, 0, "halfclose-timeout", Kind::Value, "<SECONDS>",
+     "Close a connection this long after one side stopped sending, without traffic; 0: never", "60"},
     {Opt::NoBind, 0, "no-bind", Kind::Flag, "", "With check: do not try to bind the listeners", ""},
     {Opt::Help, 'h', "help", Kind::Flag, "", "Print this help", ""},
     {Opt::Version, 'V', "version", Kind::Flag, "", "Print the version", ""},
@@ -278,6 +286,13 @@ std::optional<std::string> apply(Opt opt, std::string_view v, Options& o) {
                 return std::nullopt;
             }
             return "not a whole number";
+        case Opt::IdleTimeout:
+        case Opt::HalfcloseTimeout:
+            if (auto n = parse_unsigned(v, kMaxTimeoutSeconds)) {
+                (opt == Opt::IdleTimeout ? o.idle_timeout_ms : o.halfclose_timeout_ms) = *n * 1000;
+                return std::nullopt;
+            }
+            return "not a whole number of seconds (up to " + std::to_string(kMaxTimeoutSeconds) + ")";
         case Opt::AllowDirect:
         case Opt::NoTfo:
         case Opt::NoBind:

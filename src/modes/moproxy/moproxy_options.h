@@ -60,6 +60,11 @@ struct Options {
     // SubnetList allows everyone). A bare IP is the prefix of that one address.
     std::vector<subnets::IpPrefix> socks_clients = default_socks_clients();  // --socks-clients CIDR[,...]
     size_t threads = 0;                        // --threads N (0 = one per usable CPU)
+    // Deadlines of a relayed connection (0 = none). moproxy closes a half-closed connection after 60 s without
+    // traffic and has no idle bound; ferry adds one, long enough for idle SSH sessions and IMAP IDLE (which
+    // speak every 29 minutes), short enough that a wedged upstream cannot hold a connection for ever.
+    uint64_t idle_timeout_ms = 7200 * 1000;       // --idle-timeout SECONDS
+    uint64_t halfclose_timeout_ms = 60 * 1000;    // --halfclose-timeout SECONDS
     bool check = false;                        // the `check` subcommand: validate the configuration and exit
     bool check_no_bind = false;                // check --no-bind: do not try to bind the listeners either
     bool help = false;                         // -h/--help: print usage() to stdout, exit 0

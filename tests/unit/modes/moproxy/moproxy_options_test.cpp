@@ -400,6 +400,8 @@ TEST_CASE("usage: every option on one line, with its default", "[moproxy_options
         {"    --no-tfo", "Fast Open"},
         {"    --socks-clients <CIDR>...", "[default: 127.0.0.0/8,::1/128]"},
         {"    --threads <N>", "[default: 0]"},
+        {"    --idle-timeout <SECONDS>", "[default: 7200]"},
+        {"    --halfclose-timeout <SECONDS>", "[default: 60]"},
         {"    --no-bind", "check"},
         {"-h, --help", "help"},
         {"-V, --version", "version"},
@@ -419,4 +421,21 @@ TEST_CASE("usage_error_text: clap's shape", "[moproxy_options]") {
     CHECK(ferry::moproxy::usage_error_text("unknown option \"--x\"", "moproxy") ==
           "error: unknown option \"--x\"\n\nFor more information, try 'moproxy --help'.\n");
     CHECK(ferry::moproxy::kUsageErrorExit == 2);
+}
+
+TEST_CASE("deadlines: an idle bound by default, moproxy's 60 s half-close, both settable", "[moproxy_options]") {
+    Options d = ok({"-p", "2080", "-s", "2001"});
+    CHECK(d.idle_timeout_ms == 7200 * 1000);
+    CHECK(d.halfclose_timeout_ms == 60 * 1000);
+    Options o = ok({"-p", "2080", "--idle-timeout", "0", "--halfclose-timeout=5"});
+    CHECK(o.idle_timeout_ms == 0);
+    CHECK(o.halfclose_timeout_ms == 5000);
+    CHECK(ok({"--idle-timeout", "31622400"}).idle_timeout_ms == 31622400ull * 1000);
+    CHECK(error_of({"--idle-timeout", "31622401"}) ==
+          "invalid value \"31622401\" for --idle-timeout: not a whole number of seconds (up to 31622400)");
+    CHECK(error_of({"--halfclose-timeout", "1.5"}) ==
+          "invalid value \"1.5\" for --halfclose-timeout: not a whole number of seconds (up to 31622400)");
+    CHECK(error_of({"--idle-timeout", "99999999999999999999999"}) ==
+          "invalid value \"99999999999999999999999\" for --idle-timeout: not a whole number of seconds (up to "
+          "31622400)");
 }
