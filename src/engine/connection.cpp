@@ -34,11 +34,12 @@ void Connection::DialSide::on_timer() {
 }
 
 Connection::Connection(Worker& worker, std::shared_ptr<const ListenerContext> context, Fd client,
-                       const SocketAddress& peer)
+                       const SocketAddress& peer, AdmissionTicket ticket)
     : worker_(worker),
       context_(std::move(context)),
       up_(context_->config->relay_mode),
-      down_(context_->config->relay_mode) {
+      down_(context_->config->relay_mode),
+      ticket_(ticket) {
     client_.conn = this;
     upstream_.conn = this;
     client_.fd = std::move(client);
@@ -56,7 +57,11 @@ void Connection::start() {
         drop(config().inbound->failure_message(), "epoll_ctl: " + errno_text(errno));
         return;
     }
-    arm(config().header_timeout_ms);
+    worker_.handshake_started(*this);
+    const Admission* admission = worker_.admission();
+    handshake_timeout_ms_ =
+        admission ? admission->handshake_timeout_ms(config().header_timeout_ms) : config().header_timeout_ms;
+    arm(handshake_timeout_ms_);
     // Loopback clients often send the header before we even accepted: try now instead of a loop round trip.
     client_.io.readable = true;
     read_handshake();
@@ -123,13 +128,44 @@ void Connection::read_handshake() {
         case InboundStep::Status::Incomplete:
             return;
         case InboundStep::Status::Invalid:
-            drop(step.message, step.error, !step.replied);
+            if (step.refused)
+                refuse_peer(step);
+            else
+                drop(step.message, step.error, !step.replied);
             return;
         case InboundStep::Status::Done:
             break;
     }
     handshake_done_ = true;
+    handshake_ended();
     start_dialing();
+}
+
+void Connection::handshake_ended() {
+    worker_.handshake_finished(*this);
+    if (Admission* a = worker_.admission()) a->handshake_done(ticket_);
+}
+
+void Connection::refuse_peer(const InboundStep& step) {
+    Admission* a = worker_.admission();
+    if (!a) {
+        drop(step.message, step.error, !step.replied);
+        return;
+    }
+    a->counters.refused_clients.fetch_add(1, std::memory_order_relaxed);
+    uint64_t not_logged = 0;
+    if (!a->log_limiter().allow(a->key(flow_.peer), worker_.loop().now_ms(), &not_logged)) {
+        finish(!step.replied);  // refused again within the interval: counted, not logged
+        return;
+    }
+    std::string error = step.error;
+    if (not_logged > 0) error += " (and " + std::to_string(not_logged) + " more refusals of it not logged)";
+    drop(step.message, error, !step.replied);
+}
+
+void Connection::evict(const std::string& reason) {
+    if (state_ != State::Handshake) return;
+    drop(config().inbound->failure_message(), reason);
 }
 
 // ------------------------------------------------------------------------------------------------- dialing
@@ -424,7 +460,7 @@ void Connection::on_timer() {
         case State::Handshake:
             drop(config().inbound->failure_message(),
                  std::string("no complete ") + config().inbound->handshake_name() + " within " +
-                     std::to_string(config().header_timeout_ms) + " ms");
+                     std::to_string(handshake_timeout_ms_) + " ms");
             break;
         case State::Relaying:
             if (half_closed() && halfclose_deadlines_)
@@ -454,6 +490,8 @@ void Connection::drop(std::string_view message, const std::string& error, bool r
 void Connection::finish(bool reset, bool clean) {
     if (state_ == State::Closed) return;
     state_ = State::Closed;
+    handshake_ended();
+    if (Admission* a = worker_.admission()) a->release(ticket_);
     deadline_.cancel();
     if (dials_in_flight_ > 0) end_all_dials("connection closed while dialing");
     if (relay_started_) relay_ended(clean, false);
@@ -490,6 +528,10 @@ void Connection::close_now() {
         if (dials_in_flight_ > 0) end_all_dials("shutting down");
         if (relay_started_) relay_ended(false, true);
         if (intercept_) intercept_->close(true, up_.bytes(), down_.bytes());
+    }
+    if (state_ != State::Closed) {
+        handshake_ended();
+        if (Admission* a = worker_.admission()) a->release(ticket_);
     }
     state_ = State::Closed;
     deadline_.cancel();

@@ -64,6 +64,11 @@ public:
     // A connection from a peer outside the listener's allowed subnets was closed at once (`fd`: the accepted
     // socket, still open).
     virtual void origin_refused(const ListenerInfo& listener, const SocketAddress& peer, int fd) const;
+    // Overload protection refused a connection from `peer` at accept (a per-source limit: `reason` says which)
+    // and closed it. Rate-limited by the engine: at most one call per source per interval, `not_logged` counting
+    // the refusals of that source since the previous call.
+    virtual void overload_refused(const ListenerInfo& listener, const SocketAddress& peer, std::string_view reason,
+                                  uint64_t not_logged) const;
     // A connection was accepted; its handshake starts.
     virtual void accepted(const ConnectionView& c) const;
     // The handshake is done and the first attempt is about to be opened.

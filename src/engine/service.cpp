@@ -27,6 +27,12 @@ constexpr int kPipeSize = 256 * 1024;
 // Accepts per readable edge before the listener lets the loop serve other sockets; it re-drives itself after
 // the batch so no edge is lost.
 constexpr int kAcceptBatch = 64;
+// How long a loop rests its listeners at the connection limit when none of its connections is still in its
+// handshake (all are carrying traffic): short, because connections end all the time and the kernel's backlog
+// holds the newcomers meanwhile.
+constexpr uint64_t kLimitPauseMs = 100;
+// The limiter key of the "connection limit reached" lines (source keys are never 0 for a real address).
+constexpr uint64_t kLimitLogKey = 0;
 
 bool is_resource_shortage(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
 
@@ -97,6 +103,21 @@ void Listener::pause(int err, const char* during) {
     }
     paused_ = true;
     worker_.loop().deadlines(kAcceptPauseMs).arm(pause_, worker_.loop().now_ms());
+}
+
+void Listener::pause_at_limit(uint64_t live, uint64_t limit) {
+    if (paused_) return;
+    if (pauses_++ == 0) {
+        FERRY_LOG(Warn, "pausing listener")
+            .num("listenerNum", static_cast<int64_t>(info_.number))
+            .str("listenAdr", info_.address_text)
+            .num("pauseMs", static_cast<int64_t>(kLimitPauseMs))
+            .str("reason", "connection limit reached, every connection past its handshake")
+            .num("connections", static_cast<int64_t>(live))
+            .num("limit", static_cast<int64_t>(limit));
+    }
+    paused_ = true;
+    worker_.loop().deadlines(kLimitPauseMs).arm(pause_, worker_.loop().now_ms());
 }
 
 void Listener::accept_batch() {
@@ -184,17 +205,84 @@ void Worker::remove_listeners_of(const ListenerConfig* old) {
     std::erase(listeners_, nullptr);
 }
 
-void Worker::on_accepted(const Listener& listener, Fd fd, const SocketAddress& peer) {
+void Worker::on_accepted(Listener& listener, Fd fd, const SocketAddress& peer) {
     const std::shared_ptr<const ListenerContext>& context = listener.context();
     if (const subnets::SubnetList* allowed = context->config->allowed; allowed && !allowed->contains(peer)) {
         context->observer->origin_refused(context->info, peer, fd.get());
         return;
     }
-    auto* c = new Connection(*this, context, std::move(fd), peer);
+    AdmissionTicket ticket;
+    if (admission_) {
+        if (const Refusal why = admission_->admit(peer, ticket); why != Refusal::None) {
+            set_reset_on_close(fd.get());  // no TIME_WAIT left behind for an attacker's connections
+            refuse(*context, peer, why);
+            return;
+        }
+        if (admission_->over_limit()) make_room();
+    }
+    auto* c = new Connection(*this, context, std::move(fd), peer, ticket);
     c->next = connections_;
     if (connections_) connections_->prev = c;
     connections_ = c;
     c->start();
+}
+
+void Worker::refuse(const ListenerContext& context, const SocketAddress& peer, Refusal why) {
+    uint64_t not_logged = 0;
+    if (!admission_->log_limiter().allow(admission_->key(peer), loop_.now_ms(), &not_logged)) return;
+    const OverloadConfig& c = admission_->config();
+    const std::string reason =
+        why == Refusal::SourceHandshakes
+            ? "more than " + std::to_string(c.max_handshakes_per_source) + " of its connections in their handshake"
+            : "more than " + std::to_string(c.max_connections_per_source) + " connections from this source";
+    context.observer->overload_refused(context.info, peer, reason, not_logged);
+}
+
+void Worker::make_room() {
+    Admission& a = *admission_;
+    uint64_t not_logged = 0;
+    const bool log = a.log_limiter().allow(kLimitLogKey, loop_.now_ms(), &not_logged);
+    if (Connection* oldest = handshakes_oldest_) {
+        a.counters.evicted.fetch_add(1, std::memory_order_relaxed);
+        if (log) {
+            FERRY_LOG(Warn, "connection limit reached, closing the oldest connections still in their handshake")
+                .num("connections", static_cast<int64_t>(a.live()))
+                .num("limit", static_cast<int64_t>(a.max_connections()))
+                .num("closedSoFar", static_cast<int64_t>(a.counters.evicted.load(std::memory_order_relaxed)));
+        }
+        oldest->evict("closed to make room: " + std::to_string(a.live()) + " connections, the limit is " +
+                      std::to_string(a.max_connections()) + ", and this was the oldest still in its handshake (" +
+                      std::to_string(loop_.now_ms() - oldest->started_ms()) + " ms)");
+        return;
+    }
+    a.counters.paused.fetch_add(1, std::memory_order_relaxed);
+    for (auto& l : listeners_)
+        if (!l->extra()) l->pause_at_limit(a.live(), a.max_connections());
+}
+
+void Worker::handshake_started(Connection& c) {
+    c.handshake_prev = handshakes_newest_;
+    c.handshake_next = nullptr;
+    if (handshakes_newest_)
+        handshakes_newest_->handshake_next = &c;
+    else
+        handshakes_oldest_ = &c;
+    handshakes_newest_ = &c;
+    c.in_handshake_list = true;
+}
+
+void Worker::handshake_finished(Connection& c) {
+    if (!c.in_handshake_list) return;
+    if (c.handshake_prev)
+        c.handshake_prev->handshake_next = c.handshake_next;
+    else
+        handshakes_oldest_ = c.handshake_next;
+    if (c.handshake_next)
+        c.handshake_next->handshake_prev = c.handshake_prev;
+    else
+        handshakes_newest_ = c.handshake_prev;
+    c.handshake_prev = c.handshake_next = nullptr;
+    c.in_handshake_list = false;
 }
 
 void Worker::pause_listeners(int err) {
@@ -223,12 +311,15 @@ void Worker::run() { loop_.run(); }
 
 namespace {
 
-void raise_fd_limit() {
+// Raises the soft fd limit to the hard one; returns the limit now in force.
+uint64_t raise_fd_limit() {
     rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
     }
+    return rl.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 20 : static_cast<uint64_t>(rl.rlim_cur);
 }
 
 const char* signal_name(int sig) {
@@ -250,6 +341,15 @@ void ConnectionObserver::listening(const ListenerInfo& l) const {
         .str("listenAdr", l.address_text);
 }
 void ConnectionObserver::origin_refused(const ListenerInfo&, const SocketAddress&, int) const {}
+void ConnectionObserver::overload_refused(const ListenerInfo& l, const SocketAddress& peer, std::string_view reason,
+                                          uint64_t not_logged) const {
+    FERRY_LOG(Warn, "connection refused")
+        .num("listenerNum", static_cast<int64_t>(l.number))
+        .str("listenAdr", l.address_text)
+        .str("remoteAddr", peer.to_string())
+        .str("reason", reason)
+        .num("notLogged", static_cast<int64_t>(not_logged));
+}
 void ConnectionObserver::accepted(const ConnectionView&) const {}
 void ConnectionObserver::dialing(const ConnectionView&) const {}
 void ConnectionObserver::attempt_started(const ConnectionView&, const Attempt&, size_t) const {}
@@ -378,13 +478,18 @@ void Service::attach(std::vector<Bound>& bound) {
 }
 
 int Service::run(const std::function<void()>& on_ready) {
-    raise_fd_limit();
+    const uint64_t nofile = raise_fd_limit();
+    admission_ = std::make_unique<Admission>(config_.overload, nofile);
+    FERRY_LOG(Debug, "connection limit")
+        .num("maxConnections", static_cast<int64_t>(admission_->max_connections()))
+        .num("openFileLimit", static_cast<int64_t>(nofile));
     const size_t threads = config_.threads ? config_.threads : available_cpus();
 
     sigset_t signals = block_shutdown_signals(static_cast<bool>(config_.on_reload));
 
     for (size_t i = 0; i < threads; ++i) {
         workers_.push_back(std::make_unique<Worker>(i));
+        workers_.back()->set_admission(admission_.get());
         if (!workers_.back()->loop().ok()) {
             FERRY_LOG(Fatal, "failed to create event loop").str("error", errno_text(errno));
             return 1;

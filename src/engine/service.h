@@ -13,6 +13,7 @@
 #include "inbound/inbound.h"
 #include "support/log.h"
 #include "core/net_address.h"
+#include "engine/admission.h"
 #include "engine/events.h"
 #include "outbound/outbound.h"
 #include "core/socket_util.h"
@@ -88,6 +89,7 @@ struct ServiceConfig {
     std::vector<ExtraListener> extra_listeners;  // one socket each, on the first loop
     // Called on the main thread for SIGHUP; when unset SIGHUP keeps its default action.
     std::function<void()> on_reload;
+    OverloadConfig overload;  // engine/admission.h: the connection limits of the whole service
 };
 
 // How long a listener rests after accept() failed for lack of fds or memory (EMFILE, ENFILE, ENOBUFS,
@@ -134,6 +136,7 @@ private:
     void attach(std::vector<Bound>& bound);
 
     ServiceConfig config_;
+    std::unique_ptr<Admission> admission_;
     std::vector<std::unique_ptr<Worker>> workers_;
     size_t next_number_ = 0;  // ListenerInfo::number of the next listening socket
 };

@@ -8,6 +8,7 @@
 
 #include "core/event_loop.h"
 #include "core/pipe_pool.h"
+#include "engine/admission.h"
 #include "engine/events.h"
 #include "engine/flow.h"
 #include "engine/service.h"
@@ -44,6 +45,8 @@ public:
     void on_timer() override;
     // Stops accepting for kAcceptPauseMs after `err` (logged once per episode), then tries again.
     void pause(int err, const char* during);
+    // Stops accepting for a moment because the service is at its connection limit (logged once per episode).
+    void pause_at_limit(uint64_t live, uint64_t limit);
     // Stops accepting for good and closes the socket now (the object itself may be named by events of this
     // batch: destroy it later).
     void close();
@@ -71,14 +74,21 @@ private:
 // One proxied connection: inbound handshake, outbound dial (attempts, maybe racing), then two splice pumps.
 class Connection final : public Deferred, public TimerHandler {
 public:
-    Connection(Worker& worker, std::shared_ptr<const ListenerContext> context, Fd client, const SocketAddress& peer);
+    Connection(Worker& worker, std::shared_ptr<const ListenerContext> context, Fd client, const SocketAddress& peer,
+               AdmissionTicket ticket = {});
     ~Connection() override;
     void start();
     void on_timer() override;
     void close_now();  // at shutdown: no failure event, plain close
+    // Closes a connection still in its handshake to make room for a new one (overload protection).
+    void evict(const std::string& reason);
+    uint64_t started_ms() const { return started_ms_; }
 
     Connection* prev = nullptr;  // the worker's list of live connections
     Connection* next = nullptr;
+    Connection* handshake_prev = nullptr;  // the worker's list of connections in their handshake, oldest first
+    Connection* handshake_next = nullptr;
+    bool in_handshake_list = false;
 
 private:
     enum class State { Handshake, Dialing, Relaying, Closed };
@@ -103,6 +113,10 @@ private:
 
     void on_side_io(Side& side, uint32_t events);
     void read_handshake();
+    // The inbound refused the peer itself (InboundStep::refused): logged at most once per source per interval.
+    void refuse_peer(const InboundStep& step);
+    // Leaves the worker's handshake list and the admission counts of connections in their handshake.
+    void handshake_ended();
     void start_dialing();
     // Opens the next candidate in `d`; false when nothing was left to try (last_error_ says why).
     bool open_next(DialSide& d);
@@ -153,6 +167,8 @@ private:
     SplicePump up_;    // client -> upstream
     SplicePump down_;  // upstream -> client
     Deadline deadline_{this};
+    AdmissionTicket ticket_;
+    uint64_t handshake_timeout_ms_ = 0;  // the deadline armed at accept (shorter under pressure)
     DeadlineQueue* idle_deadlines_ = nullptr;       // while relaying; null: no idle timeout
     DeadlineQueue* halfclose_deadlines_ = nullptr;  // once half-closed; null: none
     uint64_t started_ms_ = 0;
@@ -187,8 +203,14 @@ public:
     // On this loop's thread: the listening sockets serving `old` stop accepting and are closed.
     void remove_listeners_of(const ListenerConfig* old);
     // Takes a freshly accepted socket.
-    void on_accepted(const Listener& listener, Fd fd, const SocketAddress& peer);
+    void on_accepted(Listener& listener, Fd fd, const SocketAddress& peer);
     void unlink(Connection& c);
+    // The service's overload protection (null: none, as in the unit tests' workers). Set before run().
+    void set_admission(Admission* admission) { admission_ = admission; }
+    Admission* admission() const { return admission_; }
+    // The list of connections in their handshake, oldest first (the first to give way at the limit).
+    void handshake_started(Connection& c);
+    void handshake_finished(Connection& c);
     // Out of fds or memory somewhere on this loop: rest every listener for kAcceptPauseMs.
     void pause_listeners(int err);
     void run();
@@ -202,6 +224,14 @@ private:
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::vector<std::unique_ptr<UdpListener>> udp_listeners_;
     Connection* connections_ = nullptr;
+    Connection* handshakes_oldest_ = nullptr;
+    Connection* handshakes_newest_ = nullptr;
+    Admission* admission_ = nullptr;
+
+    // At the connection limit: closes this loop's oldest connection still in its handshake, or (when there is
+    // none) rests its listeners. Called after a new connection was admitted past the limit.
+    void make_room();
+    void refuse(const ListenerContext& context, const SocketAddress& peer, Refusal why);
 };
 
 }  // namespace ferry

@@ -19,6 +19,9 @@ struct InboundStep {
     const char* message = nullptr;  // the log message on Invalid (go-mmproxy's words)
     std::string error;              // the specific reason on Invalid
     bool replied = false;           // on Invalid: the client was sent an error reply; close with a FIN, not an RST
+    // On Invalid: the peer itself may not use this service (not a protocol error); the engine rate-limits the
+    // log lines of such refusals per source.
+    bool refused = false;
 
     static InboundStep done() {
         InboundStep s;
@@ -31,6 +34,11 @@ struct InboundStep {
         s.message = message;
         s.error = std::move(error);
         s.replied = replied;
+        return s;
+    }
+    static InboundStep refuse(const char* message, std::string error) {
+        InboundStep s = invalid(message, std::move(error));
+        s.refused = true;
         return s;
     }
 };

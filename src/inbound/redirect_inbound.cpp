@@ -45,9 +45,9 @@ InboundStep RedirectInbound::read(int fd, Flow& flow, InboundState& state, std::
                 "failed to accept connection",
                 "not redirected: the original destination is unknown or " + flow.local.to_string());
         if (!socks_->allows(flow.peer))
-            return InboundStep::invalid("failed to accept connection",
-                                        "not redirected (original destination unknown or " + flow.local.to_string() +
-                                            "), and " + flow.peer.ip_string() + " may not use the SOCKS5 service");
+            return InboundStep::refuse("failed to accept connection",
+                                       "not redirected (original destination unknown or " + flow.local.to_string() +
+                                           "), and " + flow.peer.ip_string() + " may not use the SOCKS5 service");
         state.kind = kSocks5;
     }
     return socks_->serve(fd, flow, state, scratch);

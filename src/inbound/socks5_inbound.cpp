@@ -25,8 +25,7 @@ bool Socks5Inbound::allows(const SocketAddress& peer) const { return clients_.co
 
 InboundStep Socks5Inbound::read(int fd, Flow& flow, InboundState& state, std::span<std::byte> scratch) const {
     if (state.phase == kAwaitGreeting && !allows(flow.peer))
-        return Step::invalid("failed to accept connection",
-                             flow.peer.ip_string() + " may not use the SOCKS5 service");
+        return Step::refuse("failed to accept connection", flow.peer.ip_string() + " may not use the SOCKS5 service");
     return serve(fd, flow, state, scratch);
 }
 

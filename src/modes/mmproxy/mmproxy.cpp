@@ -122,6 +122,7 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     ServiceConfig config;
     config.listeners.push_back(listener);
     config.threads = static_cast<size_t>(options.threads);
+    config.overload = options.overload_config;
 
     int status = run_service(std::move(config));
 

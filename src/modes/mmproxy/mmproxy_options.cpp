@@ -63,6 +63,7 @@ void define_flags(goflag::FlagSet* fs, Options* o) {
     fs->string_var(&o->allowed_destinations, "allowed-destinations", o->allowed_destinations,
                    "With -dynamic-destination, where clients may be sent: PREFIX[:PORT[-PORT]],... "
                    "(e.g. 127.0.0.1:443,[::1]:8000-8999); empty allows any");
+    define_overload_flags(*fs, &o->overload);
 }
 
 ValidationError invalid(std::string message, std::vector<LogField> fields = {}) {
@@ -196,6 +197,7 @@ std::optional<ValidationError> validate(Options* o) {
         }
         o->destination_rules.push_back(*rule);
     }
+    if (auto e = overload_config(o->overload, &o->overload_config)) return invalid(*e);
     if (!o->destination_rules.empty() && !o->dynamic_destination)
         return invalid("-allowed-destinations needs -dynamic-destination");
     if (o->dynamic_destination && o->protocol != Protocol::Tcp)

@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "modes/overload_flags.h"
 #include "support/goflag.h"
 #include "core/net_address.h"
 #include "outbound/route.h"
@@ -45,6 +46,7 @@ struct Options {
     bool routing = true;                                          // -routing
     int64_t routing_table = 123;                                  // -routing-table
     std::string allowed_destinations;  // -allowed-destinations PREFIX[:PORT[-PORT]],... (with -dynamic-destination)
+    OverloadFlags overload;  // -max-connections, -max-connections-per-source, -max-handshakes-per-source
 
     // Filled in by validate() from the strings above.
     Protocol protocol = Protocol::Tcp;
@@ -53,6 +55,7 @@ struct Options {
     SocketAddress target6;    // IPv6, port 1..65535
     RelayMode relay_mode = RelayMode::Splice;
     std::vector<DestinationRule> destination_rules;  // from allowed_destinations
+    OverloadConfig overload_config;                  // from overload
 };
 
 // One extra field of the fatal log line, as 2.1's zap call adds it (e.g. "mark": -1, "protocol": "xyz").

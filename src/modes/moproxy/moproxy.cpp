@@ -170,6 +170,7 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     ServiceConfig config;
     config.listeners.push_back(listener);
     config.threads = options.threads;
+    config.overload = options.overload;
     if (options.stats_bind) config.extra_listeners.push_back({*options.stats_bind, &status, "status"});
     config.on_reload = [&] {
         std::vector<backends::ServerConfig> next;

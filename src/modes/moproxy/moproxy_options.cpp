@@ -15,6 +15,8 @@ namespace {
 constexpr uint64_t kMaxThreads = 1024;
 // --idle-timeout and --halfclose-timeout: a year is no deadline at all already.
 constexpr uint64_t kMaxTimeoutSeconds = 366 * 24 * 3600;
+// More connections than any fd limit allows is a typo.
+constexpr uint64_t kMaxConnections = uint64_t{1} << 32;
 
 enum class Opt {
     Host,
@@ -34,6 +36,9 @@ enum class Opt {
     Threads,
     IdleTimeout,
     HalfcloseTimeout,
+    MaxConnections,
+    MaxConnectionsPerSource,
+    MaxHandshakesPerSource,
     NoBind,
     Help,
     Version,
@@ -86,6 +91,12 @@ constexpr OptionDef kOptions[] = {
      "Close a connection after this long without traffic; 0: never", "7200"},
     {Opt::HalfcloseTimeout, 0, "halfclose-timeout", Kind::Value, "<SECONDS>",
      "Close a connection this long after one side stopped sending, without traffic; 0: never", "60"},
+    {Opt::MaxConnections, 0, "max-connections", Kind::Value, "<N>",
+     "Connections at once (the oldest in their handshake give way); 0: what the open-file limit allows", "0"},
+    {Opt::MaxConnectionsPerSource, 0, "max-connections-per-source", Kind::Value, "<N>",
+     "Connections at once from one client address (IPv6: one /64); 0: no limit", "0"},
+    {Opt::MaxHandshakesPerSource, 0, "max-handshakes-per-source", Kind::Value, "<N>",
+     "Connections from one client address still in their SOCKS5 handshake; 0: no limit", "0"},
     {Opt::NoBind, 0, "no-bind", Kind::Flag, "", "With check: do not try to bind the listeners", ""},
     {Opt::Help, 'h', "help", Kind::Flag, "", "Print this help", ""},
     {Opt::Version, 'V', "version", Kind::Flag, "", "Print the version", ""},
@@ -293,6 +304,21 @@ std::optional<std::string> apply(Opt opt, std::string_view v, Options& o) {
                 return std::nullopt;
             }
             return "not a whole number of seconds (up to " + std::to_string(kMaxTimeoutSeconds) + ")";
+        case Opt::MaxConnections:
+            if (auto n = parse_unsigned(v, kMaxConnections)) {
+                o.overload.max_connections = *n;
+                return std::nullopt;
+            }
+            return "not a whole number (up to " + std::to_string(kMaxConnections) + ")";
+        case Opt::MaxConnectionsPerSource:
+        case Opt::MaxHandshakesPerSource:
+            if (auto n = parse_unsigned(v, 0xFFFFFFFF)) {
+                (opt == Opt::MaxConnectionsPerSource ? o.overload.max_connections_per_source
+                                                     : o.overload.max_handshakes_per_source) =
+                    static_cast<uint32_t>(*n);
+                return std::nullopt;
+            }
+            return "not a whole number (up to 4294967295)";
         case Opt::AllowDirect:
         case Opt::NoTfo:
         case Opt::NoBind:

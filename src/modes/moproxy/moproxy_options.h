@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/admission.h"
 #include "support/log.h"
 #include "core/net_address.h"
 #include "backends/server_list.h"
@@ -65,6 +66,8 @@ struct Options {
     // speak every 29 minutes), short enough that a wedged upstream cannot hold a connection for ever.
     uint64_t idle_timeout_ms = 7200 * 1000;       // --idle-timeout SECONDS
     uint64_t halfclose_timeout_ms = 60 * 1000;    // --halfclose-timeout SECONDS
+    // --max-connections N, --max-connections-per-source N, --max-handshakes-per-source N (0: auto / none).
+    OverloadConfig overload;
     bool check = false;                        // the `check` subcommand: validate the configuration and exit
     bool check_no_bind = false;                // check --no-bind: do not try to bind the listeners either
     bool help = false;                         // -h/--help: print usage() to stdout, exit 0

@@ -262,9 +262,11 @@ int run_run(const std::vector<std::string>& args, const std::string& argv0) {
     ServiceConfig service_config;
     service_config.listeners = listeners;
     service_config.threads = config.globals.threads;
+    service_config.overload = config.globals.overload;
     if (config.globals.status) service_config.extra_listeners.push_back({*config.globals.status, &status, "status"});
     Service service(std::move(service_config));
     const std::optional<SocketAddress> status_address = config.globals.status;
+    const OverloadConfig overload = config.globals.overload;
     auto reload = [&] {
         auto next = run::load_run_config(file);
         if (!next.ok()) {
@@ -278,6 +280,12 @@ int run_run(const std::vector<std::string>& args, const std::string& argv0) {
         }
         if (next.config->globals.status != status_address) {
             FERRY_LOG(Warn, "the status address changes only with a restart").str("file", file);
+        }
+        const OverloadConfig& o = next.config->globals.overload;
+        if (o.max_connections != overload.max_connections ||
+            o.max_connections_per_source != overload.max_connections_per_source ||
+            o.max_handshakes_per_source != overload.max_handshakes_per_source) {
+            FERRY_LOG(Warn, "the connection limits change only with a restart").str("file", file);
         }
         log::set_min_level(level_of(next.config->globals.log_level));
         prober.set_servers(next.config->servers);

@@ -120,7 +120,13 @@ constexpr std::string_view kListenerKeys[] = {
     "header-timeout", "connect-timeout", "idle-timeout", "halfclose-timeout",
 };
 constexpr std::string_view kAclKeys[] = {"auth", "sources", "destinations", "ports"};
-constexpr std::string_view kFerryKeys[] = {"threads", "log-level", "probe", "test-dns", "max-wait", "status"};
+constexpr std::string_view kFerryKeys[] = {"threads",         "log-level",
+                                           "probe",           "test-dns",
+                                           "max-wait",        "status",
+                                           "max-connections", "max-connections-per-source",
+                                           "max-handshakes-per-source"};
+// More connections than any fd limit allows is a typo.
+constexpr uint64_t kMaxConnections = uint64_t{1} << 32;
 
 // The known key that `name` misspells with '_' or ' ' for '-' or in capitals, or "".
 std::string_view spelled_like(std::string_view name, std::span<const std::string_view> keys) {
@@ -550,6 +556,16 @@ private:
                 auto a = parse_listen_address(k.value, &why);
                 if (!a) return bad(k, "is not an IP:port address (" + why + ")");
                 g.status = *a;
+            } else if (k.name == "max-connections") {
+                auto n = parse_decimal(k.value, kMaxConnections);
+                if (!n) return bad(k, "is not a number of connections (0: what the open-file limit allows)");
+                g.overload.max_connections = *n;
+            } else if (k.name == "max-connections-per-source" || k.name == "max-handshakes-per-source") {
+                auto n = parse_decimal(k.value, std::numeric_limits<uint32_t>::max());
+                if (!n) return bad(k, "is not a number of connections (0: no limit)");
+                (k.name == "max-connections-per-source" ? g.overload.max_connections_per_source
+                                                        : g.overload.max_handshakes_per_source) =
+                    static_cast<uint32_t>(*n);
             } else {
                 return unknown_key("ferry", k, kFerryKeys);
             }

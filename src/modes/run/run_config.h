@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/admission.h"
 #include "backends/server_list.h"
 #include "core/net_address.h"
 #include "inbound/srcproxy_acl.h"
@@ -131,6 +132,9 @@ struct Globals {
     unsigned max_wait_ms = 4000;   // max-wait = SECONDS (decimals allowed; a server's `max wait` wins)
     std::optional<SocketAddress> status;  // status = IP:PORT (moproxy's status page for the servers; not a
                                           // listener's address)
+    // max-connections = N (0: what the open-file limit allows), max-connections-per-source = N,
+    // max-handshakes-per-source = N (0: no limit): the whole process's overload protection.
+    OverloadConfig overload;
 };
 
 struct RunConfig {

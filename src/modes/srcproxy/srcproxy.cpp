@@ -123,9 +123,10 @@ std::shared_ptr<ListenerConfig> base_listener(const SocketAddress& listen, gofla
     return listener;
 }
 
-ServiceConfig service_of(std::shared_ptr<ListenerConfig> listener) {
+ServiceConfig service_of(std::shared_ptr<ListenerConfig> listener, const OverloadConfig& overload) {
     ServiceConfig config;
     config.listeners.push_back(std::move(listener));
+    config.overload = overload;
     return config;
 }
 
@@ -158,7 +159,7 @@ int run_server(const std::string& path) {
                    "lookup TABLE) is enough for IPv6 only");
     }
     if (!cfg.acl.enabled() && info_enabled()) log::plain("[info] acl is off: every client may use any source address");
-    return run_service(service_of(std::move(listener)), [&] {
+    return run_service(service_of(std::move(listener), cfg.overload), [&] {
         if (info_enabled()) log::plain("[info] listening on " + cfg.listen.text);
     });
 }
@@ -213,7 +214,7 @@ int run_client(const std::string& path) {
     listener->inbound = &inbound;
     listener->outbound = &outbound;
     listener->observer = &clog;
-    return run_service(service_of(std::move(listener)), [&] {
+    return run_service(service_of(std::move(listener), cfg.overload), [&] {
         if (info_enabled()) log::plain("[info] listening on " + cfg.listen.text);
     });
 }

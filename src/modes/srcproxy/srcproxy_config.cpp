@@ -306,6 +306,35 @@ public:
         return true;
     }
 
+    // A whole number 0..max (the overload limits).
+    bool count(const cJSON* item, const std::string& path, double max, uint64_t& out) {
+        if (!cJSON_IsNumber(item)) return fail_key(item, path, std::string("expected a number, not ") + type_name(item));
+        const double v = item->valuedouble;
+        if (v != std::floor(v) || v < 0 || v > max)
+            return fail_key(item, path, number_text(v) + " is not a whole number from 0 to " + number_text(max));
+        out = static_cast<uint64_t>(v);
+        return true;
+    }
+
+    // top[first..first+2]: max_connections, max_connections_per_source, max_handshakes_per_source.
+    bool overload(const std::vector<const cJSON*>& top, size_t first, OverloadConfig& out) {
+        constexpr double kMaxConnections = 4294967296.0, kMaxPerSource = 4294967295.0;
+        uint64_t n = 0;
+        if (const cJSON* i = top[first]) {
+            if (!count(i, i->string, kMaxConnections, n)) return false;
+            out.max_connections = n;
+        }
+        if (const cJSON* i = top[first + 1]) {
+            if (!count(i, i->string, kMaxPerSource, n)) return false;
+            out.max_connections_per_source = static_cast<uint32_t>(n);
+        }
+        if (const cJSON* i = top[first + 2]) {
+            if (!count(i, i->string, kMaxPerSource, n)) return false;
+            out.max_handshakes_per_source = static_cast<uint32_t>(n);
+        }
+        return true;
+    }
+
     bool local_addr(const cJSON* item, const std::string& path, std::optional<LocalAddr>& out) {
         std::string text;
         if (!string_value(item, path, text)) return false;
@@ -441,7 +470,10 @@ ClientConfigResult parse_client_config(std::string_view text, std::string_view f
     [&] {
         const cJSON* root = doc.root();
         if (!r.root_object(root)) return;
-        static constexpr std::string_view kTop[] = {"inbound", "outbound", "timeout", "log_level"};
+        static constexpr std::string_view kTop[] = {"inbound",         "outbound",
+                                                    "timeout",         "log_level",
+                                                    "max_connections", "max_connections_per_source",
+                                                    "max_handshakes_per_source"};
         std::vector<const cJSON*> top;
         if (!r.members(root, "", kTop, top)) return;
 
@@ -484,6 +516,7 @@ ClientConfigResult parse_client_config(std::string_view text, std::string_view f
 
         if (top[2] && !r.timeout(top[2], top[2]->string, c.timeout)) return;
         if (top[3] && !r.log_level(top[3], top[3]->string, c.log_level)) return;
+        if (!r.overload(top, 4, c.overload)) return;
     }();
     return finish(r, std::move(c));
 }
@@ -497,7 +530,10 @@ ServerConfigResult parse_server_config(std::string_view text, std::string_view f
     [&] {
         const cJSON* root = doc.root();
         if (!r.root_object(root)) return;
-        static constexpr std::string_view kTop[] = {"listen", "acl", "timeout", "log_level"};
+        static constexpr std::string_view kTop[] = {"listen",          "acl",
+                                                    "timeout",         "log_level",
+                                                    "max_connections", "max_connections_per_source",
+                                                    "max_handshakes_per_source"};
         std::vector<const cJSON*> top;
         if (!r.members(root, "", kTop, top)) return;
         if (!top[0]) return (void)r.missing(root, "listen");
@@ -505,6 +541,7 @@ ServerConfigResult parse_server_config(std::string_view text, std::string_view f
         if (top[1] && !r.acl(top[1], top[1]->string, c.acl)) return;
         if (top[2] && !r.timeout(top[2], top[2]->string, c.timeout)) return;
         if (top[3] && !r.log_level(top[3], top[3]->string, c.log_level)) return;
+        if (!r.overload(top, 4, c.overload)) return;
     }();
     return finish(r, std::move(c));
 }

@@ -35,6 +35,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/admission.h"
 #include "support/goflag.h"
 #include "core/net_address.h"
 #include "support/sha256.h"
@@ -76,6 +77,8 @@ struct ClientConfig {
     std::optional<uint32_t> fwmark;            // outbound.fwmark (SO_MARK); 0 is a mark too, as in the reference
     goflag::Duration timeout = kDefaultTimeout;  // connect and idle timeout; 0 = none, as in the reference
     LogLevel log_level = LogLevel::Info;
+    // ferry's: max_connections, max_connections_per_source, max_handshakes_per_source (numbers; 0: auto / none).
+    OverloadConfig overload;
 };
 
 struct ServerConfig {
@@ -83,6 +86,7 @@ struct ServerConfig {
     Acl acl;                                     // built from `acl`; off when absent, null or []
     goflag::Duration timeout = kDefaultTimeout;  // connect and idle timeout; 0 = none
     LogLevel log_level = LogLevel::Info;
+    OverloadConfig overload;  // as ClientConfig's
 };
 
 template <typename Config>

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "modes/overload_flags.h"
 #include "support/goflag.h"
 #include "support/log.h"
 #include "core/net_address.h"
@@ -35,11 +36,13 @@ struct Options {
     goflag::Duration idle_timeout{0};                             // -idle-timeout (0: none)
     goflag::Duration halfclose_timeout{0};                        // -halfclose-timeout (0: none)
     std::string log_level = "info";                               // -log-level
+    OverloadFlags overload;  // -max-connections, -max-connections-per-source, -max-handshakes-per-source
 
     // Filled in by validate().
     std::vector<SocketAddress> listen;
     std::vector<InterceptorSpec> interceptor_specs;  // -insertionLabel's first, then -interceptors' in order
     log::Level min_level = log::Level::Info;
+    OverloadConfig overload_config;
 };
 
 enum class OutcomeKind {

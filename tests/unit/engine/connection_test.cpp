@@ -23,6 +23,7 @@
 #include "core/clock.h"
 #include "core/io.h"
 #include "core/socket_util.h"
+#include "engine/admission.h"
 #include "engine/worker.h"
 #include "inbound/inbound.h"
 #include "outbound/outbound.h"
@@ -349,6 +350,8 @@ public:
         context->observer = &events;
         worker_.add_listener(std::move(fd), std::move(context));
     }
+
+    void set_admission(ferry::Admission* a) { worker_.set_admission(a); }
 
     // Runs the loop until `done` (bounded by `timeout_ms`); returns whether it came true.
     bool run_until(const std::function<bool()>& done, uint64_t timeout_ms = kWaitMs) {
@@ -946,4 +949,116 @@ TEST_CASE("connection: the idle deadline, re-armed by traffic either way, closes
     CHECK(r.upstream.in == "ttt");
     CHECK(r.client.read_error == ECONNRESET);
     CHECK(r.upstream.read_error == ECONNRESET);
+}
+
+// ---------------------------------------------------------------------------------------------- overload
+
+TEST_CASE("overload: past the connection limit the oldest connection still in its handshake gives way",
+          "[connection][overload]") {
+    HelloInbound inbound;
+    Server server;
+    ScriptedOutbound outbound;
+    outbound.candidates = {{server.address}, {server.address}, {server.address}};
+    ListenerConfig config = listener(inbound, outbound);
+    config.header_timeout_ms = 5000;
+    ferry::OverloadConfig oc;
+    oc.max_connections = 2;
+    ferry::Admission admission(oc, 1024);
+    Proxy proxy(config);  // after the admission: its worker releases into it at the end
+    proxy.set_admission(&admission);
+
+    // Two stalled handshakes fill the limit.
+    Peer stalled1 = proxy.connect();
+    stalled1.send("HEL");
+    REQUIRE(proxy.run_until([&] { return proxy.events.count("accepted") == 1; }));
+    Peer stalled2 = proxy.connect();
+    REQUIRE(proxy.run_until([&] { return proxy.events.count("accepted") == 2; }));
+    CHECK(admission.live() == 2);
+
+    // A good client: the oldest stalled one is closed for it, the other stays, and the good one is relayed.
+    Peer good = proxy.connect();
+    good.send("HELLO\nping");
+    REQUIRE(proxy.run_until([&] { return proxy.events.has("established"); }));
+    REQUIRE(proxy.until_ended(stalled1));
+    CHECK(stalled1.read_error == ECONNRESET);
+    CHECK(proxy.events.has("failed handshake: failed to read test header: closed to make room: 3 connections, the "
+                           "limit is 2, and this was the oldest still in its handshake ("));
+    CHECK(admission.counters.evicted == 1);
+    Peer upstream = proxy.accept(server);
+    upstream.send("pong");
+    REQUIRE(proxy.exchange(good, upstream, 4, 4));
+    CHECK(upstream.in == "ping");
+    CHECK(admission.live() == 2);  // stalled2 and good
+
+    // Every connection past its handshake and at the limit: nothing to evict; the newcomer is still served
+    // (the listener rests a moment), and the counts come back down as connections end.
+    stalled2.send("HELLO\n");
+    REQUIRE(proxy.run_until([&] { return proxy.events.count("established") == 2; }));
+    Peer third = proxy.connect();
+    third.send("HELLO\n");
+    REQUIRE(proxy.run_until([&] { return proxy.events.count("established") == 3; }));
+    CHECK(admission.counters.evicted == 1);
+    CHECK(admission.counters.paused == 1);
+    CHECK(admission.live() == 3);
+    // A connection that ends gives its place back.
+    ferry::set_reset_on_close(good.fd.get());
+    good.fd.reset();
+    REQUIRE(proxy.run_until([&] { return admission.live() == 2; }));
+}
+
+TEST_CASE("overload: per-source limits refuse at accept, and a handshake done frees its place",
+          "[connection][overload]") {
+    HelloInbound inbound;
+    Server server;
+    ScriptedOutbound outbound;
+    outbound.candidates = {{server.address}, {server.address}};
+    ListenerConfig config = listener(inbound, outbound);
+    ferry::OverloadConfig oc;
+    oc.max_handshakes_per_source = 1;
+    oc.max_connections_per_source = 2;
+    ferry::Admission admission(oc, 1024);
+    Proxy proxy(config);  // after the admission: its worker releases into it at the end
+    proxy.set_admission(&admission);
+
+    Peer a = proxy.connect();
+    REQUIRE(proxy.run_until([&] { return proxy.events.count("accepted") == 1; }));
+    Peer b = proxy.connect();  // a second handshake from 127.0.0.1: refused, never seen by the observer
+    REQUIRE(proxy.until_ended(b));
+    CHECK(b.read_error == ECONNRESET);
+    CHECK(admission.counters.refused_handshakes == 1);
+    CHECK(proxy.events.count("accepted") == 1);
+
+    a.send("HELLO\n");  // a's handshake done: another may start its own
+    REQUIRE(proxy.run_until([&] { return proxy.events.has("established"); }));
+    Peer c = proxy.connect();
+    c.send("HELLO\n");
+    REQUIRE(proxy.run_until([&] { return proxy.events.count("established") == 2; }));
+    Peer d = proxy.connect();  // a third connection of the source: refused
+    REQUIRE(proxy.until_ended(d));
+    CHECK(admission.counters.refused_connections == 1);
+    CHECK(admission.live() == 2);
+}
+
+TEST_CASE("overload: under pressure a new connection gets the short handshake deadline", "[connection][overload]") {
+    HelloInbound inbound;
+    Server server;
+    ScriptedOutbound outbound;
+    outbound.candidates = {{server.address}};
+    ListenerConfig config = listener(inbound, outbound);
+    config.header_timeout_ms = 5000;
+    ferry::OverloadConfig oc;
+    oc.max_connections = 4;
+    oc.pressure_handshake_timeout_ms = 40;
+    ferry::Admission admission(oc, 1024);
+    Proxy proxy(config);  // after the admission: its worker releases into it at the end
+    proxy.set_admission(&admission);
+
+    std::vector<Peer> held;
+    for (int i = 0; i < 3; ++i) {  // 3 of 4: under pressure (75%) once the third is in
+        held.push_back(proxy.connect());
+        REQUIRE(proxy.run_until([&] { return proxy.events.count("accepted") == held.size(); }));
+    }
+    REQUIRE(proxy.run_until([&] { return proxy.events.has("failed"); }, 1000));
+    CHECK(proxy.events.has("failed handshake: failed to read test header: no complete test header within 40 ms"));
+    CHECK(proxy.events.count("failed") == 1);  // the first two came before the pressure: 5 s
 }

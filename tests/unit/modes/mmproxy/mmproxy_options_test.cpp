@@ -56,6 +56,13 @@ const char kFerryOnlyBlocks[][200] = {
     "    \tClose a relayed connection after this long without traffic in either direction; 0 disables\n",
     "  -listen-transparent\n"
     "    \tOpen the listening socket with IP_TRANSPARENT, so TPROXY rules can deliver a port range to it\n",
+    "  -max-connections int\n"
+    "    \tConnections at once, beyond which the oldest still in their handshake are closed to make room; 0 means "
+    "as many as the open-file limit allows, with a reserve\n",
+    "  -max-connections-per-source int\n"
+    "    \tConnections at once from one source address (IPv6: one /64); 0 means no limit\n",
+    "  -max-handshakes-per-source int\n"
+    "    \tConnections from one source address (IPv6: one /64) still in their handshake; 0 means no limit\n",
     "  -relay string\n"
     "    \tHow relayed bytes move: splice, adaptive (copy small messages, splice bulk) or copy (default \"splice\")\n",
     "  -routing\n"
@@ -99,7 +106,7 @@ TEST_CASE("usage: the 2.1 flags print exactly as go-mmproxy -h", "[mmproxy_optio
 
 TEST_CASE("usage: ferry's flags are listed alphabetically among them", "[mmproxy_options]") {
     std::vector<std::string> b = blocks(ferry::mmproxy::usage_text("/usr/sbin/go-mmproxy"));
-    REQUIRE(b.size() == 21);
+    REQUIRE(b.size() == 24);
     CHECK(b[0] == "Usage of /usr/sbin/go-mmproxy:\n");
     CHECK(b[3] == kFerryOnlyBlocks[0]);    // -allowed-destinations before -allowed-subnets
     CHECK(b[6] == kFerryOnlyBlocks[1]);    // -connect-timeout after -close-after
@@ -108,11 +115,14 @@ TEST_CASE("usage: ferry's flags are listed alphabetically among them", "[mmproxy
     CHECK(b[9] == kFerryOnlyBlocks[4]);    // -header-timeout
     CHECK(b[10] == kFerryOnlyBlocks[5]);   // -idle-timeout
     CHECK(b[12] == kFerryOnlyBlocks[6]);   // -listen-transparent after -l
-    CHECK(b[16] == kFerryOnlyBlocks[7]);   // -relay after -p
-    CHECK(b[17] == kFerryOnlyBlocks[8]);   // -routing
-    CHECK(b[18] == kFerryOnlyBlocks[9]);   // -routing-table
-    CHECK(b[19] == kFerryOnlyBlocks[10]);  // -threads
-    CHECK(b[20].rfind("  -v int\n", 0) == 0);
+    CHECK(b[15] == kFerryOnlyBlocks[7]);   // -max-connections after -mark
+    CHECK(b[16] == kFerryOnlyBlocks[8]);   // -max-connections-per-source
+    CHECK(b[17] == kFerryOnlyBlocks[9]);   // -max-handshakes-per-source
+    CHECK(b[19] == kFerryOnlyBlocks[10]);  // -relay after -p
+    CHECK(b[20] == kFerryOnlyBlocks[11]);  // -routing
+    CHECK(b[21] == kFerryOnlyBlocks[12]);  // -routing-table
+    CHECK(b[22] == kFerryOnlyBlocks[13]);  // -threads
+    CHECK(b[23].rfind("  -v int\n", 0) == 0);
 }
 
 TEST_CASE("go-mmproxy 2.3's -dynamic-destination and -listen-transparent, ferry's -allowed-destinations",
