@@ -97,5 +97,11 @@ check_py "a peer outside socks-clients is closed without a SOCKS5 reply" \
 check "the log says which peer may not use the SOCKS5 service" "$PYTHON" "$PEER" logfind --log "$PROXY_LOG" \
     --msg "failed to accept connection" --contains "error=$C4B may not use the SOCKS5 service"
 check_eq "nothing reached S for the refused peer" "$n" "$(log_lines "$SRV")"
+# Refusals are logged once per source per 10 s: 30 more from the same peer add no line (they wrote one each).
+for ((i = 0; i < 30; i++)); do
+    client "$NS_C" --bind "$C4B:0" --connect "$R4:1080" --socks5 "$S4:9000" --send-bytes 10 --timeout 5 >/dev/null
+done
+refusals=$(grep -c "$C4B may not use the SOCKS5 service" "$PROXY_LOG")
+check_eq "31 refusals of one peer within 10 s: one log line" 1 "$refusals"
 
 finish

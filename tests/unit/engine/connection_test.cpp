@@ -24,6 +24,7 @@
 #include "core/io.h"
 #include "core/socket_util.h"
 #include "engine/admission.h"
+#include "support/log.h"
 #include "engine/worker.h"
 #include "inbound/inbound.h"
 #include "outbound/outbound.h"
@@ -953,8 +954,14 @@ TEST_CASE("connection: the idle deadline, re-armed by traffic either way, closes
 
 // ---------------------------------------------------------------------------------------------- overload
 
+// The engine logs its overload lines (limit reached, refusals) at warn: kept out of the test output.
+struct QuietWarnings {
+    QuietWarnings() { ferry::log::set_min_level(ferry::log::Level::Error); }
+    ~QuietWarnings() { ferry::log::set_min_level(ferry::log::Level::Info); }
+};
 TEST_CASE("overload: past the connection limit the oldest connection still in its handshake gives way",
           "[connection][overload]") {
+    QuietWarnings quiet;
     HelloInbound inbound;
     Server server;
     ScriptedOutbound outbound;
@@ -1008,6 +1015,7 @@ TEST_CASE("overload: past the connection limit the oldest connection still in it
 
 TEST_CASE("overload: per-source limits refuse at accept, and a handshake done frees its place",
           "[connection][overload]") {
+    QuietWarnings quiet;
     HelloInbound inbound;
     Server server;
     ScriptedOutbound outbound;
@@ -1040,6 +1048,7 @@ TEST_CASE("overload: per-source limits refuse at accept, and a handshake done fr
 }
 
 TEST_CASE("overload: under pressure a new connection gets the short handshake deadline", "[connection][overload]") {
+    QuietWarnings quiet;
     HelloInbound inbound;
     Server server;
     ScriptedOutbound outbound;

@@ -378,6 +378,9 @@ TEST_CASE("ferry's own flags are checked after 2.1's", "[mmproxy_options]") {
         {{"-listeners", "1025"}, "--listeners has to be <= 1024"},
         {{"-close-after", "9223372037"}, "--close-after has to be <= 9223372036"},
         {{"-close-after", "9223372036854775807"}, "--close-after has to be <= 9223372036"},
+        {{"-max-connections", "-1"}, "-max-connections has to be between 0 and 4294967296"},
+        {{"-max-connections-per-source", "4294967296"}, "-max-connections-per-source has to be between 0 and 4294967295"},
+        {{"-max-handshakes-per-source", "-5"}, "-max-handshakes-per-source has to be between 0 and 4294967295"},
     };
     for (const auto& [args, message] : cases) {
         INFO(message);
@@ -387,6 +390,12 @@ TEST_CASE("ferry's own flags are checked after 2.1's", "[mmproxy_options]") {
         CHECK(o.stderr_text == message);
     }
     CHECK(run({"-idle-timeout", "0"}).ok());
+    ParseOutcome limits = run({"-max-connections", "5000", "-max-connections-per-source", "300",
+                               "-max-handshakes-per-source", "20"});
+    REQUIRE(limits.ok());
+    CHECK(limits.options.overload_config.max_connections == 5000);
+    CHECK(limits.options.overload_config.max_connections_per_source == 300);
+    CHECK(limits.options.overload_config.max_handshakes_per_source == 20);
     CHECK(run({"-routing-table", "252", "-threads", "64"}).ok());
     CHECK(run({"-routing-table", "4294967295"}).ok());
 }

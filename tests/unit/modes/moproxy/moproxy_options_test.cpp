@@ -442,3 +442,19 @@ TEST_CASE("deadlines: an idle bound by default, moproxy's 60 s half-close, both 
           "invalid value \"99999999999999999999999\" for --idle-timeout: not a whole number of seconds (up to "
           "31622400)");
 }
+
+TEST_CASE("connection limits: off per source by default, settable", "[moproxy_options]") {
+    Options d = ok({"-p", "2080", "-s", "2001"});
+    CHECK(d.overload.max_connections == 0);
+    CHECK(d.overload.max_connections_per_source == 0);
+    CHECK(d.overload.max_handshakes_per_source == 0);
+    Options o = ok({"-p", "2080", "--max-connections", "5000", "--max-connections-per-source=300",
+                    "--max-handshakes-per-source", "20"});
+    CHECK(o.overload.max_connections == 5000);
+    CHECK(o.overload.max_connections_per_source == 300);
+    CHECK(o.overload.max_handshakes_per_source == 20);
+    CHECK(error_of({"--max-connections", "4294967297"}) ==
+          "invalid value \"4294967297\" for --max-connections: not a whole number (up to 4294967296)");
+    CHECK(error_of({"--max-handshakes-per-source=-1"}) ==
+          "invalid value \"-1\" for --max-handshakes-per-source: not a whole number (up to 4294967295)");
+}

@@ -638,6 +638,10 @@ TEST_CASE("[ferry]: every key's good and bad values", "[run_config]") {
     CHECK(globals("max-wait = 3600").max_wait_ms == 3600000);
     CHECK(globals("status = :9080").status->to_string() == "0.0.0.0:9080");
     CHECK(globals("status = [::1]:9080").status->to_string() == "[::1]:9080");
+    CHECK(globals("max-connections = 5000").overload.max_connections == 5000);
+    CHECK(globals("max-connections-per-source = 300").overload.max_connections_per_source == 300);
+    CHECK(globals("max-handshakes-per-source = 20").overload.max_handshakes_per_source == 20);
+    CHECK(globals("threads = 1").overload.max_connections == 0);  // default: from the open-file limit
 
     struct Case {
         std::string line, message;
@@ -665,6 +669,15 @@ TEST_CASE("[ferry]: every key's good and bad values", "[run_config]") {
         {"status = 127.0.0.1:0",
          "key \"status\": \"127.0.0.1:0\" is not an IP:port address (the port has to be between 1 and 65535)"},
         {"status = 9080", "key \"status\": \"9080\" is not an IP:port address (missing port in address)"},
+        {"max-connections = -1",
+         "key \"max-connections\": \"-1\" is not a number of connections (0: what the open-file limit allows)"},
+        {"max-connections = 4294967297",
+         "key \"max-connections\": \"4294967297\" is not a number of connections (0: what the open-file limit "
+         "allows)"},
+        {"max-connections-per-source = 4294967296",
+         "key \"max-connections-per-source\": \"4294967296\" is not a number of connections (0: no limit)"},
+        {"max-handshakes-per-source = many",
+         "key \"max-handshakes-per-source\": \"many\" is not a number of connections (0: no limit)"},
     };
     for (const Case& c : cases) {
         INFO(c.line);

@@ -639,3 +639,26 @@ TEST_CASE("srcproxy config: the example files in conf/ load, without warnings", 
     REQUIRE(client.config->local_addr.has_value());
     CHECK(client.config->local_addr->device == "eth0");
 }
+
+TEST_CASE("srcproxy config: ferry's connection limits", "[srcproxy_config]") {
+    ServerConfig d = server("{listen: ':21829'}");
+    CHECK(d.overload.max_connections == 0);
+    CHECK(d.overload.max_connections_per_source == 0);
+    CHECK(d.overload.max_handshakes_per_source == 0);
+    ServerConfig s = server("{listen: ':21829', max_connections: 5000, max_connections_per_source: 300,\n"
+                            " max_handshakes_per_source: 20}");
+    CHECK(s.overload.max_connections == 5000);
+    CHECK(s.overload.max_connections_per_source == 300);
+    CHECK(s.overload.max_handshakes_per_source == 20);
+    ClientConfig c = client("{inbound: {listen: '127.0.0.1:9001'}, outbound: {server: '192.0.2.1:21829'},\n"
+                            " max_connections_per_source: 4294967295}");
+    CHECK(c.overload.max_connections_per_source == 4294967295u);
+    CHECK(server_error("{listen: ':21829',\n max_connections: -1}") ==
+          "server.json:2: key \"max_connections\": -1 is not a whole number from 0 to 4294967296");
+    CHECK(server_error("{listen: ':21829',\n max_handshakes_per_source: 4294967296}") ==
+          "server.json:2: key \"max_handshakes_per_source\": 4294967296 is not a whole number from 0 to 4294967295");
+    CHECK(server_error("{listen: ':21829',\n max_connections_per_source: 1.5}") ==
+          "server.json:2: key \"max_connections_per_source\": 1.5 is not a whole number from 0 to 4294967295");
+    CHECK(server_error("{listen: ':21829',\n max_connections: '100'}") ==
+          "server.json:2: key \"max_connections\": expected a number, not a string");
+}

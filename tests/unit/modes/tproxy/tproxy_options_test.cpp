@@ -93,3 +93,19 @@ TEST_CASE("tproxy options: the -interceptors list", "[tproxy_options]") {
         CHECK_FALSE(why.empty());
     }
 }
+
+TEST_CASE("tproxy options: connection limits", "[tproxy_options]") {
+    auto d = run({});
+    REQUIRE(d.ok());
+    CHECK(d.options.overload_config.max_connections == 0);
+    CHECK(d.options.overload_config.max_handshakes_per_source == 0);
+    auto o = run({"-max-connections", "5000", "-max-connections-per-source", "300", "-max-handshakes-per-source",
+                  "20"});
+    REQUIRE(o.ok());
+    CHECK(o.options.overload_config.max_connections == 5000);
+    CHECK(o.options.overload_config.max_connections_per_source == 300);
+    CHECK(o.options.overload_config.max_handshakes_per_source == 20);
+    auto bad = run({"-max-connections-per-source", "-1"});
+    CHECK(bad.kind == OutcomeKind::Invalid);
+    CHECK_THAT(bad.stderr_text, Catch::Contains("-max-connections-per-source has to be between 0 and 4294967295"));
+}
