@@ -94,4 +94,27 @@ n1=$(grep '"connection refused"' "$PROXY_LOG" | grep -c "198.51.100.3:")
 check_py "one refusal line per source per 10 s ($n1 for attacker 1)" "1 <= int(j0) <= 12" "$n1"
 stop_proxy
 
+# ferry run: the limits are [ferry] keys. A limit of 300 connections, and 250 per source, against 2 x 1,000
+# stalled ones.
+cat >"$WORK/limits.ini" <<INI
+[ferry]
+max-connections = 300
+max-connections-per-source = 250
+
+[listener lb]
+listen = 0.0.0.0:8443
+inbound = proxy-protocol
+target = 127.0.0.1:$SRV_PORT
+header-timeout = 30s
+INI
+start_run "$NS_P" "$WORK/limits.ini" 8443 || finish
+ATTACK=1000
+attack
+check_py "ferry run holds no more than its limit ($ATTACK_FDS fds)" "int(j0) <= 300 + 40" "$ATTACK_FDS"
+probe "ferry run, max-connections = 300, 2 x 1000 stalled connections" 203.0.113.10
+check "the per-source limit refused some" log_find --msg "connection refused" \
+    --contains "reason=more than 250 connections from this source"
+stop_attack
+stop_proxy
+
 finish
