@@ -177,6 +177,11 @@ std::optional<SocketAddress> parse_server_address(std::string_view text, std::st
     return a;
 }
 
+std::optional<std::string> check_server_count(std::span<const ServerConfig> servers) {
+    if (servers.size() <= kMaxServers) return std::nullopt;
+    return std::to_string(servers.size()) + " servers, more than the " + std::to_string(kMaxServers) + " ferry ranks";
+}
+
 std::optional<std::string> find_duplicate_tag(std::span<const ServerConfig> servers, std::string_view file_name) {
     for (size_t i = 0; i < servers.size(); ++i) {
         for (size_t j = 0; j < i; ++j) {

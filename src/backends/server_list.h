@@ -86,6 +86,12 @@ ServerListResult load_server_list(const std::string& path);
 // `command line: tag "2001" is already used by ...`. nullopt when all tags differ.
 std::optional<std::string> find_duplicate_tag(std::span<const ServerConfig> servers, std::string_view file_name);
 
+// The most servers one process ranks: far above any real list (tens), and a bound on what a probe round holds
+// (a socket and a probe per server at once) and on the checks above (quadratic).
+inline constexpr size_t kMaxServers = 1024;
+// "N servers, more than the 1024 ferry ranks" when there are more than kMaxServers.
+std::optional<std::string> check_server_count(std::span<const ServerConfig> servers);
+
 // An upstream address as `address` and `test dns` take it: a literal "ip:port" or "[ipv6]:port" with a real IP
 // (not the wildcard) and a port of 1..65535. nullopt with a short reason in *why otherwise, e.g. "missing IP
 // address", "the wildcard address is not a server", "the port has to be between 1 and 65535", or

@@ -33,6 +33,7 @@ constexpr int kAcceptBatch = 64;
 constexpr uint64_t kLimitPauseMs = 100;
 // The limiter key of the "connection limit reached" lines (source keys are never 0 for a real address).
 constexpr uint64_t kLimitLogKey = 0;
+constexpr uint64_t kPauseLogKey = 1;
 
 bool is_resource_shortage(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
 
@@ -107,14 +108,19 @@ void Listener::pause(int err, const char* during) {
 
 void Listener::pause_at_limit(uint64_t live, uint64_t limit) {
     if (paused_) return;
-    if (pauses_++ == 0) {
+    // Episodes can follow each other every 100 ms under a steady load at the limit: one line per interval.
+    uint64_t not_logged = 0;
+    Admission* a = worker_.admission();
+    if (pauses_ == 0 && (!a || a->log_limiter().allow(kPauseLogKey, worker_.loop().now_ms(), &not_logged))) {
+        ++pauses_;
         FERRY_LOG(Warn, "pausing listener")
             .num("listenerNum", static_cast<int64_t>(info_.number))
             .str("listenAdr", info_.address_text)
             .num("pauseMs", static_cast<int64_t>(kLimitPauseMs))
             .str("reason", "connection limit reached, every connection past its handshake")
             .num("connections", static_cast<int64_t>(live))
-            .num("limit", static_cast<int64_t>(limit));
+            .num("limit", static_cast<int64_t>(limit))
+            .num("notLogged", static_cast<int64_t>(not_logged));
     }
     paused_ = true;
     worker_.loop().deadlines(kLimitPauseMs).arm(pause_, worker_.loop().now_ms());

@@ -41,6 +41,10 @@ run "mmproxy -close-after 9223372036854775807: refused, no overflow" 1 \
     "$FERRY" mmproxy -l 127.0.0.1:1 -p udp -close-after 9223372036854775807
 run "moproxy --threads 1000000000: refused at once (a usage error)" 2 '^error: --threads has to be at most 1024$' \
     "$FERRY" moproxy -p 1 -s 127.0.0.1:1 --threads 1000000000
+# 20,000 servers took 600 MB and every fd in the first probe round: at most 1024.
+servers=$(seq -s, 30000 31024)
+run "moproxy with 1025 servers: refused at once" 1 '"error":"1025 servers, more than the 1024 ferry ranks"' \
+    "$FERRY" moproxy -p 1 -s "$servers"
 run "tproxy -threads 1000000000: refused at once" 1 'threads must be between 0 and 1024' \
     "$FERRY" tproxy -threads 1000000000
 

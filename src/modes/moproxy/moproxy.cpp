@@ -37,6 +37,7 @@ std::string collect_servers(const moproxy::Options& options, std::vector<backend
         if (!loaded.ok()) return loaded.error;
         for (auto& s : *loaded.servers) out.push_back(std::move(s));
     }
+    if (auto many = backends::check_server_count(out)) return *many;
     if (auto dup = backends::find_duplicate_tag(out, options.list_path)) return *dup;
     if (out.empty() && !options.allow_direct)
         return "no upstream proxy: give -s/--socks5, -t/--http or -l/--list (or --allow-direct)";

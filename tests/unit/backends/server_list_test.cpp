@@ -483,3 +483,12 @@ TEST_CASE("load_server_list reads a file and labels errors with its path", "[ser
     ::unlink(path.c_str());
     ::rmdir(dir);
 }
+
+TEST_CASE("check_server_count: at most 1024 servers", "[server_list]") {
+    std::vector<ferry::backends::ServerConfig> servers(ferry::backends::kMaxServers);
+    CHECK_FALSE(ferry::backends::check_server_count(servers));
+    servers.emplace_back();
+    auto e = ferry::backends::check_server_count(servers);
+    REQUIRE(e);
+    CHECK(*e == "1025 servers, more than the 1024 ferry ranks");
+}
