@@ -182,7 +182,8 @@ public:
             }
             if (!ok) return false;
         }
-        if (auto many = backends::check_server_count(config_.servers)) return fail(std::string(file_name_) + ": " + *many);
+        if (auto many = backends::check_server_count(config_.servers))
+            return fail(std::string(file_name_) + ": " + *many);
         if (auto dup = backends::find_duplicate_tag(config_.servers, file_name_)) return fail(*dup);
         if (!check_acl_auths()) return false;
         if (!check_status_address()) return false;

@@ -308,7 +308,8 @@ public:
 
     // A whole number 0..max (the overload limits).
     bool count(const cJSON* item, const std::string& path, double max, uint64_t& out) {
-        if (!cJSON_IsNumber(item)) return fail_key(item, path, std::string("expected a number, not ") + type_name(item));
+        if (!cJSON_IsNumber(item))
+            return fail_key(item, path, std::string("expected a number, not ") + type_name(item));
         const double v = item->valuedouble;
         if (v != std::floor(v) || v < 0 || v > max)
             return fail_key(item, path, number_text(v) + " is not a whole number from 0 to " + number_text(max));

@@ -954,25 +954,46 @@ TEST_CASE("connection: the idle deadline, re-armed by traffic either way, closes
 
 // ---------------------------------------------------------------------------------------------- overload
 
+namespace {
+
 // The engine logs its overload lines (limit reached, refusals) at warn: kept out of the test output.
 struct QuietWarnings {
     QuietWarnings() { ferry::log::set_min_level(ferry::log::Level::Error); }
     ~QuietWarnings() { ferry::log::set_min_level(ferry::log::Level::Info); }
 };
-TEST_CASE("overload: past the connection limit the oldest connection still in its handshake gives way",
-          "[connection][overload]") {
+
+// A listener of HelloInbound connections to `server` (as many candidates as asked, for as many connections)
+// whose worker counts them in `admission`, made with `limits`. The admission is made before the proxy: its
+// worker releases into it at the end.
+struct Overloaded {
+    Overloaded(const ferry::OverloadConfig& limits, size_t connections, uint64_t header_timeout_ms = 5000)
+        : admission(limits, 1024), proxy(config(header_timeout_ms)) {
+        outbound.candidates.assign(connections, Candidate{server.address});
+        proxy.set_admission(&admission);
+    }
+    ListenerConfig config(uint64_t header_timeout_ms) {
+        ListenerConfig c = listener(inbound, outbound);
+        c.header_timeout_ms = header_timeout_ms;
+        return c;
+    }
+
     QuietWarnings quiet;
     HelloInbound inbound;
     Server server;
     ScriptedOutbound outbound;
-    outbound.candidates = {{server.address}, {server.address}, {server.address}};
-    ListenerConfig config = listener(inbound, outbound);
-    config.header_timeout_ms = 5000;
+    ferry::Admission admission;
+    Proxy proxy;
+};
+
+}  // namespace
+
+TEST_CASE("overload: past the connection limit the oldest connection still in its handshake gives way",
+          "[connection][overload]") {
     ferry::OverloadConfig oc;
     oc.max_connections = 2;
-    ferry::Admission admission(oc, 1024);
-    Proxy proxy(config);  // after the admission: its worker releases into it at the end
-    proxy.set_admission(&admission);
+    Overloaded o(oc, 3);
+    Proxy& proxy = o.proxy;
+    ferry::Admission& admission = o.admission;
 
     // Two stalled handshakes fill the limit.
     Peer stalled1 = proxy.connect();
@@ -991,7 +1012,7 @@ TEST_CASE("overload: past the connection limit the oldest connection still in it
     CHECK(proxy.events.has("failed handshake: failed to read test header: closed to make room: 3 connections, the "
                            "limit is 2, and this was the oldest still in its handshake ("));
     CHECK(admission.counters.evicted == 1);
-    Peer upstream = proxy.accept(server);
+    Peer upstream = proxy.accept(o.server);
     upstream.send("pong");
     REQUIRE(proxy.exchange(good, upstream, 4, 4));
     CHECK(upstream.in == "ping");
@@ -1015,18 +1036,12 @@ TEST_CASE("overload: past the connection limit the oldest connection still in it
 
 TEST_CASE("overload: per-source limits refuse at accept, and a handshake done frees its place",
           "[connection][overload]") {
-    QuietWarnings quiet;
-    HelloInbound inbound;
-    Server server;
-    ScriptedOutbound outbound;
-    outbound.candidates = {{server.address}, {server.address}};
-    ListenerConfig config = listener(inbound, outbound);
     ferry::OverloadConfig oc;
     oc.max_handshakes_per_source = 1;
     oc.max_connections_per_source = 2;
-    ferry::Admission admission(oc, 1024);
-    Proxy proxy(config);  // after the admission: its worker releases into it at the end
-    proxy.set_admission(&admission);
+    Overloaded o(oc, 2);
+    Proxy& proxy = o.proxy;
+    ferry::Admission& admission = o.admission;
 
     Peer a = proxy.connect();
     REQUIRE(proxy.run_until([&] { return proxy.events.count("accepted") == 1; }));
@@ -1048,19 +1063,11 @@ TEST_CASE("overload: per-source limits refuse at accept, and a handshake done fr
 }
 
 TEST_CASE("overload: under pressure a new connection gets the short handshake deadline", "[connection][overload]") {
-    QuietWarnings quiet;
-    HelloInbound inbound;
-    Server server;
-    ScriptedOutbound outbound;
-    outbound.candidates = {{server.address}};
-    ListenerConfig config = listener(inbound, outbound);
-    config.header_timeout_ms = 5000;
     ferry::OverloadConfig oc;
     oc.max_connections = 4;
     oc.pressure_handshake_timeout_ms = 40;
-    ferry::Admission admission(oc, 1024);
-    Proxy proxy(config);  // after the admission: its worker releases into it at the end
-    proxy.set_admission(&admission);
+    Overloaded o(oc, 1);
+    Proxy& proxy = o.proxy;
 
     std::vector<Peer> held;
     for (int i = 0; i < 3; ++i) {  // 3 of 4: under pressure (75%) once the third is in
