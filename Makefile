@@ -33,7 +33,7 @@ PLUGINS     := $(PLUGIN_SRCS:conf/interceptor-%.c=$(BUILD)/plugins/%.so)
 # Plugins that only the tests use (tests/plugins/NAME.c -> build/plugins/test-NAME.so).
 TEST_PLUGIN_SRCS := $(wildcard tests/plugins/*.c)
 PLUGINS     += $(TEST_PLUGIN_SRCS:tests/plugins/%.c=$(BUILD)/plugins/test-%.so)
-.PHONY: all test unit e2e demo deps install uninstall clean tools fuzz
+.PHONY: all test unit e2e demo deps install uninstall clean tools fuzz fuzz-build
 all: $(BUILD)/ferry
 
 $(BUILD)/obj/%.o: src/%.cpp
@@ -127,12 +127,59 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(BUILD)/obj/main.d
+# ---------------------------------------------------------------- fuzzing (libFuzzer; needs clang, see tests/deps.sh)
+# `make fuzz-build` builds one libFuzzer binary per parser of untrusted bytes into build/fuzz/ (tests/fuzz/NAME_fuzz.cpp
+# linked with only the src files it needs, each built with ASan+UBSan and coverage); `make fuzz` also runs each for
+# FUZZ_SECONDS (default 60) on a scratch copy of its seed corpus tests/fuzz/corpus/NAME/ with its dictionary
+# tests/fuzz/NAME.dict (tests/fuzz/run.sh), prints executions and coverage per target and fails if one crashes.
+# FUZZ_TARGETS="json5 ini" restricts both; crash inputs are left in build/fuzz/artifacts/NAME/.
+FUZZ_CXX      ?= clang++
+FUZZ_SECONDS  ?= 60
+FUZZ_DIR      := build/fuzz
+FUZZ_SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CXXFLAGS := -std=c++20 -g -O1 -Wall -Wextra -Isrc -Iinclude -Itests/fuzz -MMD -MP $(FUZZ_SANFLAGS) \
+                 -fsanitize=fuzzer-no-link
+FUZZ_TARGETS  ?= $(patsubst tests/fuzz/%_fuzz.cpp,%,$(sort $(wildcard tests/fuzz/*_fuzz.cpp)))
+FUZZ_BINS     := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%_fuzz)
 
-# libFuzzer target for the PROXY protocol parser (needs clang++; not part of `make test`).
-# Run: build/fuzz/proxy_protocol_fuzz -max_total_time=60
-FUZZ_CXX ?= clang++
-fuzz: build/fuzz/proxy_protocol_fuzz
-build/fuzz/proxy_protocol_fuzz: tests/fuzz/proxy_protocol_fuzz.cpp src/proto/proxy_protocol.cpp src/support/crc32c.cpp src/core/net_address.cpp src/support/text.cpp
+# The src files (without src/ and .cpp) and libraries each target links.
+FUZZ_NET                 := core/net_address
+FUZZ_SUBNETS             := support/subnets support/file_util support/goflag $(FUZZ_NET)
+FUZZ_SRCS_proxy_protocol := proto/proxy_protocol support/crc32c support/text $(FUZZ_NET)
+FUZZ_SRCS_socks5_server  := proto/socks5 support/text $(FUZZ_NET)
+FUZZ_SRCS_socks5_client  := proto/socks5 support/text $(FUZZ_NET)
+FUZZ_SRCS_http_connect   := proto/http_connect support/text $(FUZZ_NET)
+FUZZ_SRCS_srcproxy_header := proto/srcproxy_header support/sha256 $(FUZZ_NET)
+FUZZ_SRCS_dns_probe      := proto/dns_probe
+FUZZ_SRCS_status_request := backends/status_page
+FUZZ_LIBS_status_request := -lcjson
+FUZZ_SRCS_json5          := support/json5
+FUZZ_LIBS_json5          := -lcjson
+FUZZ_SRCS_ini            := support/ini
+FUZZ_LIBS_ini            := -linih
+FUZZ_SRCS_server_list    := backends/server_list support/ini support/file_util $(FUZZ_NET)
+FUZZ_LIBS_server_list    := -linih
+FUZZ_SRCS_subnets        := $(FUZZ_SUBNETS)
+FUZZ_SRCS_udp_datagram   := udp/udp_datagram proto/proxy_protocol support/crc32c support/text $(FUZZ_SUBNETS)
+FUZZ_SRCS_srcproxy_acl   := inbound/srcproxy_acl support/sha256 $(FUZZ_SUBNETS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+$(FUZZ_DIR)/obj/%.o: src/%.cpp
 	@mkdir -p $(dir $@)
-	$(FUZZ_CXX) -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Iinclude $^ -o $@
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/target-obj/%.o: tests/fuzz/%.cpp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -c $< -o $@
+
+.SECONDEXPANSION:
+$(FUZZ_DIR)/%_fuzz: $(FUZZ_DIR)/target-obj/%_fuzz.o $$(addprefix $(FUZZ_DIR)/obj/,$$(addsuffix .o,$$(FUZZ_SRCS_$$*)))
+	$(FUZZ_CXX) $(FUZZ_SANFLAGS) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS_$*)
+
+-include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(BUILD)/obj/main.d
+-include $(wildcard $(FUZZ_DIR)/obj/*/*.d $(FUZZ_DIR)/target-obj/*.d)
+

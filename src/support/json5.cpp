@@ -285,6 +285,8 @@ private:
                 break;
             }
             if (c == '\n' || c == '\r') return fail("unterminated string (a line break must be escaped)", start);
+            // cJSON would cut the string at a NUL ("\u0000" in its input): refused like the escapes that make one.
+            if (c == '\0') return fail("NUL character (a 0 byte) is not supported");
             if (c == '\\') {
                 ++pos_;
                 if (at_end()) return fail("unterminated string", start);
@@ -319,6 +321,7 @@ private:
                         break;
                     default:
                         if (is_digit(e)) return fail(std::string("invalid escape \\") + e);
+                        if (e == '\0') return fail("NUL character (a 0 byte) is not supported");
                         // Any other character escapes to itself ("\a" is "a"); a multi-byte one continues below.
                         --pos_;
                         copy_char(s);
@@ -427,7 +430,9 @@ private:
                 while (is_digit(peek())) s += in_[pos_++];
             }
         }
-        if (is_identifier_part(peek())) return fail("invalid number: unexpected " + describe_char(peek()));
+        // Non-ASCII white space (U+00A0, U+FEFF, ...) ends a number like a space does.
+        if (is_identifier_part(peek()) && !at_blank())
+            return fail("invalid number: unexpected " + describe_char(peek()));
         emit(s, line);
         return true;
     }

@@ -8,7 +8,7 @@
 // strings double-quoted with their escapes made JSON's (\' \v \xNN, line continuations, "\a" = "a"); numbers
 // made JSON's: 0x hex to decimal, a leading '+' dropped, ".5" -> "0.5", "5." -> "5".
 // What is refused, beyond bad syntax: Infinity and NaN (JSON cannot carry them), hex numbers above 2^64 - 1,
-// NUL characters in strings or keys (cJSON strings are NUL-terminated: "\0", "\x00", "\u0000"), unpaired
+// NUL characters in strings or keys (cJSON strings are NUL-terminated: a 0 byte, "\0", "\x00", "\u0000"), unpaired
 // \u surrogates, and nesting deeper than kMaxDepth.
 #pragma once
 

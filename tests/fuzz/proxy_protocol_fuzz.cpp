@@ -1,10 +1,16 @@
-// libFuzzer target for ferry::proxy::parse. Build with clang (one line):
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude tests/fuzz/proxy_protocol_fuzz.cpp
-//       src/proxy_protocol.cpp src/crc32c.cpp src/net_address.cpp -o proxy_protocol_fuzz
-// The first input byte selects ParseOptions (bit 0: no v1, bit 1: no v2, bits 2-3 mod 3: transport).
-// Besides memory errors it traps on broken invariants: Invalid iff a reason is set, Done consumes at most the
-// input, every prefix of a Done header is Incomplete, and encode -> parse reproduces what was parsed.
+// libFuzzer target for the PROXY protocol v1/v2 parser, ferry::proxy::parse (src/proto/proxy_protocol.*), and its
+// encoders. Input: one options byte (bit 0: no v1, bit 1: no v2, bits 2-3 mod 3: the transport), then the bytes a
+// peer sent. Besides memory errors and undefined behaviour it traps on broken invariants:
+//   - Invalid iff a reason is set; consumed is 0 unless Done; Done consumes at least 1 byte and at most the input,
+//     a v1 line at most 107 bytes;
+//   - as bytes arrive the verdict never changes once given: every prefix of a Done header is Incomplete, every
+//     longer input is Done with the same length, an Invalid input stays Invalid (fuzz_util.h);
+//   - `needed`, when set on Incomplete, is more than what is there, and is the length of the header that completes;
+//   - encode -> parse reproduces what was parsed (v1; v2 PROXY with addresses, byte for byte without a CRC32C TLV);
+//   - parsing the same bytes twice gives the same result.
 #include "proto/proxy_protocol.h"
+
+#include "fuzz_util.h"
 
 #include <algorithm>
 #include <cstddef>
@@ -15,26 +21,7 @@
 namespace {
 
 using namespace ferry::proxy;
-
-void require(bool ok) {
-    if (!ok) __builtin_trap();
-}
-
-// Checking every prefix is quadratic; long headers get a sample.
-constexpr size_t kAllPrefixesUpTo = 512;
-
-void check_prefixes(std::span<const std::byte> header, const ParseOptions& options) {
-    auto incomplete_at = [&](size_t n) {
-        require(parse(header.first(n), options).status == Status::Incomplete);
-    };
-    if (header.size() <= kAllPrefixesUpTo) {
-        for (size_t n = 0; n < header.size(); ++n) incomplete_at(n);
-        return;
-    }
-    for (size_t n : {size_t{0}, size_t{1}, size_t{12}, size_t{13}, size_t{14}, size_t{15}, size_t{16},
-                     header.size() / 2, header.size() - 1})
-        incomplete_at(n);
-}
+using ferry::fuzz::require;
 
 void check_round_trip(const Header& h, std::span<const std::byte> original, const ParseOptions& options) {
     std::vector<std::byte> out;
@@ -45,8 +32,7 @@ void check_round_trip(const Header& h, std::span<const std::byte> original, cons
         if (h.command != Command::Proxy || !h.has_addresses()) return;
         require(encode_v2(h, out, h.crc32c_present));
         // Without a CRC32C TLV (which the encoder always moves to the end) the bytes come back unchanged.
-        if (!h.crc32c_present) require(std::span<const std::byte>(out).size() == original.size() &&
-                                       std::equal(out.begin(), out.end(), original.begin()));
+        if (!h.crc32c_present) require(ferry::fuzz::same_bytes(out, original));
     }
     auto r = parse(out, options);
     require(r.status == Status::Done && r.consumed == out.size());
@@ -55,6 +41,16 @@ void check_round_trip(const Header& h, std::span<const std::byte> original, cons
     require(r.header.crc32c_present == h.crc32c_present);
     require(r.header.alpn == h.alpn && r.header.authority == h.authority && r.header.unique_id == h.unique_id &&
             r.header.netns == h.netns && r.header.ssl.has_value() == h.ssl.has_value());
+}
+
+bool same_result(const ParseResult& a, const ParseResult& b) {
+    return a.status == b.status && a.consumed == b.consumed && a.needed == b.needed && a.reason == b.reason &&
+           a.header.version == b.header.version && a.header.command == b.header.command &&
+           a.header.family == b.header.family && a.header.transport == b.header.transport &&
+           a.header.source == b.header.source && a.header.destination == b.header.destination &&
+           a.header.tlvs == b.header.tlvs && a.header.alpn == b.header.alpn &&
+           a.header.authority == b.header.authority && a.header.unique_id == b.header.unique_id &&
+           a.header.netns == b.header.netns && a.header.crc32c_present == b.header.crc32c_present;
 }
 
 }  // namespace
@@ -66,22 +62,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     options.accept_v1 = (data[0] & 1) == 0;
     options.accept_v2 = (data[0] & 2) == 0;
     options.transport = static_cast<Transport>((data[0] >> 2) % 3);
-    // An exact-size copy, so reading past the end is a heap overflow the sanitizer sees.
-    std::vector<std::byte> input(size - 1);
-    for (size_t i = 1; i < size; ++i) input[i - 1] = std::byte{data[i]};
-    std::span<const std::byte> bytes(input);
+    const std::vector<std::byte> input = ferry::fuzz::copy_bytes(data + 1, size - 1);
+    const std::span<const std::byte> bytes(input);
 
-    ParseResult r = parse(bytes, options);
+    const ParseResult r = parse(bytes, options);
+    require(same_result(r, parse(bytes, options)));
     require((r.status == Status::Invalid) == !r.reason.empty());
-    if (r.status != Status::Done) {
-        require(r.consumed == 0);
-        return 0;
-    }
+    if (r.status != Status::Done) require(r.consumed == 0);
+    if (r.status != Status::Incomplete) require(r.needed == 0);
+
+    const auto verdict = [&](std::span<const std::byte> d) {
+        const ParseResult p = parse(d, options);
+        if (p.status == Status::Incomplete && p.needed != 0) {
+            require(p.needed > d.size());
+            if (r.status == Status::Done) require(p.needed == r.consumed);
+        }
+        return ferry::fuzz::Verdict{p.status, p.consumed};
+    };
+    ferry::fuzz::check_incremental(bytes, verdict, {r.consumed - 1, r.consumed, r.consumed + 1, kV1MaxLength});
+
+    if (r.status != Status::Done) return 0;
     require(r.consumed > 0 && r.consumed <= bytes.size());
     require(r.header.version == 1 || r.header.version == 2);
     if (r.header.version == 1) require(r.consumed <= kV1MaxLength);
-    const auto header = bytes.first(r.consumed);
-    check_prefixes(header, options);
-    check_round_trip(r.header, header, options);
+    check_round_trip(r.header, bytes.first(r.consumed), options);
     return 0;
 }

@@ -108,6 +108,10 @@ TEST_CASE("json5: bad strings", "[json5]") {
     CHECK(error(R"('\uD83Dx')") == "1: invalid \\u escape: unpaired surrogate");
     CHECK(error(R"('\uD83D\u0041')") == "1: invalid \\u escape: unpaired surrogate");
     CHECK(error(R"('\uDE00')") == "1: invalid \\u escape: unpaired surrogate");
+    // A raw 0 byte, alone or after a backslash, would become "\u0000" and cut the string in cJSON.
+    CHECK(error(std::string_view("'a\0b'", 5)) == "1: NUL character (a 0 byte) is not supported");
+    CHECK(error(std::string_view("\"a\\\0b\"", 6)) == "1: NUL character (a 0 byte) is not supported");
+    CHECK(error(std::string_view("{'\0': 1}", 8)) == "1: NUL character (a 0 byte) is not supported");
 }
 
 TEST_CASE("json5: numbers", "[json5]") {
@@ -161,6 +165,11 @@ TEST_CASE("json5: white space", "[json5]") {
     // BOM, no-break space, U+2028/U+2029 (line breaks), ideographic space, vertical tab, form feed.
     CHECK(json("\xef\xbb\xbf{\xc2\xa0" "a:\xe2\x80\xa8" "1,\xe2\x80\xa9" "b:\xe3\x80\x80" "2\v\f}") ==
           R"({"a":1,"b":2})");
+    // Non-ASCII white space ends a number as it ends a word (found by tests/fuzz/json5_fuzz).
+    CHECK(json("[1\xc2\xa0, 2.5\xef\xbb\xbf, 0x10\xe3\x80\x80, true\xc2\xa0]") == "[1,2.5,16,true]");
+    CHECK(json("{a: -3\xe2\x80\xa8}") == R"({"a":-3})");
+    CHECK(json("7\xc2\xa0") == "7");
+    CHECK(error("7\xc2\xa1") == "1: invalid number: unexpected byte \\xc2");
     Normalized n = normalize("[\xe2\x80\xa8\n\r\r\n1]");
     REQUIRE(n.ok());
     CHECK(n.value_lines == std::vector<int>{1, 5});  // U+2028, \n, \r and \r\n each end a line
