@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # tests/fuzz/run.sh [NAME...]: runs the libFuzzer targets $FUZZ_DIR/NAME_fuzz one after the other (called by
 # `make fuzz`, which builds them first; every tests/fuzz/NAME_fuzz.cpp when no NAME is given).
-#   env: FUZZ_DIR (build/fuzz), FUZZ_SECONDS (60 per target), FUZZ_NICE (10: the niceness the fuzzers run at).
+#   env: FUZZ_DIR (build/fuzz), FUZZ_SECONDS (60 per target), FUZZ_NICE (10: the niceness the fuzzers run at),
+#   FUZZ_RUNS (stop a target after this many executions too; 0: only the time), FERRY_FUZZ_PREFIXES (sample: check
+#   every prefix of one input in 16 only, for long runs; set by default when FUZZ_SECONDS > 120).
 # Each target starts from a scratch copy of its seed corpus tests/fuzz/corpus/NAME/ in $FUZZ_DIR/work/NAME/ (new
 # inputs go there, never into tests/), with its dictionary tests/fuzz/NAME.dict and the -max_len below. One line
 # per target: "ok - fuzz NAME: ..." with executions, edges covered (cov), features (ft) and the corpus size, or
@@ -14,6 +16,10 @@ cd "$(dirname "$0")/../.." || exit 2
 FUZZ_DIR=${FUZZ_DIR:-build/fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_NICE=${FUZZ_NICE:-10}
+FUZZ_RUNS=${FUZZ_RUNS:-0}
+if ((FUZZ_SECONDS > 120)); then export FERRY_FUZZ_PREFIXES=${FERRY_FUZZ_PREFIXES:-sample}; fi
+runs=()
+((FUZZ_RUNS > 0)) && runs=(-runs="$FUZZ_RUNS")
 
 # The longest input each target gets: a little over the longest message it parses, or what a configuration file
 # of that kind plausibly holds. http_connect and status_request go past their parsers' size limits (16384 and
@@ -67,7 +73,7 @@ for t in "${targets[@]}"; do
     seed_count=$(find "$seeds" -type f | wc -l)
     echo "=== fuzz $t: ${FUZZ_SECONDS}s, -max_len=${MAX_LEN[$t]}, $seed_count seeds"
     nice -n "$FUZZ_NICE" "$bin" -max_total_time="$FUZZ_SECONDS" -max_len="${MAX_LEN[$t]}" -dict="$dict" \
-        -print_final_stats=1 -timeout=25 -rss_limit_mb=2048 -artifact_prefix="$artifacts/" \
+        -print_final_stats=1 -timeout=25 -rss_limit_mb=2048 -artifact_prefix="$artifacts/" "${runs[@]}" \
         "$work/corpus" >"$log" 2>&1
     rc=$?
     done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1)
