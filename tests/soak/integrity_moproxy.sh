@@ -14,21 +14,7 @@ mo_topology
 bg_ns "$NS_S" streamer "$STREAMER" server --listen "$MO_S4:9000" --listen "[$MO_S6]:9000" \
     --log "$WORK/server.jsonl"
 wait_tcp_listen "$NS_S" 9000 5 || { not_ok "streamer server listens" "$(cat "$WORK/streamer.err")"; finish; }
-cat >"$WORK/danted.conf" <<CFG
-logoutput: $WORK/danted.log
-internal: 127.0.0.1 port = 1080
-external: 203.0.113.11
-external: 2001:db8:2::11
-socksmethod: none
-clientmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
-socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 command: connect }
-socks pass { from: 127.0.0.0/8 to: ::/0 command: connect }
-CFG
-bg_ns "$NS_R" danted danted -f "$WORK/danted.conf"
-wait_tcp_listen "$NS_R" 1080 10 || { not_ok "danted listens" "$(cat "$WORK/danted.err" "$WORK/danted.log")"; finish; }
+start_dante "$NS_R" danted 1080 203.0.113.11 2001:db8:2::11 || finish
 start_moproxy -s 127.0.0.1:1080 --probe 0 --log-level warn || finish
 
 name=proxy

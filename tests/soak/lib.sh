@@ -222,7 +222,8 @@ start_ferry() {
 
 # churn NAME NS PORT TARGET THREADS LOADGEN_ARGS...: the churn scenario against the ferry in $PROXY_PID, which
 # listens on PORT in NS with THREADS event loops. The load generator (as `in_ns NS $CHURN_WRAP $LOADGEN
-# LOADGEN_ARGS --workload churn ...`) runs in rounds of SOAK_CHURN_ROUND seconds (default 15) until TARGET
+# LOADGEN_ARGS --workload churn ...`) runs in rounds of SOAK_CHURN_ROUND seconds (default 15 x SOAK_SCALE, at
+# least 3) until TARGET
 # connections completed or SOAK_CHURN_MAX_S (900) passed, after a 2-second warm-up that fills the pipe pools and
 # the allocator's caches before the baseline is read. With --header-src-range in the arguments, each round starts
 # where the last one stopped (no spoofed source is used twice). Checks: the count, zero failures, fds back to
@@ -232,7 +233,8 @@ churn() {
     local name=$1 ns=$2 port=$3 target=$4 threads=$5
     shift 5
     local round max_s rss_mib rounds=$WORK/$name.rounds.jsonl offset=$((RANDOM * 256)) ranged=0 a
-    round=$(knob SOAK_CHURN_ROUND 15)
+    # 15 s rounds at full scale; shorter ones in a scaled-down run, whose whole count takes a few seconds.
+    round=$(knob SOAK_CHURN_ROUND "$(scaled 15 3)")
     max_s=$(knob SOAK_CHURN_MAX_S 900)
     rss_mib=$(knob SOAK_CHURN_RSS_MIB 16)
     for a in "$@"; do [[ $a == --header-src-range ]] && ranged=1; done
@@ -302,4 +304,28 @@ PY
         "j0['rss_kib_end'] - j0['rss_kib_mid'] <= $rss_mib * 256" "$summary"
     check "$name: ferry still runs" proxy_alive
     figure "$name" "$summary"
+}
+
+# ------------------------------------------------------------------ peers
+
+# start_dante NS NAME PORT EXTERNAL...: Debian's dante SOCKS5 server (no authentication, CONNECT for loopback
+# clients) on 127.0.0.1:PORT in NS, connecting out from the EXTERNAL addresses. dante forwards half-close,
+# which microsocks does not.
+start_dante() {
+    local ns=$1 name=$2 port=$3 e
+    shift 3
+    {
+        echo "logoutput: $WORK/$name.log"
+        echo "internal: 127.0.0.1 port = $port"
+        for e in "$@"; do echo "external: $e"; done
+        echo "socksmethod: none"
+        echo "clientmethod: none"
+        echo "user.privileged: root"
+        echo "user.unprivileged: nobody"
+        echo "client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }"
+        echo "socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 command: connect }"
+        echo "socks pass { from: 127.0.0.0/8 to: ::/0 command: connect }"
+    } >"$WORK/$name.conf"
+    bg_ns "$ns" "$name" danted -f "$WORK/$name.conf"
+    wait_tcp_listen "$ns" "$port" 10 || { not_ok "dante $name listens" "$(cat "$WORK/$name.err" "$WORK/$name.log")"; return 1; }
 }

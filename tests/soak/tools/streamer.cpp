@@ -20,7 +20,7 @@
 // segments, and reads that split writes anywhere.
 //
 // Each side writes one JSON line per connection to --log: the client {"id","order","up","down","sent",
-// "sha256_sent","received","sha256_received","error","elapsed","local"}, the server {"id","peer","bytes_in",
+// "sha256_sent","received","sha256_received","error","elapsed","t_end" (wall clock),"local"}, the server {"id","peer","bytes_in",
 // "sha256_in","bytes_out","sha256_out","error"}. The client also prints a summary line on stdout. With
 // --rst-after the server resets each connection (SO_LINGER 0) once it has read that many bytes: an upstream
 // that fails mid-stream. Exit status: 0 the run completed (connection errors are in the log), 2 bad arguments,
@@ -555,14 +555,17 @@ void run_connection(const Plan& plan, const ClientOptions& opt, LogFile& log, Cl
     (error.empty() ? totals.ok : totals.errors).fetch_add(1);
     totals.bytes_up.fetch_add(sent.bytes);
     totals.bytes_down.fetch_add(received.bytes);
-    char el[32];
+    char el[32], wall[32];
     std::snprintf(el, sizeof el, "%.3f", elapsed);
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);  // when it ended, comparable with `date +%s.%N` in scripts
+    std::snprintf(wall, sizeof wall, "%.3f", static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9);
     log.write("{\"id\":" + std::to_string(plan.id) + ",\"order\":\"" + order_name(plan.order) +
               "\",\"up\":" + std::to_string(plan.up) + ",\"down\":" + std::to_string(plan.down) +
               ",\"sent\":" + std::to_string(sent.bytes) + ",\"sha256_sent\":\"" + hex(sent.hash.finish()) +
               "\",\"received\":" + std::to_string(received.bytes) + ",\"sha256_received\":\"" +
               hex(received.hash.finish()) + "\",\"error\":" + (error.empty() ? std::string("null") : json_str(error)) +
-              ",\"elapsed\":" + el + ",\"local\":" + json_str(local) + "}");
+              ",\"elapsed\":" + el + ",\"t_end\":" + wall + ",\"local\":" + json_str(local) + "}");
 }
 
 int run_client(const ClientOptions& opt) {
