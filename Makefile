@@ -114,14 +114,14 @@ bench: $(BUILD)/ferry bench-tools
 
 # Every tier: unit tests (Catch2), then the end-to-end scenarios in network namespaces (root).
 # The last line is "N passed, N failed" over all of them.
-test: $(BUILD)/ferry $(BUILD)/unit_tests $(TOOLS) $(PLUGINS) $(if $(filter 1,$(TSAN)),$(BUILD)/bench/loadgen)
+test: $(BUILD)/ferry $(BUILD)/unit_tests $(TOOLS) $(PLUGINS) $(if $(filter 1,$(TSAN)),$(BUILD)/bench/loadgen $(BUILD)/bench/echo)
 	@BUILD=$(BUILD) SAN=$(SAN) TSAN=$(TSAN) bash tests/run
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
 e2e: $(BUILD)/ferry $(TOOLS) $(PLUGINS)
-	@BUILD=$(BUILD) SAN=$(SAN) ONLY=e2e bash tests/run
+	@BUILD=$(BUILD) SAN=$(SAN) TSAN=$(TSAN) ONLY=e2e bash tests/run
 
 demo: deps $(BUILD)/ferry $(TOOLS) $(PLUGINS)
 	@BUILD=$(BUILD) bash tests/demo.sh
