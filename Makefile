@@ -98,7 +98,7 @@ $(BUILD)/soak/%: tests/soak/tools/%.cpp $(BUILD)/libferry.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -o $@ $< $(BUILD)/libferry.a $(LDFLAGS)
 
-# Long-running reliability scenarios in private network namespaces (root; about 15 minutes at full scale, not
+# Long-running reliability scenarios in private network namespaces (root; about 8 minutes at full scale, not
 # part of `make test` or CI): integrity, churn, slowloris, upstream faults, reloads under load. Writes the
 # "## Soak" section of docs/reliability.md; SOAK_SCALE=0.02 (and SOAK_* knobs, see tests/soak/run.sh) for a
 # run of a minute or two. Last line: "N passed, N failed".
@@ -114,7 +114,9 @@ bench: $(BUILD)/ferry bench-tools
 
 # Every tier: unit tests (Catch2), then the end-to-end scenarios in network namespaces (root).
 # The last line is "N passed, N failed" over all of them.
-test: $(BUILD)/ferry $(BUILD)/unit_tests $(TOOLS) $(PLUGINS) $(if $(filter 1,$(TSAN)),$(BUILD)/bench/loadgen $(BUILD)/bench/echo)
+# TSAN=1 runs tests/tsan/*.sh instead of tests/e2e, with the bench's load generator and echo.
+TSAN_TEST_TOOLS := $(if $(filter 1,$(TSAN)),$(BUILD)/bench/loadgen $(BUILD)/bench/echo)
+test: $(BUILD)/ferry $(BUILD)/unit_tests $(TOOLS) $(PLUGINS) $(TSAN_TEST_TOOLS)
 	@BUILD=$(BUILD) SAN=$(SAN) TSAN=$(TSAN) bash tests/run
 
 unit: $(BUILD)/unit_tests

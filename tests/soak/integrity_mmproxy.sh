@@ -47,11 +47,11 @@ sys.exit(1 if bad or not peers else 0)' "$WORK/server.jsonl"
     check "$name: ferry still runs" proxy_alive
     figure "$name" "$("$PYTHON" -c '
 import json, sys
-r, s, t0, t1, b, a = json.loads(sys.argv[1]), json.loads(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), json.loads(sys.argv[5]), json.loads(sys.argv[6])
+r, t0, t1 = json.loads(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 r.pop("examples", None)
-r.update(relay=sys.argv[7], seconds=round(t1 - t0, 1), mbytes_per_s=round(r["bytes"] / 1e6 / max(t1 - t0, 1e-9), 1),
-         fds_before=b, fds_after=a)
-print(json.dumps(r))' "$r" "$summary" "$t0" "$t1" "$before" "$after" "$name")"
+r.update(relay=sys.argv[6], seconds=round(t1 - t0, 1), mbytes_per_s=round(r["bytes"] / 1e6 / max(t1 - t0, 1e-9), 1),
+         fds_before=json.loads(sys.argv[4]), fds_after=json.loads(sys.argv[5]))
+print(json.dumps(r))' "$r" "$t0" "$t1" "$before" "$after" "$name")"
     note "$name: $summary"
     stop_proxy
 }

@@ -91,8 +91,8 @@ def section(args, figures, scenarios):
              f'Machine: {machine(args.ferry)}. The host is shared: rates and latencies move with the other '
              'jobs on it; the pass/fail criteria do not depend on them except where a bound is stated.')
     L.append('')
-    L.append('Run it with `make soak` (root; the full run takes about 15 minutes here, within the 30 allowed), or '
-             '`SOAK_SCALE=0.02 make soak` for a run of a minute or two (then the report goes to '
+    L.append('Run it with `make soak` (root; a full run is projected at about 8 minutes here, within the 30 '
+             'allowed), or `SOAK_SCALE=0.02 make soak` for a run of a minute or two (then the report goes to '
              '`build/soak/reliability.md`, not here); `SOAK_ONLY="churn slowloris"` picks scenarios; every '
              'scenario has its own size knobs (tests/soak/run.sh, and each script\'s header). Not part of '
              '`make test` or CI. Every scenario runs in its own private network namespaces with real peers, '
@@ -132,7 +132,8 @@ def section(args, figures, scenarios):
     d = fig.get('slowloris', {}).get('slowloris')
     if st:
         summary.append(('slowloris', *st, (
-            f"{num(d['connections'])} stalled connections for {d['seconds']} s, closed at the {d['header_timeout_s']} s "
+            f"{num(d['connections'])} stalled connections for {d['seconds']} s, closed at the "
+            f"{d['header_timeout_s']} s "
             f"deadline (p99 {d['dribble']['lifetime_s'].get('p99', 0):.2f} s); good clients "
             f"{d['good_during']['ok']}/{d['good_during']['attempts']} ok, p99 "
             f"{d['good_during']['latency_ms'].get('p99', 0):.1f} ms") if d else '—'))
@@ -209,7 +210,8 @@ def section(args, figures, scenarios):
                  'connection is gone. Pass: zero failures, fds back to the baseline, RSS at most 16 MiB above it '
                  'and at most 4 MiB more in the second half (a leak grows with the count).')
         L.append('')
-        L.append(table(['mode', 'connections', 'conn/s', 'failures', 'cycle p50 / worst round p99', 'fds before → after',
+        L.append(table(['mode', 'connections', 'conn/s', 'failures', 'cycle p50 / worst round p99',
+                        'fds before → after',
                         'RSS baseline / half-way / end / max', 'ferry CPU'],
                        [(m, num(d['completed']), num(d['conns_per_s']), d['failures'],
                          f"{num(d['p50_us_median_round'])} / {num(d['p99_us_worst_round'])} µs",
@@ -276,7 +278,8 @@ def section(args, figures, scenarios):
         causes = {'killed': 'connection reset by peer / broken pipe', 'reset': 'connection reset by peer',
                   'blackholed': 'idle for 3000 ms', 'unreachable': 'dial tcp ...: i/o timeout',
                   'refused': 'dial tcp ...: connect: connection refused'}
-        L.append(table(['fault', 'clients', 'closed with an error', 'closed after the fault', 'log lines', 'cause logged',
+        L.append(table(['fault', 'clients', 'closed with an error', 'closed after the fault', 'log lines',
+                        'cause logged',
                         'ferry fds after'],
                        [(k, v['clients'], v['closed_with_error'],
                          f"{v['closed_after_fault_s']['min']:.2f}–{v['closed_after_fault_s']['max']:.2f} s"

@@ -13,7 +13,7 @@
 #
 # Environment:
 #   BUILD             build directory (default build): $BUILD/ferry, $BUILD/bench/*, $BUILD/soak/*, plugins
-#   SOAK_SCALE        1 (default) is the full run (about 15 minutes here); 0.02 runs everything in a minute or two
+#   SOAK_SCALE        1 (default): the full run (about 8 minutes here); 0.02 runs everything in a minute or two
 #   SOAK_ONLY         space-separated substrings of scenario names to run (default: all)
 #   SOAK_TIMEOUT      seconds per scenario before it is killed (default 1800)
 #   SOAK_DOCS         the report file (default docs/reliability.md for a full run of every scenario with no size

@@ -64,7 +64,7 @@ fds_after=$(proc_fds "$PROXY_PID")
 
 for kind in dribble silent; do
     j=${!kind}
-    check_py "$kind: all $([[ $kind == dribble ]] && echo "$N_DRIBBLE" || echo "$N_SILENT") stalled connections were open at once" \
+    check_py "$kind: all $(json_get "$j" "j['connections']") stalled connections were open at once" \
         "j0['peak_open'] >= j0['connections'] and j0['ready']" "$j"
     check_py "$kind: ferry closed them at the ${T} s header deadline (lifetime min >= $T - 0.1 s, p99 <= $T + 1 s)" \
         "j0['lifetime_s']['n'] > 0 and j0['lifetime_s']['min'] >= $T - 0.1 and j0['lifetime_s']['p99'] <= $T + 1" "$j"
@@ -74,8 +74,8 @@ done
 closes=$(json_get "$dribble" "j['closed_by_peer']")
 closes=$((closes + $(json_get "$silent" "j['closed_by_peer']")))
 logged=$(log_errors_matching "$PROXY_LOG" "^no complete PROXY header within ${T}000 ms$")
-check_py "ferry logged the reason for each ($closes closed, $logged lines \"no complete PROXY header within ${T}000 ms\")" \
-    "j0 >= $closes" "$logged"
+why="no complete PROXY header within ${T}000 ms"
+check_py "ferry logged the reason for each ($closes closed, $logged lines \"$why\")" "j0 >= $closes" "$logged"
 check_py "good clients during the attack: all succeeded" "j0['attempts'] > 0 and j0['ok'] == j0['attempts']" "$during"
 check_py "good clients during the attack: >= 99% within 1 s" "j0['within_deadline_rate'] >= 0.99" "$during"
 check_fds_back "after the attack" "$fds_before" "$fds_after" "$(pool_fds 2)"

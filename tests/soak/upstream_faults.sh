@@ -59,7 +59,8 @@ lines = [json.loads(l) for l in open(sys.argv[1])]
 closed = sorted(l['t_end'] - float(sys.argv[2]) for l in lines)  # each client's close, after the fault
 print(json.dumps({'clients': len(lines), 'closed_with_error': sum(1 for l in lines if l['error'] is not None),
                   'errors': sorted({l['error'].split(':')[0] for l in lines if l['error']}),
-                  'closed_after_fault_s': {'min': round(closed[0], 2), 'max': round(closed[-1], 2)} if closed else None}))
+                  'closed_after_fault_s': {'min': round(closed[0], 2), 'max': round(closed[-1], 2)} if closed
+                                          else None}))
 PY
     )
     logged=$(log_errors_matching "$PROXY_LOG" "$regex")
@@ -67,11 +68,15 @@ PY
     fds=$(proc_fds "$FERRY_PID")
     note "$name: $r; $logged log lines match /$regex/"
     check_py "$name: all $M clients were closed, with an error, $min-$bound s after the fault" \
-        "j0['clients'] == $M and j0['closed_with_error'] == $M and $min <= j0['closed_after_fault_s']['min'] and j0['closed_after_fault_s']['max'] <= $bound" "$r"
+        "(j0['clients'] == j0['closed_with_error'] == $M and
+          $min <= j0['closed_after_fault_s']['min'] and j0['closed_after_fault_s']['max'] <= $bound)" "$r"
     check_py "$name: ferry logged the cause for each (/$regex/)" "j0 >= $M" "$((logged - LOGGED_BEFORE))"
     check "$name: ferry survives" proxy_alive "$FERRY_PID"
     check_fds_back "$name" "$fds_base" "$fds" "$(pool_fds 2)"
-    figure "$name" "$("$PYTHON" -c 'import json, sys; r = json.loads(sys.argv[1]); r.update(log_lines=int(sys.argv[2]), fds_after=json.loads(sys.argv[3])); print(json.dumps(r))' "$r" "$((logged - LOGGED_BEFORE))" "$fds")"
+    figure "$name" "$("$PYTHON" -c 'import json, sys
+r = json.loads(sys.argv[1])
+r.update(log_lines=int(sys.argv[2]), fds_after=json.loads(sys.argv[3]))
+print(json.dumps(r))' "$r" "$((logged - LOGGED_BEFORE))" "$fds")"
 }
 # kill_server: SIGKILL the server and reap it quietly (bash would report the kill).
 kill_server() {

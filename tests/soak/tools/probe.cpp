@@ -235,7 +235,9 @@ private:
             fails += soak::json_str(name) + ":" + std::to_string(count);
         }
         fails += "}";
-        auto rate = [&](uint64_t n) { return attempts_ ? static_cast<double>(n) / static_cast<double>(attempts_) : 0.0; };
+        auto rate = [&](uint64_t n) {
+            return attempts_ ? static_cast<double>(n) / static_cast<double>(attempts_) : 0.0;
+        };
         std::printf("{\"targets\":%zu,\"rate\":%.1f,\"seconds\":%.3f,\"attempts\":%llu,\"ok\":%llu,"
                     "\"ok_within_deadline\":%llu,\"deadline_ms\":%.0f,\"failures\":%s,\"success_rate\":%.6f,"
                     "\"within_deadline_rate\":%.6f,\"latency_ms\":%s}\n",
@@ -267,7 +269,7 @@ int main(int argc, char** argv) {
         if (i + 1 >= argc) usage(2);
         std::string v = argv[++i];
         if (a == "--connect") opt.targets.push_back(soak::parse_addr(v));
-        else if (a == "--bind") opt.bind = soak::parse_addr(v.find(':') != std::string::npos ? "[" + v + "]:0" : v + ":0");
+        else if (a == "--bind") opt.bind = soak::parse_ip(v);
         else if (a == "--rate") opt.rate = soak::parse_double("--rate", v);
         else if (a == "--duration") opt.duration_s = soak::parse_double("--duration", v);
         else if (a == "--header") {

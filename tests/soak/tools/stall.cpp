@@ -88,7 +88,8 @@ public:
             if (now >= end) break;
             tick(now);
             if (now >= next_report) {
-                std::fprintf(stderr, "t=%.0f open=%llu closed=%llu\n", now - t0, u(open_), u(closed_eof_ + closed_rst_));
+                std::fprintf(stderr, "t=%.0f open=%llu closed=%llu\n", now - t0, u(open_),
+                             u(closed_eof_ + closed_rst_));
                 next_report += opt_.report_every_s;
             }
             // 20 ms: dribbling at 1 byte/s per connection needs no finer clock.
@@ -208,7 +209,8 @@ private:
 
     void mark_ready() {
         ready_ = true;
-        if (!opt_.ready_file.empty()) Fd(::open(opt_.ready_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (!opt_.ready_file.empty())
+            Fd(::open(opt_.ready_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     }
 
     int report(double elapsed) {
@@ -258,7 +260,7 @@ int main(int argc, char** argv) {
             opt.target = soak::parse_addr(v);
             have_target = true;
         } else if (a == "--bind") {
-            opt.bind = soak::parse_addr(v.find(':') != std::string::npos ? "[" + v + "]:0" : v + ":0");
+            opt.bind = soak::parse_ip(v);
         } else if (a == "--connections") {
             opt.connections = soak::parse_u64("--connections", v);
         } else if (a == "--mode") {

@@ -20,11 +20,11 @@
 // segments, and reads that split writes anywhere.
 //
 // Each side writes one JSON line per connection to --log: the client {"id","order","up","down","sent",
-// "sha256_sent","received","sha256_received","error","elapsed","t_end" (wall clock),"local"}, the server {"id","peer","bytes_in",
-// "sha256_in","bytes_out","sha256_out","error"}. The client also prints a summary line on stdout. With
-// --rst-after the server resets each connection (SO_LINGER 0) once it has read that many bytes: an upstream
-// that fails mid-stream. Exit status: 0 the run completed (connection errors are in the log), 2 bad arguments,
-// 1 setup error.
+// "sha256_sent","received","sha256_received","error","elapsed","t_end" (wall clock),"local"}, the server
+// {"id","peer","bytes_in","sha256_in","bytes_out","sha256_out","error"}. The client also prints a summary line
+// on stdout. With --rst-after the server reads that many bytes of each connection, writes nothing and resets it
+// (SO_LINGER 0): an upstream that fails mid-stream. Exit status: 0 the run completed (connection errors are in
+// the log), 2 bad arguments, 1 setup error.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -121,7 +121,8 @@ private:
 class Stream {
 public:
     Stream(uint64_t seed, uint64_t id, int direction)
-        : data_(seed ^ (id * 0x100000001b3) ^ (direction ? 0xd0d0d0d0ull : 0ull)), sizes_(seed + id * 3 + direction + 1) {}
+        : data_(seed ^ (id * 0x100000001b3) ^ (direction ? 0xd0d0d0d0ull : 0ull)),
+          sizes_(seed + id * 3 + direction + 1) {}
     // Fills `buf` with the next `len` bytes of the stream.
     void fill(char* buf, size_t len) {
         while (len >= 8) {

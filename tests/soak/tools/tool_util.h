@@ -57,6 +57,11 @@ inline ferry::SocketAddress parse_addr(const std::string& v) {
     return *a;
 }
 
+// A bare IPv4 or IPv6 address as a socket address with port 0 (to bind a client socket to).
+inline ferry::SocketAddress parse_ip(const std::string& v) {
+    return parse_addr(v.find(':') != std::string::npos ? "[" + v + "]:0" : v + ":0");
+}
+
 // RLIMIT_NOFILE up to its hard limit (20,000 on the test machines): the tools hold thousands of sockets.
 inline void raise_nofile() {
     rlimit rl{};
