@@ -9,7 +9,6 @@
 # shellcheck source=../e2e/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../e2e" && pwd)/lib.sh"
 
-SOAK_DIR=$REPO_ROOT/tests/soak
 BUILD=${BUILD:-build}
 [[ $BUILD == /* ]] || BUILD=$REPO_ROOT/$BUILD
 SOAK_SCALE=${SOAK_SCALE:-1}

@@ -336,7 +336,10 @@ def splice_into(text, new):
     start = next((i for i, l in enumerate(lines) if l.strip() == HEADING), None)
     if start is None:
         body = text.rstrip('\n')
-        return (body + '\n\n' if body else '# ferry reliability\n\n') + new.rstrip('\n') + '\n'
+        title = ('# ferry reliability\n\nHow ferry holds up under long runs, attacks and faults. Each section is '
+                 'written by its own tool (the soak: tests/soak/run.sh); run the tool again rather than editing it '
+                 'by hand.\n\n')
+        return (body + '\n\n' if body else title) + new.rstrip('\n') + '\n'
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith('## ')), len(lines))
     rest = '\n'.join(lines[end:])
     out = '\n'.join(lines[:start]) + ('\n' if start else '') + new.rstrip('\n') + '\n'
