@@ -167,6 +167,47 @@ check_integrity() {
         "j0['connections'] > 0 and j0['mismatch_up'] == 0 and j0['mismatch_down'] == 0" "$r"
 }
 
+# integrity_part NAME SHARE QUIET_NS QUIET_PORT PEER_PREFIXES -- STREAMER_CLIENT_ARGS...: one relay's share of the
+# integrity scenario through the ferry in $PROXY_PID. The streamer client (in_ns $NS_C) moves SHARE percent of
+# SOAK_INTEGRITY_BYTES (x SOAK_SCALE; $TOTAL) in at least ~24 connections of at most 256 MiB each way; the server
+# logs to $WORK/server.jsonl (emptied first). Checks: every connection intact (check_integrity), the server saw
+# every connection come from an address starting with one of PEER_PREFIXES (comma-separated), ferry's fds back
+# once nothing is connected to QUIET_PORT in QUIET_NS, ferry alive. The result goes to the figures as NAME.
+integrity_part() {
+    local name=$1 share=$2 qns=$3 qport=$4 prefixes=$5 bytes max before after t0 t1 summary r
+    shift 6  # NAME SHARE QUIET_NS QUIET_PORT PEER_PREFIXES --
+    bytes=$((TOTAL * share / 100))
+    max=$((bytes / 24))
+    ((max > (256 << 20))) && max=$((256 << 20))
+    ((max < 65536)) && max=65536
+    : >"$WORK/server.jsonl"
+    before=$(proc_fds "$PROXY_PID")
+    t0=$(date +%s.%N)
+    summary=$(in_ns "$NS_C" "$STREAMER" client "$@" --bytes "$bytes" --max-conn-bytes "$max" --concurrency 8 \
+        --seed "$RANDOM" --id-base $((RANDOM * 1000)) --log "$WORK/$name.client.jsonl" --timeout 120)
+    t1=$(date +%s.%N)
+    sleep 0.5  # the server writes its line once its side has closed
+    r=$(streamer_compare "$WORK/$name.client.jsonl" "$WORK/server.jsonl")
+    check_integrity "$name" "$r"
+    check "$name: the server saw every connection come from $prefixes" "$PYTHON" -c 'import json, sys
+peers = [json.loads(l)["peer"] for l in open(sys.argv[1])]
+bad = [p for p in peers if not p.startswith(tuple(sys.argv[2].split(",")))]
+print(len(peers), "connections, from elsewhere:", bad[:5])
+sys.exit(1 if bad or not peers else 0)' "$WORK/server.jsonl" "$prefixes"
+    wait_quiet "$qns" "$qport" 10
+    after=$(proc_fds "$PROXY_PID")
+    check_fds_back "$name" "$before" "$after" "$(pool_fds 2)"
+    check "$name: ferry still runs" proxy_alive
+    figure "$name" "$("$PYTHON" -c '
+import json, sys
+r, t0, t1 = json.loads(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+r.pop("examples", None)
+r.update(relay=sys.argv[6], seconds=round(t1 - t0, 1), mbytes_per_s=round(r["bytes"] / 1e6 / max(t1 - t0, 1e-9), 1),
+         fds_before=json.loads(sys.argv[4]), fds_after=json.loads(sys.argv[5]))
+print(json.dumps(r))' "$r" "$t0" "$t1" "$before" "$after" "$name")"
+    note "$name: $summary"
+}
+
 # ------------------------------------------------------------------ logs
 
 # log_errors_matching LOG REGEX: how many JSON lines of LOG have an "error" matching REGEX (python re.search).
@@ -329,4 +370,62 @@ start_dante() {
         not_ok "dante $name listens" "$(cat "$WORK/$name.err" "$WORK/$name.log")"
         return 1
     fi
+}
+
+# ------------------------------------------------------------------ reloads under load
+
+# stream_batches NS TARGET: the streamer client in NS (behind the command prefix $STREAM_WRAP, if any) in a loop
+# of 64 MiB batches (4 connections at a time, at most 8 MiB each way), to TARGET, its lines in
+# $WORK/client.jsonl, until $WORK/stop exists. Its pid goes into STREAM_LOOP.
+stream_batches() {
+    local ns=$1 target=$2
+    (
+        local batch=0
+        while [[ ! -e $WORK/stop ]]; do
+            # shellcheck disable=SC2086  # STREAM_WRAP: a command prefix
+            in_ns "$ns" ${STREAM_WRAP:-} "$STREAMER" client --connect "$target" --bytes $((64 << 20)) \
+                --max-conn-bytes $((8 << 20)) --concurrency 4 --seed "$RANDOM" --id-base $((++batch * 100000)) \
+                --log "$WORK/client.jsonl" --timeout 60 >/dev/null
+        done
+    ) &
+    STREAM_LOOP=$!
+    E2E_PIDS+=("$STREAM_LOOP")
+}
+
+# reload_loop SECONDS INTERVAL WRITE_FN: every INTERVAL seconds for SECONDS, `WRITE_FN I` (I = 1, 2, ...) writes
+# the next configuration and ferry ($PROXY_PID) gets SIGHUP. RELOADS: how many.
+reload_loop() {
+    local t_end=$(($(date +%s) + $1))
+    RELOADS=0
+    while (($(date +%s) < t_end)); do
+        sleep "$2"
+        "$3" $((RELOADS + 1))
+        kill -HUP "$PROXY_PID"
+        RELOADS=$((RELOADS + 1))
+    done
+}
+
+# reload_results NAME SECONDS LOG_MSG SERVER_LOG...: after the loads ($WORK/loadgen.out, $WORK/probe.out and the
+# streamer's batches against SERVER_LOG...) have finished: every reload logged as LOG_MSG, zero failed
+# connections in the three loads, every stream intact; the figure NAME. Sets LOAD, GOOD and STREAMS (their JSON).
+reload_results() {
+    local name=$1 seconds=$2 msg=$3 logged
+    shift 3
+    LOAD=$(cat "$WORK/loadgen.out")
+    GOOD=$(cat "$WORK/probe.out")
+    STREAMS=$(streamer_compare "$WORK/client.jsonl" "$@")
+    logged=$(log_count "$PROXY_LOG" "$msg")
+    note "loadgen: $LOAD"
+    note "probe: $GOOD"
+    check_py "$RELOADS reloads in $seconds s, each logged as \"$msg\"" "j0 == $RELOADS" "$logged"
+    check_py "churn during the reloads: zero failed connections" "j0['completed'] > 0 and j0['failures'] == 0" "$LOAD"
+    check_py "good clients during the reloads: zero failed connections" \
+        "j0['attempts'] > 0 and j0['ok'] == j0['attempts']" "$GOOD"
+    check_integrity "streams during the reloads" "$STREAMS"
+    figure "$name" "$("$PYTHON" -c '
+import json, sys
+r = json.loads(sys.argv[4]); r.pop("examples", None)
+print(json.dumps({"seconds": int(sys.argv[1]), "reloads": int(sys.argv[2]), "logged": int(sys.argv[3]),
+                  "streams": r, "churn": json.loads(sys.argv[5]), "probe": json.loads(sys.argv[6])}))' \
+        "$seconds" "$RELOADS" "$logged" "$STREAMS" "$LOAD" "$GOOD")"
 }

@@ -53,55 +53,20 @@ LOADGEN_PID=$BG_PID
 # The probe's spoofed clients come from far up the same range: never one of the load generator's.
 bg_ns "$NS" probe "$PROBE" --connect 127.0.0.1:7002 --header v1 --src-base 12000000 --rate 50 --duration "$D"
 PROBE_PID=$BG_PID
-(
-    batch=0
-    while [[ ! -e $WORK/stop ]]; do
-        in_ns "$NS" "$STREAMER" client --connect 127.0.0.1:7001 --bytes $((64 << 20)) --max-conn-bytes $((8 << 20)) \
-            --concurrency 4 --seed "$RANDOM" --id-base $((++batch * 100000)) --log "$WORK/client.jsonl" \
-            --timeout 60 >/dev/null
-    done
-) &
-STREAMER_LOOP=$!
-E2E_PIDS+=("$STREAMER_LOOP")
+stream_batches "$NS" 127.0.0.1:7001
 
-reloads=0
-t_end=$(($(date +%s) + D))
-while (($(date +%s) < t_end)); do
-    sleep "$INTERVAL"
-    write_config $((reloads + 1))
-    kill -HUP "$PROXY_PID"
-    reloads=$((reloads + 1))
-done
+reload_loop "$D" "$INTERVAL" write_config
 touch "$WORK/stop"
-wait "$LOADGEN_PID" "$PROBE_PID" "$STREAMER_LOOP"
+wait "$LOADGEN_PID" "$PROBE_PID" "$STREAM_LOOP"
 write_config 0
 kill -HUP "$PROXY_PID"
-reloads=$((reloads + 1))
+RELOADS=$((RELOADS + 1))
 sleep 1
-load=$(cat "$WORK/loadgen.out")
-probe=$(cat "$WORK/probe.out")
-r=$(streamer_compare "$WORK/client.jsonl" "$WORK/server0.jsonl" "$WORK/server1.jsonl")
-logged=$(log_count "$PROXY_LOG" reloaded)
-note "loadgen: $load"
-note "probe: $probe"
-check_py "$reloads reloads, each logged as \"reloaded\"" "j0 == $reloads" "$logged"
-check_py "churn through \"pp\" during the reloads: zero failed connections" \
-    "j0['completed'] > 0 and j0['failures'] == 0" "$load"
-check_py "good clients through \"pp\" during the reloads: zero failed connections" \
-    "j0['attempts'] > 0 and j0['ok'] == j0['attempts']" "$probe"
-check_integrity "streams through \"main\" during the reloads" "$r"
+reload_results reload_run "$D" reloaded "$WORK/server0.jsonl" "$WORK/server1.jsonl"
 check "both of main's targets carried streams" test -s "$WORK/server0.jsonl" -a -s "$WORK/server1.jsonl"
 check "ferry still runs" proxy_alive
 wait_quiet "$NS" 7001 10
 wait_quiet "$NS" 7002 10
-fds_after=$(proc_fds "$PROXY_PID")
-check_fds_back "after the reloads (the first file again)" "$fds_before" "$fds_after" "$(pool_fds 2)"
-figure reload_run "$("$PYTHON" -c '
-import json, sys
-r = json.loads(sys.argv[4]); r.pop("examples", None)
-print(json.dumps({"seconds": int(sys.argv[1]), "reloads": int(sys.argv[2]), "logged": int(sys.argv[3]),
-                  "streams": r, "churn": json.loads(sys.argv[5]), "probe": json.loads(sys.argv[6]),
-                  "fds_before": json.loads(sys.argv[7]), "fds_after": json.loads(sys.argv[8])}))' \
-    "$D" "$reloads" "$logged" "$r" "$load" "$probe" "$fds_before" "$fds_after")"
+check_fds_back "after the reloads (the first file again)" "$fds_before" "$(proc_fds "$PROXY_PID")" "$(pool_fds 2)"
 
 finish
