@@ -264,7 +264,7 @@ start_ferry() {
 # listens on PORT in NS with THREADS event loops. The load generator (as `in_ns NS $CHURN_WRAP $LOADGEN
 # LOADGEN_ARGS --workload churn ...`) runs in rounds of SOAK_CHURN_ROUND seconds (default 15 x SOAK_SCALE, at
 # least 3) until TARGET
-# connections completed or SOAK_CHURN_MAX_S (900) passed, after a 2-second warm-up that fills the pipe pools and
+# connections completed or SOAK_CHURN_MAX_S (600) passed, after a 2-second warm-up that fills the pipe pools and
 # the allocator's caches before the baseline is read. With --header-src-range in the arguments, each round starts
 # where the last one stopped (no spoofed source is used twice). Checks: the count, zero failures, fds back to
 # the baseline, RSS growth at most SOAK_CHURN_RSS_MIB (16) MiB over the run and a quarter of that over its second
@@ -275,7 +275,7 @@ churn() {
     local round max_s rss_mib rounds=$WORK/$name.rounds.jsonl offset=$((RANDOM * 256)) ranged=0 a
     # 15 s rounds at full scale; shorter ones in a scaled-down run, whose whole count takes a few seconds.
     round=$(knob SOAK_CHURN_ROUND "$(scaled 15 3)")
-    max_s=$(knob SOAK_CHURN_MAX_S 900)
+    max_s=$(knob SOAK_CHURN_MAX_S 600)
     rss_mib=$(knob SOAK_CHURN_RSS_MIB 16)
     for a in "$@"; do [[ $a == --header-src-range ]] && ranged=1; done
     : >"$rounds"

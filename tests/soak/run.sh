@@ -15,7 +15,7 @@
 #   BUILD             build directory (default build): $BUILD/ferry, $BUILD/bench/*, $BUILD/soak/*, plugins
 #   SOAK_SCALE        1 (default): the full run (about 8 minutes here); 0.02 runs everything in a minute or two
 #   SOAK_ONLY         space-separated substrings of scenario names to run (default: all)
-#   SOAK_TIMEOUT      seconds per scenario before it is killed (default 1800)
+#   SOAK_TIMEOUT      seconds per scenario before it is killed (default 900; the longest takes about 2 minutes)
 #   SOAK_DOCS         the report file (default docs/reliability.md for a full run of every scenario with no size
 #                     knob set, $BUILD/soak/reliability.md otherwise, so a short run never overwrites the figures)
 #   SOAK_INTEGRITY_BYTES, SOAK_CHURN_CONNS, SOAK_MOPROXY_CHURN_CONNS, SOAK_CHURN_ROUND, SOAK_CHURN_MAX_S,
@@ -28,7 +28,7 @@ cd "$(dirname "$0")/../.." || exit 2
 BUILD=${BUILD:-build}
 export SOAK_SCALE=${SOAK_SCALE:-1}
 SOAK_ONLY=${SOAK_ONLY:-}
-SOAK_TIMEOUT=${SOAK_TIMEOUT:-1800}
+SOAK_TIMEOUT=${SOAK_TIMEOUT:-900}
 PYTHON=${PYTHON:-python3}
 SCENARIOS=(integrity_mmproxy integrity_tproxy integrity_moproxy churn_mmproxy churn_moproxy slowloris
     upstream_faults reload_moproxy reload_run fdlimit)
