@@ -1,14 +1,22 @@
-# ferry: plain Makefile. `make` builds build/ferry; `make test` runs every test tier; SAN=1 adds ASan+UBSan.
+# ferry: plain Makefile. `make` builds build/ferry; `make test` runs every test tier; SAN=1 adds ASan+UBSan;
+# TSAN=1 builds with ThreadSanitizer (build/tsan) and runs the unit tests and the threaded stress (tests/tsan).
 CXX      ?= g++
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 SAN      ?= 0
+TSAN     ?= 0
 
+ifeq ($(SAN)$(TSAN),11)
+$(error SAN=1 and TSAN=1 cannot be combined: ThreadSanitizer and AddressSanitizer exclude each other)
+endif
 ifeq ($(SAN),1)
 BUILD    ?= build/san
 # vptr is off: its check probes memory with a pipe(2), which fails (and reports a false "invalid vptr")
 # exactly when the EMFILE test has used up every fd.
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize=vptr -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(TSAN),1)
+BUILD    ?= build/tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 else
 BUILD    ?= build
 SANFLAGS :=
@@ -80,6 +88,23 @@ $(BUILD)/bench/%: bench/%.cpp $(BUILD)/libferry.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -O2 -o $@ $< $(BUILD)/libferry.a $(LDFLAGS)
 
+# The soak suite's own peers (tests/soak/tools/NAME.cpp -> $(BUILD)/soak/NAME): the integrity streamer, the
+# stalled-connection driver and the good-client prober.
+SOAK_TOOLS := $(patsubst tests/soak/tools/%.cpp,$(BUILD)/soak/%,$(wildcard tests/soak/tools/*.cpp))
+.PHONY: soak-tools soak
+soak-tools: $(SOAK_TOOLS)
+
+$(BUILD)/soak/%: tests/soak/tools/%.cpp $(BUILD)/libferry.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -o $@ $< $(BUILD)/libferry.a $(LDFLAGS)
+
+# Long-running reliability scenarios in private network namespaces (root; about 8 minutes at full scale, not
+# part of `make test` or CI): integrity, churn, slowloris, upstream faults, reloads under load. Writes the
+# "## Soak" section of docs/reliability.md; SOAK_SCALE=0.02 (and SOAK_* knobs, see tests/soak/run.sh) for a
+# run of a minute or two. Last line: "N passed, N failed".
+soak: $(BUILD)/ferry $(BENCH_TOOLS) $(SOAK_TOOLS) $(PLUGINS)
+	@BUILD=$(BUILD) bash tests/soak/run.sh
+
 # Benchmarks against go-mmproxy, HAProxy, redsocks (moproxy mode), HAProxy + go-mmproxy (srcproxy mode, across a second
 # namespace) and no proxy, in private network namespaces (root; ~13 minutes).
 # Never pass/fail. Writes docs/benchmarks.md and docs/benchmarks.png; BENCH_* variables: see bench/README.md.
@@ -89,14 +114,16 @@ bench: $(BUILD)/ferry bench-tools
 
 # Every tier: unit tests (Catch2), then the end-to-end scenarios in network namespaces (root).
 # The last line is "N passed, N failed" over all of them.
-test: $(BUILD)/ferry $(BUILD)/unit_tests $(TOOLS) $(PLUGINS)
-	@BUILD=$(BUILD) SAN=$(SAN) bash tests/run
+# TSAN=1 runs tests/tsan/*.sh instead of tests/e2e, with the bench's load generator and echo.
+TSAN_TEST_TOOLS := $(if $(filter 1,$(TSAN)),$(BUILD)/bench/loadgen $(BUILD)/bench/echo)
+test: $(BUILD)/ferry $(BUILD)/unit_tests $(TOOLS) $(PLUGINS) $(TSAN_TEST_TOOLS)
+	@BUILD=$(BUILD) SAN=$(SAN) TSAN=$(TSAN) bash tests/run
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
 e2e: $(BUILD)/ferry $(TOOLS) $(PLUGINS)
-	@BUILD=$(BUILD) SAN=$(SAN) ONLY=e2e bash tests/run
+	@BUILD=$(BUILD) SAN=$(SAN) TSAN=$(TSAN) ONLY=e2e bash tests/run
 
 demo: deps $(BUILD)/ferry $(TOOLS) $(PLUGINS)
 	@BUILD=$(BUILD) bash tests/demo.sh
@@ -180,6 +207,6 @@ $(FUZZ_DIR)/target-obj/%.o: tests/fuzz/%.cpp
 $(FUZZ_DIR)/%_fuzz: $(FUZZ_DIR)/target-obj/%_fuzz.o $$(addprefix $(FUZZ_DIR)/obj/,$$(addsuffix .o,$$(FUZZ_SRCS_$$*)))
 	$(FUZZ_CXX) $(FUZZ_SANFLAGS) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS_$*)
 
--include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(BUILD)/obj/main.d
+-include $(LIB_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(BUILD)/obj/main.d $(SOAK_TOOLS:=.d)
 -include $(wildcard $(FUZZ_DIR)/obj/*/*.d $(FUZZ_DIR)/target-obj/*.d)
 

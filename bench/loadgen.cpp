@@ -225,6 +225,7 @@ struct Options {
     Endpoint header_dst;
     bool header_src_range = false;
     uint64_t range_offset = 0;  // --header-src-range: where this run starts in the range (random)
+    std::optional<uint64_t> range_start;  // --header-src-offset: that start, chosen by the caller
     uint64_t uid_base = 1;
     std::string message = "PING\r\n";
     std::optional<uint64_t> message_size;
@@ -1099,6 +1100,8 @@ private:
         "                         proxy should not reuse the previous run's source ports (TIME_WAIT)\n"
         "  --header-src-range     sources 203.0.113.1-254 x ports 1024-65535, never repeated in a run\n"
         "                         (each run starts at a random point of the range)\n"
+        "  --header-src-offset N  start the range at point N instead (runs back to back through one proxy:\n"
+        "                         the next starts at this one's N + \"attempts\", so none repeats a source)\n"
         "  --message TEXT         stream message, \\r \\n \\t \\\\ \\0 \\xHH escapes (default PING\\r\\n)\n"
         "  --message-size N       bulk message (default 65536), churn/latency request (default 64)\n"
         "  --rate R               latency: requests per second over all connections (default 10000)\n"
@@ -1229,6 +1232,10 @@ Options parse_options(int argc, char** argv) {
             uint64_t n;
             if (!parse_u64(value, 1, 64 << 20, n)) bad_argument("bad --message-size '%s' (1 .. 64 MiB)", value);
             opt.message_size = n;
+        } else if (arg == "--header-src-offset") {
+            uint64_t n;
+            if (!parse_u64(value, 0, uint64_t{1} << 48, n)) bad_argument("bad --header-src-offset '%s'", value);
+            opt.range_start = n;
         } else if (arg == "--uid-base") {
             if (!parse_u64(value, 1, uint64_t{1} << 48, opt.uid_base)) bad_argument("bad --uid-base '%s'", value);
         } else if (arg == "--rate") {
@@ -1597,7 +1604,7 @@ int run_udp(const Options& opt) {
 int main(int argc, char** argv) {
     Run run;
     run.opt = parse_options(argc, argv);
-    run.opt.range_offset = std::random_device{}() % (uint64_t{kRangeHosts} * kRangePorts);
+    run.opt.range_offset = run.opt.range_start.value_or(std::random_device{}()) % (uint64_t{kRangeHosts} * kRangePorts);
     const Options& opt = run.opt;
     if (opt.workload == Workload::Udp) {
         ::signal(SIGPIPE, SIG_IGN);
@@ -1745,10 +1752,12 @@ int main(int argc, char** argv) {
         append(json,
                ",\"message_size\":%zu,\"conns_per_s\":%.1f,\"completed\":%llu,\"failures\":%llu,"
                "\"failures_connect\":%llu,\"failures_no_port\":%llu,\"failures_reset\":%llu,\"failures_short\":%llu,"
-               "\"failures_timeout\":%llu,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f",
+               "\"failures_timeout\":%llu,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,"
+               "\"attempts\":%llu",
                run.message.size(), cps, u(total.completed), u(failures), u(total.failures_connect),
                u(total.failures_no_port), u(total.failures_reset), u(total.failures_short),
-               u(total.failures_timeout), us(50), us(90), us(99), static_cast<double>(total.hist.max()) / 1e3);
+               u(total.failures_timeout), us(50), us(90), us(99), static_cast<double>(total.hist.max()) / 1e3,
+               u(run.next_uid.load() - opt.uid_base));
         append(text, "churn to %s: %llu workers, %.1f connections/s (%llu completed in %.2f s), %llu failures\n",
                opt.target.text.c_str(), u(run.connections), cps, u(total.completed), duration, u(failures));
         append(text, "  failures: connect %llu, no port %llu, reset %llu, short %llu, timeout %llu\n",

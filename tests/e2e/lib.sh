@@ -175,8 +175,10 @@ finish() {
     done
     E2E_PROXY_PIDS=()
     for log in "${E2E_PROXY_LOGS[@]}"; do
-        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|^panic:|SUMMARY: ' "$log" 2>/dev/null; then
-            not_ok "no sanitizer report or panic in $(basename "$log")" "$(grep -E -A20 'ERROR: |runtime error:|^panic:' "$log" | head -40)"
+        local bad='ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:|^panic:|SUMMARY: '
+        if grep -qE "$bad" "$log" 2>/dev/null; then
+            not_ok "no sanitizer report or panic in $(basename "$log")" \
+                "$(grep -E -A20 'ERROR: |WARNING: ThreadSanitizer|runtime error:|^panic:' "$log" | head -40)"
         fi
     done
     if ((E2E_FAIL > 0)); then
