@@ -7,7 +7,7 @@
 #   slowloris                      thousands of never-finished headers while good clients keep working
 #   upstream_faults                upstream killed, reset, blackholed, unreachable, refused
 #   reload_moproxy, reload_run     SIGHUP twice a second under load: zero failures, zero bytes changed
-#   fdlimit                        the fd-limit attack: a hook, skipped until the overload protection exists
+#   fdlimit                        the fd-limit attack: 2 hosts x 10,000 stalled connections, good clients
 # Then writes the "## Soak" section of the report (tests/soak/report.py), leaving the file's other sections
 # alone. The last line is "N passed, N failed"; the exit status is non-zero iff something failed.
 #
@@ -20,7 +20,7 @@
 #                     knob set, $BUILD/soak/reliability.md otherwise, so a short run never overwrites the figures)
 #   SOAK_INTEGRITY_BYTES, SOAK_CHURN_CONNS, SOAK_MOPROXY_CHURN_CONNS, SOAK_CHURN_ROUND, SOAK_CHURN_MAX_S,
 #   SOAK_CHURN_RSS_MIB, SOAK_SLOWLORIS_CONNS, SOAK_SLOWLORIS_SECONDS, SOAK_HEADER_TIMEOUT, SOAK_PROBE_RATE,
-#   SOAK_FAULT_CONNS, SOAK_RELOAD_SECONDS, SOAK_RELOAD_INTERVAL, SOAK_FDLIMIT (=1: run the fd-limit attack),
+#   SOAK_FAULT_CONNS, SOAK_RELOAD_SECONDS, SOAK_RELOAD_INTERVAL, SOAK_FDLIMIT_ARGS (extra ferry flags),
 #   SOAK_FDLIMIT_CONNS, SOAK_FDLIMIT_SECONDS, SOAK_FDLIMIT_RATE: per-scenario sizes (see each script's header).
 set -u
 
