@@ -353,6 +353,10 @@ PY
 start_dante() {
     local ns=$1 name=$2 port=$3 e
     shift 3
+    # dante binds every outgoing socket to port 0 explicitly, which cannot take a port in TIME_WAIT (tcp_tw_reuse
+    # helps only connect()'s own choice): a minute of reloads under churn through three of them ran out of ports
+    # ("network unreachable" replies). Few TIME_WAIT sockets in its namespace, as bench/run.sh does.
+    in_ns "$ns" sysctl -qw net.ipv4.tcp_max_tw_buckets=1024
     {
         echo "logoutput: $WORK/$name.log"
         echo "internal: 127.0.0.1 port = $port"
