@@ -322,6 +322,13 @@ def section(args, figures, scenarios):
                  f"clients from a third host at {g['rate']:.0f}/s: {num(g['ok'])}/{num(g['attempts'])} ok, "
                  f"{100 * g['within_deadline_rate']:.1f}% within 1 s (latency p50 "
                  f"{g['latency_ms'].get('p50', 0):.0f} ms, p99 {g['latency_ms'].get('p99', 0):.0f} ms).")
+        opened = d['a1'].get('started', 0) + d['a2'].get('started', 0)
+        if opened and d['seconds']:
+            L.append('')
+            L.append(f"The attackers opened {num(opened)} connections in all, {num(opened // d['seconds'])} a "
+                     "second: ferry accepted each and closed the oldest stalled one for it. A good client waits "
+                     "behind them in the listen backlog, which is where its latency goes; a per-source limit "
+                     "(`-max-handshakes-per-source`) refuses them at accept instead.")
     else:
         L.append('No figures: the scenario failed before its good clients ran (see its log).')
     L.append('')
