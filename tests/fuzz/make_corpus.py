@@ -365,6 +365,9 @@ def ini():
 
 def server_list():
     return {
+        # A tag of 197 bytes, the longest a section header of the INI reader's 199-byte lines holds (the fuzzer
+        # found that writing it back as "tag=" passed the limit).
+        "long_section_tag": "[" + "s" * 197 + "]\naddress=127.0.0.1:2001\nprotocol=socksv5\n",
         "moproxy_readme": "[server-1]\naddress=127.0.0.1:2001 ;the only required field\nprotocol=socks5\n"
                           "[server-2]\naddress=127.0.0.1:2002\nprotocol=http\ntest dns=127.0.0.53:53\n"
                           "max wait=1.5\nscore base=-100\n"

@@ -82,11 +82,20 @@ void check_server(const ServerConfig& s) {
     }
 }
 
+// The longest line the INI reader takes (inih's 200-byte buffer in Debian's build, less its NUL).
+constexpr size_t kMaxIniLine = 199;
+
 std::string write_list(const std::vector<ServerConfig>& servers) {
     std::string out;
     for (size_t i = 0; i < servers.size(); ++i) {
         const ServerConfig& s = servers[i];
-        out += "[s" + std::to_string(i) + "]\ntag=" + s.tag + "\naddress=" + s.address.to_string() + "\n";
+        // "tag=" and a tag of more than 195 bytes would pass the INI reader's 199-byte lines; such a tag can only
+        // have come from a section header, so it goes back into one.
+        if (s.tag.size() + 4 <= kMaxIniLine)
+            out += "[s" + std::to_string(i) + "]\ntag=" + s.tag + "\n";
+        else
+            out += "[" + s.tag + "]\n";
+        out += "address=" + s.address.to_string() + "\n";
         out += s.protocol == Protocol::Socks5 ? "protocol=socks5\n" : "protocol=http\n";
         if (s.test_dns) out += "test dns=" + s.test_dns->to_string() + "\n";
         out += "score base=" + std::to_string(s.score_base) + "\n";
