@@ -36,6 +36,16 @@ attempt_failures() { grep -c '"msg":"proxy attempt failed"' "$PROXY_LOG"; }
 conn "through a"
 check_eq "through a: carried by a" 203.0.113.11 "$LAST_PEER"
 
+# Kill a just after a probe round has measured it, so that the next connection (not the next round, 1 s later)
+# is what finds it dead.
+probes_of_a() {
+    mo_status | "$PYTHON" -c "import json,sys; print(next(len(s['delay_history']) for s in json.load(sys.stdin)['servers'] if s['tag']=='1081'))" 2>/dev/null
+}
+n0=$(probes_of_a)
+for ((i = 0; i < 60; i++)); do
+    [[ $(probes_of_a) != "$n0" ]] && break
+    sleep 0.05
+done
 kill -KILL "$A_PID"
 conn "a dead"
 check_eq "a dead: carried by b" 203.0.113.12 "$LAST_PEER"
