@@ -39,7 +39,8 @@ check_eq "through a: carried by a" 203.0.113.11 "$LAST_PEER"
 # Kill a just after a probe round has measured it, so that the next connection (not the next round, 1 s later)
 # is what finds it dead.
 probes_of_a() {
-    mo_status | "$PYTHON" -c "import json,sys; print(next(len(s['delay_history']) for s in json.load(sys.stdin)['servers'] if s['tag']=='1081'))" 2>/dev/null
+    mo_status | "$PYTHON" -c "import json, sys
+print([len(s['delay_history']) for s in json.load(sys.stdin)['servers'] if s['tag'] == '1081'][0])" 2>/dev/null
 }
 n0=$(probes_of_a)
 for ((i = 0; i < 60; i++)); do
