@@ -528,8 +528,6 @@ void Connection::close_now() {
         if (dials_in_flight_ > 0) end_all_dials("shutting down");
         if (relay_started_) relay_ended(false, true);
         if (intercept_) intercept_->close(true, up_.bytes(), down_.bytes());
-    }
-    if (state_ != State::Closed) {
         handshake_ended();
         if (Admission* a = worker_.admission()) a->release(ticket_);
     }

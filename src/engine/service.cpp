@@ -246,15 +246,14 @@ void Worker::refuse(const ListenerContext& context, const SocketAddress& peer, R
 
 void Worker::make_room() {
     Admission& a = *admission_;
-    uint64_t not_logged = 0;
-    const bool log = a.log_limiter().allow(kLimitLogKey, loop_.now_ms(), &not_logged);
     if (Connection* oldest = handshakes_oldest_) {
         a.counters.evicted.fetch_add(1, std::memory_order_relaxed);
-        if (log) {
+        if (uint64_t not_logged = 0; a.log_limiter().allow(kLimitLogKey, loop_.now_ms(), &not_logged)) {
             FERRY_LOG(Warn, "connection limit reached, closing the oldest connections still in their handshake")
                 .num("connections", static_cast<int64_t>(a.live()))
                 .num("limit", static_cast<int64_t>(a.max_connections()))
-                .num("closedSoFar", static_cast<int64_t>(a.counters.evicted.load(std::memory_order_relaxed)));
+                .num("closedSoFar", static_cast<int64_t>(a.counters.evicted.load(std::memory_order_relaxed)))
+                .num("notLogged", static_cast<int64_t>(not_logged));
         }
         oldest->evict("closed to make room: " + std::to_string(a.live()) + " connections, the limit is " +
                       std::to_string(a.max_connections()) + ", and this was the oldest still in its handshake (" +
