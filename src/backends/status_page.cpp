@@ -394,6 +394,122 @@ void append_family(std::string& out, std::string_view name, std::string_view typ
     if (!unit.empty()) out += "# UNIT " + std::string(name) + ' ' + std::string(unit) + '\n';
 }
 
+// ---- listeners ----
+
+using metrics::ListenerSnapshot;
+using metrics::Protocol;
+
+// The page's extra rules for the listeners' tables (only on pages that show them).
+constexpr std::string_view kListenerCss =
+    ".listener,.failed{text-align:left}"
+    "span.reason{display:inline-block;margin-right:6px;padding:0 4px;border-radius:3px;background:#fde8e8}"
+    "h2{font-size:16px;margin:1.2em 0 .4em}";
+
+bool any_of_protocol(const Snapshot& s, Protocol p) {
+    return std::any_of(s.listeners.begin(), s.listeners.end(), [p](auto& l) { return l.protocol == p; });
+}
+
+// "address (name)", or the address alone when the listener has no name.
+std::string listener_title(const ListenerSnapshot& l) {
+    return l.name.empty() ? l.address : l.address + " (" + l.name + ")";
+}
+
+// "reason n, reason n" for the non-zero counts of `labels`; "" when all are zero.
+template <size_t N>
+std::string nonzero_reasons(const std::array<uint64_t, N>& counts, const std::array<std::string_view, N>& labels) {
+    std::string out;
+    for (size_t i = 0; i < N; ++i) {
+        if (counts[i] == 0) continue;
+        if (!out.empty()) out += ", ";
+        out += std::string(labels[i]) + ' ' + decimal(counts[i]);
+    }
+    return out;
+}
+
+// The mean of a histogram in milliseconds with one decimal ("0.4"), "-" without samples.
+std::string mean_ms(const metrics::Histogram& h) {
+    const uint64_t n = h.count();
+    if (n == 0) return "-";
+    return coordinate(static_cast<double>(h.sum_ms) / static_cast<double>(n));
+}
+
+void append_td(std::string& out, const char* cls, const std::string& shown, const std::string& value = {},
+               const std::string& extra = {}) {
+    out += std::string("<td class=\"") + cls + '"';
+    if (!value.empty()) out += " data-value=\"" + value + '"';
+    out += extra + '>';
+    append_escaped(out, shown, Escape::Html);
+    out += "</td>";
+}
+
+void append_count_td(std::string& out, const char* cls, uint64_t v) { append_td(out, cls, decimal(v), decimal(v)); }
+
+void append_reasons_td(std::string& out, uint64_t total, const uint64_t* counts,
+                       const std::string_view* labels, size_t n) {
+    out += "<td class=\"failed\" data-value=\"" + decimal(total) + "\">" + decimal(total);
+    for (size_t i = 0; i < n; ++i) {
+        if (counts[i] == 0) continue;
+        out += " <span class=\"reason\" data-reason=\"" + std::string(labels[i]) + "\" data-value=\"" +
+               decimal(counts[i]) + "\">" + std::string(labels[i]) + ' ' + decimal(counts[i]) + "</span>";
+    }
+    out += "</td>";
+}
+
+void append_row_start(std::string& out, const ListenerSnapshot& l) {
+    out += "<tr data-listener=\"";
+    append_escaped(out, l.name, Escape::Html);
+    out += "\" data-address=\"";
+    append_escaped(out, l.address, Escape::Html);
+    out += "\">";
+    append_td(out, "listener", l.name.empty() ? "-" : l.name);
+    append_td(out, "address", l.address);
+}
+
+void append_listener_tables(std::string& out, const Snapshot& s) {
+    out += "<h2>listeners</h2>\n<table id=\"listeners\">\n<thead><tr><th class=\"listener\">listener</th>"
+           "<th class=\"address\">address</th><th title=\"connections accepted, refused ones included\">accepted"
+           "</th><th title=\"connections open now\">active</th><th title=\"connections whose relay started\">"
+           "established</th><th title=\"relayed connections that ended\">closed</th><th class=\"failed\">failed"
+           "</th><th title=\"client to upstream, of closed connections\">up</th><th title=\"upstream to client, "
+           "of closed connections\">down</th><th title=\"mean, accepted to handshake done\">handshake</th>"
+           "<th title=\"mean, connect (and proxy handshake) to established\">connect</th><th title=\"accept "
+           "paused: out of fds or memory / at the connection limit\">pauses</th></tr></thead>\n<tbody>\n";
+    for (const ListenerSnapshot& l : s.listeners) {
+        if (l.protocol != Protocol::Tcp) continue;
+        append_row_start(out, l);
+        append_count_td(out, "accepted", l.accepted);
+        append_count_td(out, "active", l.active);
+        append_count_td(out, "established", l.established);
+        append_count_td(out, "closed", l.closed);
+        append_reasons_td(out, l.failed_total(), l.failed.data(), metrics::kFailureLabels.data(), l.failed.size());
+        append_td(out, "bytes-up", human_bytes(l.bytes_up).joined(true), decimal(l.bytes_up));
+        append_td(out, "bytes-down", human_bytes(l.bytes_down).joined(true), decimal(l.bytes_down));
+        append_td(out, "handshake", mean_ms(l.handshake) + " ms", {},
+                  " data-count=\"" + decimal(l.handshake.count()) + '"');
+        append_td(out, "connect", mean_ms(l.connect) + " ms", {}, " data-count=\"" + decimal(l.connect.count()) + '"');
+        append_td(out, "pauses", decimal(l.pauses_resources) + " / " + decimal(l.pauses_limit),
+                  decimal(l.pauses_resources + l.pauses_limit));
+        out += "</tr>\n";
+    }
+    out += "</tbody>\n</table>\n";
+    if (!any_of_protocol(s, Protocol::Udp)) return;
+    out += "<h2>UDP</h2>\n<table id=\"udp-listeners\">\n<thead><tr><th class=\"listener\">listener</th>"
+           "<th class=\"address\">address</th><th>flows</th><th>active</th><th>datagrams up</th>"
+           "<th>datagrams down</th><th class=\"failed\">dropped</th></tr></thead>\n<tbody>\n";
+    for (const ListenerSnapshot& l : s.listeners) {
+        if (l.protocol != Protocol::Udp) continue;
+        append_row_start(out, l);
+        append_count_td(out, "flows-opened", l.flows_opened);
+        append_count_td(out, "flows-active", l.flows_active);
+        append_count_td(out, "datagrams-up", l.datagrams_up);
+        append_count_td(out, "datagrams-down", l.datagrams_down);
+        append_reasons_td(out, l.dropped_total(), l.dropped.data(), metrics::kUdpDropLabels.data(),
+                          l.dropped.size());
+        out += "</tr>\n";
+    }
+    out += "</tbody>\n</table>\n";
+}
+
 // ---- JSON ----
 
 struct JsonDelete {
@@ -549,9 +665,21 @@ std::string render_html(const Snapshot& s) {
     out += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
     out += "<meta http-equiv=\"refresh\" content=\"" + decimal(kRefreshSeconds) + "\">\n";
     out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
-    out += "<title>ferry moproxy</title>\n<style>";
+    const std::string title = "ferry " + escaped(s.mode, Escape::Html);
+    out += "<title>" + title + "</title>\n<style>";
     out += kCss;
-    out += "</style>\n</head>\n<body>\n<h1>ferry moproxy</h1>\n";
+    if (s.listeners_shown) out += kListenerCss;
+    out += "</style>\n</head>\n<body>\n<h1>" + title + "</h1>\n";
+    if (!s.proxies) {
+        out += "<p id=\"summary\" data-listeners=\"" + decimal(s.listeners.size()) + "\" data-uptime=\"" +
+               decimal(s.uptime_s) + "\">uptime " + human_duration(s.uptime_s) + "</p>\n";
+        if (s.listeners_shown) append_listener_tables(out, s);
+        std::string when = iso_time(s.generated_unix_ms);
+        out += "<footer>ferry ";
+        append_escaped(out, s.version, Escape::Html);
+        out += ", generated <time datetime=\"" + when + "\">" + when + "</time></footer>\n</body>\n</html>\n";
+        return out;
+    }
     out += "<p id=\"summary\" data-up=\"" + decimal(up) + "\" data-total=\"" + decimal(s.servers.size()) +
            "\" data-uptime=\"" + decimal(s.uptime_s) + "\">" + decimal(up) + " of " + decimal(s.servers.size()) +
            " servers up, uptime " + human_duration(s.uptime_s) + "</p>\n";
@@ -569,6 +697,7 @@ std::string render_html(const Snapshot& s) {
     out += "<p id=\"direct\" data-alive=\"" + decimal(s.direct_alive) + "\" data-total=\"" + decimal(s.direct_total) +
            "\">direct connections: " + decimal(s.direct_alive) + " live, " + decimal(s.direct_total) +
            " total</p>\n";
+    if (s.listeners_shown) append_listener_tables(out, s);
     std::string when = iso_time(s.generated_unix_ms);
     out += "<footer>ferry ";
     append_escaped(out, s.version, Escape::Html);
@@ -576,7 +705,38 @@ std::string render_html(const Snapshot& s) {
     return out;
 }
 
+namespace {
+
+// One line per listener (render_text's tail).
+void append_listener_lines(std::string& out, const Snapshot& s) {
+    for (const ListenerSnapshot& l : s.listeners) {
+        std::string line;
+        if (l.protocol == Protocol::Tcp) {
+            line = "tcp " + listener_title(l) + ": accepted " + decimal(l.accepted) + ", active " + decimal(l.active) +
+                   ", established " + decimal(l.established) + ", closed " + decimal(l.closed) + ", failed " +
+                   decimal(l.failed_total());
+            if (std::string r = nonzero_reasons(l.failed, metrics::kFailureLabels); !r.empty()) line += " (" + r + ')';
+            line += ", up " + human_bytes(l.bytes_up).joined(false) + ", down " +
+                    human_bytes(l.bytes_down).joined(false);
+        } else {
+            line = "udp " + listener_title(l) + ": flows " + decimal(l.flows_opened) + ", active " +
+                   decimal(l.flows_active) + ", datagrams up " + decimal(l.datagrams_up) + ", down " +
+                   decimal(l.datagrams_down) + ", dropped " + decimal(l.dropped_total());
+            if (std::string r = nonzero_reasons(l.dropped, metrics::kUdpDropLabels); !r.empty())
+                line += " (" + r + ')';
+        }
+        out += escaped(line, Escape::Text) + '\n';
+    }
+}
+
+}  // namespace
+
 std::string render_text(const Snapshot& s) {
+    if (!s.proxies) {
+        std::string out = "ferry " + escaped(s.mode, Escape::Text) + ", uptime " + human_duration(s.uptime_s) + '\n';
+        if (s.listeners_shown) append_listener_lines(out, s);
+        return out;
+    }
     std::vector<Row> rows;
     rows.reserve(s.servers.size() + 1);
     Row header;
@@ -605,17 +765,15 @@ std::string render_text(const Snapshot& s) {
     out += decimal(servers_up(s)) + " of " + decimal(s.servers.size()) + " servers up, uptime " +
            human_duration(s.uptime_s) + ", direct: " + decimal(s.direct_alive) + " live, " +
            decimal(s.direct_total) + " total\n";
+    if (s.listeners_shown) append_listener_lines(out, s);
     return out;
 }
 
-std::string render_json(const Snapshot& s) {
-    std::unique_ptr<cJSON, JsonDelete> root(cJSON_CreateObject());
-    if (!root) throw std::bad_alloc();
-    add(root.get(), "version", json_string(s.version));
-    add(root.get(), "uptime_s", json_integer(s.uptime_s));
-    add(root.get(), "generated_unix_ms", json_integer(s.generated_unix_ms));
+namespace {
+
+void append_json_servers(cJSON* root, const Snapshot& s) {
     cJSON* servers = cJSON_CreateArray();
-    add(root.get(), "servers", servers);
+    add(root, "servers", servers);
     for (size_t i = 0; i < s.servers.size(); ++i) {
         const ServerStatus& x = s.servers[i];
         cJSON* o = cJSON_CreateObject();
@@ -641,16 +799,191 @@ std::string render_json(const Snapshot& s) {
         for (const auto& probe : x.delay_history) add(history, nullptr, json_optional(probe));
     }
     cJSON* direct = cJSON_CreateObject();
-    add(root.get(), "direct", direct);
+    add(root, "direct", direct);
     add(direct, "alive", json_integer(s.direct_alive));
     add(direct, "total", json_integer(s.direct_total));
+}
+
+void append_json_listeners(cJSON* root, const Snapshot& s) {
+    cJSON* listeners = cJSON_CreateArray();
+    add(root, "listeners", listeners);
+    auto reasons = [](const auto& counts, const auto& labels) {
+        cJSON* o = cJSON_CreateObject();
+        if (!o) throw std::bad_alloc();
+        for (size_t i = 0; i < counts.size(); ++i) add(o, std::string(labels[i]).c_str(), json_integer(counts[i]));
+        return o;
+    };
+    auto histogram = [](const metrics::Histogram& h) {
+        cJSON* o = cJSON_CreateObject();
+        if (!o) throw std::bad_alloc();
+        cJSON* buckets = cJSON_CreateArray();
+        add(o, "buckets", buckets);
+        uint64_t cumulative = 0;
+        for (size_t i = 0; i < metrics::kLatencyBuckets; ++i) {
+            cumulative += h.buckets[i];
+            cJSON* b = cJSON_CreateObject();
+            add(buckets, nullptr, b);
+            add(b, "le", i < metrics::kLatencyBoundsMs.size() ? json_integer(metrics::kLatencyBoundsMs[i])
+                                                              : cJSON_CreateString("+Inf"));
+            add(b, "count", json_integer(cumulative));
+        }
+        add(o, "sum", json_integer(h.sum_ms));
+        add(o, "count", json_integer(cumulative));
+        return o;
+    };
+    for (const ListenerSnapshot& l : s.listeners) {
+        cJSON* o = cJSON_CreateObject();
+        add(listeners, nullptr, o);
+        add(o, "name", json_string(l.name));
+        add(o, "address", json_string(l.address));
+        if (l.protocol == Protocol::Tcp) {
+            add(o, "protocol", cJSON_CreateString("tcp"));
+            add(o, "accepted", json_integer(l.accepted));
+            add(o, "active", json_integer(l.active));
+            add(o, "established", json_integer(l.established));
+            add(o, "closed", json_integer(l.closed));
+            add(o, "failed", reasons(l.failed, metrics::kFailureLabels));
+            add(o, "bytes_up", json_integer(l.bytes_up));
+            add(o, "bytes_down", json_integer(l.bytes_down));
+            add(o, "handshake_ms", histogram(l.handshake));
+            add(o, "connect_ms", histogram(l.connect));
+            cJSON* pauses = cJSON_CreateObject();
+            add(o, "pauses", pauses);
+            add(pauses, "resources", json_integer(l.pauses_resources));
+            add(pauses, "limit", json_integer(l.pauses_limit));
+        } else {
+            add(o, "protocol", cJSON_CreateString("udp"));
+            add(o, "flows_opened", json_integer(l.flows_opened));
+            add(o, "flows_closed", json_integer(l.flows_closed));
+            add(o, "flows_active", json_integer(l.flows_active));
+            add(o, "datagrams_up", json_integer(l.datagrams_up));
+            add(o, "datagrams_down", json_integer(l.datagrams_down));
+            add(o, "dropped", reasons(l.dropped, metrics::kUdpDropLabels));
+        }
+    }
+}
+
+}  // namespace
+
+std::string render_json(const Snapshot& s) {
+    std::unique_ptr<cJSON, JsonDelete> root(cJSON_CreateObject());
+    if (!root) throw std::bad_alloc();
+    add(root.get(), "version", json_string(s.version));
+    add(root.get(), "uptime_s", json_integer(s.uptime_s));
+    add(root.get(), "generated_unix_ms", json_integer(s.generated_unix_ms));
+    if (s.proxies) append_json_servers(root.get(), s);
+    if (s.listeners_shown) append_json_listeners(root.get(), s);
 
     std::unique_ptr<char, JsonFree> text(cJSON_PrintUnformatted(root.get()));
     if (!text) throw std::bad_alloc();
     return std::string(text.get()) + '\n';
 }
 
+namespace {
+
+// The listeners' OpenMetrics families (render_metrics's tail, before "# EOF").
+void append_listener_metrics(std::string& out, const Snapshot& s) {
+    std::vector<std::string> labels;  // "listener=\"..\",address=\"..\"" without braces
+    labels.reserve(s.listeners.size());
+    for (const ListenerSnapshot& l : s.listeners) {
+        std::string x;
+        if (!l.name.empty()) {
+            x += "listener=\"";
+            append_escaped(x, l.name, Escape::Label);
+            x += "\",";
+        }
+        x += "address=\"";
+        append_escaped(x, l.address, Escape::Label);
+        x += '"';
+        labels.push_back(std::move(x));
+    }
+    // One family: header lines, then per listener of `protocol` the samples `value` writes.
+    auto family = [&](Protocol protocol, std::string_view name, std::string_view type, std::string_view help,
+                      std::string_view unit, auto samples) {
+        append_family(out, name, type, help, unit);
+        for (size_t i = 0; i < s.listeners.size(); ++i)
+            if (s.listeners[i].protocol == protocol) samples(s.listeners[i], labels[i]);
+    };
+    auto counter = [&](Protocol protocol, std::string_view name, std::string_view help, auto value) {
+        family(protocol, name, "counter", help, {}, [&](const ListenerSnapshot& l, const std::string& lab) {
+            out += std::string(name) + "_total{" + lab + "} " + decimal(value(l)) + '\n';
+        });
+    };
+    auto by_reason = [&](Protocol protocol, std::string_view name, std::string_view help, auto counts,
+                         const auto& reason_labels) {
+        family(protocol, name, "counter", help, {}, [&](const ListenerSnapshot& l, const std::string& lab) {
+            const auto& c = counts(l);
+            for (size_t r = 0; r < c.size(); ++r)
+                out += std::string(name) + "_total{" + lab + ",reason=\"" + std::string(reason_labels[r]) + "\"} " +
+                       decimal(c[r]) + '\n';
+        });
+    };
+    auto histogram = [&](std::string_view name, std::string_view help, auto pick) {
+        family(Protocol::Tcp, name, "histogram", help, "seconds", [&](const ListenerSnapshot& l, const std::string& lab) {
+            const metrics::Histogram& h = pick(l);
+            uint64_t cumulative = 0;
+            for (size_t b = 0; b < metrics::kLatencyBuckets; ++b) {
+                cumulative += h.buckets[b];
+                const std::string le = b < metrics::kLatencyBoundsMs.size()
+                                           ? seconds_from_ms(static_cast<int64_t>(metrics::kLatencyBoundsMs[b]))
+                                           : "+Inf";
+                out += std::string(name) + "_bucket{" + lab + ",le=\"" + le + "\"} " + decimal(cumulative) + '\n';
+            }
+            out += std::string(name) + "_sum{" + lab + "} " + seconds_from_ms(static_cast<int64_t>(h.sum_ms)) + '\n';
+            out += std::string(name) + "_count{" + lab + "} " + decimal(cumulative) + '\n';
+        });
+    };
+    using L = const ListenerSnapshot&;
+    counter(Protocol::Tcp, "ferry_connections_accepted", "Connections accepted, refused ones included.",
+            [](L l) { return l.accepted; });
+    family(Protocol::Tcp, "ferry_connections_active", "gauge", "Connections open now.", {},
+           [&](L l, const std::string& lab) { out += "ferry_connections_active{" + lab + "} " + decimal(l.active) + '\n'; });
+    counter(Protocol::Tcp, "ferry_connections_established", "Connections whose relay started.",
+            [](L l) { return l.established; });
+    counter(Protocol::Tcp, "ferry_connections_closed", "Relayed connections that ended (cleanly or not).",
+            [](L l) { return l.closed; });
+    by_reason(Protocol::Tcp, "ferry_connections_failed", "Connections that failed, by reason.",
+              [](L l) -> const auto& { return l.failed; }, metrics::kFailureLabels);
+    counter(Protocol::Tcp, "ferry_bytes_up", "Bytes relayed from clients to upstreams, of connections that closed.",
+            [](L l) { return l.bytes_up; });
+    counter(Protocol::Tcp, "ferry_bytes_down", "Bytes relayed from upstreams to clients, of connections that closed.",
+            [](L l) { return l.bytes_down; });
+    histogram("ferry_handshake_duration_seconds", "From accept to the end of the inbound handshake.",
+              [](L l) -> const metrics::Histogram& { return l.handshake; });
+    histogram("ferry_connect_duration_seconds", "From the winning attempt's start to the established upstream.",
+              [](L l) -> const metrics::Histogram& { return l.connect; });
+    family(Protocol::Tcp, "ferry_listener_pauses", "counter",
+           "Times accepting paused: out of fds or memory (resources), at the connection limit (limit).", {},
+           [&](L l, const std::string& lab) {
+               out += "ferry_listener_pauses_total{" + lab + ",reason=\"resources\"} " + decimal(l.pauses_resources) +
+                      '\n';
+               out += "ferry_listener_pauses_total{" + lab + ",reason=\"limit\"} " + decimal(l.pauses_limit) + '\n';
+           });
+    if (!any_of_protocol(s, Protocol::Udp)) return;
+    counter(Protocol::Udp, "ferry_udp_flows_opened", "UDP flows opened.", [](L l) { return l.flows_opened; });
+    family(Protocol::Udp, "ferry_udp_flows_active", "gauge", "UDP flows open now.", {},
+           [&](L l, const std::string& lab) {
+               out += "ferry_udp_flows_active{" + lab + "} " + decimal(l.flows_active) + '\n';
+           });
+    counter(Protocol::Udp, "ferry_udp_datagrams_up", "Datagrams relayed to the targets.",
+            [](L l) { return l.datagrams_up; });
+    counter(Protocol::Udp, "ferry_udp_datagrams_down", "Reply datagrams relayed back.",
+            [](L l) { return l.datagrams_down; });
+    by_reason(Protocol::Udp, "ferry_udp_datagrams_dropped", "Datagrams dropped, by reason.",
+              [](L l) -> const auto& { return l.dropped; }, metrics::kUdpDropLabels);
+}
+
+}  // namespace
+
 std::string render_metrics(const Snapshot& s) {
+    if (!s.proxies) {
+        std::string out;
+        append_family(out, "ferry_uptime_seconds", "gauge", "Seconds since ferry started.", "seconds");
+        out += "ferry_uptime_seconds " + decimal(s.uptime_s) + '\n';
+        if (s.listeners_shown) append_listener_metrics(out, s);
+        out += "# EOF\n";
+        return out;
+    }
     std::vector<std::string> labels;
     labels.reserve(s.servers.size());
     for (const ServerStatus& x : s.servers) {
@@ -702,6 +1035,7 @@ std::string render_metrics(const Snapshot& s) {
     out += "ferry_moproxy_direct_connections_total " + decimal(s.direct_total) + '\n';
     append_family(out, "ferry_moproxy_uptime_seconds", "gauge", "Seconds since ferry started.", "seconds");
     out += "ferry_moproxy_uptime_seconds " + decimal(s.uptime_s) + '\n';
+    if (s.listeners_shown) append_listener_metrics(out, s);
     out += "# EOF\n";
     return out;
 }

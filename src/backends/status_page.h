@@ -6,6 +6,7 @@
 // format, and bytes that are not valid UTF-8 become U+FFFD in every output.
 #pragma once
 
+#include "engine/metrics_types.h"
 #include "proto/codec.h"
 
 #include <cstddef>
@@ -40,6 +41,15 @@ struct Snapshot {
     int64_t generated_unix_ms = 0;
     std::vector<ServerStatus> servers;            // in rank order (best first); rank = index + 1
     uint64_t direct_alive = 0, direct_total = 0;  // connections that went direct (--allow-direct)
+
+    // Every mode: the per-listener metrics (engine/metrics.h). `proxies` false (mmproxy, tproxy, srcproxy,
+    // `ferry run` without servers) leaves out the servers' table, the direct counts and the ferry_moproxy_*
+    // families; `listeners_shown` false (a snapshot without metrics) leaves out the listeners' sections, so the
+    // pages are exactly moproxy's.
+    std::string mode = "moproxy";  // the page's title: "ferry <mode>"
+    bool proxies = true;
+    bool listeners_shown = false;
+    std::vector<metrics::ListenerSnapshot> listeners;  // in the order they were bound
 };
 
 // The chart draws at most this many probes (the newest); JSON carries the whole history.
@@ -53,11 +63,22 @@ inline constexpr size_t kHistoryLength = 60;
 // <tr data-rank data-tag data-state="up|down"> per server, cells <td class="rank|tag|protocol|address|state|
 // delay|score|alive|total|errors|errors16|errors64|tx|rx|tx-rate|rx-rate|history">, numeric cells also carrying
 // the raw number in data-value (delay and score cells only when known), <p id="direct" data-alive data-total>.
+// Without proxies the summary is <p id="summary" data-listeners data-uptime> and neither servers nor direct
+// appear. With listeners_shown: <table id="listeners"> with one <tr data-listener data-address> per TCP
+// listener, cells <td class="listener|address|accepted|active|established|closed|failed|bytes-up|bytes-down|
+// handshake|connect|pauses"> (numbers in data-value; handshake and connect: the mean in ms, data-count the
+// number of samples), the failed cell listing <span class="reason" data-reason data-value> for each reason seen;
+// <table id="udp-listeners"> likewise (cells flows-opened|flows-active|datagrams-up|datagrams-down|dropped) when
+// a listener has UDP.
 std::string render_html(const Snapshot& s);
 
 // Plain text for curl: a column header line, one row per server in rank order with the HTML page's columns
 // (no chart) padded to align, then one summary line ("N of M servers up, uptime ..., direct ..."). Values hold
 // no spaces ("12ms", "1.50KiB", "12.5Mbit/s", "-" when unknown) so the rows also split on whitespace.
+// Without proxies the server table and its summary are replaced by "ferry <mode>, uptime ...". With
+// listeners_shown, one line per listener follows: "tcp ADDRESS[ (NAME)]: accepted N, active N, established N,
+// closed N, failed N[ (reason N, ...)], up BYTES, down BYTES" or "udp ADDRESS[ (NAME)]: flows N, active N,
+// datagrams up N, down N, dropped N[ (reason N, ...)]".
 std::string render_text(const Snapshot& s);
 
 // {"version","uptime_s","generated_unix_ms","servers":[{"rank","tag","protocol","address","up","delay_ms"|null,
@@ -67,6 +88,11 @@ std::string render_text(const Snapshot& s);
 // parses JSON numbers into doubles (JavaScript, cJSON itself) rounds counters above 2^53 (8 PiB): fine in
 // practice. The *_bps fields are doubles printed by cJSON (%.15g, %.17g if needed to read back exactly): 1e12
 // prints as 1000000000000, 1e15 and above with an exponent.
+// Without proxies "servers" and "direct" are left out. With listeners_shown, "listeners": [{"name","address",
+// "protocol":"tcp","accepted","active","established","closed","failed":{"<reason>":n, every reason},"bytes_up",
+// "bytes_down","handshake_ms":{"buckets":[{"le":ms|"+Inf","count":cumulative}],"sum","count"},"connect_ms",
+// "pauses":{"resources","limit"}} or {"name","address","protocol":"udp","flows_opened","flows_closed",
+// "flows_active","datagrams_up","datagrams_down","dropped":{"<reason>":n, every reason}}].
 // Throws std::bad_alloc when cJSON cannot allocate.
 std::string render_json(const Snapshot& s);
 
@@ -77,7 +103,15 @@ std::string render_json(const Snapshot& s);
 // _server_connections_total, _server_connection_errors_total, _server_bytes_tx_total, _server_bytes_rx_total,
 // then ferry_moproxy_direct_connections_alive, ferry_moproxy_direct_connections_total,
 // ferry_moproxy_uptime_seconds. Two servers with the same three labels would make duplicate series: tags are
-// expected to be unique.
+// expected to be unique. Without proxies none of these families appear but ferry_uptime_seconds does. With
+// listeners_shown, the listeners' families follow, labelled {[listener=NAME,]address} (TCP families only for TCP
+// listeners, UDP ones for UDP): counters ferry_connections_accepted_total, ferry_connections_established_total,
+// ferry_connections_closed_total, ferry_connections_failed_total{...,reason} (every reason, zeros included),
+// ferry_bytes_up_total, ferry_bytes_down_total, ferry_listener_pauses_total{...,reason="resources|limit"},
+// gauge ferry_connections_active, histograms ferry_handshake_duration_seconds and
+// ferry_connect_duration_seconds (buckets metrics::kLatencyBoundsMs), then ferry_udp_flows_opened_total,
+// ferry_udp_flows_active, ferry_udp_datagrams_up_total, ferry_udp_datagrams_down_total,
+// ferry_udp_datagrams_dropped_total{...,reason}.
 std::string render_metrics(const Snapshot& s);
 
 // "ferry <version>\n".

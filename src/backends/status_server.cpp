@@ -100,8 +100,12 @@ private:
     bool eof_ = false, closed_ = false;
 };
 
-StatusServer::StatusServer(const TableCell& table, const DirectStats& direct)
-    : table_(table), direct_(direct), started_ms_(monotonic_ms()) {}
+StatusServer::StatusServer(const TableCell& table, const DirectStats& direct, const metrics::Registry* metrics,
+                           std::string mode)
+    : table_(&table), direct_(&direct), metrics_(metrics), mode_(std::move(mode)), started_ms_(monotonic_ms()) {}
+
+StatusServer::StatusServer(std::string mode, const metrics::Registry& metrics)
+    : metrics_(&metrics), mode_(std::move(mode)), started_ms_(monotonic_ms()) {}
 
 StatusServer::~StatusServer() {
     std::lock_guard lock(mutex_);
@@ -131,9 +135,16 @@ status::Snapshot StatusServer::snapshot() const {
     snap.version = FERRY_VERSION;
     snap.uptime_s = (monotonic_ms() - started_ms_) / 1000;
     snap.generated_unix_ms = unix_ms();
-    snap.direct_alive = direct_.alive.load(std::memory_order_relaxed);
-    snap.direct_total = direct_.total.load(std::memory_order_relaxed);
-    const PublishedTable* current = table_.read();  // valid for this loop iteration
+    snap.mode = mode_;
+    if (metrics_) {
+        snap.listeners_shown = true;
+        snap.listeners = metrics_->snapshot();
+    }
+    snap.proxies = table_ != nullptr;
+    if (!table_) return snap;
+    snap.direct_alive = direct_->alive.load(std::memory_order_relaxed);
+    snap.direct_total = direct_->total.load(std::memory_order_relaxed);
+    const PublishedTable* current = table_->read();  // valid for this loop iteration
     if (!current || !current->table) return snap;
     for (const RankedBackend& r : current->table->ranked) {
         const ServerConfig& c = r.backend->config();

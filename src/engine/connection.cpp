@@ -24,7 +24,7 @@ int socket_error(int fd) {
 }  // namespace
 
 ConnectionView Connection::view() const {
-    return ConnectionView{flow_, context_->info, *config().inbound, handshake_done_, started_ms_};
+    return ConnectionView{flow_, context_->info, *config().inbound, handshake_done_, started_ms_, refused_};
 }
 
 void Connection::Side::on_io(uint32_t events) { conn->on_side_io(*this, events); }
@@ -148,6 +148,7 @@ void Connection::handshake_ended() {
 
 void Connection::refuse_peer(const InboundStep& step) {
     Admission* a = worker_.admission();
+    refused_ = true;
     if (!a) {
         drop(step.message, step.error, !step.replied);
         return;
@@ -155,6 +156,7 @@ void Connection::refuse_peer(const InboundStep& step) {
     a->counters.refused_clients.fetch_add(1, std::memory_order_relaxed);
     uint64_t not_logged = 0;
     if (!a->log_limiter().allow(a->key(flow_.peer), worker_.loop().now_ms(), &not_logged)) {
+        if (context_->metrics) context_->metrics->failed(metrics::Failure::RequestRefused, true);
         finish(!step.replied);  // refused again within the interval: counted, not logged
         return;
     }

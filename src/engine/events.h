@@ -39,6 +39,7 @@ struct ConnectionView {
     const Inbound& inbound;
     bool handshake_done;  // the inbound has learned what it learns (flow.source, flow.destination, ...)
     uint64_t started_ms;  // when it was accepted, on the loop's clock
+    bool refused = false;  // on `failed`: the inbound refused the peer itself (InboundStep::refused)
 };
 
 // Where a connection was when it failed.

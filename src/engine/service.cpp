@@ -90,6 +90,7 @@ void Listener::on_timer() {
 
 void Listener::pause(int err, const char* during) {
     if (paused_) return;
+    if (context_ && context_->metrics) context_->metrics->paused(false);
     // One pair of lines per episode: the first failure and the pause; "listener resumed" ends the episode.
     if (pauses_++ == 0 || !is_resource_shortage(err)) {
         FERRY_LOG(Error, "failed to accept new connection")
@@ -108,6 +109,7 @@ void Listener::pause(int err, const char* during) {
 
 void Listener::pause_at_limit(uint64_t live, uint64_t limit) {
     if (paused_) return;
+    if (context_ && context_->metrics) context_->metrics->paused(true);
     // Episodes can follow each other every 100 ms under a steady load at the limit: one line per interval.
     uint64_t not_logged = 0;
     Admission* a = worker_.admission();
@@ -168,8 +170,9 @@ Worker::~Worker() {
     udp_listeners_.clear();
 }
 
-bool Worker::add_udp_listener(Fd fd, const UdpServiceConfig& config, const SocketAddress& address) {
-    udp_listeners_.push_back(std::make_unique<UdpListener>(*this, config, std::move(fd), address));
+bool Worker::add_udp_listener(Fd fd, const UdpServiceConfig& config, const SocketAddress& address,
+                              metrics::ListenerMetrics* metrics) {
+    udp_listeners_.push_back(std::make_unique<UdpListener>(*this, config, std::move(fd), address, metrics));
     return udp_listeners_.back()->start();
 }
 
@@ -192,6 +195,7 @@ void Worker::retarget(const ListenerConfig* old, const std::shared_ptr<const Lis
         context->info.name = next->name;
         context->config = next;
         context->observer = observer;
+        meter_context(*context, metrics_);
         l->set_context(std::move(context));
     }
 }
@@ -234,6 +238,10 @@ void Worker::on_accepted(Listener& listener, Fd fd, const SocketAddress& peer) {
 }
 
 void Worker::refuse(const ListenerContext& context, const SocketAddress& peer, Refusal why) {
+    if (context.metrics) {  // every refusal, not only the logged ones
+        context.metrics->accepted();
+        context.metrics->failed(metrics::Failure::OverloadRefused, true);
+    }
     uint64_t not_logged = 0;
     if (!admission_->log_limiter().allow(admission_->key(peer), loop_.now_ms(), &not_logged)) return;
     const OverloadConfig& c = admission_->config();
@@ -339,6 +347,14 @@ const SilentObserver kSilent;
 
 }  // namespace
 
+void meter_context(ListenerContext& context, metrics::Registry* registry) {
+    if (!registry) return;
+    context.metrics = &registry->listener(context.info.name, context.info.address_text, metrics::Protocol::Tcp);
+    auto metered = std::make_shared<metrics::MeteredObserver>(*context.observer, *context.metrics);
+    context.observer = metered.get();
+    context.metered = std::move(metered);
+}
+
 void ConnectionObserver::listening(const ListenerInfo& l) const {
     FERRY_LOG(Info, "listening")
         .num("listenerNum", static_cast<int64_t>(l.number))
@@ -378,6 +394,7 @@ struct Service::Bound {
         Fd fd;
         SocketAddress address;
         size_t worker = 0;
+        metrics::ListenerMetrics* metrics = nullptr;
     };
     std::vector<Udp> udp;
 };
@@ -416,6 +433,7 @@ bool Service::bind_listener(const std::shared_ptr<const ListenerConfig>& config,
                 context->info.socket = i;
                 context->config = config;
                 context->observer = observer;
+                meter_context(*context, config_.metrics);
                 observer->listening(context->info);
                 bound.sockets.push_back({std::move(fd), std::move(context), i % threads});
             }
@@ -450,7 +468,11 @@ bool Service::bind_listener(const std::shared_ptr<const ListenerConfig>& config,
                 if (i == 0) {
                     FERRY_LOG(Info, "listening").str("protocol", "udp").str("listenAdr", address.to_string());
                 }
-                bound.udp.push_back({std::move(fd), address, i});
+                metrics::ListenerMetrics* counters =
+                    config_.metrics ? &config_.metrics->listener(config->name, address.to_string(),
+                                                                 metrics::Protocol::Udp)
+                                    : nullptr;
+                bound.udp.push_back({std::move(fd), address, i, counters});
             }
         }
     }
@@ -471,8 +493,9 @@ void Service::attach(std::vector<Bound>& bound) {
         }
         for (auto& u : b.udp) {
             Worker& w = *workers_[u.worker];
-            w.loop().post([&w, fd = std::make_shared<Fd>(std::move(u.fd)), config = b.config, address = u.address] {
-                if (!w.add_udp_listener(std::move(*fd), *config->udp, address)) {
+            w.loop().post([&w, fd = std::make_shared<Fd>(std::move(u.fd)), config = b.config, address = u.address,
+                           counters = u.metrics] {
+                if (!w.add_udp_listener(std::move(*fd), *config->udp, address, counters)) {
                     FERRY_LOG(Error, "failed to start UDP listener")
                         .str("listenAdr", address.to_string())
                         .str("error", errno_text(errno));
@@ -495,6 +518,7 @@ int Service::run(const std::function<void()>& on_ready) {
     for (size_t i = 0; i < threads; ++i) {
         workers_.push_back(std::make_unique<Worker>(i));
         workers_.back()->set_admission(admission_.get());
+        workers_.back()->set_metrics(config_.metrics);
         if (!workers_.back()->loop().ok()) {
             FERRY_LOG(Fatal, "failed to create event loop").str("error", errno_text(errno));
             return 1;

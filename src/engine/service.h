@@ -25,6 +25,9 @@ namespace ferry {
 namespace subnets {
 class SubnetList;
 }
+namespace metrics {
+class Registry;
+}
 
 class EventLoop;
 struct InterceptorSet;
@@ -90,6 +93,9 @@ struct ServiceConfig {
     // Called on the main thread for SIGHUP; when unset SIGHUP keeps its default action.
     std::function<void()> on_reload;
     OverloadConfig overload;  // engine/admission.h: the connection limits of the whole service
+    // Counts every listener's connections, UDP flows and accept pauses (engine/metrics.h) when set: the stats
+    // listener's /metrics and /status read it. Null: nothing counted.
+    metrics::Registry* metrics = nullptr;
 };
 
 // How long a listener rests after accept() failed for lack of fds or memory (EMFILE, ENFILE, ENOBUFS,

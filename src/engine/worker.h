@@ -11,6 +11,7 @@
 #include "engine/admission.h"
 #include "engine/events.h"
 #include "engine/flow.h"
+#include "engine/metrics.h"
 #include "engine/service.h"
 #include "inbound/inbound.h"
 #include "outbound/outbound.h"
@@ -21,6 +22,11 @@ namespace ferry {
 
 class Worker;
 class UdpListener;
+struct ListenerContext;
+
+// Puts a MeteredObserver (engine/metrics.h) in front of `context`'s observer, counting into the registry's
+// metrics of the context's listener and address. Nothing when `registry` is null.
+void meter_context(ListenerContext& context, metrics::Registry* registry);
 
 // The loop's buffer for handshakes and copies: big enough for the largest message any handshake peeks whole
 // (a PROXY v2 header: 16 bytes and up to 65535 of addresses and TLVs).
@@ -31,7 +37,9 @@ inline constexpr size_t kScratchBytes = 16 + 65535;
 struct ListenerContext {
     ListenerInfo info;
     std::shared_ptr<const ListenerConfig> config;
-    const ConnectionObserver* observer = nullptr;  // config->observer, or a silent one
+    const ConnectionObserver* observer = nullptr;  // config->observer, or a silent one (or its MeteredObserver)
+    metrics::ListenerMetrics* metrics = nullptr;   // with ServiceConfig::metrics: this address's counters
+    std::shared_ptr<const void> metered;           // owns the MeteredObserver `observer` points to, if any
 };
 
 class Listener final : public IoHandler, public TimerHandler {
@@ -175,6 +183,7 @@ private:
     bool redrive_queued_ = false;
     bool handshake_done_ = false;
     bool relay_started_ = false;
+    bool refused_ = false;  // the inbound refused the peer (for the observers' ConnectionView::refused)
     uint64_t reported_up_ = 0;
     uint64_t reported_down_ = 0;
     uint64_t reported_ms_ = 0;
@@ -195,7 +204,8 @@ public:
 
     void add_listener(Fd fd, std::shared_ptr<const ListenerContext> context);
     void add_extra_listener(Fd fd, ListenerInfo info, const AcceptHandler* handler);
-    bool add_udp_listener(Fd fd, const UdpServiceConfig& config, const SocketAddress& address);
+    bool add_udp_listener(Fd fd, const UdpServiceConfig& config, const SocketAddress& address,
+                          metrics::ListenerMetrics* metrics = nullptr);
     // On this loop's thread: the listening sockets serving `old` serve `next` from now on (their connections
     // keep `old`).
     void retarget(const ListenerConfig* old, const std::shared_ptr<const ListenerConfig>& next,
@@ -207,6 +217,8 @@ public:
     void unlink(Connection& c);
     // The service's overload protection (null: none, as in the unit tests' workers). Set before run().
     void set_admission(Admission* admission) { admission_ = admission; }
+    // The service's metrics (null: none), for the contexts retarget() makes. Set before run().
+    void set_metrics(metrics::Registry* registry) { metrics_ = registry; }
     Admission* admission() const { return admission_; }
     // The list of connections in their handshake, oldest first (the first to give way at the limit).
     void handshake_started(Connection& c);
@@ -227,6 +239,7 @@ private:
     Connection* handshakes_oldest_ = nullptr;
     Connection* handshakes_newest_ = nullptr;
     Admission* admission_ = nullptr;
+    metrics::Registry* metrics_ = nullptr;
 
     // At the connection limit: closes this loop's oldest connection still in its handshake, or (when there is
     // none) rests its listeners. Called after a new connection was admitted past the limit.

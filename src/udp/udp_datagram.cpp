@@ -8,10 +8,11 @@
 namespace ferry::udp {
 namespace {
 
-Decision drop(std::string reason) {
+Decision drop(std::string reason, metrics::UdpDrop why = metrics::UdpDrop::HeaderInvalid) {
     Decision d;
     d.verdict = Decision::Verdict::Drop;
     d.reason = std::move(reason);
+    d.drop = why;
     return d;
 }
 
@@ -36,7 +37,7 @@ size_t FlowKeyHash::operator()(const FlowKey& k) const {
 Decision classify(std::span<const std::byte> datagram, const SocketAddress& sender, const Targets& targets,
                   const subnets::SubnetList* allowed) {
     if (allowed && !allowed->empty() && !allowed->contains(sender))
-        return drop("origin " + sender.ip_string() + " not in allowed subnets");
+        return drop("origin " + sender.ip_string() + " not in allowed subnets", metrics::UdpDrop::SubnetRefused);
     proxy::ParseOptions options;
     options.transport = proxy::Transport::Dgram;  // also refuses v1
     auto r = proxy::parse(datagram, options);
@@ -60,7 +61,10 @@ Decision classify(std::span<const std::byte> datagram, const SocketAddress& send
         by = &d.source;
     }
     const auto& t = by->is_v4() ? targets.v4 : targets.v6;
-    if (!t) return drop(std::string("no -") + (by->is_v4() ? "4" : "6") + " target for " + by->to_string());
+    if (!t) {
+        return drop(std::string("no -") + (by->is_v4() ? "4" : "6") + " target for " + by->to_string(),
+                    metrics::UdpDrop::NoTarget);
+    }
     d.target = *t;
     return d;
 }

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "core/net_address.h"
+#include "engine/metrics_types.h"
 
 namespace ferry::subnets {
 class SubnetList;
@@ -43,6 +44,7 @@ struct Decision {
     enum class Verdict { Forward, Drop } verdict = Verdict::Drop;
     // On Drop: why, for the -v 1 log line ("PROXY protocol v1 is not supported over UDP", ...).
     std::string reason;
+    metrics::UdpDrop drop = metrics::UdpDrop::HeaderInvalid;  // on Drop: its label for the metrics
     // On Forward:
     FlowKey key;
     SocketAddress source;  // bind the upstream socket here (IP_TRANSPARENT); empty for LOCAL: unspoofed

@@ -20,9 +20,10 @@ constexpr int kBatchesPerEvent = 8;
 
 }  // namespace
 
-UdpListener::UdpListener(Worker& worker, const UdpServiceConfig& config, Fd fd, SocketAddress address)
+UdpListener::UdpListener(Worker& worker, const UdpServiceConfig& config, Fd fd, SocketAddress address,
+                         metrics::ListenerMetrics* metrics)
     : worker_(worker), config_(config), fd_(std::move(fd)), address_(address), address_text_(address.to_string()),
-      buffers_(kBatch * kMaxDatagram), msgs_(kBatch), iovs_(kBatch), names_(kBatch) {}
+      buffers_(kBatch * kMaxDatagram), msgs_(kBatch), iovs_(kBatch), names_(kBatch), metrics_(metrics) {}
 
 UdpListener::~UdpListener() {
     for (auto& [key, f] : flows_) f->idle.cancel();
@@ -54,6 +55,7 @@ void UdpListener::receive_batch() {
             std::span<const std::byte> dgram(buffers_.data() + i * kMaxDatagram, msgs_[i].msg_len);
             udp::Decision d = udp::classify(dgram, sender, config_.targets, config_.allowed);
             if (d.verdict == udp::Decision::Verdict::Drop) {
+                if (metrics_) metrics_->dropped(d.drop);
                 if (config_.verbose >= 1) {
                     FERRY_LOG(Debug, "dropping datagram")
                         .str("protocol", "udp")
@@ -70,6 +72,7 @@ void UdpListener::receive_batch() {
                 std::string error;
                 f = open_flow(d, &error);
                 if (!f) {
+                    if (metrics_) metrics_->dropped(metrics::UdpDrop::FlowFailed);
                     if (config_.verbose >= 1) {
                         FERRY_LOG(Debug, "failed to create UDP flow")
                             .str("protocol", "udp")
@@ -140,6 +143,7 @@ UdpListener::Flow* UdpListener::open_flow(const udp::Decision& d, std::string* e
     }
     Flow* raw = f.get();
     flows_.emplace(d.key, std::move(f));
+    if (metrics_) metrics_->flow_opened();
     return raw;
 }
 
@@ -151,8 +155,10 @@ void UdpListener::forward(Flow& f, const std::byte* data, size_t len) {
     if (n == -1) {
         // A full socket buffer drops the datagram, as UDP does; ECONNREFUSED is an earlier ICMP error.
         ++f.dropped;
+        if (metrics_) metrics_->dropped(metrics::UdpDrop::SendFailed);
     } else {
         ++f.up;
+        if (metrics_) metrics_->datagrams(1, 0);
     }
     if (config_.close_after_ms) worker_.loop().deadlines(config_.close_after_ms).arm(f.idle, worker_.loop().now_ms());
 }
@@ -184,10 +190,12 @@ void UdpListener::replies(Flow& f) {
             if (m == -1 && errno == EINTR) continue;
             if (m <= 0) {
                 f.dropped += static_cast<uint64_t>(n - sent);  // full buffer: dropped, as UDP does
+                if (metrics_) metrics_->dropped(metrics::UdpDrop::ReplyFailed, static_cast<uint64_t>(n - sent));
                 break;
             }
             sent += m;
             f.down += static_cast<uint64_t>(m);
+            if (metrics_) metrics_->datagrams(0, static_cast<uint64_t>(m));
         }
         if (config_.close_after_ms) worker_.loop().deadlines(config_.close_after_ms).arm(f.idle, worker_.loop().now_ms());
         if (static_cast<unsigned>(n) < kBatch) return;
@@ -218,6 +226,7 @@ void UdpListener::close_flow(Flow* f, const char* why) {
     worker_.loop().remove(f->fd.get());
     auto it = flows_.find(f->key);
     if (it == flows_.end()) return;
+    if (metrics_) metrics_->flow_closed();
     // Events of this batch may still name the flow: free it once the batch is over.
     struct Grave final : Deferred {
         std::unique_ptr<Flow> flow;

@@ -14,6 +14,7 @@
 #include "core/event_loop.h"
 #include "core/fd.h"
 #include "core/net_address.h"
+#include "engine/metrics.h"
 #include "udp/udp_datagram.h"
 
 namespace ferry {
@@ -23,7 +24,9 @@ struct UdpServiceConfig;
 
 class UdpListener final : public IoHandler {
 public:
-    UdpListener(Worker& worker, const UdpServiceConfig& config, Fd fd, SocketAddress address);
+    // `metrics`: where its flows, datagrams and drops are counted (null: nowhere).
+    UdpListener(Worker& worker, const UdpServiceConfig& config, Fd fd, SocketAddress address,
+                metrics::ListenerMetrics* metrics = nullptr);
     ~UdpListener();
     bool start();
     void on_io(uint32_t events) override;
@@ -60,6 +63,7 @@ private:
     std::vector<iovec> iovs_;
     std::vector<sockaddr_storage> names_;
     uint64_t drops_logged_ = 0;
+    metrics::ListenerMetrics* metrics_ = nullptr;
 };
 
 }  // namespace ferry

@@ -15,6 +15,7 @@
 #include "engine/service.h"
 #include "core/socket_util.h"
 #include "inbound/proxy_header_inbound.h"
+#include "modes/stats_service.h"
 #include "modes/zap_log.h"
 #include "outbound/dialer.h"
 #include "support/subnets.h"
@@ -123,6 +124,8 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     config.listeners.push_back(listener);
     config.threads = static_cast<size_t>(options.threads);
     config.overload = options.overload_config;
+    StatsService stats("mmproxy");
+    stats.attach(config, options.stats_address);
 
     int status = run_service(std::move(config));
 

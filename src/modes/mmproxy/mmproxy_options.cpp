@@ -1,5 +1,7 @@
 #include "modes/mmproxy/mmproxy_options.h"
 
+#include "modes/stats_flag.h"
+
 #include <cstdint>
 #include <string>
 
@@ -64,6 +66,7 @@ void define_flags(goflag::FlagSet* fs, Options* o) {
                    "With -dynamic-destination, where clients may be sent: PREFIX[:PORT[-PORT]],... "
                    "(e.g. 127.0.0.1:443,[::1]:8000-8999); empty allows any");
     define_overload_flags(*fs, &o->overload);
+    define_stats_flag(*fs, &o->stats_bind);
 }
 
 ValidationError invalid(std::string message, std::vector<LogField> fields = {}) {
@@ -198,6 +201,11 @@ std::optional<ValidationError> validate(Options* o) {
         o->destination_rules.push_back(*rule);
     }
     if (auto e = overload_config(o->overload, &o->overload_config)) return invalid(*e);
+    if (auto e = parse_stats_address(o->stats_bind, &o->stats_address))
+        return invalid("-stats-bind " + goflag::quote(o->stats_bind) + ": " + *e, {{"statsBind", o->stats_bind}});
+    if (o->stats_address && *o->stats_address == o->listen)
+        return invalid("-stats-bind " + o->stats_address->to_string() + " is also the -l address",
+                       {{"statsBind", o->stats_bind}});
     if (!o->destination_rules.empty() && !o->dynamic_destination)
         return invalid("-allowed-destinations needs -dynamic-destination");
     if (o->dynamic_destination && o->protocol != Protocol::Tcp)

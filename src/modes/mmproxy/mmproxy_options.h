@@ -47,6 +47,7 @@ struct Options {
     int64_t routing_table = 123;                                  // -routing-table
     std::string allowed_destinations;  // -allowed-destinations PREFIX[:PORT[-PORT]],... (with -dynamic-destination)
     OverloadFlags overload;  // -max-connections, -max-connections-per-source, -max-handshakes-per-source
+    std::string stats_bind;  // -stats-bind IP:PORT or PORT: the status service ("": none)
 
     // Filled in by validate() from the strings above.
     Protocol protocol = Protocol::Tcp;
@@ -56,6 +57,7 @@ struct Options {
     RelayMode relay_mode = RelayMode::Splice;
     std::vector<DestinationRule> destination_rules;  // from allowed_destinations
     OverloadConfig overload_config;                  // from overload
+    std::optional<SocketAddress> stats_address;      // from stats_bind
 };
 
 // One extra field of the fatal log line, as 2.1's zap call adds it (e.g. "mark": -1, "protocol": "xyz").
@@ -115,6 +117,9 @@ ParseOutcome parse_flags(std::vector<std::string> args, std::string_view argv0);
 //   -allowed-destinations: "<item>" is not a destination: ...   {allowedDestinations: "<value>"} (ferry)
 //   -allowed-destinations needs -dynamic-destination             (ferry)
 //   -dynamic-destination is for TCP only (-p tcp)                 {protocol: "<p>"} (ferry)
+//   the overload flags' messages (modes/overload_flags.h)                               (ferry)
+//   -stats-bind "<a>": not an IP:PORT address or a port (...)    {statsBind: "<a>"} (ferry)
+//   -stats-bind <a> is also the -l address                        {statsBind: "<a>"} (ferry)
 std::optional<ValidationError> validate(Options* options);
 
 // The usage text (-h output) for the given argv0.

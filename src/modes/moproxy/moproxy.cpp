@@ -155,7 +155,8 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     route.max_wait_ms = options.max_wait_ms;
     route.direct_stats = &direct;
     Dialer outbound(route);
-    backends::StatusServer status(table, direct);
+    metrics::Registry metrics;
+    backends::StatusServer status(table, direct, &metrics);
     moproxy::ConnectionLog connection_log;
 
     auto listener = std::make_shared<ListenerConfig>();
@@ -172,7 +173,10 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     config.listeners.push_back(listener);
     config.threads = options.threads;
     config.overload = options.overload;
-    if (options.stats_bind) config.extra_listeners.push_back({*options.stats_bind, &status, "status"});
+    if (options.stats_bind) {
+        config.extra_listeners.push_back({*options.stats_bind, &status, "status"});
+        config.metrics = &metrics;
+    }
     config.on_reload = [&] {
         std::vector<backends::ServerConfig> next;
         if (std::string error = collect_servers(options, next); !error.empty()) {

@@ -257,13 +257,17 @@ int run_run(const std::vector<std::string>& args, const std::string& argv0) {
             .str("protocol", std::string(backends::protocol_name(s.protocol)))
             .str("address", s.address.to_string());
     log_combinations(config);
-    backends::StatusServer status(shared.table, shared.direct);
+    metrics::Registry metrics;
+    backends::StatusServer status(shared.table, shared.direct, &metrics, "run");
 
     ServiceConfig service_config;
     service_config.listeners = listeners;
     service_config.threads = config.globals.threads;
     service_config.overload = config.globals.overload;
-    if (config.globals.status) service_config.extra_listeners.push_back({*config.globals.status, &status, "status"});
+    if (config.globals.status) {
+        service_config.extra_listeners.push_back({*config.globals.status, &status, "status"});
+        service_config.metrics = &metrics;
+    }
     Service service(std::move(service_config));
     const std::optional<SocketAddress> status_address = config.globals.status;
     const OverloadConfig overload = config.globals.overload;

@@ -130,8 +130,8 @@ struct Globals {
     unsigned probe_seconds = 30;   // probe = SECONDS (0: never probe the servers)
     SocketAddress test_dns;        // test-dns = IP:PORT (default 8.8.8.8:53, as moproxy; the servers' probe)
     unsigned max_wait_ms = 4000;   // max-wait = SECONDS (decimals allowed; a server's `max wait` wins)
-    std::optional<SocketAddress> status;  // status = IP:PORT (moproxy's status page for the servers; not a
-                                          // listener's address)
+    std::optional<SocketAddress> status;  // status = IP:PORT: the status service (the servers, as moproxy's,
+                                          // and every listener's metrics); not a listener's address
     // max-connections = N (0: what the open-file limit allows), max-connections-per-source = N,
     // max-handshakes-per-source = N (0: no limit): the whole process's overload protection.
     OverloadConfig overload;

@@ -21,6 +21,7 @@
 #include "engine/service.h"
 #include "core/socket_util.h"
 #include "modes/srcproxy/srcproxy_config.h"
+#include "modes/stats_service.h"
 #include "outbound/dialer.h"
 
 namespace ferry {
@@ -159,7 +160,10 @@ int run_server(const std::string& path) {
                    "lookup TABLE) is enough for IPv6 only");
     }
     if (!cfg.acl.enabled() && info_enabled()) log::plain("[info] acl is off: every client may use any source address");
-    return run_service(service_of(std::move(listener), cfg.overload), [&] {
+    ServiceConfig config = service_of(std::move(listener), cfg.overload);
+    StatsService stats("srcproxy");
+    stats.attach(config, cfg.stats_bind);
+    return run_service(std::move(config), [&] {
         if (info_enabled()) log::plain("[info] listening on " + cfg.listen.text);
     });
 }
@@ -214,7 +218,10 @@ int run_client(const std::string& path) {
     listener->inbound = &inbound;
     listener->outbound = &outbound;
     listener->observer = &clog;
-    return run_service(service_of(std::move(listener), cfg.overload), [&] {
+    ServiceConfig config = service_of(std::move(listener), cfg.overload);
+    StatsService stats("srcproxy");
+    stats.attach(config, cfg.stats_bind);
+    return run_service(std::move(config), [&] {
         if (info_enabled()) log::plain("[info] listening on " + cfg.listen.text);
     });
 }

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <span>
 
+#include "modes/stats_flag.h"
 #include "support/json5.h"
 #include "proto/srcproxy_header.h"
 #include "support/subnets.h"
@@ -336,6 +337,14 @@ public:
         return true;
     }
 
+    // stats_bind: "IP:PORT" or "PORT" (127.0.0.1), or "" for none (modes/stats_flag.h).
+    bool stats_address(const cJSON* item, const std::string& path, std::optional<SocketAddress>& out) {
+        std::string text;
+        if (!string_value(item, path, text)) return false;
+        if (auto why = parse_stats_address(text, &out)) return fail_key(item, path, goflag::quote(text) + ": " + *why);
+        return true;
+    }
+
     bool local_addr(const cJSON* item, const std::string& path, std::optional<LocalAddr>& out) {
         std::string text;
         if (!string_value(item, path, text)) return false;
@@ -474,7 +483,7 @@ ClientConfigResult parse_client_config(std::string_view text, std::string_view f
         static constexpr std::string_view kTop[] = {"inbound",         "outbound",
                                                     "timeout",         "log_level",
                                                     "max_connections", "max_connections_per_source",
-                                                    "max_handshakes_per_source"};
+                                                    "max_handshakes_per_source", "stats_bind"};
         std::vector<const cJSON*> top;
         if (!r.members(root, "", kTop, top)) return;
 
@@ -518,6 +527,7 @@ ClientConfigResult parse_client_config(std::string_view text, std::string_view f
         if (top[2] && !r.timeout(top[2], top[2]->string, c.timeout)) return;
         if (top[3] && !r.log_level(top[3], top[3]->string, c.log_level)) return;
         if (!r.overload(top, 4, c.overload)) return;
+        if (top[7] && !r.stats_address(top[7], top[7]->string, c.stats_bind)) return;
     }();
     return finish(r, std::move(c));
 }
@@ -534,7 +544,7 @@ ServerConfigResult parse_server_config(std::string_view text, std::string_view f
         static constexpr std::string_view kTop[] = {"listen",          "acl",
                                                     "timeout",         "log_level",
                                                     "max_connections", "max_connections_per_source",
-                                                    "max_handshakes_per_source"};
+                                                    "max_handshakes_per_source", "stats_bind"};
         std::vector<const cJSON*> top;
         if (!r.members(root, "", kTop, top)) return;
         if (!top[0]) return (void)r.missing(root, "listen");
@@ -543,6 +553,7 @@ ServerConfigResult parse_server_config(std::string_view text, std::string_view f
         if (top[2] && !r.timeout(top[2], top[2]->string, c.timeout)) return;
         if (top[3] && !r.log_level(top[3], top[3]->string, c.log_level)) return;
         if (!r.overload(top, 4, c.overload)) return;
+        if (top[7] && !r.stats_address(top[7], top[7]->string, c.stats_bind)) return;
     }();
     return finish(r, std::move(c));
 }

@@ -79,6 +79,9 @@ struct ClientConfig {
     LogLevel log_level = LogLevel::Info;
     // ferry's: max_connections, max_connections_per_source, max_handshakes_per_source (numbers; 0: auto / none).
     OverloadConfig overload;
+    // ferry's: stats_bind "IP:PORT" or "PORT" (127.0.0.1): the status service (modes/stats_flag.h); absent or "":
+    // none.
+    std::optional<SocketAddress> stats_bind;
 };
 
 struct ServerConfig {
@@ -87,6 +90,7 @@ struct ServerConfig {
     goflag::Duration timeout = kDefaultTimeout;  // connect and idle timeout; 0 = none
     LogLevel log_level = LogLevel::Info;
     OverloadConfig overload;  // as ClientConfig's
+    std::optional<SocketAddress> stats_bind;  // as ClientConfig's
 };
 
 template <typename Config>

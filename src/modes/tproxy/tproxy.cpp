@@ -16,6 +16,7 @@
 #include "modes/modes.h"
 #include "engine/service.h"
 #include "core/socket_util.h"
+#include "modes/stats_service.h"
 #include "modes/tproxy/tproxy_options.h"
 
 namespace ferry {
@@ -117,6 +118,8 @@ int run_tproxy(const std::vector<std::string>& args, const std::string& argv0) {
     config.listeners.push_back(std::move(listener));
     config.threads = static_cast<size_t>(o.threads);
     config.overload = o.overload_config;
+    StatsService stats("tproxy");
+    stats.attach(config, o.stats_address);
     return run_service(std::move(config), [&] {
         for (const auto& a : o.listen) FERRY_LOG(Info, "bound").str("address", a.to_string());
         FERRY_LOG(Info, "accepting incoming flows");

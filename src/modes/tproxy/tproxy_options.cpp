@@ -1,6 +1,9 @@
 #include "modes/tproxy/tproxy_options.h"
 
+#include <algorithm>
 #include <limits>
+
+#include "modes/stats_flag.h"
 
 namespace ferry::tproxy {
 namespace {
@@ -88,6 +91,7 @@ ParseOutcome parse(const std::vector<std::string>& args, const std::string& argv
                        "close a half-closed flow after this long without traffic (0: never)");
     flags.string_var(&o.log_level, "log-level", "info", "debug, info, warn or error");
     define_overload_flags(flags, &o.overload);
+    define_stats_flag(flags, &o.stats_bind);
     ParseOutcome out;
     auto r = flags.parse(args);
     if (r.status != goflag::ParseStatus::Ok) {
@@ -115,6 +119,10 @@ ParseOutcome parse(const std::vector<std::string>& args, const std::string& argv
                            {"halfclose-timeout", o.halfclose_timeout}})
         if (d.count() < 0) return invalid(std::string("-") + name + " must not be negative");
     if (auto e = overload_config(o.overload, &o.overload_config)) return invalid(*e);
+    if (auto e = parse_stats_address(o.stats_bind, &o.stats_address))
+        return invalid("-stats-bind \"" + o.stats_bind + "\": " + *e);
+    if (o.stats_address && std::find(o.listen.begin(), o.listen.end(), *o.stats_address) != o.listen.end())
+        return invalid("-stats-bind " + o.stats_address->to_string() + " is also a -bindAddr address");
     if (o.log_level == "debug") o.min_level = log::Level::Debug;
     else if (o.log_level == "info") o.min_level = log::Level::Info;
     else if (o.log_level == "warn") o.min_level = log::Level::Warn;

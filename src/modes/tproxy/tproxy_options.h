@@ -37,12 +37,14 @@ struct Options {
     goflag::Duration halfclose_timeout{0};                        // -halfclose-timeout (0: none)
     std::string log_level = "info";                               // -log-level
     OverloadFlags overload;  // -max-connections, -max-connections-per-source, -max-handshakes-per-source
+    std::string stats_bind;  // -stats-bind IP:PORT or PORT: the status service ("": none)
 
     // Filled in by validate().
     std::vector<SocketAddress> listen;
     std::vector<InterceptorSpec> interceptor_specs;  // -insertionLabel's first, then -interceptors' in order
     log::Level min_level = log::Level::Info;
     OverloadConfig overload_config;
+    std::optional<SocketAddress> stats_address;  // from stats_bind
 };
 
 enum class OutcomeKind {
