@@ -810,7 +810,8 @@ void append_json_listeners(cJSON* root, const Snapshot& s) {
     auto reasons = [](const auto& counts, const auto& labels) {
         cJSON* o = cJSON_CreateObject();
         if (!o) throw std::bad_alloc();
-        for (size_t i = 0; i < counts.size(); ++i) add(o, std::string(labels[i]).c_str(), json_integer(counts[i]));
+        // The labels are string literals: NUL-terminated and static, as cJSON's constant keys must be.
+        for (size_t i = 0; i < counts.size(); ++i) add(o, labels[i].data(), json_integer(counts[i]));
         return o;
     };
     auto histogram = [](const metrics::Histogram& h) {
