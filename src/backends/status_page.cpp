@@ -920,7 +920,8 @@ void append_listener_metrics(std::string& out, const Snapshot& s) {
         });
     };
     auto histogram = [&](std::string_view name, std::string_view help, auto pick) {
-        family(Protocol::Tcp, name, "histogram", help, "seconds", [&](const ListenerSnapshot& l, const std::string& lab) {
+        family(Protocol::Tcp, name, "histogram", help, "seconds", [&](const ListenerSnapshot& l,
+                                                                      const std::string& lab) {
             const metrics::Histogram& h = pick(l);
             uint64_t cumulative = 0;
             for (size_t b = 0; b < metrics::kLatencyBuckets; ++b) {
@@ -938,7 +939,9 @@ void append_listener_metrics(std::string& out, const Snapshot& s) {
     counter(Protocol::Tcp, "ferry_connections_accepted", "Connections accepted, refused ones included.",
             [](L l) { return l.accepted; });
     family(Protocol::Tcp, "ferry_connections_active", "gauge", "Connections open now.", {},
-           [&](L l, const std::string& lab) { out += "ferry_connections_active{" + lab + "} " + decimal(l.active) + '\n'; });
+           [&](L l, const std::string& lab) {
+               out += "ferry_connections_active{" + lab + "} " + decimal(l.active) + '\n';
+           });
     counter(Protocol::Tcp, "ferry_connections_established", "Connections whose relay started.",
             [](L l) { return l.established; });
     counter(Protocol::Tcp, "ferry_connections_closed", "Relayed connections that ended (cleanly or not).",

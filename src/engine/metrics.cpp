@@ -41,8 +41,8 @@ Failure classify_failure(Stage stage, std::string_view message, std::string_view
             if (contains(error, "i/o timeout") || contains(error, "no reply within") ||
                 contains(error, "connection timed out"))
                 return Failure::ConnectTimeout;
-            if (contains(error, "no route to host") || contains(error, "network is unreachable") ||
-                contains(error, "host is unreachable"))
+            // errno's "no route to host", "network is unreachable"; a SOCKS5 reply's "host unreachable" ...
+            if (contains(error, "no route to host") || contains(error, "unreachable"))
                 return Failure::UpstreamUnreachable;
             if (error.starts_with("epoll_ctl")) return Failure::Other;
             return Failure::UpstreamFailed;

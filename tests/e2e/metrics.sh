@@ -86,8 +86,9 @@ check_metrics "mmproxy: before any traffic, every count is zero" "$(scrape "$NS_
 
 for i in 1 2 3; do
     next_port
-    c=$(client "$NS_C" --connect "$P4:8443" --header-hex "$(hdr v2 --src "203.0.113.50:$NEXT_PORT" --dst 192.0.2.1:443)" \
-        --send-bytes 1000 --seed "$i" --expect-bytes 1000 --timeout 5)
+    h=$(hdr v2 --src "203.0.113.50:$NEXT_PORT" --dst 192.0.2.1:443)
+    c=$(client "$NS_C" --connect "$P4:8443" --header-hex "$h" --send-bytes 1000 --seed "$i" --expect-bytes 1000 \
+        --timeout 5)
     check_py "mmproxy: good connection $i relayed, 1000 bytes each way" "j0['received'] == 1000" "$c"
 done
 # Malformed: an HTTP request instead of a header.
@@ -97,13 +98,13 @@ check_py "mmproxy: malformed header closed" "$CLOSED_EXPR" "$c"
 c=$(client "$NS_C" --connect "$P4:8443" --timeout 5)
 check_py "mmproxy: silent client closed after the header timeout" "$CLOSED_EXPR and j0['elapsed'] > 0.7" "$c"
 # Outside -allowed-subnets.
-c=$(client "$NS_C" --bind "$C4B:0" --connect "$P4:8443" --header-hex "$(hdr v2 --src 203.0.113.51:40000 --dst 192.0.2.1:443)" \
-    --send-bytes 10 --timeout 5)
+h=$(hdr v2 --src 203.0.113.51:40000 --dst 192.0.2.1:443)
+c=$(client "$NS_C" --bind "$C4B:0" --connect "$P4:8443" --header-hex "$h" --send-bytes 10 --timeout 5)
 check_py "mmproxy: a peer outside the allowed subnets closed" "j0['received'] == 0" "$c"
 # An IPv6 client: the -6 target refuses.
 next_port
-c=$(client "$NS_C" --connect "$P4:8443" --header-hex "$(hdr v2 --src "[2001:db8:9::1]:$NEXT_PORT" --dst "[2001:db8:9::2]:443")" \
-    --send-bytes 10 --timeout 5)
+h=$(hdr v2 --src "[2001:db8:9::1]:$NEXT_PORT" --dst "[2001:db8:9::2]:443")
+c=$(client "$NS_C" --connect "$P4:8443" --header-hex "$h" --send-bytes 10 --timeout 5)
 check_py "mmproxy: connection to a refusing target closed" "$CLOSED_EXPR" "$c"
 
 # UDP: five datagrams echoed, one malformed, one from outside the allowed subnets.
@@ -121,8 +122,10 @@ t.bind((other, 0))
 t.sendto(bytes.fromhex('0d0a0d0a000d0a515549540a20000000') + b'x', (proxy, 8443))
 PY
 
+TCP="[l for l in j['listeners'] if l['protocol'] == 'tcp'][0]"
+UDP="[l for l in j['listeners'] if l['protocol'] == 'udp'][0]"
 json=$(wait_json "$NS_P" "$MM_STATS" \
-    "[l for l in j['listeners'] if l['protocol'] == 'tcp'][0]['closed'] == 3 and [l for l in j['listeners'] if l['protocol'] == 'tcp'][0]['active'] == 0 and sum([l for l in j['listeners'] if l['protocol'] == 'udp'][0]['dropped'].values()) == 2")
+    "$TCP['closed'] == 3 and $TCP['active'] == 0 and sum($UDP['dropped'].values()) == 2")
 metrics=$(scrape "$NS_P" "$MM_STATS" metrics)
 check_metrics "mmproxy /metrics: TCP counts match the traffic sent" "$metrics" \
     "ferry_connections_accepted_total{$L} 7" \
@@ -149,8 +152,10 @@ check_metrics "mmproxy /metrics: UDP counts match the datagrams sent" "$metrics"
     "ferry_udp_datagrams_dropped_total{$L,reason=\"header_invalid\"} 1" \
     "ferry_udp_datagrams_dropped_total{$L,reason=\"subnet_refused\"} 1" \
     "ferry_udp_datagrams_dropped_total{$L,reason=\"send_failed\"} 0"
+# as_json TEXT: TEXT as a JSON string, for check_py.
+as_json() { printf '%s' "$1" | "$PYTHON" -c 'import json,sys; print(json.dumps(sys.stdin.read()))'; }
 check_py "mmproxy /metrics: no moproxy families without proxies, an uptime" \
-    "'ferry_moproxy_' not in j0 and '\\nferry_uptime_seconds ' in j0" "$(printf '%s' "$metrics" | "$PYTHON" -c 'import json,sys; print(json.dumps(sys.stdin.read()))')"
+    "'ferry_moproxy_' not in j0 and '\\nferry_uptime_seconds ' in j0" "$(as_json "$metrics")"
 check_py "mmproxy /status: the same counts in JSON" "$(cat <<'PY'
 (lambda t, u: t['name'] == '' and t['address'] == '0.0.0.0:8443' and t['accepted'] == 7 and t['active'] == 0
  and t['established'] == 3 and t['closed'] == 3 and t['bytes_up'] == 3000 and t['bytes_down'] == 3000
@@ -161,12 +166,17 @@ check_py "mmproxy /status: the same counts in JSON" "$(cat <<'PY'
  and u['flows_opened'] == 1 and u['flows_active'] == 1 and u['datagrams_up'] == 5 and u['datagrams_down'] == 5
  and {k: v for k, v in u['dropped'].items() if v} == {'header_invalid': 1, 'subnet_refused': 1}
  and 'servers' not in j0)(
-    [l for l in j0['listeners'] if l['protocol'] == 'tcp'][0], [l for l in j0['listeners'] if l['protocol'] == 'udp'][0])
+    [l for l in j0['listeners'] if l['protocol'] == 'tcp'][0],
+    [l for l in j0['listeners'] if l['protocol'] == 'udp'][0])
 PY
 )" "$json"
 text=$(scrape "$NS_P" "$MM_STATS" "")
-check "mmproxy text page: a line per listener" bash -c \
-    'grep -q "^tcp 0.0.0.0:8443: accepted 7, active 0, established 3, closed 3, failed 4 (header_invalid 1, header_timeout 1, subnet_refused 1, connect_refused 1), up 2.93KiB, down 2.93KiB$" <<<"$1" && grep -q "^udp 0.0.0.0:8443: flows 1, active 1, datagrams up 5, down 5, dropped 2 (subnet_refused 1, header_invalid 1)$" <<<"$1"' _ "$text"
+tcp_line="tcp 0.0.0.0:8443: accepted 7, active 0, established 3, closed 3, failed 4 (header_invalid 1, "
+tcp_line+="header_timeout 1, subnet_refused 1, connect_refused 1), up 2.93KiB, down 2.93KiB"
+udp_line="udp 0.0.0.0:8443: flows 1, active 1, datagrams up 5, down 5, dropped 2 "
+udp_line+="(subnet_refused 1, header_invalid 1)"
+check "mmproxy text page: a line per listener" bash -c 'grep -qxF "$2" <<<"$1" && grep -qxF "$3" <<<"$1"' _ "$text" \
+    "$tcp_line" "$udp_line"
 
 # The HTML page as a browser renders it.
 if command -v chromium >/dev/null 2>&1; then
@@ -244,8 +254,9 @@ start_srcproxy "$NS_B" 21829 server "$WORK/server.json" || finish
 wait_tcp_listen "$NS_B" 9102 5 || not_ok "srcproxy: the stats listener listens on 127.0.0.1:9102"
 for i in 1 2; do
     next_port
-    c=$(client "$NS_A" --connect "$SP_B4:21829" --header-hex "$(sp_header metrics 198.51.100.1:443 "192.0.2.130:$NEXT_PORT")" \
-        --send-bytes 3000 --seed "$i" --expect-bytes 3000 --timeout 5)
+    h=$(sp_header metrics 198.51.100.1:443 "192.0.2.130:$NEXT_PORT")
+    c=$(client "$NS_A" --connect "$SP_B4:21829" --header-hex "$h" --send-bytes 3000 --seed "$i" --expect-bytes 3000 \
+        --timeout 5)
     check_py "srcproxy: request $i relayed, 3000 bytes each way" "j0['received'] == 3000" "$c"
 done
 c=$(client "$NS_A" --connect "$SP_B4:21829" --header-text 'GET / HTTP/1.1\r\n\r\n' --timeout 5)
@@ -320,17 +331,17 @@ out=$("$FERRY" mmproxy -stats-bind nonsense 2>&1)
 rc=$?
 check_py "mmproxy -stats-bind nonsense: exit 1 with the reason" \
     "$rc == 1 and '-stats-bind \\\\\"nonsense\\\\\": not an IP:PORT address or a port' in j0" \
-    "$(printf '%s' "$out" | "$PYTHON" -c 'import json,sys; print(json.dumps(sys.stdin.read()))')"
+    "$(as_json "$out")"
 out=$("$FERRY" tproxy -stats-bind 127.0.0.1:0 2>&1)
 rc=$?
 check_py "tproxy -stats-bind with port 0: a non-zero exit with the reason" \
     "$rc != 0 and 'the port has to be between 1 and 65535' in j0" \
-    "$(printf '%s' "$out" | "$PYTHON" -c 'import json,sys; print(json.dumps(sys.stdin.read()))')"
+    "$(as_json "$out")"
 printf "{ listen: '127.0.0.1:7001', stats_bind: 'x:y' }\n" >"$WORK/bad.json"
 out=$("$FERRY" srcproxy server "$WORK/bad.json" 2>&1)
 rc=$?
 check_py "srcproxy stats_bind 'x:y': a non-zero exit naming the file, line and key" \
     "$rc != 0 and 'bad.json:1' in j0 and 'stats_bind' in j0" \
-    "$(printf '%s' "$out" | "$PYTHON" -c 'import json,sys; print(json.dumps(sys.stdin.read()))')"
+    "$(as_json "$out")"
 
 finish

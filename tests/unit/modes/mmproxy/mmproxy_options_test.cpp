@@ -70,6 +70,9 @@ const char kFerryOnlyBlocks[][200] = {
     "exit (default true)\n",
     "  -routing-table int\n"
     "    \tRouting table number used by -routing for the local routes of spoofed replies (default 123)\n",
+    "  -stats-bind string\n"
+    "    \tServe the status page (/), JSON (/status) and OpenMetrics (/metrics) on this IP:PORT (a bare port means "
+    "127.0.0.1); empty: none\n",
     "  -threads int\n"
     "    \tNumber of event-loop threads; 0 means one per CPU the process may run on\n",
 };
@@ -106,7 +109,7 @@ TEST_CASE("usage: the 2.1 flags print exactly as go-mmproxy -h", "[mmproxy_optio
 
 TEST_CASE("usage: ferry's flags are listed alphabetically among them", "[mmproxy_options]") {
     std::vector<std::string> b = blocks(ferry::mmproxy::usage_text("/usr/sbin/go-mmproxy"));
-    REQUIRE(b.size() == 24);
+    REQUIRE(b.size() == 25);
     CHECK(b[0] == "Usage of /usr/sbin/go-mmproxy:\n");
     CHECK(b[3] == kFerryOnlyBlocks[0]);    // -allowed-destinations before -allowed-subnets
     CHECK(b[6] == kFerryOnlyBlocks[1]);    // -connect-timeout after -close-after
@@ -121,8 +124,9 @@ TEST_CASE("usage: ferry's flags are listed alphabetically among them", "[mmproxy
     CHECK(b[19] == kFerryOnlyBlocks[10]);  // -relay after -p
     CHECK(b[20] == kFerryOnlyBlocks[11]);  // -routing
     CHECK(b[21] == kFerryOnlyBlocks[12]);  // -routing-table
-    CHECK(b[22] == kFerryOnlyBlocks[13]);  // -threads
-    CHECK(b[23].rfind("  -v int\n", 0) == 0);
+    CHECK(b[22] == kFerryOnlyBlocks[13]);  // -stats-bind
+    CHECK(b[23] == kFerryOnlyBlocks[14]);  // -threads
+    CHECK(b[24].rfind("  -v int\n", 0) == 0);
 }
 
 TEST_CASE("go-mmproxy 2.3's -dynamic-destination and -listen-transparent, ferry's -allowed-destinations",
@@ -412,4 +416,35 @@ TEST_CASE("parse_flags and validate can run apart, as 2.1 loads the subnets file
     ParseOutcome h = ferry::mmproxy::parse_flags({"-help"}, "x");
     CHECK(h.kind == OutcomeKind::Help);
     CHECK(h.exit_code == 0);
+}
+
+TEST_CASE("-stats-bind: an IP:PORT, or a port on 127.0.0.1", "[mmproxy_options]") {
+    ParseOutcome none = run({});
+    REQUIRE(none.ok());
+    CHECK_FALSE(none.options.stats_address.has_value());
+    ParseOutcome port = run({"-stats-bind", "9100"});
+    REQUIRE(port.ok());
+    REQUIRE(port.options.stats_address.has_value());
+    CHECK(port.options.stats_address->to_string() == "127.0.0.1:9100");
+    ParseOutcome v6 = run({"--stats-bind=[::1]:9100"});
+    REQUIRE(v6.ok());
+    CHECK(v6.options.stats_address->to_string() == "[::1]:9100");
+    const std::pair<std::vector<std::string>, const char*> cases[] = {
+        {{"-stats-bind", "localhost:9100"},
+         "-stats-bind \"localhost:9100\": not an IP:PORT address or a port (not an IP address)"},
+        {{"-stats-bind", "127.0.0.1:0"}, "-stats-bind \"127.0.0.1:0\": the port has to be between 1 and 65535"},
+        {{"-stats-bind", "70000"}, "-stats-bind \"70000\": not a port number (1..65535)"},
+        {{"-stats-bind", ":9100"}, "-stats-bind \":9100\": not an IP:PORT address or a port (no IP)"},
+        {{"-l", "127.0.0.1:8443", "-stats-bind", "127.0.0.1:8443"},
+         "-stats-bind 127.0.0.1:8443 is also the -l address"},
+    };
+    for (const auto& [args, message] : cases) {
+        INFO(message);
+        ParseOutcome o = run(args);
+        CHECK(o.kind == OutcomeKind::Invalid);
+        CHECK(o.exit_code == 1);
+        CHECK(o.stderr_text == message);
+        REQUIRE(o.fields.size() == 1);
+        CHECK(o.fields[0].key == "statsBind");
+    }
 }

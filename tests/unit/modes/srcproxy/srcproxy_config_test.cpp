@@ -662,3 +662,19 @@ TEST_CASE("srcproxy config: ferry's connection limits", "[srcproxy_config]") {
     CHECK(server_error("{listen: ':21829',\n max_connections: '100'}") ==
           "server.json:2: key \"max_connections\": expected a number, not a string");
 }
+
+TEST_CASE("srcproxy config: ferry's stats_bind", "[srcproxy_config]") {
+    CHECK_FALSE(server("{listen: ':21829'}").stats_bind.has_value());
+    CHECK_FALSE(server("{listen: ':21829', stats_bind: ''}").stats_bind.has_value());
+    ServerConfig s = server("{listen: ':21829', stats_bind: '127.0.0.1:9102'}");
+    REQUIRE(s.stats_bind.has_value());
+    CHECK(s.stats_bind->to_string() == "127.0.0.1:9102");
+    ClientConfig c = client("{inbound: {listen: '127.0.0.1:9001'}, outbound: {server: '192.0.2.1:21829'},\n"
+                            " stats_bind: '9103'}");
+    REQUIRE(c.stats_bind.has_value());
+    CHECK(c.stats_bind->to_string() == "127.0.0.1:9103");
+    CHECK(server_error("{listen: ':21829',\n stats_bind: 'x:y'}") ==
+          "server.json:2: key \"stats_bind\": \"x:y\": not an IP:PORT address or a port (invalid port)");
+    CHECK(server_error("{listen: ':21829',\n stats_bind: 9102}") ==
+          "server.json:2: key \"stats_bind\": expected a string, not a number");
+}

@@ -109,3 +109,20 @@ TEST_CASE("tproxy options: connection limits", "[tproxy_options]") {
     CHECK(bad.kind == OutcomeKind::Invalid);
     CHECK_THAT(bad.stderr_text, Catch::Contains("-max-connections-per-source has to be between 0 and 4294967295"));
 }
+
+TEST_CASE("tproxy options: -stats-bind", "[tproxy_options]") {
+    auto d = run({});
+    REQUIRE(d.ok());
+    CHECK_FALSE(d.options.stats_address.has_value());
+    auto o = run({"-stats-bind", "127.0.0.1:9101"});
+    REQUIRE(o.ok());
+    REQUIRE(o.options.stats_address.has_value());
+    CHECK(o.options.stats_address->to_string() == "127.0.0.1:9101");
+    CHECK(run({"-stats-bind", "9101"}).options.stats_address->to_string() == "127.0.0.1:9101");
+    auto bad = run({"-stats-bind", "nowhere"});
+    CHECK(bad.kind == OutcomeKind::Invalid);
+    CHECK_THAT(bad.stderr_text, Catch::Contains("-stats-bind \"nowhere\": not an IP:PORT address or a port"));
+    auto same = run({"-bindAddr", "127.0.0.1:9091", "-stats-bind", "127.0.0.1:9091"});
+    CHECK(same.kind == OutcomeKind::Invalid);
+    CHECK_THAT(same.stderr_text, Catch::Contains("-stats-bind 127.0.0.1:9091 is also a -bindAddr address"));
+}
