@@ -53,11 +53,11 @@ wait_json() {
 # own topology with the usual names.
 next_topology() {
     local ns pid
+    disown -a  # what is killed here is not reported as a killed job
     for ns in "${E2E_NETNS[@]}"; do
         for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
     done
     sleep 0.1
-    for pid in "${E2E_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || wait "$pid" 2>/dev/null; done  # quietly reaped
     for ns in "${E2E_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
     E2E_NETNS=()
 }
@@ -208,6 +208,53 @@ PY
 else
     not_ok "chromium is installed (make deps)"
 fi
+stop_proxy
+
+# ------------------------------------------------------------------ mmproxy at its limits
+
+# hold N SECONDS: N connections from C that send nothing, held for SECONDS (in the background). A connection the
+# proxy resets at once (a refusal) may fail its connect: the others are held all the same.
+hold() {
+    bg_ns "$NS_C" "holder$1" "$PYTHON" -c '
+import socket, sys, time
+socks = []
+for i in range(int(sys.argv[1])):
+    s = socket.socket(); s.settimeout(2)
+    try:
+        s.connect((sys.argv[3], 8443))
+    except OSError:
+        pass
+    socks.append(s)
+time.sleep(float(sys.argv[2]))
+' "$1" "$2" "$P4"
+}
+L='address="0.0.0.0:8443"'
+
+# A per-source limit: the third connection from C is refused at accept.
+start_proxy "$NS_P" -l "0.0.0.0:8443" -4 "127.0.0.1:$SRV_PORT" -max-connections-per-source 2 -header-timeout 60s \
+    -stats-bind "$MM_STATS" || finish
+wait_tcp_listen "$NS_P" 9100 5
+hold 3 3
+wait_json "$NS_P" "$MM_STATS" \
+    "j['listeners'][0]['accepted'] == 3 and j['listeners'][0]['failed']['overload_refused'] == 1" >/dev/null
+check_metrics "mmproxy /metrics: a per-source refusal counted (overload_refused), the others active" \
+    "$(scrape "$NS_P" "$MM_STATS" metrics)" \
+    "ferry_connections_accepted_total{$L} 3" \
+    "ferry_connections_active{$L} 2" \
+    "ferry_connections_failed_total{$L,reason=\"overload_refused\"} 1"
+stop_proxy
+
+# Out of fds (a hard RLIMIT_NOFILE of 32): accept4 fails with EMFILE and the listener pauses; once the holder has
+# closed its connections, the pauses are counted and every connection has ended.
+PROXY_CMD="prlimit --nofile=32:32 $FERRY mmproxy" start_proxy "$NS_P" -l "0.0.0.0:8443" -4 "127.0.0.1:$SRV_PORT" \
+    -threads 1 -header-timeout 60s -max-connections 1000 -stats-bind "$MM_STATS" || finish
+wait_tcp_listen "$NS_P" 9100 5
+hold 40 2
+sleep 3
+json=$(wait_json "$NS_P" "$MM_STATS" "j['listeners'][0]['accepted'] == 40 and j['listeners'][0]['active'] == 0" 8)
+check_py "mmproxy out of fds: the pauses counted, then all 40 accepted and ended (EOF before a header)" \
+    "(lambda t: t['pauses']['resources'] >= 1 and t['accepted'] == 40 and t['active'] == 0
+      and t['failed']['header_incomplete'] == 40)(j0['listeners'][0])" "$json"
 stop_proxy
 next_topology
 
