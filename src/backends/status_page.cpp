@@ -402,8 +402,10 @@ using metrics::Protocol;
 // The page's extra rules for the listeners' tables (only on pages that show them).
 constexpr std::string_view kListenerCss =
     ".listener,.failed{text-align:left}"
-    "span.reason{display:inline-block;margin-right:6px;padding:0 4px;border-radius:3px;background:#fde8e8}"
-    "h2{font-size:16px;margin:1.2em 0 .4em}";
+    "td.failed{white-space:normal;max-width:26em}"
+    "span.reason{display:inline-block;margin:1px 4px 1px 0;padding:0 4px;border-radius:3px;background:#fde8e8}"
+    "h2{font-size:16px;margin:1.2em 0 .4em}"
+    "footer{margin-top:1em}";
 
 bool any_of_protocol(const Snapshot& s, Protocol p) {
     return std::any_of(s.listeners.begin(), s.listeners.end(), [p](auto& l) { return l.protocol == p; });

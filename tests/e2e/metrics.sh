@@ -201,7 +201,7 @@ udp = re.search(r'<table id="udp-listeners">.*?</table>', html, re.S).group(0)
 assert re.search(r'<td class="datagrams-up" data-value="5"', udp), udp
 PY
     if [[ ${FERRY_SCREENSHOT:-0} == 1 ]]; then
-        in_ns "$NS_P" "${chrome[@]}" --window-size=1280,560 --screenshot="$WORK/status-page.png" "http://$MM_STATS/" \
+        in_ns "$NS_P" "${chrome[@]}" --window-size=1280,400 --screenshot="$WORK/status-page.png" "http://$MM_STATS/" \
             2>>"$WORK/chromium.err" >/dev/null
         check "screenshot saved as docs/status-page.png" cp "$WORK/status-page.png" "$REPO_ROOT/docs/status-page.png"
     fi
