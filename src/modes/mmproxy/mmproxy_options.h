@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "modes/overload_flags.h"
+#include "modes/takeover_flags.h"
 #include "support/goflag.h"
 #include "core/net_address.h"
 #include "outbound/route.h"
@@ -47,6 +48,7 @@ struct Options {
     int64_t routing_table = 123;                                  // -routing-table
     std::string allowed_destinations;  // -allowed-destinations PREFIX[:PORT[-PORT]],... (with -dynamic-destination)
     OverloadFlags overload;  // -max-connections, -max-connections-per-source, -max-handshakes-per-source
+    TakeoverFlags takeover;  // -takeover-socket, -drain-timeout
 
     // Filled in by validate() from the strings above.
     Protocol protocol = Protocol::Tcp;
@@ -56,6 +58,7 @@ struct Options {
     RelayMode relay_mode = RelayMode::Splice;
     std::vector<DestinationRule> destination_rules;  // from allowed_destinations
     OverloadConfig overload_config;                  // from overload
+    TakeoverConfig takeover_config;  // from takeover
 };
 
 // One extra field of the fatal log line, as 2.1's zap call adds it (e.g. "mark": -1, "protocol": "xyz").

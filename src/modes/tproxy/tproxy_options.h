@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "modes/overload_flags.h"
+#include "modes/takeover_flags.h"
 #include "support/goflag.h"
 #include "support/log.h"
 #include "core/net_address.h"
@@ -37,12 +38,14 @@ struct Options {
     goflag::Duration halfclose_timeout{0};                        // -halfclose-timeout (0: none)
     std::string log_level = "info";                               // -log-level
     OverloadFlags overload;  // -max-connections, -max-connections-per-source, -max-handshakes-per-source
+    TakeoverFlags takeover;  // -takeover-socket, -drain-timeout
 
     // Filled in by validate().
     std::vector<SocketAddress> listen;
     std::vector<InterceptorSpec> interceptor_specs;  // -insertionLabel's first, then -interceptors' in order
     log::Level min_level = log::Level::Info;
     OverloadConfig overload_config;
+    TakeoverConfig takeover_config;  // from takeover
 };
 
 enum class OutcomeKind {
