@@ -2,7 +2,7 @@
 """A load generator for the zero-downtime restart tests (tests/e2e/takeover.sh): it keeps connections going
 through a proxy until told to stop, and counts every one that did not come back whole.
 
-  takeover_load.py --connect HOST:PORT [--proxy-header v1|none] [--workers N] [--long N]
+  takeover_load.py --connect HOST:PORT [--bind IP] [--proxy-header v1|none] [--workers N] [--long N]
                    --stop-file PATH --out PATH
 
 Short connections: each worker connects, sends a PROXY v1 header (a unique client address and port per
@@ -68,11 +68,16 @@ def read_all(sock, want):
     return bytes(got)
 
 
+def connect(args, dst):
+    source = (args.bind, 0) if args.bind else None
+    return socket.create_connection(dst, timeout=TIMEOUT_S, source_address=source)
+
+
 def short_connection(args, n, dst, totals):
     rnd = random.Random(n)
     payload = rnd.randbytes(rnd.randint(1024, 32 * 1024))
     try:
-        with socket.create_connection(dst, timeout=TIMEOUT_S) as s:
+        with connect(args, dst) as s:
             s.sendall(header(args.proxy_header, n, dst) + payload)
             s.shutdown(socket.SHUT_WR)
             echo = read_all(s, len(payload))
@@ -94,7 +99,7 @@ def short_connection(args, n, dst, totals):
 def long_connection(args, n, dst, totals):
     rnd = random.Random(1000000 + n)
     try:
-        with socket.create_connection(dst, timeout=TIMEOUT_S) as s:
+        with connect(args, dst) as s:
             s.sendall(header(args.proxy_header, 1000000 + n, dst))
             while not os.path.exists(args.stop_file):
                 chunk = rnd.randbytes(512)
@@ -119,6 +124,7 @@ def long_connection(args, n, dst, totals):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--connect', required=True)
+    ap.add_argument('--bind', default='')
     ap.add_argument('--proxy-header', default='v1', choices=['v1', 'none'])
     ap.add_argument('--workers', type=int, default=8)
     ap.add_argument('--long', type=int, default=0)

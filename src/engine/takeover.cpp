@@ -342,7 +342,7 @@ Fd listen(std::string_view path, std::string* error) {
         *error = "socket: " + errno_text(errno);
         return Fd();
     }
-    const mode_t old_mask = ::umask(0077);  // 0600 from the start: whoever connects can take our sockets
+    const mode_t old_mask = ::umask(0077);  // no moment where others could connect
     int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), len);
     if (rc == -1 && errno == EADDRINUSE && path[0] != '@') {
         // A file is there: replace it only if nobody listens on it (what a crashed ferry leaves behind).
@@ -362,6 +362,8 @@ Fd listen(std::string_view path, std::string* error) {
                  (bind_errno == EADDRINUSE ? " (another ferry listens there)" : "");
         return Fd();
     }
+    // Only root and our user may connect: whoever can, can take our listening sockets.
+    if (path[0] != '@') ::chmod(std::string(path).c_str(), 0600);
     if (::listen(fd.get(), 8) == -1) {
         *error = "listen " + std::string(path) + ": " + errno_text(errno);
         return Fd();

@@ -8,8 +8,8 @@ namespace ferry {
 
 void define_takeover_flags(goflag::FlagSet& fs, TakeoverFlags* f) {
     fs.string_var(&f->socket, "takeover-socket", f->socket,
-                  "Unix socket `path` (@name: abstract) where a running ferry hands its listening sockets to a "
-                  "new one started with the same path, for restarts without a refused connection");
+                  "Unix socket `path` (@name: abstract) where a running ferry hands its listening sockets to a new "
+                  "one started with the same path");
     fs.duration_var(&f->drain_timeout, "drain-timeout", f->drain_timeout,
                     "After a successor took over, how long connections may take to finish before they are closed");
 }

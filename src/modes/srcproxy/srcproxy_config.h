@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "engine/admission.h"
+#include "engine/service.h"
 #include "support/goflag.h"
 #include "core/net_address.h"
 #include "support/sha256.h"
@@ -79,6 +80,8 @@ struct ClientConfig {
     LogLevel log_level = LogLevel::Info;
     // ferry's: max_connections, max_connections_per_source, max_handshakes_per_source (numbers; 0: auto / none).
     OverloadConfig overload;
+    // ferry's: takeover_socket (a path), drain_timeout (a duration or seconds; default 30 s).
+    TakeoverConfig takeover;
 };
 
 struct ServerConfig {
@@ -87,6 +90,7 @@ struct ServerConfig {
     goflag::Duration timeout = kDefaultTimeout;  // connect and idle timeout; 0 = none
     LogLevel log_level = LogLevel::Info;
     OverloadConfig overload;  // as ClientConfig's
+    TakeoverConfig takeover;  // as ClientConfig's
 };
 
 template <typename Config>
