@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "inbound/inbound.h"
@@ -15,6 +16,7 @@
 #include "core/net_address.h"
 #include "engine/admission.h"
 #include "engine/events.h"
+#include "engine/inherited_sockets.h"
 #include "outbound/outbound.h"
 #include "core/socket_util.h"
 #include "relay/splice_pump.h"
@@ -86,6 +88,19 @@ struct ListenerConfig {
     std::shared_ptr<const void> parts;
 };
 
+// Zero-downtime restarts (engine/takeover.h).
+struct TakeoverConfig {
+    std::string path;  // the takeover socket ("@name": abstract); empty: none
+    // After a successor took over: how long the connections this process still carries may take to finish
+    // before they are closed.
+    uint64_t drain_timeout_ms = 30000;
+    // The front end's state for a successor (moproxy's server statistics, mmproxy's routing), as text; called on
+    // the main thread when a successor asks. Unset: none.
+    std::function<std::string()> save_state;
+    // Given the predecessor's state, before anything is bound (not called when there was no predecessor).
+    std::function<void(std::string_view)> restore_state;
+};
+
 struct ServiceConfig {
     std::vector<std::shared_ptr<const ListenerConfig>> listeners;
     size_t threads = 0;  // 0: one loop per CPU in our affinity mask
@@ -96,6 +111,7 @@ struct ServiceConfig {
     // Counts every listener's connections, UDP flows and accept pauses (engine/metrics.h) when set: the stats
     // listener's /metrics and /status read it. Null: nothing counted.
     metrics::Registry* metrics = nullptr;
+    TakeoverConfig takeover;
 };
 
 // How long a listener rests after accept() failed for lack of fds or memory (EMFILE, ENFILE, ENOBUFS,
@@ -124,7 +140,13 @@ public:
     // Binds every listening socket (failing before anything runs), starts the loops, waits for SIGINT or
     // SIGTERM (calling config.on_reload for SIGHUP), stops them and returns 0; `on_ready` runs once all
     // listeners are bound. Returns 1 after logging the error when a listener cannot be bound.
+    // Sockets passed by systemd (LISTEN_FDS) and, with config.takeover.path, those of a running ferry there are
+    // used before anything is bound fresh. With a takeover path it also serves a successor: once one commits,
+    // it stops accepting, lets its connections finish within the drain deadline and returns 0.
     int run(const std::function<void()>& on_ready = {});
+    // After run(): whether a successor took over (the front end then leaves shared state, such as policy
+    // routing, in place for it).
+    bool handed_over() const { return handed_over_; }
 
     // From the main thread while running (in on_reload): the listeners become `next`. A listener whose name and
     // addresses are unchanged keeps its sockets and takes the new combination for the connections it accepts
@@ -137,6 +159,22 @@ public:
 
 private:
     struct Bound;
+    // A listening socket as a successor would receive it: our own duplicate of it, and what it serves.
+    struct Registered {
+        Fd fd;
+        SocketKind kind = SocketKind::Tcp;
+        SocketAddress address;
+        std::string name;
+        const ListenerConfig* owner = nullptr;  // null for the extra listeners
+    };
+    Fd open_listening(SocketKind kind, const SocketAddress& address, const ListenOptions& options,
+                      int share_with, std::string* error);
+    void remember(int fd, SocketKind kind, const SocketAddress& address, const std::string& name,
+                  const ListenerConfig* owner);
+    bool take_over(std::string* error);
+    int wait_for_signals(sigset_t signals);
+    void serve_successor();
+    void hand_over();
     bool bind_listener(const std::shared_ptr<const ListenerConfig>& config, std::vector<Bound>& out,
                        std::string* error);
     void attach(std::vector<Bound>& bound);
@@ -145,6 +183,13 @@ private:
     std::unique_ptr<Admission> admission_;
     std::vector<std::unique_ptr<Worker>> workers_;
     size_t next_number_ = 0;  // ListenerInfo::number of the next listening socket
+    InheritedSockets inherited_;  // from systemd or a predecessor, until bound listeners took them
+    std::vector<Registered> registry_;  // with a takeover path only
+    Fd takeover_listener_;              // where a successor finds us
+    Fd takeover_predecessor_;           // to the ferry we took over from, until we commit
+    Fd successor_;                      // a successor that has our offer, until it commits or gives up
+    int64_t successor_pid_ = 0;
+    bool handed_over_ = false;
 };
 
 // Service(config).run(on_ready): for front ends that never update their listeners.

@@ -67,6 +67,7 @@ void define_flags(goflag::FlagSet* fs, Options* o) {
                    "(e.g. 127.0.0.1:443,[::1]:8000-8999); empty allows any");
     define_overload_flags(*fs, &o->overload);
     define_stats_flag(*fs, &o->stats_bind);
+    define_takeover_flags(*fs, &o->takeover);
 }
 
 ValidationError invalid(std::string message, std::vector<LogField> fields = {}) {
@@ -206,6 +207,7 @@ std::optional<ValidationError> validate(Options* o) {
     if (o->stats_address && *o->stats_address == o->listen)
         return invalid("-stats-bind " + o->stats_address->to_string() + " is also the -l address",
                        {{"statsBind", o->stats_bind}});
+    if (auto e = takeover_config(o->takeover, &o->takeover_config)) return invalid(*e);
     if (!o->destination_rules.empty() && !o->dynamic_destination)
         return invalid("-allowed-destinations needs -dynamic-destination");
     if (o->dynamic_destination && o->protocol != Protocol::Tcp)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "modes/overload_flags.h"
+#include "modes/takeover_flags.h"
 #include "support/goflag.h"
 #include "core/net_address.h"
 #include "outbound/route.h"
@@ -48,6 +49,7 @@ struct Options {
     std::string allowed_destinations;  // -allowed-destinations PREFIX[:PORT[-PORT]],... (with -dynamic-destination)
     OverloadFlags overload;  // -max-connections, -max-connections-per-source, -max-handshakes-per-source
     std::string stats_bind;  // -stats-bind IP:PORT or PORT: the status service ("": none)
+    TakeoverFlags takeover;  // -takeover-socket, -drain-timeout
 
     // Filled in by validate() from the strings above.
     Protocol protocol = Protocol::Tcp;
@@ -58,6 +60,7 @@ struct Options {
     std::vector<DestinationRule> destination_rules;  // from allowed_destinations
     OverloadConfig overload_config;                  // from overload
     std::optional<SocketAddress> stats_address;      // from stats_bind
+    TakeoverConfig takeover_config;  // from takeover
 };
 
 // One extra field of the fatal log line, as 2.1's zap call adds it (e.g. "mark": -1, "protocol": "xyz").

@@ -124,10 +124,12 @@ std::shared_ptr<ListenerConfig> base_listener(const SocketAddress& listen, gofla
     return listener;
 }
 
-ServiceConfig service_of(std::shared_ptr<ListenerConfig> listener, const OverloadConfig& overload) {
+ServiceConfig service_of(std::shared_ptr<ListenerConfig> listener, const OverloadConfig& overload,
+                         const TakeoverConfig& takeover) {
     ServiceConfig config;
     config.listeners.push_back(std::move(listener));
     config.overload = overload;
+    config.takeover = takeover;
     return config;
 }
 
@@ -160,7 +162,7 @@ int run_server(const std::string& path) {
                    "lookup TABLE) is enough for IPv6 only");
     }
     if (!cfg.acl.enabled() && info_enabled()) log::plain("[info] acl is off: every client may use any source address");
-    ServiceConfig config = service_of(std::move(listener), cfg.overload);
+    ServiceConfig config = service_of(std::move(listener), cfg.overload, cfg.takeover);
     StatsService stats("srcproxy");
     stats.attach(config, cfg.stats_bind);
     return run_service(std::move(config), [&] {
@@ -218,7 +220,7 @@ int run_client(const std::string& path) {
     listener->inbound = &inbound;
     listener->outbound = &outbound;
     listener->observer = &clog;
-    ServiceConfig config = service_of(std::move(listener), cfg.overload);
+    ServiceConfig config = service_of(std::move(listener), cfg.overload, cfg.takeover);
     StatsService stats("srcproxy");
     stats.attach(config, cfg.stats_bind);
     return run_service(std::move(config), [&] {

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "engine/admission.h"
+#include "engine/service.h"
 #include "support/goflag.h"
 #include "core/net_address.h"
 #include "support/sha256.h"
@@ -82,6 +83,8 @@ struct ClientConfig {
     // ferry's: stats_bind "IP:PORT" or "PORT" (127.0.0.1): the status service (modes/stats_flag.h); absent or "":
     // none.
     std::optional<SocketAddress> stats_bind;
+    // ferry's: takeover_socket (a path), drain_timeout (a duration or seconds; default 30 s).
+    TakeoverConfig takeover;
 };
 
 struct ServerConfig {
@@ -91,6 +94,7 @@ struct ServerConfig {
     LogLevel log_level = LogLevel::Info;
     OverloadConfig overload;  // as ClientConfig's
     std::optional<SocketAddress> stats_bind;  // as ClientConfig's
+    TakeoverConfig takeover;  // as ClientConfig's
 };
 
 template <typename Config>

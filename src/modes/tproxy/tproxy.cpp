@@ -120,6 +120,7 @@ int run_tproxy(const std::vector<std::string>& args, const std::string& argv0) {
     config.overload = o.overload_config;
     StatsService stats("tproxy");
     stats.attach(config, o.stats_address);
+    config.takeover = o.takeover_config;
     return run_service(std::move(config), [&] {
         for (const auto& a : o.listen) FERRY_LOG(Info, "bound").str("address", a.to_string());
         FERRY_LOG(Info, "accepting incoming flows");

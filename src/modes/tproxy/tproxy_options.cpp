@@ -92,6 +92,7 @@ ParseOutcome parse(const std::vector<std::string>& args, const std::string& argv
     flags.string_var(&o.log_level, "log-level", "info", "debug, info, warn or error");
     define_overload_flags(flags, &o.overload);
     define_stats_flag(flags, &o.stats_bind);
+    define_takeover_flags(flags, &o.takeover);
     ParseOutcome out;
     auto r = flags.parse(args);
     if (r.status != goflag::ParseStatus::Ok) {
@@ -123,6 +124,7 @@ ParseOutcome parse(const std::vector<std::string>& args, const std::string& argv
         return invalid("-stats-bind \"" + o.stats_bind + "\": " + *e);
     if (o.stats_address && std::find(o.listen.begin(), o.listen.end(), *o.stats_address) != o.listen.end())
         return invalid("-stats-bind " + o.stats_address->to_string() + " is also a -bindAddr address");
+    if (auto e = takeover_config(o.takeover, &o.takeover_config)) return invalid(*e);
     if (o.log_level == "debug") o.min_level = log::Level::Debug;
     else if (o.log_level == "info") o.min_level = log::Level::Info;
     else if (o.log_level == "warn") o.min_level = log::Level::Warn;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "modes/overload_flags.h"
+#include "modes/takeover_flags.h"
 #include "support/goflag.h"
 #include "support/log.h"
 #include "core/net_address.h"
@@ -38,6 +39,7 @@ struct Options {
     std::string log_level = "info";                               // -log-level
     OverloadFlags overload;  // -max-connections, -max-connections-per-source, -max-handshakes-per-source
     std::string stats_bind;  // -stats-bind IP:PORT or PORT: the status service ("": none)
+    TakeoverFlags takeover;  // -takeover-socket, -drain-timeout
 
     // Filled in by validate().
     std::vector<SocketAddress> listen;
@@ -45,6 +47,7 @@ struct Options {
     log::Level min_level = log::Level::Info;
     OverloadConfig overload_config;
     std::optional<SocketAddress> stats_address;  // from stats_bind
+    TakeoverConfig takeover_config;  // from takeover
 };
 
 enum class OutcomeKind {
