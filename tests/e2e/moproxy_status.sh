@@ -45,6 +45,17 @@ check_py "metrics: up gauges, connection and byte counters match the JSON" "all(
     'ferry_moproxy_server_bytes_tx_total{tag=\"fast\",protocol=\"SOCKSv5\",address=\"127.0.0.1:1081\"} 60000',
     'ferry_moproxy_server_bytes_rx_total{tag=\"fast\",protocol=\"SOCKSv5\",address=\"127.0.0.1:1081\"} 60000',
     ]) and j0.rstrip().endswith('# EOF')" "$(printf '%s' "$metrics" | "$PYTHON" -c 'import json,sys; print(json.dumps(sys.stdin.read()))')"
+ML="address=\"$MO_R4:$MO_PORT\""
+check_py "metrics: the listener's families beside the servers', counting the same 3 connections" \
+    "all(l in j0.split('\\n') for l in [
+    'ferry_connections_accepted_total{$ML} 3', 'ferry_connections_established_total{$ML} 3',
+    'ferry_connections_closed_total{$ML} 3', 'ferry_connections_active{$ML} 0',
+    'ferry_bytes_up_total{$ML} 60000', 'ferry_bytes_down_total{$ML} 60000',
+    'ferry_connect_duration_seconds_count{$ML} 3', 'ferry_connections_failed_total{$ML,reason=\"other\"} 0',
+    ])" "$(printf '%s' "$metrics" | "$PYTHON" -c 'import json,sys; print(json.dumps(sys.stdin.read()))')"
+check_py "JSON: the listener's counts beside the servers" \
+    "([(l['address'], l['accepted'], l['closed'], l['bytes_up']) for l in j0['listeners'] if l['accepted']]
+      == [('$MO_R4:$MO_PORT', 3, 3, 60000)])" "$json"
 
 text=$(in_ns "$NS_R" curl -sS --max-time 5 "http://$MO_STATS/")
 check "text page for curl: a row per server, no HTML" bash -c "grep -q '^ *1 *fast ' <<<\"\$1\" && grep -q '^ *2 *web ' <<<\"\$1\" && ! grep -q '<html' <<<\"\$1\"" _ "$text"
@@ -70,6 +81,14 @@ html = open(sys.argv[1]).read()
 row = re.search(r'<tr[^>]*data-tag="fast".*?</tr>', html, re.S).group(0)
 cell = re.search(r'<td class="total"[^>]*>([^<]*)<', row).group(1)
 sys.exit(0 if cell.strip() == '3' else 1)
+PY
+    check "HTML in Chromium: the listeners' table after the servers', its row with 3 accepted" "$PYTHON" - \
+        "$WORK/page.html" "$MO_R4:$MO_PORT" <<'PY'
+import re, sys
+html, address = open(sys.argv[1]).read(), sys.argv[2]
+assert html.index('<table id="servers">') < html.index('<table id="listeners">')
+row = re.search(r'<tr data-listener="" data-address="%s">.*?</tr>' % re.escape(address), html, re.S).group(0)
+sys.exit(0 if re.search(r'<td class="accepted" data-value="3"', row) else 1)
 PY
 else
     not_ok "chromium is installed (make deps)"
