@@ -37,6 +37,23 @@ PY
     if [[ -z $missing ]]; then ok "$name"; else not_ok "$name" "missing lines:" "$missing" "metrics:" "$text"; fi
 }
 
+# check_openmetrics NAME METRICS_TEXT: the text parses as OpenMetrics 1.0 (Prometheus's own parser, strict: types,
+# unit and _total suffixes, histogram buckets, # EOF) into at least 10 families.
+check_openmetrics() {
+    local name=$1 out
+    if ! out=$(printf '%s\n' "$2" | "$PYTHON" -c '
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+families = list(text_string_to_metric_families(sys.stdin.read()))
+assert len(families) >= 10, [f.name for f in families]
+print(len(families), "families")
+' 2>&1); then
+        not_ok "$name" "$out" "(python3-prometheus-client: make deps)"
+    else
+        ok "$name ($out)"
+    fi
+}
+
 # wait_json NS ADDR EXPR [TIMEOUT_S]: poll /status until the python EXPR on it (as j) holds; prints the last JSON.
 wait_json() {
     local ns=$1 addr=$2 expr=$3 timeout=${4:-5} i json
@@ -127,6 +144,7 @@ UDP="[l for l in j['listeners'] if l['protocol'] == 'udp'][0]"
 json=$(wait_json "$NS_P" "$MM_STATS" \
     "$TCP['closed'] == 3 and $TCP['active'] == 0 and sum($UDP['dropped'].values()) == 2")
 metrics=$(scrape "$NS_P" "$MM_STATS" metrics)
+check_openmetrics "mmproxy /metrics is valid OpenMetrics" "$metrics"
 check_metrics "mmproxy /metrics: TCP counts match the traffic sent" "$metrics" \
     "ferry_connections_accepted_total{$L} 7" \
     "ferry_connections_active{$L} 0" \
@@ -273,7 +291,9 @@ c=$(client "$NS_C" --connect "$TP_S4:81" --send-bytes 10 --timeout 5)
 check_py "tproxy: a flow to a closed port closed" "j0['received'] == 0" "$c"
 L='address="127.0.0.1:9091"'
 wait_json "$NS_R" "$TP_STATS" "j['listeners'][0]['closed'] == 2 and j['listeners'][0]['active'] == 0" >/dev/null
-check_metrics "tproxy /metrics: counts match the flows sent" "$(scrape "$NS_R" "$TP_STATS" metrics)" \
+metrics=$(scrape "$NS_R" "$TP_STATS" metrics)
+check_openmetrics "tproxy /metrics is valid OpenMetrics" "$metrics"
+check_metrics "tproxy /metrics: counts match the flows sent" "$metrics" \
     "ferry_connections_accepted_total{$L} 3" \
     "ferry_connections_active{$L} 0" \
     "ferry_connections_established_total{$L} 2" \
@@ -315,7 +335,9 @@ c=$(client "$NS_A" --connect "$SP_B4:21829" --timeout 5)
 check_py "srcproxy: silent client closed" "j0['received'] == 0" "$c"
 L='address="192.0.2.1:21829"'
 wait_json "$NS_B" 127.0.0.1:9102 "j['listeners'][0]['closed'] == 2 and j['listeners'][0]['active'] == 0" >/dev/null
-check_metrics "srcproxy /metrics: counts match the requests sent" "$(scrape "$NS_B" 127.0.0.1:9102 metrics)" \
+metrics=$(scrape "$NS_B" 127.0.0.1:9102 metrics)
+check_openmetrics "srcproxy /metrics is valid OpenMetrics" "$metrics"
+check_metrics "srcproxy /metrics: counts match the requests sent" "$metrics" \
     "ferry_connections_accepted_total{$L} 5" \
     "ferry_connections_active{$L} 0" \
     "ferry_connections_established_total{$L} 2" \
@@ -358,6 +380,7 @@ wait_json "$NS_X" 127.0.0.1:9103 "[l for l in j['listeners'] if l['name'] == 'we
 W='listener="web",address="127.0.0.1:7001"'
 D='listener="dead",address="127.0.0.1:7002"'
 metrics=$(scrape "$NS_X" 127.0.0.1:9103 metrics)
+check_openmetrics "ferry run /metrics (with moproxy's families) is valid OpenMetrics" "$metrics"
 check_metrics "ferry run /metrics: per named listener, the counts sent" "$metrics" \
     "ferry_connections_accepted_total{$W} 2" \
     "ferry_connections_established_total{$W} 2" \
