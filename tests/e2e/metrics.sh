@@ -5,7 +5,8 @@
 #    (header timeout), a peer outside -allowed-subnets, a header whose family's target refuses the connection;
 #    UDP: five datagrams echoed, a malformed datagram, a sender outside the allowed subnets. Then the HTML page
 #    in headless Chromium (FERRY_SCREENSHOT=1 also saves it as docs/status-page.png).
-#  - tproxy: two good flows, one to a port where nothing listens (connect refused).
+#  - tproxy: two good flows, one to a port where nothing listens (connect refused), one to a port whose SYNs
+#    are dropped (connect timeout); the text page.
 #  - srcproxy server: two relayed requests, garbage, a source its ACL refuses, a silent client.
 #  - ferry run (`status` in [ferry]): two named listeners, one to a live target, one to a dead one.
 #  - the flag's and the key's errors.
@@ -281,7 +282,8 @@ next_topology
 tp_topology
 start_server "$NS_S" echo "$TP_S4:80"
 TP_STATS=127.0.0.1:9101
-start_tproxy "$NS_R" -bindAddr "127.0.0.1:9091,[::1]:9091" -stats-bind "$TP_STATS" || finish
+in_ns "$NS_S" iptables -A INPUT -p tcp --dport 82 -j DROP
+start_tproxy "$NS_R" -bindAddr "127.0.0.1:9091,[::1]:9091" -stats-bind "$TP_STATS" -connect-timeout 1s || finish
 wait_tcp_listen "$NS_R" 9101 5 || not_ok "tproxy: the stats listener listens on $TP_STATS"
 for i in 1 2; do
     c=$(client "$NS_C" --connect "$TP_S4:80" --send-bytes 2000 --seed "$i" --expect-bytes 2000 --timeout 5)
@@ -289,19 +291,29 @@ for i in 1 2; do
 done
 c=$(client "$NS_C" --connect "$TP_S4:81" --send-bytes 10 --timeout 5)
 check_py "tproxy: a flow to a closed port closed" "j0['received'] == 0" "$c"
+c=$(client "$NS_C" --connect "$TP_S4:82" --send-bytes 10 --timeout 5)
+check_py "tproxy: a flow to a silent port closed after the connect timeout" \
+    "j0['received'] == 0 and j0['elapsed'] > 0.7" "$c"
 L='address="127.0.0.1:9091"'
 wait_json "$NS_R" "$TP_STATS" "j['listeners'][0]['closed'] == 2 and j['listeners'][0]['active'] == 0" >/dev/null
 metrics=$(scrape "$NS_R" "$TP_STATS" metrics)
 check_openmetrics "tproxy /metrics is valid OpenMetrics" "$metrics"
 check_metrics "tproxy /metrics: counts match the flows sent" "$metrics" \
-    "ferry_connections_accepted_total{$L} 3" \
+    "ferry_connections_accepted_total{$L} 4" \
     "ferry_connections_active{$L} 0" \
     "ferry_connections_established_total{$L} 2" \
     "ferry_connections_closed_total{$L} 2" \
     "ferry_connections_failed_total{$L,reason=\"connect_refused\"} 1" \
+    "ferry_connections_failed_total{$L,reason=\"connect_timeout\"} 1" \
+    "ferry_connect_duration_seconds_count{$L} 2" \
     "ferry_bytes_up_total{$L} 4000" \
     "ferry_bytes_down_total{$L} 4000" \
     "ferry_connections_accepted_total{address=\"[::1]:9091\"} 0"
+v4_line="tcp 127.0.0.1:9091: accepted 4, active 0, established 2, closed 2, failed 2 (connect_refused 1, "
+v4_line+="connect_timeout 1), up 3.91KiB, down 3.91KiB"
+v6_line="tcp [::1]:9091: accepted 0, active 0, established 0, closed 0, failed 0, up 0B, down 0B"
+check_eq "tproxy text page: the listeners' lines" "$(printf '%s\n' "ferry tproxy, uptime" "$v4_line" "$v6_line")" \
+    "$(scrape "$NS_R" "$TP_STATS" "" | sed -E 's/^(ferry tproxy, uptime).*/\1/')"
 stop_proxy
 next_topology
 
@@ -393,6 +405,18 @@ check_metrics "ferry run /metrics: per named listener, the counts sent" "$metric
 check_py "ferry run /status: the servers (none) and both listeners" \
     "j0['servers'] == [] and [l['name'] for l in j0['listeners']] == ['web', 'dead']" \
     "$(scrape "$NS_X" 127.0.0.1:9103 status)"
+if command -v chromium >/dev/null 2>&1; then
+    in_ns "$NS_X" "${chrome[@]}" --dump-dom "http://127.0.0.1:9103/" >"$WORK/run-page.html" 2>>"$WORK/chromium.err"
+    check "HTML in Chromium: ferry run's page, the servers' table and a row per named listener" "$PYTHON" - \
+        "$WORK/run-page.html" <<'PY'
+import re, sys
+html = open(sys.argv[1]).read()
+assert '<title>ferry run</title>' in html and '<table id="servers">' in html, 'title, servers'
+rows = re.findall(r'<tr data-listener="([a-z]+)" data-address="([^"]+)">.*?<td class="accepted" data-value="(\d+)"',
+                  html, re.S)
+assert rows == [('web', '127.0.0.1:7001', '2'), ('dead', '127.0.0.1:7002', '1')], rows
+PY
+fi
 stop_proxy
 
 # ------------------------------------------------------------------ bad addresses
