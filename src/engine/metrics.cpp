@@ -32,8 +32,10 @@ Failure classify_failure(Stage stage, std::string_view message, std::string_view
             if (error == "EOF" || error.starts_with("EOF before a complete") || error.starts_with("read:") ||
                 error == "read failed" || error == "write failed")
                 return Failure::HeaderIncomplete;
-            if (contains(error, "is this host (loopback")) return Failure::RequestRefused;
-            if (error.starts_with("epoll_ctl") || error.starts_with("not redirected")) return Failure::Other;
+            // A REDIRECT listener's connection that was not redirected, or redirected to this host.
+            if (contains(error, "is this host (loopback") || error.starts_with("not redirected"))
+                return Failure::RequestRefused;
+            if (error.starts_with("epoll_ctl")) return Failure::Other;
             return Failure::HeaderInvalid;
         case Stage::Dialing:
             if (message == "connection broken") return Failure::ClientGone;

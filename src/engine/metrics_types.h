@@ -20,7 +20,8 @@ enum class Failure : uint8_t {
     HeaderTimeout,        // no complete handshake within the header timeout
     SubnetRefused,        // the peer is outside the listener's allowed subnets
     OverloadRefused,      // a per-source limit refused it at accept
-    RequestRefused,       // the inbound refused the peer or its request (ACL, SOCKS5 not allowed, loopback target)
+    RequestRefused,       // the inbound refused the peer or its request (ACL, SOCKS5 not allowed, loopback target,
+                          // not redirected)
     Evicted,              // closed in its handshake to make room at the connection limit
     ConnectRefused,       // the upstream refused the connection (RST)
     ConnectTimeout,       // no connection (or proxy handshake) within the connect timeout

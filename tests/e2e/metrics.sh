@@ -7,7 +7,8 @@
 #    in headless Chromium (FERRY_SCREENSHOT=1 also saves it as docs/status-page.png).
 #  - tproxy: two good flows, one to a port where nothing listens (connect refused), one to a port whose SYNs
 #    are dropped (connect timeout); the text page.
-#  - srcproxy server: two relayed requests, garbage, a source its ACL refuses, a silent client.
+#  - srcproxy server: two relayed requests, garbage, a source its ACL refuses, a silent client; srcproxy client
+#    (REDIRECT in front of it): two relayed connections, one that was not redirected.
 #  - ferry run (`status` in [ferry]): two named listeners, one to a live target, one to a dead one.
 #  - the flag's and the key's errors.
 source "$(dirname "$0")/lib.sh"
@@ -320,7 +321,7 @@ next_topology
 # ------------------------------------------------------------------ srcproxy server
 
 sp_topology
-start_server "$NS_B" echo "0.0.0.0:443"
+start_server "$NS_B" echo "0.0.0.0:443" "0.0.0.0:80"
 cat >"$WORK/server.json" <<'JSON5'
 {
   listen: '192.0.2.1:21829',
@@ -330,6 +331,7 @@ cat >"$WORK/server.json" <<'JSON5'
 }
 JSON5
 start_srcproxy "$NS_B" 21829 server "$WORK/server.json" || finish
+SERVER_PID_SP=$PROXY_PID
 wait_tcp_listen "$NS_B" 9102 5 || not_ok "srcproxy: the stats listener listens on 127.0.0.1:9102"
 for i in 1 2; do
     next_port
@@ -359,7 +361,35 @@ check_metrics "srcproxy /metrics: counts match the requests sent" "$metrics" \
     "ferry_connections_failed_total{$L,reason=\"header_timeout\"} 1" \
     "ferry_bytes_up_total{$L} 6000" \
     "ferry_bytes_down_total{$L} 6000"
+cat >"$WORK/client.json" <<JSON5
+{
+  inbound: { listen: ':9001' },
+  outbound: { server: '$SP_B4:21829', auth: 'metrics' },
+  stats_bind: '127.0.0.1:9104',
+}
+JSON5
+start_srcproxy "$NS_A" 9001 client "$WORK/client.json" || finish
+wait_tcp_listen "$NS_A" 9104 5 || not_ok "srcproxy client: the stats listener listens on 127.0.0.1:9104"
+for i in 1 2; do
+    next_port
+    c=$(client "$NS_A" --bind "$SP_SRC4:$NEXT_PORT" --connect "$SP_DST4:80" --send-bytes 1500 --seed "$i" \
+        --expect-bytes 1500 --timeout 5)
+    check_py "srcproxy client: connection $i relayed through the server, 1500 bytes each way" \
+        "j0['received'] == 1500" "$c"
+done
+c=$(client "$NS_A" --connect "$SP_A4:9001" --send-bytes 10 --timeout 5)
+check_py "srcproxy client: a connection that was not redirected closed" "j0['received'] == 0" "$c"
+L='address="0.0.0.0:9001"'
+wait_json "$NS_A" 127.0.0.1:9104 "j['listeners'][0]['closed'] == 2 and j['listeners'][0]['active'] == 0" >/dev/null
+check_metrics "srcproxy client /metrics: counts match the connections made" "$(scrape "$NS_A" 127.0.0.1:9104 metrics)" \
+    "ferry_connections_accepted_total{$L} 3" \
+    "ferry_connections_established_total{$L} 2" \
+    "ferry_connections_failed_total{$L,reason=\"request_refused\"} 1" \
+    "ferry_bytes_up_total{$L} 3000" \
+    "ferry_bytes_down_total{$L} 3000"
 stop_proxy
+stop_proxy "$SERVER_PID_SP"
+
 next_topology
 
 # ------------------------------------------------------------------ ferry run

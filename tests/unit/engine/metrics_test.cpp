@@ -47,6 +47,8 @@ TEST_CASE("classify_failure: the engine's and the inbounds' texts sort into the 
          "closed to make room: 10 connections, the limit is 10, and this was the oldest still in its handshake "
          "(12 ms)",
          Failure::Evicted},
+        {Stage::Handshake, "failed to accept connection",
+         "not redirected: the original destination is unknown or 127.0.0.1:9001", Failure::RequestRefused},
         {Stage::Handshake, "failed to accept connection", "epoll_ctl: no space left on device", Failure::Other},
         // Dialing: the dial errors built from errno_text, and the proxies' handshake failures.
         {Stage::Dialing, "failed to establish upstream connection",
