@@ -467,7 +467,11 @@ void append_row_start(std::string& out, const ListenerSnapshot& l) {
     append_td(out, "address", l.address);
 }
 
+void append_udp_table(std::string& out, const Snapshot& s);
+
+// The TCP listeners' table (also when there is no listener at all), then the UDP listeners' (when there are some).
 void append_listener_tables(std::string& out, const Snapshot& s) {
+    if (!any_of_protocol(s, Protocol::Tcp) && !s.listeners.empty()) return append_udp_table(out, s);
     out += "<h2>listeners</h2>\n<table id=\"listeners\">\n<thead><tr><th class=\"listener\">listener</th>"
            "<th class=\"address\">address</th><th title=\"connections accepted, refused ones included\">accepted"
            "</th><th title=\"connections open now\">active</th><th title=\"connections whose relay started\">"
@@ -494,7 +498,10 @@ void append_listener_tables(std::string& out, const Snapshot& s) {
         out += "</tr>\n";
     }
     out += "</tbody>\n</table>\n";
-    if (!any_of_protocol(s, Protocol::Udp)) return;
+    if (any_of_protocol(s, Protocol::Udp)) append_udp_table(out, s);
+}
+
+void append_udp_table(std::string& out, const Snapshot& s) {
     out += "<h2>UDP</h2>\n<table id=\"udp-listeners\">\n<thead><tr><th class=\"listener\">listener</th>"
            "<th class=\"address\">address</th><th>flows</th><th>active</th><th>datagrams up</th>"
            "<th>datagrams down</th><th class=\"failed\">dropped</th></tr></thead>\n<tbody>\n";

@@ -270,6 +270,10 @@ TEST_CASE("a mode's page without proxies: no servers, a listeners' table, names 
         "</td><td class=\"datagrams-up\" data-value=\"5\">5</td><td class=\"datagrams-down\" data-value=\"4\">4</td>"
         "<td class=\"failed\" data-value=\"3\">3 <span class=\"reason\" data-reason=\"no_target\" data-value=\"3\">"
         "no_target 3</span></td></tr>\n"));
+    // Only UDP listeners: no TCP table.
+    const std::string udp_only = render_html(mode_snapshot({udp_listener()}));
+    CHECK(udp_only.find("<table id=\"listeners\">") == std::string::npos);
+    CHECK_THAT(udp_only, Contains("<table id=\"udp-listeners\">"));
     // No UDP listener: no UDP table. No samples at all: "-" for the means.
     const std::string tcp_only = render_html(mode_snapshot({ListenerSnapshot{}}));
     CHECK(tcp_only.find("udp-listeners") == std::string::npos);
