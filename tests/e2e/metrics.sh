@@ -9,7 +9,8 @@
 #    are dropped (connect timeout); the text page.
 #  - srcproxy server: two relayed requests, garbage, a source its ACL refuses, a silent client; srcproxy client
 #    (REDIRECT in front of it): two relayed connections, one that was not redirected.
-#  - ferry run (`status` in [ferry]): two named listeners, one to a live target, one to a dead one.
+#  - ferry run (`status` in [ferry]): two named listeners, one to a live target, one to a dead one; the page in
+#    Chromium; after a SIGHUP that revives the dead one, the counts kept and the new connection counted.
 #  - the flag's and the key's errors.
 source "$(dirname "$0")/lib.sh"
 
@@ -447,6 +448,20 @@ rows = re.findall(r'<tr data-listener="([a-z]+)" data-address="([^"]+)">.*?<td c
 assert rows == [('web', '127.0.0.1:7001', '2'), ('dead', '127.0.0.1:7002', '1')], rows
 PY
 fi
+# SIGHUP: "dead" now goes to the live target too. Both keep their counts; the new combination is counted on.
+sed -i "s/^target = 127.0.0.1:9999$/target = 127.0.0.1:$SRV_PORT/" "$WORK/run.ini"
+kill -HUP "$PROXY_PID"
+check "ferry run: the reload is logged" "$PYTHON" "$PEER" logfind --log "$PROXY_LOG" --msg reloaded --timeout 5
+c=$(client "$NS_X" --connect 127.0.0.1:7002 --send-bytes 700 --seed 9 --expect-bytes 700 --timeout 5)
+check_py "ferry run: after the reload, dead's connection relayed" "j0['received'] == 700" "$c"
+wait_json "$NS_X" 127.0.0.1:9103 "[l for l in j['listeners'] if l['name'] == 'dead'][0]['closed'] == 1" >/dev/null
+check_metrics "ferry run /metrics after a reload: the counts kept, the new connection added" \
+    "$(scrape "$NS_X" 127.0.0.1:9103 metrics)" \
+    "ferry_connections_accepted_total{$W} 2" \
+    "ferry_connections_accepted_total{$D} 2" \
+    "ferry_connections_established_total{$D} 1" \
+    "ferry_connections_failed_total{$D,reason=\"connect_refused\"} 1" \
+    "ferry_bytes_up_total{$D} 700"
 stop_proxy
 
 # ------------------------------------------------------------------ bad addresses
