@@ -476,8 +476,8 @@ void append_listener_tables(std::string& out, const Snapshot& s) {
            "<th class=\"address\">address</th><th title=\"connections accepted, refused ones included\">accepted"
            "</th><th title=\"connections open now\">active</th><th title=\"connections whose relay started\">"
            "established</th><th title=\"relayed connections that ended\">closed</th><th class=\"failed\">failed"
-           "</th><th title=\"client to upstream, of closed connections\">up</th><th title=\"upstream to client, "
-           "of closed connections\">down</th><th title=\"mean, accepted to handshake done\">handshake</th>"
+           "</th><th title=\"bytes relayed from clients to upstreams\">up</th><th title=\"bytes relayed from "
+           "upstreams to clients\">down</th><th title=\"mean, accepted to handshake done\">handshake</th>"
            "<th title=\"mean, connect (and proxy handshake) to established\">connect</th><th title=\"accept "
            "paused: out of fds or memory / at the connection limit\">pauses</th></tr></thead>\n<tbody>\n";
     for (const ListenerSnapshot& l : s.listeners) {
@@ -957,9 +957,11 @@ void append_listener_metrics(std::string& out, const Snapshot& s) {
             [](L l) { return l.closed; });
     by_reason(Protocol::Tcp, "ferry_connections_failed", "Connections that failed, by reason.",
               [](L l) -> const auto& { return l.failed; }, metrics::kFailureLabels);
-    counter(Protocol::Tcp, "ferry_bytes_up", "Bytes relayed from clients to upstreams, of connections that closed.",
+    counter(Protocol::Tcp, "ferry_bytes_up",
+            "Bytes relayed from clients to upstreams (counted as they move, at most once a second).",
             [](L l) { return l.bytes_up; });
-    counter(Protocol::Tcp, "ferry_bytes_down", "Bytes relayed from upstreams to clients, of connections that closed.",
+    counter(Protocol::Tcp, "ferry_bytes_down",
+            "Bytes relayed from upstreams to clients (counted as they move, at most once a second).",
             [](L l) { return l.bytes_down; });
     histogram("ferry_handshake_duration_seconds", "From accept to the end of the inbound handshake.",
               [](L l) -> const metrics::Histogram& { return l.handshake; });

@@ -425,13 +425,15 @@ void Connection::drive() {
 
 void Connection::report_bytes(bool now) {
     const Outbound& outbound = *config().outbound;
-    if (!outbound.wants_relay_bytes()) return;
+    metrics::ListenerMetrics* metrics = context_->metrics;
+    if (!outbound.wants_relay_bytes() && !metrics) return;
     const uint64_t up = up_.bytes(), down = down_.bytes();
     if (up == reported_up_ && down == reported_down_) return;
     // Shared counters, written by every loop: at most about once a second per connection, and at the end.
     if (!now && worker_.loop().now_ms() < reported_ms_ + kReportBytesMs) return;
     reported_ms_ = worker_.loop().now_ms();
-    outbound.relay_bytes(upstream_.attempt, up - reported_up_, down - reported_down_);
+    if (outbound.wants_relay_bytes()) outbound.relay_bytes(upstream_.attempt, up - reported_up_, down - reported_down_);
+    if (metrics) metrics->relayed(up - reported_up_, down - reported_down_);
     reported_up_ = up;
     reported_down_ = down;
 }

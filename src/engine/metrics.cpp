@@ -91,11 +91,14 @@ void ListenerMetrics::handshake_done(uint64_t handshake_ms) {
     add(kHandshakeSumMs, handshake_ms);
 }
 
-void ListenerMetrics::closed(uint64_t bytes_up, uint64_t bytes_down) {
-    add(kClosed);
-    add(kEnded);
+void ListenerMetrics::relayed(uint64_t bytes_up, uint64_t bytes_down) {
     if (bytes_up) add(kBytesUp, bytes_up);
     if (bytes_down) add(kBytesDown, bytes_down);
+}
+
+void ListenerMetrics::closed() {
+    add(kClosed);
+    add(kEnded);
 }
 
 void ListenerMetrics::datagrams(uint64_t up, uint64_t down) {
@@ -182,7 +185,7 @@ void MeteredObserver::failed(const ConnectionView& c, Stage stage, std::string_v
 }
 
 void MeteredObserver::closed(const ConnectionView& c, const Attempt& a, const CloseInfo& info) const {
-    metrics_.closed(info.bytes_up, info.bytes_down);
+    metrics_.closed();  // its bytes were reported as they moved (Connection::report_bytes)
     inner_.closed(c, a, info);
 }
 

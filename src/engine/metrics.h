@@ -41,7 +41,11 @@ public:
     void failed(Failure why, bool ended);
     void established(uint64_t connect_ms);
     void handshake_done(uint64_t handshake_ms);
-    void closed(uint64_t bytes_up, uint64_t bytes_down);
+    // Bytes relayed since the last call: the engine reports a relaying connection's about once a second and the
+    // rest when its relay ends, before `closed`.
+    void relayed(uint64_t bytes_up, uint64_t bytes_down);
+    // A relayed connection is gone.
+    void closed();
     void paused(bool at_limit) { add(at_limit ? kPausesLimit : kPausesResources); }
     // UDP.
     void flow_opened() { add(kFlowsOpened); }

@@ -90,7 +90,8 @@ struct ListenerSnapshot {
     // that ended (refused, failed before their relay, or closed after it).
     uint64_t accepted = 0, active = 0, established = 0, closed = 0;
     std::array<uint64_t, kFailureCount> failed{};
-    uint64_t bytes_up = 0, bytes_down = 0;  // client -> upstream and back, of the connections that closed
+    uint64_t bytes_up = 0, bytes_down = 0;  // client -> upstream and back: as they move (at most once a second
+                                            // per connection), the rest when its relay ends
     Histogram handshake;                    // accepted -> handshake done (dialing starts)
     Histogram connect;                      // the winning attempt's start -> established
     uint64_t pauses_resources = 0;          // accepting paused for lack of fds or memory (EMFILE ...)

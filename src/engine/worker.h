@@ -137,7 +137,8 @@ private:
     void won(DialSide& d);
     void start_relay();
     void drive();
-    // To outbounds that count bytes as they move (the moproxy status page); `now`: whatever the time.
+    // To outbounds that count bytes as they move (the moproxy status page) and to the listener's metrics;
+    // `now`: whatever the time.
     void report_bytes(bool now);
     void arm(uint64_t duration_ms);
     // Ends the connection. With `reset`, both sockets are closed with an RST (a reset is propagated).

@@ -448,6 +448,25 @@ rows = re.findall(r'<tr data-listener="([a-z]+)" data-address="([^"]+)">.*?<td c
 assert rows == [('web', '127.0.0.1:7001', '2'), ('dead', '127.0.0.1:7002', '1')], rows
 PY
 fi
+# A connection that stays open: its bytes are counted as they move, not only when it ends.
+bg_ns "$NS_X" long "$PYTHON" -c '
+import socket, time
+s = socket.create_connection(("127.0.0.1", 7001))
+s.sendall(b"x" * 1000)
+got = 0
+while got < 1000:
+    got += len(s.recv(4096))
+time.sleep(2.5)
+'
+json=$(wait_json "$NS_X" 127.0.0.1:9103 "[l for l in j['listeners'] if l['name'] == 'web'][0]['bytes_up'] > 1000" 2)
+check_py "ferry run: an open connection's bytes are counted while it relays" \
+    "(lambda w: w['active'] == 1 and w['closed'] == 2 and 1000 < w['bytes_up'] <= 2000)(
+        [l for l in j0['listeners'] if l['name'] == 'web'][0])" "$json"
+json=$(wait_json "$NS_X" 127.0.0.1:9103 "[l for l in j['listeners'] if l['name'] == 'web'][0]['closed'] == 3" 5)
+check_py "ferry run: once it ended, all its bytes each way" \
+    "(lambda w: w['active'] == 0 and (w['bytes_up'], w['bytes_down']) == (2000, 2000))(
+        [l for l in j0['listeners'] if l['name'] == 'web'][0])" "$json"
+
 # SIGHUP: "dead" now goes to the live target too. Both keep their counts; the new combination is counted on.
 sed -i "s/^target = 127.0.0.1:9999$/target = 127.0.0.1:$SRV_PORT/" "$WORK/run.ini"
 kill -HUP "$PROXY_PID"
@@ -457,7 +476,7 @@ check_py "ferry run: after the reload, dead's connection relayed" "j0['received'
 wait_json "$NS_X" 127.0.0.1:9103 "[l for l in j['listeners'] if l['name'] == 'dead'][0]['closed'] == 1" >/dev/null
 check_metrics "ferry run /metrics after a reload: the counts kept, the new connection added" \
     "$(scrape "$NS_X" 127.0.0.1:9103 metrics)" \
-    "ferry_connections_accepted_total{$W} 2" \
+    "ferry_connections_accepted_total{$W} 3" \
     "ferry_connections_accepted_total{$D} 2" \
     "ferry_connections_established_total{$D} 1" \
     "ferry_connections_failed_total{$D,reason=\"connect_refused\"} 1" \
