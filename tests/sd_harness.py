@@ -15,11 +15,15 @@
       one thread (--stall NAME, by its /proc comm) is stopped with ptrace and WATCHDOG=1 again once it runs,
       STOPPING=1 last for SIGTERM and exit status 0; every message from the main pid.
       Prints "ok - ..." / "not ok - ..." lines (details as "#   " lines) prefixed with --name.
+
+  sd_harness.py syscalls STRACE_OUTPUT GROUP
+      The system calls in an `strace -f` output that a unit's SystemCallFilter=GROUP would refuse; exit 1 if any.
 """
 import argparse
 import ctypes
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -229,6 +233,9 @@ def connect_ok(address, timeout=2.0):
     try:
         s.connect((host, int(port)))
         return s, None
+    except ConnectionResetError:
+        # Accepted, and closed at once with a reset (srcproxy client: not a REDIRECTed connection): listening.
+        return s, None
     except OSError as e:
         s.close()
         return None, e
@@ -380,9 +387,45 @@ def stall(r, args, listener, proc, name, period):
                 '%.2f s after the resume' % (listener.snapshot()[back][0] - resumed_at))
 
 
+def syscall_group(group, seen=None):
+    """The system calls of a systemd group (@system-service, ...), nested groups expanded."""
+    seen = set() if seen is None else seen
+    out = set()
+    text = subprocess.run(['systemd-analyze', 'syscall-filter', group], capture_output=True, text=True,
+                          check=True).stdout
+    for line in text.splitlines()[1:]:
+        line = line.strip()
+        if not line or line.startswith('#'):
+            continue
+        if line.startswith('@'):
+            if line not in seen:
+                seen.add(line)
+                out |= syscall_group(line, seen)
+        else:
+            out.add(line)
+    return out
+
+
+def syscalls(args):
+    allowed = syscall_group(args.group)
+    used = set()
+    for line in open(args.strace_output):
+        m = re.match(r'\d+\s+(?:<\.\.\. )?([a-z0-9_]+)[( ]', line)
+        if m:
+            used.add(m.group(1))
+    bad = sorted(used - allowed)
+    print('used: ' + ' '.join(sorted(used)))
+    print('outside %s (%d calls): %s' % (args.group, len(allowed), ' '.join(bad)))
+    # A group this small, or a trace without the relay's splice, means the check itself went wrong.
+    return 1 if bad or len(allowed) < 100 or 'splice' not in used else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest='cmd', required=True)
+    p = sub.add_parser('syscalls', help='the system calls of an strace -f output outside a systemd group')
+    p.add_argument('strace_output')
+    p.add_argument('group')
     p = sub.add_parser('unit-info')
     p.add_argument('unit')
     p = sub.add_parser('run')
@@ -403,6 +446,8 @@ def main():
     p.add_argument('--stall-seconds', type=float, default=2.5)
     p.add_argument('argv', nargs=argparse.REMAINDER)
     args = ap.parse_args()
+    if args.cmd == 'syscalls':
+        return syscalls(args)
     if args.cmd == 'unit-info':
         print(json.dumps(unit_info(args.unit)))
         return 0

@@ -163,4 +163,50 @@ run_unit ferry-run "$WORK/notify-run.sock" "$NS_RUN" --connect 127.0.0.1:9091 --
     --hold 3 --hold-address 127.0.0.1:8443 --stall ferry-prober
 stuck_logged ferry-run ferry-prober
 
+# ------------------------------------------------------------------ SystemCallFilter=@system-service
+
+# The units allow only @system-service's system calls (a seccomp filter systemd installs, which cannot be
+# installed here without systemd): ferry run's unit command line under strace, through start, a SOCKS5 relay
+# (allow-direct, so splice), the status page, a reload and the stop, must use no other.
+syscalls_in_system_service() {
+    if ! command -v strace >/dev/null; then not_ok "strace is installed (tests/deps.sh)"; return; fi
+    local ns etc="$WORK/etc-ferry-run" www="$WORK/www" pid i rc
+    ns_new ns sys
+    ip -n "$ns" addr add 192.0.2.1/32 dev lo
+    mkdir -p "$www"
+    head -c 2000000 /dev/urandom >"$www/blob"
+    bg_ns "$ns" www "$PYTHON" -m http.server 8000 --bind 127.0.0.1 --directory "$www"
+    NOTIFY_SOCKET="@ferry-$E2E_ID-sys" WATCHDOG_USEC=1000000 ip netns exec "$ns" \
+        strace -f -qq -o "$WORK/strace.out" "$WORK/bin/ferry" run "$etc/ferry-run.ini" >"$WORK/strace-run.log" 2>&1 &
+    pid=$!
+    E2E_PIDS+=("$pid")
+    if ! wait_tcp_listen "$ns" 1080 10 || ! wait_tcp_listen "$ns" 8000 10; then
+        not_ok "syscalls: ferry run and the web server listen"
+    fi
+    local want got
+    want=$(sha256sum <"$www/blob")
+    for i in 1 2; do
+        got=$(in_ns "$ns" curl -sS --max-time 10 --interface 192.0.2.1 --socks5 192.0.2.1:1080 \
+            http://127.0.0.1:8000/blob | sha256sum)
+        check_eq "syscalls: a download through the SOCKS5 listener ($i)" "$want" "$got"
+    done
+    check_eq "syscalls: the status page" 200 \
+        "$(in_ns "$ns" curl -sS --max-time 5 -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/)"
+    sleep 1.2  # a few watchdog ticks
+    local ferry_pid
+    ferry_pid=$(pgrep -P "$pid" | head -n 1)  # strace's child (a signal to strace would detach it)
+    kill -HUP "$ferry_pid"
+    sleep 0.5
+    kill -TERM "$ferry_pid"
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    check "syscalls: ferry run reloads and stops under strace" grep -q "received shutdown signal" "$WORK/strace-run.log"
+    local out
+    out=$("$PYTHON" "$HARNESS" syscalls "$WORK/strace.out" @system-service)
+    rc=$?
+    if ((rc == 0)); then ok "syscalls: every one ferry made is in @system-service"; else
+        not_ok "syscalls: every one ferry made is in @system-service" "$out"; fi
+    note "$(head -n 1 <<<"$out")"
+}
+syscalls_in_system_service
+
 finish
