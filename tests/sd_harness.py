@@ -4,7 +4,8 @@
   sd_harness.py unit-info UNIT
       The unit's [Service] settings that the test uses, as JSON: ExecStart's argv (continuation lines joined,
       quotes and the exec prefixes -@:+! handled, %% kept for the caller), AmbientCapabilities, NoNewPrivileges,
-      DynamicUser, User, ExecReload, Type, WatchdogSec.
+      DynamicUser, User, ExecReload, Type, WatchdogSec; for a .socket unit its ListenStream= addresses and
+      FileDescriptorName.
 
   sd_harness.py run --notify ADDR [options] -- ARGV...
       Plays systemd for one service: binds a datagram socket at ADDR ("/path" or "@abstract") with SO_PASSCRED,
@@ -67,7 +68,16 @@ def exec_argv(value):
 
 
 def unit_info(path):
-    service = read_unit(path).get('Service', [])
+    sections = read_unit(path)
+    if 'Socket' in sections:
+        socket_info = {'listen_stream': [], 'fdname': None}
+        for key, value in sections['Socket']:
+            if key == 'ListenStream':
+                socket_info['listen_stream'].append(value)
+            elif key == 'FileDescriptorName':
+                socket_info['fdname'] = value
+        return socket_info
+    service = sections.get('Service', [])
     info = {'exec_start': None, 'exec_reload': [], 'ambient': [], 'bounding': None, 'no_new_privileges': False,
             'dynamic_user': False, 'user': None, 'type': 'simple', 'watchdog_sec': None, 'load_credential': []}
     for key, value in service:
@@ -262,6 +272,19 @@ def run(args):
     proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     held = []
     try:
+        if args.activate:
+            # Socket activation: the service starts on the first connection, which waits in the backlog of the
+            # socket systemd (here systemd-socket-activate) holds.
+            deadline = time.monotonic() + 5
+            while True:
+                s, err = connect_ok(args.activate)
+                if s or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            if not r.check('the first connection to %s is queued before the service runs' % args.activate,
+                           s is not None, err):
+                return 1
+            held.append(s)
         scenario(r, args, listener, proc, started, held)
     finally:
         for s in held:
@@ -288,6 +311,16 @@ def scenario(r, args, listener, proc, started, held):
     status = msgs[ready][2].get('STATUS', '')
     r.check('READY=1 comes with a STATUS= line', 'listening on' in status and 'connection' in status, status)
     r.check('messages come from the main pid', all(m[1] == proc.pid for m in msgs), [(m[1], m[3]) for m in msgs])
+
+    if args.activate:
+        want = '1 connection'
+        wait = period * 3 + 1 if args.watchdog_pid != 'other' else 6
+        seen = listener.wait_for(lambda f: f.get('STATUS', '').startswith(want + ','), wait, ready)
+        r.check('the service took the connection that started it (STATUS= counts it)', seen is not None,
+                [m[3] for m in listener.snapshot()[ready:]])
+        for s in held:
+            s.close()
+        held.clear()
 
     if args.hold:
         for _ in range(args.hold):
@@ -437,6 +470,7 @@ def main():
     p.add_argument('--watchdog-pid', choices=['self', 'other', 'unset'], default='self')
     p.add_argument('--start-timeout', type=float, default=10)
     p.add_argument('--connect', action='append', default=[])
+    p.add_argument('--activate', help='socket activation: connect here first, and hold it until READY=1')
     p.add_argument('--hold', type=int, default=0)
     p.add_argument('--hold-address')
     p.add_argument('--rhythm-seconds', type=float, default=3.0)

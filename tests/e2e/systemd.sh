@@ -15,6 +15,7 @@ HARNESS="$REPO_ROOT/tests/sd_harness.py"
 CONF="$REPO_ROOT/conf"
 # Every unit in conf/ and how its command line is exercised (a unit without a case fails the test).
 UNITS=(ferry-mmproxy ferry-moproxy ferry-srcproxy-server ferry-srcproxy-client ferry-tproxy ferry-run)
+SOCKETS=(ferry-mmproxy ferry-moproxy)  # conf/NAME.socket, beside conf/NAME.service
 SERVICE_UID=61234  # in systemd's DynamicUser range, owned by nobody here
 
 for tool in systemd-analyze setpriv unshare; do
@@ -24,6 +25,10 @@ done
 for unit in "$CONF"/*.service; do
     name=$(basename "$unit" .service)
     [[ " ${UNITS[*]} " == *" $name "* ]] || not_ok "conf/$name.service has a case in this test"
+done
+for unit in "$CONF"/*.socket; do
+    name=$(basename "$unit" .socket)
+    [[ " ${SOCKETS[*]} " == *" $name "* ]] || not_ok "conf/$name.socket has a case in this test"
 done
 
 # ------------------------------------------------------------------ the units themselves
@@ -53,6 +58,13 @@ for name in "${UNITS[@]}"; do
     INFO=$("$PYTHON" "$HARNESS" unit-info "$unit")
     check_py "$name: Type=notify with WatchdogSec, ExecStart from PREFIX=/usr/local" \
         "j0['type'] == 'notify' and j0['watchdog_sec'] and j0['exec_start'][0] == '/usr/local/bin/ferry'" "$INFO"
+done
+
+for name in "${SOCKETS[@]}"; do
+    out=$(cd "$CONF" && in_fake_prefix systemd-analyze verify "$CONF/$name.socket" 2>&1)
+    rc=$?
+    if ((rc == 0)) && [[ -z $out ]]; then ok "$name.socket: systemd-analyze verify (with its service)"; else
+        not_ok "$name.socket: systemd-analyze verify (with its service)" "exit status $rc" "$out"; fi
 done
 
 # ------------------------------------------------------------------ their command lines
@@ -94,8 +106,10 @@ EOF
     )
     "$PYTHON" -c "import json,sys; sys.exit(0 if json.loads(sys.argv[1])['exec_reload'] else 1)" "$info" &&
         reload=(--reload)
+    # Socket activation: systemd-socket-activate (as root) holds the .socket unit's sockets and execs the rest.
+    [[ -n ${ACTIVATOR:-} ]] && prefix="$ACTIVATOR $prefix"
     note "$name: $prefix ${argv[*]}"
-    local log="$WORK/$name.log"
+    local log="$WORK/${LOG_NAME:-$name}.log"
     E2E_PROXY_LOGS+=("$log")
     local line
     while IFS= read -r line; do
@@ -162,6 +176,46 @@ run_unit ferry-run "$WORK/notify-run.sock" "$NS_RUN" --connect 127.0.0.1:9091 --
     --connect 127.0.0.1:8443 --connect 192.0.2.1:1080 --connect 127.0.0.1:8080 \
     --hold 3 --hold-address 127.0.0.1:8443 --stall ferry-prober
 stuck_logged ferry-run ferry-prober
+
+# ------------------------------------------------------------------ .socket units
+
+# activator NAME NOTIFY: systemd-socket-activate with the .socket unit's addresses and name, passing what systemd
+# passes (systemd-socket-activate hands its children only a few variables of its own).
+activator() {
+    "$PYTHON" -c '
+import json, sys
+info, notify = json.loads(sys.argv[1]), sys.argv[2]
+out = ["systemd-socket-activate"]
+for a in info["listen_stream"]:
+    out += ["-l", a]
+out += ["--fdname=" + ":".join([info["fdname"]] * len(info["listen_stream"]))]
+out += ["-E", "NOTIFY_SOCKET=" + notify, "-E", "WATCHDOG_USEC=1000000"]
+print(" ".join(out))' "$("$PYTHON" "$HARNESS" unit-info "$CONF/$1.socket")" "$2"
+}
+
+# socket_used NAME: ferry took the .socket's sockets and bound none of its own beside them.
+socket_used() {
+    check "$1.socket: ferry used systemd's sockets" grep -q '"msg":"using sockets from systemd"' "$WORK/$1.socket.log"
+    if grep -q '"msg":"inherited socket not used' "$WORK/$1.socket.log"; then
+        not_ok "$1.socket: every passed socket used" "$(grep -E 'inherited socket not used' "$WORK/$1.socket.log")"
+    else
+        ok "$1.socket: every passed socket used"
+    fi
+}
+
+if command -v systemd-socket-activate >/dev/null; then
+    ns_new NS_MMS mms
+    ACTIVATOR=$(activator ferry-mmproxy "@ferry-$E2E_ID-mms") LOG_NAME=ferry-mmproxy.socket \
+        run_unit ferry-mmproxy "@ferry-$E2E_ID-mms" "$NS_MMS" --activate 127.0.0.1:8443 --connect '[::1]:8443' \
+        --stall ferry-loop-1
+    socket_used ferry-mmproxy
+    ns_new NS_MOS mos
+    ACTIVATOR=$(activator ferry-moproxy "$WORK/notify-mos.sock") LOG_NAME=ferry-moproxy.socket \
+        run_unit ferry-moproxy "$WORK/notify-mos.sock" "$NS_MOS" --activate 127.0.0.1:2080 --connect 127.0.0.1:8080
+    socket_used ferry-moproxy
+else
+    not_ok "systemd-socket-activate is installed (tests/deps.sh: systemd)"
+fi
 
 # ------------------------------------------------------------------ SystemCallFilter=@system-service
 
