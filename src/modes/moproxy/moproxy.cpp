@@ -185,6 +185,7 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
         prober.set_servers(std::move(next));
     };
 
+    config.watched_loops.push_back({"ferry-prober", &prober.loop()});
     prober.start();
     int rc = run_service(std::move(config));
     prober.stop();
