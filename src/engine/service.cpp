@@ -526,6 +526,8 @@ int Service::run(const std::function<void()>& on_ready) {
         info.name = extra.name;
         workers_[0]->add_extra_listener(std::move(fd), std::move(info), extra.handler);
     }
+    // Bound, so the privileges that binding took can go; before on_ready and the threads, which would keep them.
+    if (config_.drop_to && !privileges::drop_and_log(*config_.drop_to)) return 1;
     attach(bound);  // runs first thing on each loop
     if (on_ready) on_ready();
 

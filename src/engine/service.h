@@ -7,11 +7,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "inbound/inbound.h"
 #include "support/log.h"
+#include "support/privileges.h"
 #include "core/net_address.h"
 #include "engine/admission.h"
 #include "engine/events.h"
@@ -90,6 +92,10 @@ struct ServiceConfig {
     // Called on the main thread for SIGHUP; when unset SIGHUP keeps its default action.
     std::function<void()> on_reload;
     OverloadConfig overload;  // engine/admission.h: the connection limits of the whole service
+    // Whom to become once every listener is bound (-user and its config keys): run() drops to it on the main
+    // thread before on_ready and before any loop thread starts (support/privileges.h); a failure ends run()
+    // with 1.
+    std::optional<privileges::DropTarget> drop_to;
 };
 
 // How long a listener rests after accept() failed for lack of fds or memory (EMFILE, ENFILE, ENOBUFS,
@@ -117,7 +123,8 @@ public:
 
     // Binds every listening socket (failing before anything runs), starts the loops, waits for SIGINT or
     // SIGTERM (calling config.on_reload for SIGHUP), stops them and returns 0; `on_ready` runs once all
-    // listeners are bound. Returns 1 after logging the error when a listener cannot be bound.
+    // listeners are bound (and privileges dropped, with config.drop_to). Returns 1 after logging the error when a
+    // listener cannot be bound or the privileges cannot be dropped.
     int run(const std::function<void()>& on_ready = {});
 
     // From the main thread while running (in on_reload): the listeners become `next`. A listener whose name and

@@ -15,6 +15,7 @@
 #include "core/net_address.h"
 #include "outbound/route.h"
 #include "relay/splice_pump.h"
+#include "support/privileges.h"
 
 namespace ferry::mmproxy {
 
@@ -47,6 +48,7 @@ struct Options {
     int64_t routing_table = 123;                                  // -routing-table
     std::string allowed_destinations;  // -allowed-destinations PREFIX[:PORT[-PORT]],... (with -dynamic-destination)
     OverloadFlags overload;  // -max-connections, -max-connections-per-source, -max-handshakes-per-source
+    std::string user;        // -user NAME[:GROUP] ("" = stay who we are)
 
     // Filled in by validate() from the strings above.
     Protocol protocol = Protocol::Tcp;
@@ -56,6 +58,7 @@ struct Options {
     RelayMode relay_mode = RelayMode::Splice;
     std::vector<DestinationRule> destination_rules;  // from allowed_destinations
     OverloadConfig overload_config;                  // from overload
+    std::optional<privileges::UserSpec> user_spec;   // from user
 };
 
 // One extra field of the fatal log line, as 2.1's zap call adds it (e.g. "mark": -1, "protocol": "xyz").
@@ -115,6 +118,7 @@ ParseOutcome parse_flags(std::vector<std::string> args, std::string_view argv0);
 //   -allowed-destinations: "<item>" is not a destination: ...   {allowedDestinations: "<value>"} (ferry)
 //   -allowed-destinations needs -dynamic-destination             (ferry)
 //   -dynamic-destination is for TCP only (-p tcp)                 {protocol: "<p>"} (ferry)
+//   -user "<u>": <why>                                            {user: "<value>"} (ferry)
 std::optional<ValidationError> validate(Options* options);
 
 // The usage text (-h output) for the given argv0.

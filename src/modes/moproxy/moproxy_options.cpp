@@ -39,6 +39,7 @@ enum class Opt {
     MaxConnections,
     MaxConnectionsPerSource,
     MaxHandshakesPerSource,
+    User,
     NoBind,
     Help,
     Version,
@@ -97,6 +98,8 @@ constexpr OptionDef kOptions[] = {
      "Connections at once from one client address (IPv6: one /64); 0: no limit", "0"},
     {Opt::MaxHandshakesPerSource, 0, "max-handshakes-per-source", Kind::Value, "<N>",
      "Connections from one client address still in their SOCKS5 handshake; 0: no limit", "0"},
+    {Opt::User, 0, "user", Kind::Value, "<USER>",
+     "Once listening, switch to this user (NAME, NAME:GROUP, UID or UID:GID) without any capability", ""},
     {Opt::NoBind, 0, "no-bind", Kind::Flag, "", "With check: do not try to bind the listeners", ""},
     {Opt::Help, 'h', "help", Kind::Flag, "", "Print this help", ""},
     {Opt::Version, 'V', "version", Kind::Flag, "", "Print the version", ""},
@@ -319,6 +322,13 @@ std::optional<std::string> apply(Opt opt, std::string_view v, Options& o) {
                 return std::nullopt;
             }
             return "not a whole number (up to 4294967295)";
+        case Opt::User: {
+            auto spec = privileges::parse_user_spec(v, &why);
+            if (!spec) return why;
+            o.user = std::string(v);
+            o.user_spec = std::move(*spec);
+            return std::nullopt;
+        }
         case Opt::AllowDirect:
         case Opt::NoTfo:
         case Opt::NoBind:

@@ -16,6 +16,7 @@
 #include "support/log.h"
 #include "core/net_address.h"
 #include "backends/server_list.h"
+#include "support/privileges.h"
 #include "support/subnets.h"
 
 namespace ferry::moproxy {
@@ -68,6 +69,8 @@ struct Options {
     uint64_t halfclose_timeout_ms = 60 * 1000;    // --halfclose-timeout SECONDS
     // --max-connections N, --max-connections-per-source N, --max-handshakes-per-source N (0: auto / none).
     OverloadConfig overload;
+    std::string user;                          // --user USER ("" = stay who we are)
+    std::optional<privileges::UserSpec> user_spec;  // from user
     bool check = false;                        // the `check` subcommand: validate the configuration and exit
     bool check_no_bind = false;                // check --no-bind: do not try to bind the listeners either
     bool help = false;                         // -h/--help: print usage() to stdout, exit 0

@@ -124,7 +124,7 @@ constexpr std::string_view kFerryKeys[] = {"threads",         "log-level",
                                            "probe",           "test-dns",
                                            "max-wait",        "status",
                                            "max-connections", "max-connections-per-source",
-                                           "max-handshakes-per-source"};
+                                           "max-handshakes-per-source", "user"};
 // More connections than any fd limit allows is a typo.
 constexpr uint64_t kMaxConnections = uint64_t{1} << 32;
 
@@ -568,6 +568,10 @@ private:
                 (k.name == "max-connections-per-source" ? g.overload.max_connections_per_source
                                                         : g.overload.max_handshakes_per_source) =
                     static_cast<uint32_t>(*n);
+            } else if (k.name == "user") {
+                g.user = privileges::parse_user_spec(k.value, &why);
+                if (!g.user) return bad(k, "is not a user (NAME[:GROUP] or UID[:GID]): " + why);
+                g.user_line = k.line;
             } else {
                 return unknown_key("ferry", k, kFerryKeys);
             }

@@ -33,6 +33,7 @@
 #include "inbound/srcproxy_acl.h"
 #include "outbound/route.h"
 #include "relay/splice_pump.h"
+#include "support/privileges.h"
 #include "support/subnets.h"
 
 namespace ferry::run {
@@ -135,6 +136,10 @@ struct Globals {
     // max-connections = N (0: what the open-file limit allows), max-connections-per-source = N,
     // max-handshakes-per-source = N (0: no limit): the whole process's overload protection.
     OverloadConfig overload;
+    // user = NAME[:GROUP] (or UID[:GID]): once listening, switch to this user, keeping only the capabilities
+    // the listeners need (modes/privilege_needs.h); looked up by the front end. Changes only with a restart.
+    std::optional<privileges::UserSpec> user;
+    int user_line = 0;  // of the `user` key
 };
 
 struct RunConfig {

@@ -318,6 +318,16 @@ public:
     }
 
     // top[first..first+2]: max_connections, max_connections_per_source, max_handshakes_per_source.
+    // ferry's `user`: NAME, NAME:GROUP, UID or UID:GID (support/privileges.h), looked up by the caller.
+    bool user(const cJSON* item, const std::string& path, std::optional<privileges::UserSpec>& out, int& line) {
+        std::string text, why;
+        if (!string_value(item, path, text)) return false;
+        out = privileges::parse_user_spec(text, &why);
+        if (!out) return fail_key(item, path, goflag::quote(text) + " is not a user (NAME[:GROUP] or UID[:GID]): " + why);
+        line = doc_.line_of(item);
+        return true;
+    }
+
     bool overload(const std::vector<const cJSON*>& top, size_t first, OverloadConfig& out) {
         constexpr double kMaxConnections = 4294967296.0, kMaxPerSource = 4294967295.0;
         uint64_t n = 0;
@@ -474,7 +484,7 @@ ClientConfigResult parse_client_config(std::string_view text, std::string_view f
         static constexpr std::string_view kTop[] = {"inbound",         "outbound",
                                                     "timeout",         "log_level",
                                                     "max_connections", "max_connections_per_source",
-                                                    "max_handshakes_per_source"};
+                                                    "max_handshakes_per_source", "user"};
         std::vector<const cJSON*> top;
         if (!r.members(root, "", kTop, top)) return;
 
@@ -518,6 +528,7 @@ ClientConfigResult parse_client_config(std::string_view text, std::string_view f
         if (top[2] && !r.timeout(top[2], top[2]->string, c.timeout)) return;
         if (top[3] && !r.log_level(top[3], top[3]->string, c.log_level)) return;
         if (!r.overload(top, 4, c.overload)) return;
+        if (top[7] && !r.user(top[7], top[7]->string, c.user, c.user_line)) return;
     }();
     return finish(r, std::move(c));
 }
@@ -534,7 +545,7 @@ ServerConfigResult parse_server_config(std::string_view text, std::string_view f
         static constexpr std::string_view kTop[] = {"listen",          "acl",
                                                     "timeout",         "log_level",
                                                     "max_connections", "max_connections_per_source",
-                                                    "max_handshakes_per_source"};
+                                                    "max_handshakes_per_source", "user"};
         std::vector<const cJSON*> top;
         if (!r.members(root, "", kTop, top)) return;
         if (!top[0]) return (void)r.missing(root, "listen");
@@ -543,6 +554,7 @@ ServerConfigResult parse_server_config(std::string_view text, std::string_view f
         if (top[2] && !r.timeout(top[2], top[2]->string, c.timeout)) return;
         if (top[3] && !r.log_level(top[3], top[3]->string, c.log_level)) return;
         if (!r.overload(top, 4, c.overload)) return;
+        if (top[7] && !r.user(top[7], top[7]->string, c.user, c.user_line)) return;
     }();
     return finish(r, std::move(c));
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "support/goflag.h"
 #include "support/log.h"
 #include "core/net_address.h"
+#include "support/privileges.h"
 
 namespace ferry::tproxy {
 
@@ -37,12 +39,14 @@ struct Options {
     goflag::Duration halfclose_timeout{0};                        // -halfclose-timeout (0: none)
     std::string log_level = "info";                               // -log-level
     OverloadFlags overload;  // -max-connections, -max-connections-per-source, -max-handshakes-per-source
+    std::string user;        // -user NAME[:GROUP] ("" = stay who we are)
 
     // Filled in by validate().
     std::vector<SocketAddress> listen;
     std::vector<InterceptorSpec> interceptor_specs;  // -insertionLabel's first, then -interceptors' in order
     log::Level min_level = log::Level::Info;
     OverloadConfig overload_config;
+    std::optional<privileges::UserSpec> user_spec;  // from user
 };
 
 enum class OutcomeKind {
