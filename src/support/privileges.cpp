@@ -8,10 +8,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
-#include "core/socket_util.h"
 #include "support/log.h"
 #include "support/text.h"
 
@@ -37,6 +37,13 @@ constexpr const char* kNames[] = {
     "cap_checkpoint_restore",
 };
 
+// strerror in lower case, as the rest of ferry's messages print an errno.
+std::string errno_text(int err) {
+    std::string s = std::strerror(err);
+    if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z') s[0] = static_cast<char>(s[0] - 'A' + 'a');
+    return s;
+}
+
 bool all_digits(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
@@ -50,35 +57,20 @@ std::optional<uint32_t> parse_id(std::string_view s) {
     return static_cast<uint32_t>(v);
 }
 
-// getpwnam_r / getpwuid_r with a buffer that grows on ERANGE. Returns 0 and sets *found, or the errno.
-template <typename Lookup>
-int lookup_passwd(Lookup lookup, passwd* entry, std::vector<char>& buf, bool* found) {
+// getpwnam_r / getpwuid_r / getgrnam_r with a buffer that grows on ERANGE. Returns 0 and sets *found, or the
+// errno of a failed lookup.
+template <typename Entry, typename Lookup>
+int lookup(Lookup fn, Entry* entry, std::vector<char>& buf, bool* found) {
     buf.resize(1024);
     for (;;) {
-        passwd* result = nullptr;
-        int rc = lookup(entry, buf.data(), buf.size(), &result);
+        Entry* result = nullptr;
+        int rc = fn(entry, buf.data(), buf.size(), &result);
         if (rc == ERANGE && buf.size() < (1u << 20)) {
             buf.resize(buf.size() * 2);
             continue;
         }
         *found = rc == 0 && result != nullptr;
-        // "Not found" is 0 or one of the errnos glibc documents for it.
-        if (rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM) rc = 0;
-        return rc;
-    }
-}
-
-template <typename Lookup>
-int lookup_group(Lookup lookup, group* entry, std::vector<char>& buf, bool* found) {
-    buf.resize(1024);
-    for (;;) {
-        group* result = nullptr;
-        int rc = lookup(entry, buf.data(), buf.size(), &result);
-        if (rc == ERANGE && buf.size() < (1u << 20)) {
-            buf.resize(buf.size() * 2);
-            continue;
-        }
-        *found = rc == 0 && result != nullptr;
+        // "Not found" is 0 or one of the errnos the manual pages list for it.
         if (rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM) rc = 0;
         return rc;
     }
@@ -88,8 +80,10 @@ std::optional<gid_t> resolve_group(const std::string& name, std::string* why) {
     group entry{};
     std::vector<char> buf;
     bool found = false;
-    auto by_name = [&](group* g, char* b, size_t n, group** r) { return ::getgrnam_r(name.c_str(), g, b, n, r); };
-    if (int rc = lookup_group(by_name, &entry, buf, &found)) {
+    auto by_name = [&](group* g, char* b, size_t n, group** r) {
+        return ::getgrnam_r(name.c_str(), g, b, n, r);
+    };
+    if (int rc = lookup(by_name, &entry, buf, &found)) {
         *why = "looking up group " + quoted(name) + ": " + errno_text(rc);
         return std::nullopt;
     }
@@ -219,8 +213,10 @@ std::optional<Identity> resolve_user(const UserSpec& spec, std::string* why) {
     passwd entry{};
     std::vector<char> buf;
     bool found = false;
-    auto by_name = [&](passwd* p, char* b, size_t n, passwd** r) { return ::getpwnam_r(spec.user.c_str(), p, b, n, r); };
-    if (int rc = lookup_passwd(by_name, &entry, buf, &found)) {
+    auto by_name = [&](passwd* p, char* b, size_t n, passwd** r) {
+        return ::getpwnam_r(spec.user.c_str(), p, b, n, r);
+    };
+    if (int rc = lookup(by_name, &entry, buf, &found)) {
         *why = "looking up user " + quoted(spec.user) + ": " + errno_text(rc);
         return std::nullopt;
     }
@@ -231,7 +227,7 @@ std::optional<Identity> resolve_user(const UserSpec& spec, std::string* why) {
             return std::nullopt;
         }
         auto by_uid = [&](passwd* p, char* b, size_t n, passwd** r) { return ::getpwuid_r(*uid, p, b, n, r); };
-        if (int rc = lookup_passwd(by_uid, &entry, buf, &found)) {
+        if (int rc = lookup(by_uid, &entry, buf, &found)) {
             *why = "looking up uid " + spec.user + ": " + errno_text(rc);
             return std::nullopt;
         }

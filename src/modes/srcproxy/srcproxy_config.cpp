@@ -323,7 +323,8 @@ public:
         std::string text, why;
         if (!string_value(item, path, text)) return false;
         out = privileges::parse_user_spec(text, &why);
-        if (!out) return fail_key(item, path, goflag::quote(text) + " is not a user (NAME[:GROUP] or UID[:GID]): " + why);
+        if (!out)
+            return fail_key(item, path, goflag::quote(text) + " is not a user (NAME[:GROUP] or UID[:GID]): " + why);
         line = doc_.line_of(item);
         return true;
     }

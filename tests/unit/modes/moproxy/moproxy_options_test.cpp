@@ -469,7 +469,8 @@ TEST_CASE("--user", "[moproxy_options][privileges]") {
     CHECK(o.user_spec->group == std::optional<std::string>("nogroup"));
     CHECK(ok({"-p", "2080", "--user=65534", "-s", "2001"}).user_spec->user == "65534");
     CHECK(error_of({"-p", "2080", "-s", "2001", "--user", ""}) == "invalid value \"\" for --user: an empty user");
-    CHECK(error_of({"-p", "2080", "-s", "2001", "--user", ":g"}) == "invalid value \":g\" for --user: no user before ':'");
+    CHECK(error_of({"-p", "2080", "-s", "2001", "--user", ":g"}) ==
+          "invalid value \":g\" for --user: no user before ':'");
     CHECK(error_of({"--user", "a", "--user", "b"}).find("--user") != std::string::npos);
     CHECK_THAT(ferry::moproxy::usage("moproxy"), Catch::Contains("--user <USER>"));
 }
