@@ -7,6 +7,8 @@ PACKAGES=(
     build-essential g++ make pkg-config libcap-dev libinih-dev libcjson-dev catch2 time
     haproxy go-mmproxy iproute2 iptables python3 procps psmisc socat netcat-openbsd gnuplot-nox
     shadowsocks-libev microsocks tinyproxy dnsmasq-base chromium curl dante-server redsocks tshark nftables
+    # socket activation (systemd-socket-activate) and the units' checks (systemd-analyze); PID 1 is not needed
+    systemd
     # tests/e2e/privdrop.sh: setcap (file capabilities on a copy of ferry) and setpriv (run it as nobody)
     libcap2-bin util-linux
     # make fuzz: clang++ and libFuzzer's runtime (libclang_rt.fuzzer*.a, which clang only recommends)

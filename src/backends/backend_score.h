@@ -18,6 +18,11 @@ class CloseHistory {
 public:
     static constexpr unsigned kCapacity = 64;
 
+    CloseHistory() = default;
+    // As saved from bits() and size() (a takeover's state); a size above kCapacity is taken as kCapacity.
+    CloseHistory(uint64_t bits, unsigned size) : bits_(bits), size_(size > kCapacity ? kCapacity : size) {}
+    uint64_t bits() const { return bits_; }
+
     void push(bool error);
     // Closes recorded so far, at most kCapacity.
     unsigned size() const { return size_; }

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <future>
 
+#include "backends/saved_state.h"
 #include "outbound/tunnel.h"
 #include "outbound/upstream_socket.h"
 #include "proto/dns_probe.h"
@@ -266,6 +268,71 @@ void Prober::apply_servers(std::vector<ServerConfig> servers) {
     if (thread_.joinable() && config_.probe_seconds > 0) start_round();  // new servers get a score soon
 }
 
+void Prober::run_on_loop(const std::function<void()>& fn) {
+    if (!thread_.joinable()) {
+        fn();
+        return;
+    }
+    std::promise<void> done;
+    loop_.post([&] {
+        fn();
+        done.set_value();
+    });
+    done.get_future().wait();
+}
+
+std::string Prober::save_state() {
+    std::vector<SavedServer> saved;
+    run_on_loop([&] {
+        for (const auto& e : entries_) {
+            const ServerConfig& c = e->backend->config();
+            const BackendStats& stats = e->backend->stats();
+            SavedServer s;
+            s.tag = c.tag;
+            s.protocol = std::string(protocol_name(c.protocol));
+            s.address = c.address.to_string();
+            s.score = e->score;
+            s.history = e->history;
+            s.last_delay = e->last_delay;
+            s.conn_total = stats.conn_total.load(std::memory_order_relaxed);
+            s.conn_error = stats.conn_error.load(std::memory_order_relaxed);
+            s.tx_bytes = stats.tx_bytes.load(std::memory_order_relaxed);
+            s.rx_bytes = stats.rx_bytes.load(std::memory_order_relaxed);
+            saved.push_back(std::move(s));
+        }
+    });
+    return encode_saved_servers(saved);
+}
+
+std::optional<size_t> Prober::restore_state(std::string_view text, std::string* error) {
+    auto saved = parse_saved_servers(text, kHistory, error);
+    if (!saved) return std::nullopt;
+    size_t matched = 0;
+    run_on_loop([&] {
+        for (auto& e : entries_) {
+            const ServerConfig& c = e->backend->config();
+            const std::string address = c.address.to_string();
+            for (auto& s : *saved) {
+                if (s.tag != c.tag || s.address != address || s.protocol != protocol_name(c.protocol)) continue;
+                e->score = s.score;
+                e->history = std::move(s.history);
+                e->last_delay = s.last_delay;
+                BackendStats& stats = e->backend->stats();
+                stats.conn_total.store(s.conn_total, std::memory_order_relaxed);
+                stats.conn_error.store(s.conn_error, std::memory_order_relaxed);
+                stats.tx_bytes.store(s.tx_bytes, std::memory_order_relaxed);
+                stats.rx_bytes.store(s.rx_bytes, std::memory_order_relaxed);
+                e->last_tx = s.tx_bytes;
+                e->last_rx = s.rx_bytes;
+                ++matched;
+                break;
+            }
+        }
+        publish();
+    });
+    return matched;
+}
+
 void Prober::start() {
     if (config_.probe_seconds > 0) loop_.deadlines(kFirstRoundDelayMs).arm(round_timer_->deadline, loop_.now_ms());
     loop_.deadlines(kTickMs).arm(tick_timer_->deadline, loop_.now_ms());
@@ -364,6 +431,18 @@ void Prober::publish() {
     auto published = std::make_unique<PublishedTable>();
     published->table = std::move(table);
     table_.publish(std::move(published));
+}
+
+void hand_over_statistics(Prober& prober, TakeoverConfig& takeover) {
+    takeover.save_state = [&prober] { return prober.save_state(); };
+    takeover.restore_state = [&prober](std::string_view state) {
+        std::string error;
+        if (auto matched = prober.restore_state(state, &error)) {
+            FERRY_LOG(Info, "server statistics taken over").num("servers", static_cast<int64_t>(*matched));
+        } else {
+            FERRY_LOG(Warn, "server statistics not taken over").str("error", error);
+        }
+    };
 }
 
 }  // namespace ferry::backends

@@ -6,7 +6,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <random>
 #include <span>
 #include <thread>
@@ -15,6 +19,7 @@
 #include "backends/backend.h"
 #include "backends/backend_score.h"
 #include "core/event_loop.h"
+#include "engine/service.h"
 
 namespace ferry::backends {
 
@@ -37,6 +42,13 @@ public:
     // Replaces the server list: at start (before start()) and on reload (from any thread). A server whose
     // identity (address, protocol, tag) is unchanged keeps its counters, score and history. Publishes at once.
     void set_servers(std::vector<ServerConfig> servers);
+    // A zero-downtime restart (engine/takeover.h): every server's score state, probe history and counters as
+    // text for the successor (from any thread; waits for the prober thread when it runs), and, in the
+    // successor, taking them back for the servers of its list with the same identity (address, protocol, tag).
+    // restore_state returns how many servers matched, or nullopt with *error set when the text is not a saved
+    // table (nothing changes then).
+    std::string save_state();
+    std::optional<size_t> restore_state(std::string_view text, std::string* error);
     void start();  // runs the prober thread
     void stop();   // stops and joins it
 
@@ -70,6 +82,8 @@ private:
     void drain_reports();
     void tick();
     void publish();
+    // Runs fn on the prober's loop and waits for it (directly when the thread does not run).
+    void run_on_loop(const std::function<void()>& fn);
     ScoreParams params_of(const Entry& e) const;
 
     Config config_;
@@ -89,5 +103,9 @@ private:
     uint64_t last_tick_ms_ = 0;
     std::thread thread_;
 };
+
+// Makes a zero-downtime restart carry the prober's servers across (save_state / restore_state, with a log line
+// saying how many servers the successor matched): the successor keeps ranking them where we left off.
+void hand_over_statistics(Prober& prober, TakeoverConfig& takeover);
 
 }  // namespace ferry::backends

@@ -1,5 +1,6 @@
 #include "core/socket_util.h"
 
+#include <fcntl.h>
 #include <linux/filter.h>
 
 #include <netinet/in.h>
@@ -45,8 +46,8 @@ bool host_has_ipv6() {
     return true;
 }
 
-// Where a listener binds: the IPv4 wildcard becomes the IPv6 one (dual-stack) where the host has IPv6, as Go
-// does for "tcp" and "udp" listeners.
+}  // namespace
+
 SocketAddress listen_address(const SocketAddress& address, bool* dual_stack) {
     *dual_stack = false;
     if (!address.is_v4() || !address.is_unspecified() || !host_has_ipv6()) return address;
@@ -54,8 +55,6 @@ SocketAddress listen_address(const SocketAddress& address, bool* dual_stack) {
     *dual_stack = true;
     return SocketAddress::from_v6(any6, address.port());
 }
-
-}  // namespace
 
 Fd listen_udp(const SocketAddress& address, std::string* error) {
     bool dual_stack = false;
@@ -144,6 +143,22 @@ Fd listen_tcp(const SocketAddress& address, const ListenOptions& options, std::s
     if (::listen(fd.get(), options.backlog) == -1)
         return fail("listen tcp " + address.to_string() + ": listen: " + errno_text(errno));
     return fd;
+}
+
+void adopt_listener(int fd, const ListenOptions& options) {
+    if (int flags = ::fcntl(fd, F_GETFL); flags != -1) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    if (options.nodelay) set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    set_int_option(fd, SOL_SOCKET, SO_OOBINLINE, 1);
+    if (options.keepalive_seconds > 0) {
+        set_int_option(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+        set_int_option(fd, IPPROTO_TCP, TCP_KEEPIDLE, options.keepalive_seconds);
+        set_int_option(fd, IPPROTO_TCP, TCP_KEEPINTVL, options.keepalive_seconds);
+    }
+    if (options.transparent) {
+        const bool v6 = local_address(fd).is_v6();
+        set_int_option(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT, 1);
+    }
 }
 
 SocketAddress local_address(int fd) {

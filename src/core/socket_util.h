@@ -36,9 +36,19 @@ struct ListenOptions {
     int keepalive_seconds = 15;  // SO_KEEPALIVE with this idle and interval (Go's default); 0 = off
 };
 
+// Where a listener on `address` binds: the IPv4 wildcard becomes the IPv6 one (dual-stack, *dual_stack set) where
+// the host has IPv6, as Go does for "tcp" and "udp" listeners; any other address is returned as is.
+SocketAddress listen_address(const SocketAddress& address, bool* dual_stack);
+
 // A non-blocking listening TCP socket on `address`. As Go does for "tcp" listeners, the IPv4 wildcard
 // (0.0.0.0) becomes a dual-stack IPv6 socket when the host has IPv6. Returns an invalid Fd and sets *error.
 Fd listen_tcp(const SocketAddress& address, const ListenOptions& options, std::string* error);
+
+// Makes a listening TCP socket this process did not open itself (systemd's, a predecessor's) behave like one of
+// listen_tcp's: non-blocking, close-on-exec, and the options of `options` that accepted sockets inherit
+// (TCP_NODELAY, keepalive, SO_OOBINLINE; IP_TRANSPARENT when asked). Errors are ignored: the socket works
+// without them.
+void adopt_listener(int fd, const ListenOptions& options);
 
 // A non-blocking UDP socket bound to `address` with SO_REUSEPORT (one per loop); the IPv4 wildcard becomes a
 // dual-stack IPv6 socket where the host has IPv6, as for listen_tcp.

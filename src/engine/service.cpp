@@ -2,11 +2,21 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <thread>
+
+#include "core/clock.h"
+#include "engine/takeover.h"
+#include "support/version.h"
 
 #include "support/log.h"
 #include "support/subnets.h"
@@ -211,6 +221,22 @@ void Worker::remove_listeners_of(const ListenerConfig* old) {
     std::erase(listeners_, nullptr);
 }
 
+void Worker::stop_accepting() {
+    // Events of this batch may still name them: destroyed at the end of the next one.
+    struct Grave final : Deferred {
+        std::vector<std::unique_ptr<Listener>> listeners;
+        std::vector<std::unique_ptr<UdpListener>> udp;
+    };
+    auto grave = std::make_unique<Grave>();
+    for (auto& l : listeners_) l->close();
+    for (auto& u : udp_listeners_) u->stop();
+    grave->listeners = std::move(listeners_);
+    grave->udp = std::move(udp_listeners_);
+    listeners_.clear();
+    udp_listeners_.clear();
+    loop_.destroy_later(std::move(grave));
+}
+
 void Worker::on_accepted(Listener& listener, Fd fd, const SocketAddress& peer) {
     const std::shared_ptr<const ListenerContext>& context = listener.context();
     if (const subnets::SubnetList* allowed = context->config->allowed; allowed && !allowed->contains(peer)) {
@@ -395,10 +421,13 @@ bool Service::bind_listener(const std::shared_ptr<const ListenerConfig>& config,
     size_t number = next_number_;
     if (config->tcp) {
         for (const auto& address : config->listen) {
-            const size_t sockets = std::max(config->sockets_per_address, threads);
+            // Every inherited socket is served, even more of them than we would bind ourselves.
+            const size_t sockets = std::max({config->sockets_per_address, threads,
+                                             inherited_.count(SocketKind::Tcp, address)});
+            int first = -1;
             for (size_t i = 0; i < sockets; ++i, ++number) {
                 std::string why;
-                Fd fd = listen_tcp(address, config->listen_options, &why);
+                Fd fd = open_listening(SocketKind::Tcp, address, config->listen_options, first, &why);
                 if (!fd) {
                     FERRY_LOG(Error, "failed to bind listener")
                         .num("listenerNum", static_cast<int64_t>(number))
@@ -408,6 +437,8 @@ bool Service::bind_listener(const std::shared_ptr<const ListenerConfig>& config,
                     *error = "listen tcp " + address.to_string() + ": " + why;
                     return false;
                 }
+                if (first == -1) first = fd.get();
+                remember(fd.get(), SocketKind::Tcp, address, config->name, config.get());
                 auto context = std::make_shared<ListenerContext>();
                 context->info.number = number;
                 context->info.address = address;
@@ -427,10 +458,13 @@ bool Service::bind_listener(const std::shared_ptr<const ListenerConfig>& config,
         // flow on each loop: two sockets with one 4-tuple, replies to the wrong one), so a BPF program steers
         // by that address; where it cannot be attached, one socket on the first loop.
         for (const auto& address : config->listen) {
-            size_t sockets = threads;
+            // Inherited sockets come with their steering program already attached to their group: exactly
+            // those are served.
+            const size_t inherited = inherited_.count(SocketKind::Udp, address);
+            size_t sockets = inherited ? inherited : threads;
             for (size_t i = 0; i < sockets; ++i) {
                 std::string why;
-                Fd fd = listen_udp(address, &why);
+                Fd fd = inherited ? inherited_.take(SocketKind::Udp, address) : listen_udp(address, &why);
                 if (!fd) {
                     FERRY_LOG(Error, "failed to bind listener")
                         .str("protocol", "udp")
@@ -439,7 +473,8 @@ bool Service::bind_listener(const std::shared_ptr<const ListenerConfig>& config,
                     *error = "listen udp " + address.to_string() + ": " + why;
                     return false;
                 }
-                if (i == 0 && sockets > 1) {
+                remember(fd.get(), SocketKind::Udp, address, config->name, config.get());
+                if (i == 0 && sockets > 1 && !inherited) {
                     if (int e = steer_udp_by_client(fd.get(), static_cast<unsigned>(sockets))) {
                         FERRY_LOG(Warn, "UDP on one event loop")
                             .str("listenAdr", address.to_string())
@@ -450,7 +485,7 @@ bool Service::bind_listener(const std::shared_ptr<const ListenerConfig>& config,
                 if (i == 0) {
                     FERRY_LOG(Info, "listening").str("protocol", "udp").str("listenAdr", address.to_string());
                 }
-                bound.udp.push_back({std::move(fd), address, i});
+                bound.udp.push_back({std::move(fd), address, i % threads});
             }
         }
     }
@@ -482,6 +517,66 @@ void Service::attach(std::vector<Bound>& bound) {
     }
 }
 
+Fd Service::open_listening(SocketKind kind, const SocketAddress& address, const ListenOptions& options,
+                           int share_with, std::string* error) {
+    if (Fd fd = inherited_.take(kind, address)) {
+        if (kind == SocketKind::Tcp) adopt_listener(fd.get(), options);
+        return fd;
+    }
+    Fd fd = kind == SocketKind::Tcp ? listen_tcp(address, options, error) : listen_udp(address, error);
+    if (!fd && share_with != -1) {
+        // An inherited socket without SO_REUSEPORT (systemd's, unless ReusePort=yes) holds the address: the
+        // other loops watch that same socket.
+        fd.reset(::fcntl(share_with, F_DUPFD_CLOEXEC, 0));
+        if (!fd) *error = "dup: " + errno_text(errno);
+    }
+    return fd;
+}
+
+void Service::remember(int fd, SocketKind kind, const SocketAddress& address, const std::string& name,
+                       const ListenerConfig* owner) {
+    if (config_.takeover.path.empty()) return;
+    Registered r;
+    r.fd.reset(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    if (!r.fd) {
+        FERRY_LOG(Warn, "a successor will not get this socket").str("listenAdr", address.to_string())
+            .str("error", "dup: " + errno_text(errno));
+        return;
+    }
+    r.kind = kind;
+    r.address = address;
+    r.name = name;
+    r.owner = owner;
+    registry_.push_back(std::move(r));
+}
+
+bool Service::take_over(std::string* error) {
+    std::vector<std::string> notes;
+    inherited_.adopt_systemd(&notes, error);
+    for (const auto& note : notes) FERRY_LOG(Warn, "socket from systemd not used").str("note", note);
+    if (!error->empty()) return false;
+    if (!inherited_.empty()) {
+        FERRY_LOG(Info, "using sockets from systemd");
+    }
+    const TakeoverConfig& t = config_.takeover;
+    if (t.path.empty()) return true;
+    takeover::Received received;
+    switch (takeover::request(t.path, &received, error)) {
+        case takeover::RequestResult::NoIncumbent: return true;
+        case takeover::RequestResult::Failed: *error = "taking over from " + t.path + ": " + *error; return false;
+        case takeover::RequestResult::Received: break;
+    }
+    FERRY_LOG(Info, "taking over")
+        .str("takeoverSocket", t.path)
+        .num("fromPid", received.manifest.pid)
+        .str("fromVersion", received.manifest.version)
+        .num("sockets", static_cast<int64_t>(received.sockets.size()));
+    for (auto& socket : received.sockets) inherited_.add(std::move(socket));
+    if (t.restore_state && !received.manifest.state.empty()) t.restore_state(received.manifest.state);
+    takeover_predecessor_ = std::move(received.connection);
+    return true;
+}
+
 int Service::run(const std::function<void()>& on_ready) {
     const uint64_t nofile = raise_fd_limit();
     admission_ = std::make_unique<Admission>(config_.overload, nofile);
@@ -500,6 +595,10 @@ int Service::run(const std::function<void()>& on_ready) {
             return 1;
         }
     }
+    if (std::string error; !take_over(&error)) {
+        FERRY_LOG(Fatal, "failed to take over").str("error", error);
+        return 1;
+    }
     // Bind everything before anything runs: a bad address fails the start, not a thread later.
     std::vector<Bound> bound;
     for (const auto& listener : config_.listeners) {
@@ -510,7 +609,7 @@ int Service::run(const std::function<void()>& on_ready) {
         std::string error;
         ListenOptions options;
         options.backlog = 128;
-        Fd fd = listen_tcp(extra.address, options, &error);
+        Fd fd = open_listening(SocketKind::Tcp, extra.address, options, -1, &error);
         if (!fd) {
             FERRY_LOG(Error, "failed to bind listener")
                 .str("listener", extra.name)
@@ -518,6 +617,7 @@ int Service::run(const std::function<void()>& on_ready) {
                 .str("error", error);
             return 1;
         }
+        remember(fd.get(), SocketKind::Tcp, extra.address, extra.name, nullptr);
         FERRY_LOG(Info, "listening").str("listener", extra.name).str("listenAdr", extra.address.to_string());
         ListenerInfo info;
         info.number = next_number_++;
@@ -526,7 +626,22 @@ int Service::run(const std::function<void()>& on_ready) {
         info.name = extra.name;
         workers_[0]->add_extra_listener(std::move(fd), std::move(info), extra.handler);
     }
-    // Bound, so the privileges that binding took can go; before on_ready and the threads, which would keep them.
+    if (const std::string& path = config_.takeover.path; !path.empty()) {
+        takeover_listener_ = inherited_.take_takeover(path);
+        std::string error;
+        if (!takeover_listener_) takeover_listener_ = takeover::listen(path, &error);
+        if (!takeover_listener_) {
+            FERRY_LOG(Error, "failed to listen for a successor").str("takeoverSocket", path).str("error", error);
+            return 1;
+        }
+    }
+    for (auto& unused : inherited_.release_rest()) {
+        FERRY_LOG(Info, "inherited socket not used, closed")
+            .str("protocol", std::string(socket_kind_name(unused.kind)))
+            .str("listenAdr", unused.kind == SocketKind::Takeover ? unused.path : unused.address.to_string());
+    }
+    // Bound (and the takeover socket made), so the privileges that binding took can go; before on_ready and the
+    // threads, which would keep them.
     if (config_.drop_to && !privileges::drop_and_log(*config_.drop_to)) return 1;
     attach(bound);  // runs first thing on each loop
     if (on_ready) on_ready();
@@ -534,18 +649,139 @@ int Service::run(const std::function<void()>& on_ready) {
     std::vector<std::thread> loop_threads;
     for (auto& w : workers_) loop_threads.emplace_back([&w] { w->run(); });
 
-    int sig = 0;
-    for (;;) {
-        if (sigwait(&signals, &sig) != 0) continue;
-        if (sig != SIGHUP) break;
-        FERRY_LOG(Info, "received SIGHUP, reloading");
-        config_.on_reload();
+    if (takeover_predecessor_) {
+        // Our loops accept on every socket now: the predecessor may stop.
+        std::string error;
+        if (takeover::commit(takeover_predecessor_, &error)) {
+            FERRY_LOG(Info, "took over, the predecessor stopped accepting");
+        } else {
+            FERRY_LOG(Warn, "took over, but the predecessor did not confirm").str("error", error);
+        }
     }
-    FERRY_LOG(Info, "received shutdown signal, closing").str("signal", signal_name(sig));
+    const int sig = wait_for_signals(signals);
+    if (sig != 0) {
+        FERRY_LOG(Info, "received shutdown signal, closing").str("signal", signal_name(sig));
+    }
     for (auto& w : workers_) w->loop().stop();
     for (auto& t : loop_threads) t.join();
     workers_.clear();
+    if (!handed_over_ && !config_.takeover.path.empty() && config_.takeover.path[0] != '@')
+        ::unlink(config_.takeover.path.c_str());  // a successor found nobody there anyway
     return 0;
+}
+
+int Service::wait_for_signals(sigset_t signals) {
+    Fd sigfd(::signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
+    uint64_t drain_deadline = 0;  // while draining: when the rest is closed (monotonic ms)
+    for (;;) {
+        // One successor at a time: the next waits in the takeover socket's backlog.
+        pollfd fds[2];
+        fds[0] = pollfd{sigfd.get(), POLLIN, 0};
+        fds[1] = pollfd{successor_ ? successor_.get() : takeover_listener_.get(), POLLIN, 0};
+        const nfds_t n = fds[1].fd == -1 ? 1 : 2;
+        const int timeout = handed_over_ ? 100 : -1;
+        if (::poll(fds, n, timeout) == -1 && errno != EINTR) {
+            FERRY_LOG(Error, "poll").str("error", errno_text(errno));
+            return 0;
+        }
+        signalfd_siginfo info;
+        while (::read(sigfd.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+            const int sig = static_cast<int>(info.ssi_signo);
+            if (sig != SIGHUP) return sig;
+            if (handed_over_) {
+                FERRY_LOG(Info, "received SIGHUP while draining, ignored");
+                continue;
+            }
+            FERRY_LOG(Info, "received SIGHUP, reloading");
+            config_.on_reload();
+        }
+        if (n == 2 && fds[1].revents != 0 && !successor_) {
+            serve_successor();
+        } else if (n == 2 && fds[1].revents != 0) {
+            switch (takeover::read_answer(successor_.get())) {
+                case takeover::Answer::Pending: break;
+                case takeover::Answer::Abandoned:
+                    FERRY_LOG(Warn, "the successor gave up, carrying on").num("successorPid", successor_pid_);
+                    successor_.reset();
+                    break;
+                case takeover::Answer::Commit:
+                    hand_over();
+                    drain_deadline = monotonic_ms() + config_.takeover.drain_timeout_ms;
+                    break;
+            }
+        }
+        if (handed_over_) {
+            const uint64_t live = admission_->live();
+            if (live == 0) {
+                FERRY_LOG(Info, "drained, exiting");
+                return 0;
+            }
+            if (monotonic_ms() >= drain_deadline) {
+                FERRY_LOG(Warn, "drain deadline reached, closing the remaining connections")
+                    .num("connections", static_cast<int64_t>(live))
+                    .num("drainTimeoutMs", static_cast<int64_t>(config_.takeover.drain_timeout_ms));
+                return 0;
+            }
+        }
+    }
+}
+
+void Service::serve_successor() {
+    Fd connection(::accept4(takeover_listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!connection) return;
+    takeover::Manifest manifest;
+    manifest.pid = ::getpid();
+    manifest.version = FERRY_VERSION;
+    std::vector<int> fds;
+    for (const auto& r : registry_) {
+        manifest.sockets.push_back({r.kind, r.address, r.name, {}});
+        fds.push_back(r.fd.get());
+    }
+    manifest.sockets.push_back({SocketKind::Takeover, {}, {}, config_.takeover.path});
+    fds.push_back(takeover_listener_.get());
+    if (config_.takeover.save_state) manifest.state = config_.takeover.save_state();
+    std::string error;
+    auto pid = takeover::offer(connection.get(), manifest, fds, &error);
+    if (!pid) {
+        if (!error.empty()) {
+            FERRY_LOG(Warn, "takeover refused").str("error", error);
+        }
+        return;
+    }
+    FERRY_LOG(Info, "offered our sockets to a successor")
+        .num("successorPid", *pid)
+        .num("sockets", static_cast<int64_t>(fds.size()));
+    successor_pid_ = *pid;
+    successor_ = std::move(connection);
+}
+
+void Service::hand_over() {
+    // Stop accepting everywhere before confirming: once the successor hears back, it is the only one that
+    // accepts, and the only one that listens for the next successor.
+    std::mutex mutex;
+    std::condition_variable stopped;
+    size_t pending = workers_.size();
+    for (auto& w : workers_) {
+        Worker* worker = w.get();
+        worker->loop().post([worker, &mutex, &stopped, &pending] {
+            worker->stop_accepting();
+            std::lock_guard lock(mutex);
+            if (--pending == 0) stopped.notify_one();
+        });
+    }
+    {
+        std::unique_lock lock(mutex);
+        stopped.wait(lock, [&] { return pending == 0; });
+    }
+    registry_.clear();
+    takeover_listener_.reset();
+    takeover::acknowledge(successor_.get());
+    successor_.reset();
+    handed_over_ = true;
+    FERRY_LOG(Info, "handed over to the successor, draining")
+        .num("successorPid", successor_pid_)
+        .num("connections", static_cast<int64_t>(admission_->live()))
+        .num("drainTimeoutMs", static_cast<int64_t>(config_.takeover.drain_timeout_ms));
 }
 
 std::vector<std::string> Service::update(std::vector<std::shared_ptr<const ListenerConfig>> next) {
@@ -563,6 +799,8 @@ std::vector<std::string> Service::update(std::vector<std::shared_ptr<const Liste
         for (const auto& current : config_.listeners)
             if (current->name == config->name) old = current.get();
         if (old && same_sockets(*old, *config) && !config->udp) {
+            for (auto& r : registry_)
+                if (r.owner == old) r.owner = config.get();
             // Same sockets, new combination: each loop swaps the context of its sockets.
             const ConnectionObserver* observer = config->observer ? config->observer : &kSilent;
             for (auto& w : workers_) {
@@ -582,6 +820,7 @@ std::vector<std::string> Service::update(std::vector<std::shared_ptr<const Liste
             continue;
         }
         if (old) {
+            std::erase_if(registry_, [old](const Registered& r) { return r.owner == old; });
             for (auto& w : workers_) {
                 Worker* worker = w.get();
                 worker->loop().post([worker, old] { worker->remove_listeners_of(old); });
@@ -595,6 +834,7 @@ std::vector<std::string> Service::update(std::vector<std::shared_ptr<const Liste
         for (const auto& k : kept) stays = stays || k->name == current->name;
         if (stays) continue;
         const ListenerConfig* old = current.get();
+        std::erase_if(registry_, [old](const Registered& r) { return r.owner == old; });
         for (auto& w : workers_) {
             Worker* worker = w.get();
             worker->loop().post([worker, old] { worker->remove_listeners_of(old); });

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "inbound/inbound.h"
@@ -17,6 +18,7 @@
 #include "core/net_address.h"
 #include "engine/admission.h"
 #include "engine/events.h"
+#include "engine/inherited_sockets.h"
 #include "outbound/outbound.h"
 #include "core/socket_util.h"
 #include "relay/splice_pump.h"
@@ -85,6 +87,19 @@ struct ListenerConfig {
     std::shared_ptr<const void> parts;
 };
 
+// Zero-downtime restarts (engine/takeover.h).
+struct TakeoverConfig {
+    std::string path;  // the takeover socket ("@name": abstract); empty: none
+    // After a successor took over: how long the connections this process still carries may take to finish
+    // before they are closed.
+    uint64_t drain_timeout_ms = 30000;
+    // The front end's state for a successor (moproxy's server statistics, mmproxy's routing), as text; called on
+    // the main thread when a successor asks. Unset: none.
+    std::function<std::string()> save_state;
+    // Given the predecessor's state, before anything is bound (not called when there was no predecessor).
+    std::function<void(std::string_view)> restore_state;
+};
+
 struct ServiceConfig {
     std::vector<std::shared_ptr<const ListenerConfig>> listeners;
     size_t threads = 0;  // 0: one loop per CPU in our affinity mask
@@ -92,6 +107,7 @@ struct ServiceConfig {
     // Called on the main thread for SIGHUP; when unset SIGHUP keeps its default action.
     std::function<void()> on_reload;
     OverloadConfig overload;  // engine/admission.h: the connection limits of the whole service
+    TakeoverConfig takeover;
     // Whom to become once every listener is bound (-user and its config keys): run() drops to it on the main
     // thread before on_ready and before any loop thread starts (support/privileges.h); a failure ends run()
     // with 1.
@@ -125,7 +141,13 @@ public:
     // SIGTERM (calling config.on_reload for SIGHUP), stops them and returns 0; `on_ready` runs once all
     // listeners are bound (and privileges dropped, with config.drop_to). Returns 1 after logging the error when a
     // listener cannot be bound or the privileges cannot be dropped.
+    // Sockets passed by systemd (LISTEN_FDS) and, with config.takeover.path, those of a running ferry there are
+    // used before anything is bound fresh. With a takeover path it also serves a successor: once one commits,
+    // it stops accepting, lets its connections finish within the drain deadline and returns 0.
     int run(const std::function<void()>& on_ready = {});
+    // After run(): whether a successor took over (the front end then leaves shared state, such as policy
+    // routing, in place for it).
+    bool handed_over() const { return handed_over_; }
 
     // From the main thread while running (in on_reload): the listeners become `next`. A listener whose name and
     // addresses are unchanged keeps its sockets and takes the new combination for the connections it accepts
@@ -138,6 +160,22 @@ public:
 
 private:
     struct Bound;
+    // A listening socket as a successor would receive it: our own duplicate of it, and what it serves.
+    struct Registered {
+        Fd fd;
+        SocketKind kind = SocketKind::Tcp;
+        SocketAddress address;
+        std::string name;
+        const ListenerConfig* owner = nullptr;  // null for the extra listeners
+    };
+    Fd open_listening(SocketKind kind, const SocketAddress& address, const ListenOptions& options,
+                      int share_with, std::string* error);
+    void remember(int fd, SocketKind kind, const SocketAddress& address, const std::string& name,
+                  const ListenerConfig* owner);
+    bool take_over(std::string* error);
+    int wait_for_signals(sigset_t signals);
+    void serve_successor();
+    void hand_over();
     bool bind_listener(const std::shared_ptr<const ListenerConfig>& config, std::vector<Bound>& out,
                        std::string* error);
     void attach(std::vector<Bound>& bound);
@@ -146,6 +184,13 @@ private:
     std::unique_ptr<Admission> admission_;
     std::vector<std::unique_ptr<Worker>> workers_;
     size_t next_number_ = 0;  // ListenerInfo::number of the next listening socket
+    InheritedSockets inherited_;  // from systemd or a predecessor, until bound listeners took them
+    std::vector<Registered> registry_;  // with a takeover path only
+    Fd takeover_listener_;              // where a successor finds us
+    Fd takeover_predecessor_;           // to the ferry we took over from, until we commit
+    Fd successor_;                      // a successor that has our offer, until it commits or gives up
+    int64_t successor_pid_ = 0;
+    bool handed_over_ = false;
 };
 
 // Service(config).run(on_ready): for front ends that never update their listeners.

@@ -202,6 +202,9 @@ public:
                   const ConnectionObserver* observer);
     // On this loop's thread: the listening sockets serving `old` stop accepting and are closed.
     void remove_listeners_of(const ListenerConfig* old);
+    // A successor took over: every listener of this loop (TCP, UDP with its flows, extra) stops and closes its
+    // socket; the connections already accepted carry on.
+    void stop_accepting();
     // Takes a freshly accepted socket.
     void on_accepted(Listener& listener, Fd fd, const SocketAddress& peer);
     void unlink(Connection& c);

@@ -733,6 +733,14 @@ bool PolicyRouting::install(const Plan& plan, std::string* error) {
         }
         if (auto found = find_rule(rules.rules); found != rules.rules.end()) {
             notes_.push_back(describe_rule(*found) + " is already present: leaving it alone");
+            Change entry;
+            entry.kind = ChangeKind::Rule;
+            entry.family = family;
+            entry.text = describe_rule(wanted_rule, "add");
+            entry.rule = rule_to_delete(wanted_rule);
+            entry.rule.priority = found->priority;
+            entry.undo_text = describe_rule(entry.rule, "del");
+            present_.push_back(std::move(entry));
         } else {
             const uint32_t seq = socket.next_seq();
             ReplyReader reader(seq, false);
@@ -775,6 +783,14 @@ bool PolicyRouting::install(const Plan& plan, std::string* error) {
         }
         if (auto found = find_route(routes.routes); found != routes.routes.end()) {
             notes_.push_back(describe_route(*found, loopback) + " is already present: leaving it alone");
+            Change entry;
+            entry.kind = ChangeKind::Route;
+            entry.family = family;
+            entry.text = describe_route(wanted_route, loopback, "add");
+            entry.route = route_to_delete(wanted_route);
+            entry.route.priority = found->priority;
+            entry.undo_text = describe_route(entry.route, loopback, "del");
+            present_.push_back(std::move(entry));
             continue;
         }
         const uint32_t seq = socket.next_seq();
@@ -808,6 +824,20 @@ bool PolicyRouting::install(const Plan& plan, std::string* error) {
         added_.push_back(std::move(entry));
     }
     return true;
+}
+
+std::vector<Change> PolicyRouting::adopt(const std::vector<std::string>& texts) {
+    std::vector<Change> adopted;
+    for (auto it = present_.begin(); it != present_.end();) {
+        if (std::find(texts.begin(), texts.end(), it->text) == texts.end()) {
+            ++it;
+            continue;
+        }
+        adopted.push_back(*it);
+        added_.push_back(std::move(*it));
+        it = present_.erase(it);
+    }
+    return adopted;
 }
 
 std::vector<std::string> PolicyRouting::remove(std::vector<Change>* removed) {

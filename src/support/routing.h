@@ -202,6 +202,11 @@ public:
     // table 123 is already present (pref 100): leaving it alone".
     const std::vector<std::string>& notes() const { return notes_; }
 
+    // Takes over from a predecessor (a ferry that handed its sockets to us): of what install() found already
+    // present, the entries whose add text (Change::text) is in `texts` (the predecessor's added()) become ours,
+    // to be removed by remove() at our exit; the predecessor leaves them in place. Returns those adopted.
+    std::vector<Change> adopt(const std::vector<std::string>& texts);
+
     // Removes what install() added, newest first. An entry already gone counts as removed. Entries it could
     // not remove stay in added() so a later call may retry; removed ones are forgotten, so calling again is
     // harmless. Returns one line per failure (never fatal); appends what it removed to *removed if given.
@@ -211,6 +216,7 @@ public:
 private:
     std::vector<Change> added_;
     std::vector<std::string> notes_;
+    std::vector<Change> present_;  // found already there, with the request that would remove each
 };
 
 }  // namespace ferry::routing

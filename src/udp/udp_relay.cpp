@@ -29,6 +29,14 @@ UdpListener::~UdpListener() {
     flows_.clear();
 }
 
+void UdpListener::stop() {
+    worker_.loop().remove(fd_.get());
+    for (auto& [key, f] : flows_) {
+        f->idle.cancel();
+        worker_.loop().remove(f->fd.get());
+    }
+}
+
 bool UdpListener::start() { return worker_.loop().add(fd_.get(), this, EPOLLIN); }
 
 void UdpListener::on_io(uint32_t) { receive_batch(); }

@@ -27,6 +27,9 @@ public:
     ~UdpListener();
     bool start();
     void on_io(uint32_t events) override;
+    // Stops reading datagrams and serving replies (a successor took over the socket); destroy it after the
+    // current batch of events.
+    void stop();
 
 private:
     struct Flow final : public IoHandler, public TimerHandler {

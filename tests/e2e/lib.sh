@@ -836,3 +836,75 @@ for line in open(path, errors='replace'):
 print(n)
 PY
 }
+
+# ------------------------------------------------------------------ zero-downtime restarts (takeover)
+
+# forget PID: the process is meant to exit (it handed over): not a proxy that must still run at the end.
+forget() {
+    local pid=$1 i keep=()
+    for i in "${E2E_PROXY_PIDS[@]}"; do [[ $i != "$pid" ]] && keep+=("$i"); done
+    E2E_PROXY_PIDS=("${keep[@]}")
+}
+
+# exit_status PID TIMEOUT_S: waits for PID (a child of this shell) to exit; EXIT_STATUS is its status, or
+# "running". Not in a $(...) subshell: only this shell can reap its children.
+exit_status() {
+    local pid=$1 timeout=$2 i
+    EXIT_STATUS=running
+    for ((i = 0; i < timeout * 10; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid"
+            EXIT_STATUS=$?
+            return
+        fi
+        sleep 0.1
+    done
+}
+
+# successor NS CMD...: starts CMD in NS as the next generation (PROXY_LOG, PROXY_PID), waits for it to say it
+# took over (5 s). Returns 1 if it did not.
+successor() {
+    local ns=$1 i
+    shift
+    PROXY_N=$((PROXY_N + 1))
+    PROXY_LOG=$WORK/proxy$PROXY_N.log
+    ip netns exec "$ns" "$@" 2>"$PROXY_LOG" >"$PROXY_LOG.stdout" &
+    PROXY_PID=$!
+    E2E_PIDS+=("$PROXY_PID")
+    E2E_PROXY_LOGS+=("$PROXY_LOG")
+    E2E_PROXY_PIDS+=("$PROXY_PID")
+    for ((i = 0; i < 50; i++)); do
+        grep -q 'took over, the predecessor stopped accepting' "$PROXY_LOG" "$PROXY_LOG.stdout" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# load_start NS ARGS...: the load generator in the background (LOAD_OUT, LOAD_STOP, LOAD_PID).
+load_start() {
+    local ns=$1
+    shift
+    LOAD_N=$(( ${LOAD_N:-0} + 1 ))
+    LOAD_OUT=$WORK/load$LOAD_N.json
+    LOAD_STOP=$WORK/load$LOAD_N.stop
+    ip netns exec "$ns" "$PYTHON" "$E2E_DIR/../takeover_load.py" --stop-file "$LOAD_STOP" --out "$LOAD_OUT" "$@" 2>"$WORK/load$LOAD_N.err" &
+    LOAD_PID=$!
+    E2E_PIDS+=("$LOAD_PID")
+}
+
+# load_stop NAME MIN_OK: stops the load generator and checks it had no failure and at least MIN_OK connections.
+load_stop() {
+    local name=$1 min=$2
+    touch "$LOAD_STOP"
+    wait "$LOAD_PID"
+    local ok failed long_failed
+    ok=$(jget "$(cat "$LOAD_OUT" 2>/dev/null)" ok)
+    failed=$(jget "$(cat "$LOAD_OUT" 2>/dev/null)" failed)
+    long_failed=$(jget "$(cat "$LOAD_OUT" 2>/dev/null)" long_failed)
+    note "$name: $(cat "$LOAD_OUT" 2>/dev/null)"
+    if [[ $failed == 0 && $long_failed == 0 && ${ok:-0} -ge $min ]]; then
+        ok "$name: $ok connections, none failed"
+    else
+        not_ok "$name: no connection fails" "$(cat "$LOAD_OUT" 2>/dev/null)" "$(tail -n 5 "$WORK/load$LOAD_N.err")"
+    fi
+}

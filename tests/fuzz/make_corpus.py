@@ -468,6 +468,29 @@ def srcproxy_acl():
     }
 
 
+# ---------------------------------------------------------------- takeover (manifest, hello, saved servers)
+
+def takeover():
+    saved = ('{"servers":[{"tag":"a","protocol":"SOCKSv5","address":"127.0.0.1:1081","score":120,"up":true,'
+             '"last_delay_ms":20,"score_before_down":null,"closes":["5",3],"history":[20,null,25],"delay":25,'
+             '"conn_total":5,"conn_error":1,"tx_bytes":15000,"rx_bytes":15000}]}')
+    return {
+        "manifest": '{"takeover":1,"pid":42,"version":"0.1.0","sockets":[{"kind":"tcp","address":"0.0.0.0:8443",'
+                    '"name":"","path":""},{"kind":"udp","address":"[2001:db8::1]:53","name":"dns","path":""},'
+                    '{"kind":"takeover","address":"","name":"","path":"/run/ferry.sock"}],"state":"x\\ny\\n"}',
+        "manifest_state": '{"takeover":1,"pid":7,"version":"v","sockets":[],"state":' +
+                          '"' + saved.replace('"', '\\"') + '"}',
+        "hello": '{"takeover":1,"pid":31337,"version":"0.1.0"}',
+        "wrong_version": '{"takeover":2,"pid":1,"sockets":[]}',
+        "bad_kind": '{"takeover":1,"sockets":[{"kind":"sctp","address":"1.2.3.4:5"}]}',
+        "saved_servers": saved,
+        "saved_down": '{"servers":[{"tag":"b","protocol":"HTTP","address":"[::1]:3128","score":null,"up":false,'
+                      '"last_delay_ms":null,"score_before_down":400,"closes":["18446744073709551615",64],'
+                      '"history":[null,null],"delay":null,"conn_total":0,"conn_error":0,"tx_bytes":0,'
+                      '"rx_bytes":0}]}',
+    }
+
+
 TARGETS = {
     "proxy_protocol": proxy_protocol,
     "socks5_server": socks5_server,
@@ -482,6 +505,7 @@ TARGETS = {
     "subnets": subnets,
     "udp_datagram": udp_datagram,
     "srcproxy_acl": srcproxy_acl,
+    "takeover": takeover,
 }
 
 if __name__ == "__main__":

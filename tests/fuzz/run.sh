@@ -38,6 +38,7 @@ declare -A MAX_LEN=(
     [subnets]=2048
     [udp_datagram]=1024
     [srcproxy_acl]=1024
+    [takeover]=4096
 )
 targets=("$@")
 if ((${#targets[@]} == 0)); then

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 
@@ -132,9 +133,31 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     config.listeners.push_back(listener);
     config.threads = static_cast<size_t>(options.threads);
     config.overload = options.overload_config;
+    config.takeover = options.takeover_config;
+    // A successor takes over our policy routing (one add text per line) and removes it at its own exit.
+    config.takeover.save_state = [&routes] {
+        std::string state;
+        for (const auto& change : routes.added()) state += change.text + "\n";
+        return state;
+    };
+    config.takeover.restore_state = [&routes](std::string_view state) {
+        std::vector<std::string> texts;
+        for (size_t at = 0, end; at < state.size(); at = end + 1) {
+            end = std::min(state.find('\n', at), state.size());
+            texts.emplace_back(state.substr(at, end - at));
+        }
+        for (const auto& change : routes.adopt(texts))
+            FERRY_LOG(Info, "routing taken over").str("rule", change.text);
+    };
     config.drop_to = std::move(drop_to);
 
-    int status = run_service(std::move(config));
+    Service service(std::move(config));
+    int status = service.run();
+    if (service.handed_over()) {
+        for (const auto& change : routes.added())
+            FERRY_LOG(Info, "routing left to the successor").str("rule", change.text);
+        return status;
+    }
 
     std::vector<routing::Change> removed;
     for (const auto& failure : routes.remove(&removed)) FERRY_LOG(Error, "failed to remove routing").str("error", failure);

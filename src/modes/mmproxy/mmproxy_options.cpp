@@ -64,6 +64,7 @@ void define_flags(goflag::FlagSet* fs, Options* o) {
                    "With -dynamic-destination, where clients may be sent: PREFIX[:PORT[-PORT]],... "
                    "(e.g. 127.0.0.1:443,[::1]:8000-8999); empty allows any");
     define_overload_flags(*fs, &o->overload);
+    define_takeover_flags(*fs, &o->takeover);
     fs->string_var(&o->user, "user", o->user,
                    "Once listening, switch to this user (NAME, NAME:GROUP, UID or UID:GID), keeping only the "
                    "capabilities spoofing needs");
@@ -201,6 +202,7 @@ std::optional<ValidationError> validate(Options* o) {
         o->destination_rules.push_back(*rule);
     }
     if (auto e = overload_config(o->overload, &o->overload_config)) return invalid(*e);
+    if (auto e = takeover_config(o->takeover, &o->takeover_config)) return invalid(*e);
     if (!o->destination_rules.empty() && !o->dynamic_destination)
         return invalid("-allowed-destinations needs -dynamic-destination");
     if (o->dynamic_destination && o->protocol != Protocol::Tcp)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "modes/overload_flags.h"
+#include "modes/takeover_flags.h"
 #include "support/goflag.h"
 #include "core/net_address.h"
 #include "outbound/route.h"
@@ -48,6 +49,7 @@ struct Options {
     int64_t routing_table = 123;                                  // -routing-table
     std::string allowed_destinations;  // -allowed-destinations PREFIX[:PORT[-PORT]],... (with -dynamic-destination)
     OverloadFlags overload;  // -max-connections, -max-connections-per-source, -max-handshakes-per-source
+    TakeoverFlags takeover;  // -takeover-socket, -drain-timeout
     std::string user;        // -user NAME[:GROUP] ("" = stay who we are)
 
     // Filled in by validate() from the strings above.
@@ -58,6 +60,7 @@ struct Options {
     RelayMode relay_mode = RelayMode::Splice;
     std::vector<DestinationRule> destination_rules;  // from allowed_destinations
     OverloadConfig overload_config;                  // from overload
+    TakeoverConfig takeover_config;  // from takeover
     std::optional<privileges::UserSpec> user_spec;   // from user
 };
 

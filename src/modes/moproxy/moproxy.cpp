@@ -184,6 +184,8 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     config.listeners.push_back(listener);
     config.threads = options.threads;
     config.overload = options.overload;
+    config.takeover = options.takeover;
+    backends::hand_over_statistics(prober, config.takeover);
     if (options.stats_bind) config.extra_listeners.push_back({*options.stats_bind, &status, "status"});
     config.drop_to = std::move(drop_to);
     config.on_reload = [&] {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "modes/takeover_flags.h"
+
 namespace ferry::moproxy {
 
 using backends::Protocol;
@@ -39,6 +41,8 @@ enum class Opt {
     MaxConnections,
     MaxConnectionsPerSource,
     MaxHandshakesPerSource,
+    TakeoverSocket,
+    DrainTimeout,
     User,
     NoBind,
     Help,
@@ -98,6 +102,11 @@ constexpr OptionDef kOptions[] = {
      "Connections at once from one client address (IPv6: one /64); 0: no limit", "0"},
     {Opt::MaxHandshakesPerSource, 0, "max-handshakes-per-source", Kind::Value, "<N>",
      "Connections from one client address still in their SOCKS5 handshake; 0: no limit", "0"},
+    {Opt::TakeoverSocket, 0, "takeover-socket", Kind::Value, "<PATH>",
+     "Unix socket (@name: abstract) where a running ferry hands its sockets and server statistics to a new one "
+     "started with the same path: restarts without a refused connection", ""},
+    {Opt::DrainTimeout, 0, "drain-timeout", Kind::Value, "<SECONDS>",
+     "After a successor took over, how long connections may take to finish before they are closed", "30"},
     {Opt::User, 0, "user", Kind::Value, "<USER>",
      "Once listening, switch to this user (NAME, NAME:GROUP, UID or UID:GID) without any capability", ""},
     {Opt::NoBind, 0, "no-bind", Kind::Flag, "", "With check: do not try to bind the listeners", ""},
@@ -307,6 +316,16 @@ std::optional<std::string> apply(Opt opt, std::string_view v, Options& o) {
                 return std::nullopt;
             }
             return "not a whole number of seconds (up to " + std::to_string(kMaxTimeoutSeconds) + ")";
+        case Opt::TakeoverSocket:
+            if (auto e = check_takeover_path(std::string(v))) return *e;
+            o.takeover.path = std::string(v);
+            return std::nullopt;
+        case Opt::DrainTimeout:
+            if (auto n = parse_unsigned(v, kMaxDrainTimeoutMs / 1000)) {
+                o.takeover.drain_timeout_ms = *n * 1000;
+                return std::nullopt;
+            }
+            return "not a whole number of seconds (up to " + std::to_string(kMaxDrainTimeoutMs / 1000) + ")";
         case Opt::MaxConnections:
             if (auto n = parse_unsigned(v, kMaxConnections)) {
                 o.overload.max_connections = *n;

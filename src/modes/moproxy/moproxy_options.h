@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/admission.h"
+#include "engine/service.h"
 #include "support/log.h"
 #include "core/net_address.h"
 #include "backends/server_list.h"
@@ -69,6 +70,8 @@ struct Options {
     uint64_t halfclose_timeout_ms = 60 * 1000;    // --halfclose-timeout SECONDS
     // --max-connections N, --max-connections-per-source N, --max-handshakes-per-source N (0: auto / none).
     OverloadConfig overload;
+    // --takeover-socket PATH, --drain-timeout SECONDS (engine/takeover.h); save/restore are set by the mode.
+    TakeoverConfig takeover;
     std::string user;                          // --user USER ("" = stay who we are)
     std::optional<privileges::UserSpec> user_spec;  // from user
     bool check = false;                        // the `check` subcommand: validate the configuration and exit

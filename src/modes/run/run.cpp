@@ -275,11 +275,15 @@ int run_run(const std::vector<std::string>& args, const std::string& argv0) {
     service_config.listeners = listeners;
     service_config.threads = config.globals.threads;
     service_config.overload = config.globals.overload;
+    service_config.takeover = config.globals.takeover;
+    // With servers, the successor keeps ranking them where we left off.
+    backends::hand_over_statistics(prober, service_config.takeover);
     if (config.globals.status) service_config.extra_listeners.push_back({*config.globals.status, &status, "status"});
     service_config.drop_to = std::move(drop_to);
     Service service(std::move(service_config));
     const std::optional<SocketAddress> status_address = config.globals.status;
     const OverloadConfig overload = config.globals.overload;
+    const TakeoverConfig takeover = config.globals.takeover;
     const std::optional<privileges::UserSpec> user = config.globals.user;
     auto reload = [&] {
         auto next = run::load_run_config(file);
@@ -294,6 +298,10 @@ int run_run(const std::vector<std::string>& args, const std::string& argv0) {
         }
         if (next.config->globals.status != status_address) {
             FERRY_LOG(Warn, "the status address changes only with a restart").str("file", file);
+        }
+        const TakeoverConfig& t = next.config->globals.takeover;
+        if (t.path != takeover.path || t.drain_timeout_ms != takeover.drain_timeout_ms) {
+            FERRY_LOG(Warn, "the takeover socket and drain timeout change only with a restart").str("file", file);
         }
         const OverloadConfig& o = next.config->globals.overload;
         if (o.max_connections != overload.max_connections ||

@@ -3,6 +3,7 @@
 #include "support/file_util.h"
 #include "support/goflag.h"
 #include "support/ini.h"
+#include "modes/takeover_flags.h"
 
 #include <arpa/inet.h>
 
@@ -124,7 +125,8 @@ constexpr std::string_view kFerryKeys[] = {"threads",         "log-level",
                                            "probe",           "test-dns",
                                            "max-wait",        "status",
                                            "max-connections", "max-connections-per-source",
-                                           "max-handshakes-per-source", "user"};
+                                           "max-handshakes-per-source", "takeover-socket",
+                                           "drain-timeout",   "user"};
 // More connections than any fd limit allows is a typo.
 constexpr uint64_t kMaxConnections = uint64_t{1} << 32;
 
@@ -568,6 +570,14 @@ private:
                 (k.name == "max-connections-per-source" ? g.overload.max_connections_per_source
                                                         : g.overload.max_handshakes_per_source) =
                     static_cast<uint32_t>(*n);
+            } else if (k.name == "takeover-socket") {
+                if (auto e = check_takeover_path(k.value)) return bad(k, *e);
+                g.takeover.path = k.value;
+            } else if (k.name == "drain-timeout") {
+                std::optional<uint64_t> ms = parse_duration_ms(k.value);
+                if (!ms) return bad(k, "is not a duration (\"30\", \"30s\", \"2m\")");
+                if (auto e = check_drain_timeout_ms(*ms)) return bad(k, *e);
+                g.takeover.drain_timeout_ms = *ms;
             } else if (k.name == "user") {
                 g.user = privileges::parse_user_spec(k.value, &why);
                 if (!g.user) return bad(k, "is not a user (NAME[:GROUP] or UID[:GID]): " + why);

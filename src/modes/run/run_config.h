@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "engine/admission.h"
+#include "engine/service.h"
 #include "backends/server_list.h"
 #include "core/net_address.h"
 #include "inbound/srcproxy_acl.h"
@@ -136,6 +137,8 @@ struct Globals {
     // max-connections = N (0: what the open-file limit allows), max-connections-per-source = N,
     // max-handshakes-per-source = N (0: no limit): the whole process's overload protection.
     OverloadConfig overload;
+    // takeover-socket = PATH, drain-timeout = DURATION (default 30 s): zero-downtime restarts.
+    TakeoverConfig takeover;
     // user = NAME[:GROUP] (or UID[:GID]): once listening, switch to this user, keeping only the capabilities
     // the listeners need (modes/privilege_needs.h); looked up by the front end. Changes only with a restart.
     std::optional<privileges::UserSpec> user;

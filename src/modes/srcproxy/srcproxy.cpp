@@ -125,10 +125,11 @@ std::shared_ptr<ListenerConfig> base_listener(const SocketAddress& listen, gofla
 }
 
 ServiceConfig service_of(std::shared_ptr<ListenerConfig> listener, const OverloadConfig& overload,
-                         std::optional<privileges::DropTarget> drop_to) {
+                         const TakeoverConfig& takeover, std::optional<privileges::DropTarget> drop_to) {
     ServiceConfig config;
     config.listeners.push_back(std::move(listener));
     config.overload = overload;
+    config.takeover = takeover;
     config.drop_to = std::move(drop_to);
     return config;
 }
@@ -177,7 +178,7 @@ int run_server(const std::string& path) {
     if (!cfg.acl.enabled() && info_enabled()) log::plain("[info] acl is off: every client may use any source address");
     std::optional<privileges::DropTarget> drop_to;
     if (user) drop_to = privileges::DropTarget{std::move(*user), srcproxy_server_requirements(transparent)};
-    return run_service(service_of(std::move(listener), cfg.overload, std::move(drop_to)), [&] {
+    return run_service(service_of(std::move(listener), cfg.overload, cfg.takeover, std::move(drop_to)), [&] {
         if (info_enabled()) log::plain("[info] listening on " + cfg.listen.text);
     });
 }
@@ -236,7 +237,7 @@ int run_client(const std::string& path) {
     listener->observer = &clog;
     std::optional<privileges::DropTarget> drop_to;
     if (user) drop_to = privileges::DropTarget{std::move(*user), srcproxy_client_requirements(cfg)};
-    return run_service(service_of(std::move(listener), cfg.overload, std::move(drop_to)), [&] {
+    return run_service(service_of(std::move(listener), cfg.overload, cfg.takeover, std::move(drop_to)), [&] {
         if (info_enabled()) log::plain("[info] listening on " + cfg.listen.text);
     });
 }

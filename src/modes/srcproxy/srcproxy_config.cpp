@@ -11,6 +11,7 @@
 #include <cstring>
 #include <span>
 
+#include "modes/takeover_flags.h"
 #include "support/json5.h"
 #include "proto/srcproxy_header.h"
 #include "support/subnets.h"
@@ -347,6 +348,22 @@ public:
         return true;
     }
 
+    // top[first..first+1]: takeover_socket (a path, "@name" abstract), drain_timeout (a duration or seconds).
+    bool takeover(const std::vector<const cJSON*>& top, size_t first, TakeoverConfig& out) {
+        if (const cJSON* i = top[first]) {
+            if (!string_value(i, i->string, out.path)) return false;
+            if (auto e = check_takeover_path(out.path))
+                return fail_key(i, i->string, goflag::quote(out.path) + " " + *e);
+        }
+        if (const cJSON* i = top[first + 1]) {
+            goflag::Duration d{};
+            if (!timeout(i, i->string, d)) return false;
+            out.drain_timeout_ms = goflag::ceil_ms(d);
+            if (auto e = check_drain_timeout_ms(out.drain_timeout_ms)) return fail_key(i, i->string, *e);
+        }
+        return true;
+    }
+
     bool local_addr(const cJSON* item, const std::string& path, std::optional<LocalAddr>& out) {
         std::string text;
         if (!string_value(item, path, text)) return false;
@@ -485,7 +502,8 @@ ClientConfigResult parse_client_config(std::string_view text, std::string_view f
         static constexpr std::string_view kTop[] = {"inbound",         "outbound",
                                                     "timeout",         "log_level",
                                                     "max_connections", "max_connections_per_source",
-                                                    "max_handshakes_per_source", "user"};
+                                                    "max_handshakes_per_source", "takeover_socket",
+                                                    "drain_timeout",   "user"};
         std::vector<const cJSON*> top;
         if (!r.members(root, "", kTop, top)) return;
 
@@ -529,7 +547,8 @@ ClientConfigResult parse_client_config(std::string_view text, std::string_view f
         if (top[2] && !r.timeout(top[2], top[2]->string, c.timeout)) return;
         if (top[3] && !r.log_level(top[3], top[3]->string, c.log_level)) return;
         if (!r.overload(top, 4, c.overload)) return;
-        if (top[7] && !r.user(top[7], top[7]->string, c.user, c.user_line)) return;
+        if (!r.takeover(top, 7, c.takeover)) return;
+        if (top[9] && !r.user(top[9], top[9]->string, c.user, c.user_line)) return;
     }();
     return finish(r, std::move(c));
 }
@@ -546,7 +565,8 @@ ServerConfigResult parse_server_config(std::string_view text, std::string_view f
         static constexpr std::string_view kTop[] = {"listen",          "acl",
                                                     "timeout",         "log_level",
                                                     "max_connections", "max_connections_per_source",
-                                                    "max_handshakes_per_source", "user"};
+                                                    "max_handshakes_per_source", "takeover_socket",
+                                                    "drain_timeout",   "user"};
         std::vector<const cJSON*> top;
         if (!r.members(root, "", kTop, top)) return;
         if (!top[0]) return (void)r.missing(root, "listen");
@@ -555,7 +575,8 @@ ServerConfigResult parse_server_config(std::string_view text, std::string_view f
         if (top[2] && !r.timeout(top[2], top[2]->string, c.timeout)) return;
         if (top[3] && !r.log_level(top[3], top[3]->string, c.log_level)) return;
         if (!r.overload(top, 4, c.overload)) return;
-        if (top[7] && !r.user(top[7], top[7]->string, c.user, c.user_line)) return;
+        if (!r.takeover(top, 7, c.takeover)) return;
+        if (top[9] && !r.user(top[9], top[9]->string, c.user, c.user_line)) return;
     }();
     return finish(r, std::move(c));
 }

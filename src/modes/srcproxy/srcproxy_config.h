@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "engine/admission.h"
+#include "engine/service.h"
 #include "support/goflag.h"
 #include "core/net_address.h"
 #include "support/privileges.h"
@@ -82,6 +83,8 @@ struct ClientConfig {
     LogLevel log_level = LogLevel::Info;
     // ferry's: max_connections, max_connections_per_source, max_handshakes_per_source (numbers; 0: auto / none).
     OverloadConfig overload;
+    // ferry's: takeover_socket (a path), drain_timeout (a duration or seconds; default 30 s).
+    TakeoverConfig takeover;
     // ferry's `user`: once listening, switch to this user (NAME, NAME:GROUP, UID or UID:GID); none: stay.
     std::optional<privileges::UserSpec> user;
     int user_line = 0;  // of the `user` key, for the caller's lookup error
@@ -93,6 +96,7 @@ struct ServerConfig {
     goflag::Duration timeout = kDefaultTimeout;  // connect and idle timeout; 0 = none
     LogLevel log_level = LogLevel::Info;
     OverloadConfig overload;  // as ClientConfig's
+    TakeoverConfig takeover;  // as ClientConfig's
     std::optional<privileges::UserSpec> user;  // as ClientConfig's
     int user_line = 0;
 };

@@ -129,6 +129,7 @@ int run_tproxy(const std::vector<std::string>& args, const std::string& argv0) {
     config.listeners.push_back(std::move(listener));
     config.threads = static_cast<size_t>(o.threads);
     config.overload = o.overload_config;
+    config.takeover = o.takeover_config;
     config.drop_to = std::move(drop_to);
     return run_service(std::move(config), [&] {
         for (const auto& a : o.listen) FERRY_LOG(Info, "bound").str("address", a.to_string());

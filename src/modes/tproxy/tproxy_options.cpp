@@ -88,6 +88,7 @@ ParseOutcome parse(const std::vector<std::string>& args, const std::string& argv
                        "close a half-closed flow after this long without traffic (0: never)");
     flags.string_var(&o.log_level, "log-level", "info", "debug, info, warn or error");
     define_overload_flags(flags, &o.overload);
+    define_takeover_flags(flags, &o.takeover);
     flags.string_var(&o.user, "user", "",
                      "once listening, switch to this user (NAME, NAME:GROUP, UID or UID:GID), keeping only the "
                      "capabilities transparent proxying needs");
@@ -118,6 +119,7 @@ ParseOutcome parse(const std::vector<std::string>& args, const std::string& argv
                            {"halfclose-timeout", o.halfclose_timeout}})
         if (d.count() < 0) return invalid(std::string("-") + name + " must not be negative");
     if (auto e = overload_config(o.overload, &o.overload_config)) return invalid(*e);
+    if (auto e = takeover_config(o.takeover, &o.takeover_config)) return invalid(*e);
     if (o.log_level == "debug") o.min_level = log::Level::Debug;
     else if (o.log_level == "info") o.min_level = log::Level::Info;
     else if (o.log_level == "warn") o.min_level = log::Level::Warn;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "modes/overload_flags.h"
+#include "modes/takeover_flags.h"
 #include "support/goflag.h"
 #include "support/log.h"
 #include "core/net_address.h"
@@ -39,6 +40,7 @@ struct Options {
     goflag::Duration halfclose_timeout{0};                        // -halfclose-timeout (0: none)
     std::string log_level = "info";                               // -log-level
     OverloadFlags overload;  // -max-connections, -max-connections-per-source, -max-handshakes-per-source
+    TakeoverFlags takeover;  // -takeover-socket, -drain-timeout
     std::string user;        // -user NAME[:GROUP] ("" = stay who we are)
 
     // Filled in by validate().
@@ -46,6 +48,7 @@ struct Options {
     std::vector<InterceptorSpec> interceptor_specs;  // -insertionLabel's first, then -interceptors' in order
     log::Level min_level = log::Level::Info;
     OverloadConfig overload_config;
+    TakeoverConfig takeover_config;  // from takeover
     std::optional<privileges::UserSpec> user_spec;  // from user
 };
 

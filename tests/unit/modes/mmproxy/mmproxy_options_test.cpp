@@ -46,6 +46,9 @@ const char kFerryOnlyBlocks[][200] = {
     "127.0.0.1:443,[::1]:8000-8999); empty allows any\n",
     "  -connect-timeout duration\n"
     "    \tHow long to wait for the upstream connection to be established (default 10s)\n",
+    "  -drain-timeout duration\n"
+    "    \tAfter a successor took over, how long connections may take to finish before they are closed (default "
+    "30s)\n",
     "  -dynamic-destination\n"
     "    \tForward to the destination address and port in the PROXY header instead of -4/-6\n",
     "  -halfclose-timeout duration\n"
@@ -70,6 +73,9 @@ const char kFerryOnlyBlocks[][200] = {
     "exit (default true)\n",
     "  -routing-table int\n"
     "    \tRouting table number used by -routing for the local routes of spoofed replies (default 123)\n",
+    "  -takeover-socket path\n"
+    "    \tUnix socket path (@name: abstract) where a running ferry hands its listening sockets to a new one "
+    "started with the same path\n",
     "  -threads int\n"
     "    \tNumber of event-loop threads; 0 means one per CPU the process may run on\n",
     "  -user string\n"
@@ -109,24 +115,26 @@ TEST_CASE("usage: the 2.1 flags print exactly as go-mmproxy -h", "[mmproxy_optio
 
 TEST_CASE("usage: ferry's flags are listed alphabetically among them", "[mmproxy_options]") {
     std::vector<std::string> b = blocks(ferry::mmproxy::usage_text("/usr/sbin/go-mmproxy"));
-    REQUIRE(b.size() == 25);
+    REQUIRE(b.size() == 27);
     CHECK(b[0] == "Usage of /usr/sbin/go-mmproxy:\n");
     CHECK(b[3] == kFerryOnlyBlocks[0]);    // -allowed-destinations before -allowed-subnets
     CHECK(b[6] == kFerryOnlyBlocks[1]);    // -connect-timeout after -close-after
-    CHECK(b[7] == kFerryOnlyBlocks[2]);    // -dynamic-destination
-    CHECK(b[8] == kFerryOnlyBlocks[3]);    // -halfclose-timeout
-    CHECK(b[9] == kFerryOnlyBlocks[4]);    // -header-timeout
-    CHECK(b[10] == kFerryOnlyBlocks[5]);   // -idle-timeout
-    CHECK(b[12] == kFerryOnlyBlocks[6]);   // -listen-transparent after -l
-    CHECK(b[15] == kFerryOnlyBlocks[7]);   // -max-connections after -mark
-    CHECK(b[16] == kFerryOnlyBlocks[8]);   // -max-connections-per-source
-    CHECK(b[17] == kFerryOnlyBlocks[9]);   // -max-handshakes-per-source
-    CHECK(b[19] == kFerryOnlyBlocks[10]);  // -relay after -p
-    CHECK(b[20] == kFerryOnlyBlocks[11]);  // -routing
-    CHECK(b[21] == kFerryOnlyBlocks[12]);  // -routing-table
-    CHECK(b[22] == kFerryOnlyBlocks[13]);  // -threads
-    CHECK(b[23] == kFerryOnlyBlocks[14]);  // -user
-    CHECK(b[24].rfind("  -v int\n", 0) == 0);
+    CHECK(b[7] == kFerryOnlyBlocks[2]);    // -drain-timeout
+    CHECK(b[8] == kFerryOnlyBlocks[3]);    // -dynamic-destination
+    CHECK(b[9] == kFerryOnlyBlocks[4]);    // -halfclose-timeout
+    CHECK(b[10] == kFerryOnlyBlocks[5]);   // -header-timeout
+    CHECK(b[11] == kFerryOnlyBlocks[6]);   // -idle-timeout
+    CHECK(b[13] == kFerryOnlyBlocks[7]);   // -listen-transparent after -l
+    CHECK(b[16] == kFerryOnlyBlocks[8]);   // -max-connections after -mark
+    CHECK(b[17] == kFerryOnlyBlocks[9]);   // -max-connections-per-source
+    CHECK(b[18] == kFerryOnlyBlocks[10]);  // -max-handshakes-per-source
+    CHECK(b[20] == kFerryOnlyBlocks[11]);  // -relay after -p
+    CHECK(b[21] == kFerryOnlyBlocks[12]);  // -routing
+    CHECK(b[22] == kFerryOnlyBlocks[13]);  // -routing-table
+    CHECK(b[23] == kFerryOnlyBlocks[14]);  // -takeover-socket
+    CHECK(b[24] == kFerryOnlyBlocks[15]);  // -threads
+    CHECK(b[25] == kFerryOnlyBlocks[16]);  // -user
+    CHECK(b[26].rfind("  -v int\n", 0) == 0);
 }
 
 TEST_CASE("go-mmproxy 2.3's -dynamic-destination and -listen-transparent, ferry's -allowed-destinations",

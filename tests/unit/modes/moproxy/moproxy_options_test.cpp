@@ -405,6 +405,8 @@ TEST_CASE("usage: every option on one line, with its default", "[moproxy_options
         {"    --max-connections <N>", "[default: 0]"},
         {"    --max-connections-per-source <N>", "[default: 0]"},
         {"    --max-handshakes-per-source <N>", "[default: 0]"},
+        {"    --takeover-socket <PATH>", "Unix socket"},
+        {"    --drain-timeout <SECONDS>", "[default: 30]"},
         {"    --user <USER>", "switch to this user"},
         {"    --no-bind", "check"},
         {"-h, --help", "help"},
