@@ -3,8 +3,8 @@
 # nobody with exactly the capabilities it still needs, on every thread, and still works:
 #  - /proc/PID/status and /proc/PID/task/*/status: Uid and Gid (all four fields) nobody's, CapPrm = CapEff = the
 #    mode's set, CapBnd the same, CapInh and CapAmb empty, NoNewPrivs 1;
-#  - mmproxy (CAP_NET_ADMIN + CAP_NET_BIND_SERVICE): spoofed relays, one from a client port below 1024, and its
-#    policy routing still removed at exit; tproxy (the same): the server sees the client's own address;
+#  - mmproxy (CAP_NET_ADMIN + CAP_NET_BIND_SERVICE): spoofed TCP and UDP relays, some from a client port below
+#    1024, its policy routing still removed at exit, and a zero-downtime restart between two ferries as nobody; tproxy (the same): the server sees the client's own address;
 #    srcproxy server (the same) and client with a fwmark (CAP_NET_ADMIN): the destination sees the app's address;
 #    moproxy (nothing) through a microsocks backend; `ferry run` (CAP_NET_BIND_SERVICE): a reload binds a new
 #    listener on port 81 and warns that the user changes only with a restart;
@@ -65,8 +65,11 @@ drop_ns() {
 # ------------------------------------------------------------------ mmproxy
 mm_topology
 start_server "$NS_P" echo "127.0.0.1:$SRV_PORT" "[::1]:$SRV_PORT"
-start_proxy "$NS_P" -user nobody -threads 2 -v 2 -l "0.0.0.0:8443" -4 "127.0.0.1:$SRV_PORT" -6 "[::1]:$SRV_PORT" ||
-    finish
+UDP_ECHO=$WORK/udpecho.jsonl
+: >"$UDP_ECHO"
+bg_ns "$NS_P" udpecho "$PYTHON" "$PEER" udpecho --listen "127.0.0.1:$SRV_PORT" --listen "[::1]:$SRV_PORT" --log "$UDP_ECHO"
+start_proxy "$NS_P" -user nobody -p all -threads 2 -v 2 -l "0.0.0.0:8443" -4 "127.0.0.1:$SRV_PORT" \
+    -6 "[::1]:$SRV_PORT" || finish
 check_privileges "mmproxy -user nobody" "$PROXY_PID" "$NOBODY_UID" "$NOBODY_GID" "$MASK_ADMIN_BIND" "$MASK_ADMIN_BIND"
 check "mmproxy: one zap line says who it became and what it kept" log_find --msg "dropped privileges" \
     --field user=nobody --field uid="$NOBODY_UID" --field gid="$NOBODY_GID" \
@@ -82,6 +85,16 @@ next_port; mm_case "mmproxy after the drop, TCP4" "$P4:8443" "203.0.113.7:$NEXT_
 next_port; mm_case "mmproxy after the drop, TCP6" "[$P6]:8443" "[2001:db8:ff::7]:$NEXT_PORT" "[2001:db8:ff::1]:443"
 mm_case "mmproxy after the drop, a client port below 1024 (CAP_NET_BIND_SERVICE kept)" "$P4:8443" \
     "203.0.113.9:$(( 600 + RANDOM % 300 ))" "192.0.2.1:443"
+# UDP: each flow's socket is bound to the client's address and port after the drop (53: a low port).
+for src in "203.0.113.20:5353" "203.0.113.21:53" "[2001:db8:ff::20]:53"; do
+    [[ $src == \[* ]] && dst="[2001:db8:ff::1]:53" fam=0x22 || dst="192.0.2.1:53" fam=0x12
+    r=$(in_ns "$NS_C" "$PYTHON" "$PEER" udpclient --connect "$P4:8443" --payload d --count 3 \
+        --header-hex "$(hdr v2 --family "$fam" --src "$src" --dst "$dst")")
+    n=$("$PYTHON" -c 'import json, sys; print(sum(1 for l in open(sys.argv[1]) if l.strip() and json.loads(l)["peer"] == sys.argv[2]))' \
+        "$UDP_ECHO" "$src")
+    check_py "mmproxy -p all after the drop, UDP from $src: echoed back, the echo saw the client's address" \
+        "j0['replies'] == ['d-0', 'd-1', 'd-2'] and $n == 3" "$r"
+done
 check_eq "mmproxy: its policy routing is in place" "1 1" \
     "$(ip -n "$NS_P" rule show | grep -c 'lookup 123') $(ip -n "$NS_P" -6 rule show | grep -c 'lookup 123')"
 stop_proxy
@@ -91,6 +104,29 @@ check "mmproxy as nobody: the log says the routing was removed" log_find --msg "
 if grep -q '"msg":"failed to remove routing"' "$PROXY_LOG"; then
     not_ok "mmproxy as nobody: no routing removal failed" "$(grep 'failed to remove' "$PROXY_LOG")"
 else ok "mmproxy as nobody: no routing removal failed"; fi
+
+# A zero-downtime restart between two ferries that dropped to nobody: the socket is made as root before the drop,
+# the successor (started as root) takes the sockets and the routing, drops its own privileges, and removes the
+# routing at its exit.
+MM_TK=(-user nobody -threads 2 -l "0.0.0.0:8443" -4 "127.0.0.1:$SRV_PORT" -6 "[::1]:$SRV_PORT"
+    -takeover-socket "$WORK/mm.takeover")
+start_proxy "$NS_P" "${MM_TK[@]}" || finish
+old=$PROXY_PID
+check_eq "takeover: the socket was made as root, mode 0600, before the drop" "0 600" \
+    "$(stat -c '%u %a' "$WORK/mm.takeover" 2>&1)"
+if successor "$NS_P" "$FERRY" mmproxy "${MM_TK[@]}"; then
+    ok "takeover: a successor took over from a ferry running as nobody"
+else not_ok "takeover: a successor took over from a ferry running as nobody" "$(tail -n 5 "$PROXY_LOG")"; fi
+forget "$old"
+exit_status "$old" 5
+check_eq "takeover: the predecessor (nobody) exits 0" "0" "$EXIT_STATUS"
+check_privileges "takeover: the successor" "$PROXY_PID" "$NOBODY_UID" "$NOBODY_GID" "$MASK_ADMIN_BIND" \
+    "$MASK_ADMIN_BIND"
+check "takeover: the successor took the routing over" log_find --msg "routing taken over"
+next_port; mm_case "takeover: the successor relays" "$P4:8443" "203.0.113.12:$NEXT_PORT" "192.0.2.1:443"
+stop_proxy
+check_eq "takeover: the successor (nobody) removes the routing at exit" "0 0" \
+    "$(ip -n "$NS_P" rule show | grep -c 'lookup 123') $(ip -n "$NS_P" -6 rule show | grep -c 'lookup 123')"
 
 # A user that does not exist: exit 1 and a fatal line before anything is bound or routed.
 ip netns exec "$NS_P" "$FERRY" mmproxy -l 0.0.0.0:8444 -user no-such-user-ferry >"$WORK/bad.out" 2>"$WORK/bad.err"
