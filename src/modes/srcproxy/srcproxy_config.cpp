@@ -318,7 +318,6 @@ public:
         return true;
     }
 
-    // top[first..first+2]: max_connections, max_connections_per_source, max_handshakes_per_source.
     // ferry's `user`: NAME, NAME:GROUP, UID or UID:GID (support/privileges.h), looked up by the caller.
     bool user(const cJSON* item, const std::string& path, std::optional<privileges::UserSpec>& out, int& line) {
         std::string text, why;
@@ -330,6 +329,7 @@ public:
         return true;
     }
 
+    // top[first..first+2]: max_connections, max_connections_per_source, max_handshakes_per_source.
     bool overload(const std::vector<const cJSON*>& top, size_t first, OverloadConfig& out) {
         constexpr double kMaxConnections = 4294967296.0, kMaxPerSource = 4294967295.0;
         uint64_t n = 0;

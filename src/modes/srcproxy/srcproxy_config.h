@@ -12,7 +12,8 @@
 //                 fwmark? },                                  allowed_dst_ips?, allowed_dst_ports? } ],
 //     timeout?, log_level?                          timeout?, log_level?
 //   }                                             }
-// (plus ferry's keys in both: max_connections, max_connections_per_source, max_handshakes_per_source, user)
+// (plus ferry's keys in both: max_connections, max_connections_per_source, max_handshakes_per_source,
+// takeover_socket, drain_timeout, user)
 //
 // Where ferry differs from the reference (each is also said at the key):
 //   - `"acl": []` turns the ACL off and `"allowed_src_ips": []` allows any source, as the reference README says
