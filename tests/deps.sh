@@ -7,10 +7,11 @@ PACKAGES=(
     build-essential g++ make pkg-config libcap-dev libinih-dev libcjson-dev catch2 time
     haproxy go-mmproxy iproute2 iptables python3 procps psmisc socat netcat-openbsd gnuplot-nox
     shadowsocks-libev microsocks tinyproxy dnsmasq-base chromium curl dante-server redsocks tshark nftables
-    # socket activation (systemd-socket-activate) and the units' checks (systemd-analyze); PID 1 is not needed
-    systemd
-    # tests/e2e/privdrop.sh: setcap (file capabilities on a copy of ferry) and setpriv (run it as nobody)
-    libcap2-bin util-linux
+    # socket activation (systemd-socket-activate) and the units' checks (systemd-analyze); PID 1 is not needed;
+    # tests/e2e/systemd.sh also needs setpriv and unshare (util-linux) and strace (the units' SystemCallFilter)
+    systemd util-linux strace
+    # tests/e2e/privdrop.sh: setcap (file capabilities on a copy of ferry); setpriv (util-linux, above)
+    libcap2-bin
     # make fuzz: clang++ and libFuzzer's runtime (libclang_rt.fuzzer*.a, which clang only recommends)
     clang libclang-rt-14-dev
 )

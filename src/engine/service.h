@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "inbound/inbound.h"
@@ -108,6 +109,9 @@ struct ServiceConfig {
     std::function<void()> on_reload;
     OverloadConfig overload;  // engine/admission.h: the connection limits of the whole service
     TakeoverConfig takeover;
+    // Other threads' loops the systemd watchdog must see progress from besides the service's own (the prober's),
+    // by name ("ferry-prober"); each must run until Service::run returns.
+    std::vector<std::pair<std::string, EventLoop*>> watched_loops;
     // Whom to become once every listener is bound (-user and its config keys): run() drops to it on the main
     // thread before on_ready and before any loop thread starts (support/privileges.h); a failure ends run()
     // with 1.
@@ -128,6 +132,7 @@ sigset_t block_shutdown_signals(bool with_reload = false);
 size_t available_cpus();
 
 class Worker;
+class ServiceNotify;
 
 // The running service: the loops, their listeners and connections.
 class Service {
@@ -144,6 +149,8 @@ public:
     // Sockets passed by systemd (LISTEN_FDS) and, with config.takeover.path, those of a running ferry there are
     // used before anything is bound fresh. With a takeover path it also serves a successor: once one commits,
     // it stops accepting, lets its connections finish within the drain deadline and returns 0.
+    // Under systemd ($NOTIFY_SOCKET) it notifies READY=1 once the loops run, RELOADING=1/READY=1 around
+    // on_reload, STOPPING=1 at the signal, STATUS= and the watchdog (engine/service_notify.h).
     int run(const std::function<void()>& on_ready = {});
     // After run(): whether a successor took over (the front end then leaves shared state, such as policy
     // routing, in place for it).
@@ -173,12 +180,14 @@ private:
     void remember(int fd, SocketKind kind, const SocketAddress& address, const std::string& name,
                   const ListenerConfig* owner);
     bool take_over(std::string* error);
-    int wait_for_signals(sigset_t signals);
+    // The main thread's wait: signals, the takeover socket, the drain, and the systemd notifications.
+    int wait_for_signals(sigset_t signals, ServiceNotify& notify);
     void serve_successor();
     void hand_over();
     bool bind_listener(const std::shared_ptr<const ListenerConfig>& config, std::vector<Bound>& out,
                        std::string* error);
     void attach(std::vector<Bound>& bound);
+    std::string status_line(const std::string& stuck) const;  // STATUS= for systemd
 
     ServiceConfig config_;
     std::unique_ptr<Admission> admission_;

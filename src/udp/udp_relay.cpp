@@ -30,16 +30,22 @@ UdpListener::~UdpListener() {
 }
 
 void UdpListener::stop() {
+    // The sockets close now (a successor's flow may need a flow's address at once); the objects live until
+    // the events of this batch that may name them are past.
     worker_.loop().remove(fd_.get());
+    fd_.reset();
     for (auto& [key, f] : flows_) {
         f->idle.cancel();
         worker_.loop().remove(f->fd.get());
+        f->fd.reset();
     }
 }
 
 bool UdpListener::start() { return worker_.loop().add(fd_.get(), this, EPOLLIN); }
 
-void UdpListener::on_io(uint32_t) { receive_batch(); }
+void UdpListener::on_io(uint32_t) {
+    if (fd_) receive_batch();  // not after stop(): an event of the batch that stopped it
+}
 
 void UdpListener::receive_batch() {
     for (int batch = 0; batch < kBatchesPerEvent; ++batch) {
@@ -165,7 +171,9 @@ void UdpListener::forward(Flow& f, const std::byte* data, size_t len) {
     if (config_.close_after_ms) worker_.loop().deadlines(config_.close_after_ms).arm(f.idle, worker_.loop().now_ms());
 }
 
-void UdpListener::Flow::on_io(uint32_t) { owner->replies(*this); }
+void UdpListener::Flow::on_io(uint32_t) {
+    if (fd) owner->replies(*this);
+}
 
 void UdpListener::replies(Flow& f) {
     for (int batch = 0; batch < kBatchesPerEvent; ++batch) {

@@ -6,6 +6,7 @@
 #    exits 0; the policy routing passes from one to the next and the last removes it at exit.
 #  - a connection that outlives -drain-timeout is closed at the deadline; the old process still exits 0.
 #  - a successor that fails to start leaves the running ferry serving; a stale socket file (a crash) is replaced.
+#  - -p all: the UDP sockets change hands too, and the same client's datagrams are served by the successor.
 source "$(dirname "$0")/lib.sh"
 ferry_only "takeover" "go-mmproxy has no takeover" || finish
 FERRY_ROUTING=auto
@@ -105,6 +106,32 @@ check "a killed ferry leaves its socket file behind" test -S "$SOCK"
 start_proxy "$NS_P" "${MM[@]:2}" || finish
 check "a stale socket file means a normal start" grep -q '"msg":"listening"' "$PROXY_LOG"
 check "without a takeover line" sh -c "! grep -q 'taking over' '$PROXY_LOG'"
+stop_proxy
+
+# ---------------------------------------------------------------- UDP (-p all): the UDP sockets change hands too
+ECHO_LOG=$WORK/udpecho.jsonl
+: >"$ECHO_LOG"
+bg_ns "$NS_P" udpecho "$PYTHON" "$PEER" udpecho --listen "127.0.0.1:$SRV_PORT" --listen "[::1]:$SRV_PORT" \
+    --log "$ECHO_LOG"
+SOCK=$WORK/mmproxy-udp.takeover
+MM=("$FERRY" mmproxy -p all -l "0.0.0.0:8443" -4 "127.0.0.1:$SRV_PORT" -6 "[::1]:$SRV_PORT"
+    -takeover-socket "$SOCK")
+start_proxy "$NS_P" "${MM[@]:2}" || finish
+old=$PROXY_PID
+sleep 0.3
+udp_sockets=$(in_ns "$NS_P" ss -Hlun "sport = :8443" | wc -l)
+h4=$(hdr v2 --family 0x12 --src 203.0.113.7:5353 --dst 192.0.2.1:53)
+r=$(in_ns "$NS_C" "$PYTHON" "$PEER" udpclient --connect "$P4:8443" --header-hex "$h4" --payload before --count 3)
+check_py "UDP before the handover: three datagrams echoed" "j0['replies'] == ['before-%d' % i for i in range(3)]" "$r"
+successor "$NS_P" "${MM[@]}" || not_ok "UDP: the successor took over" "$(tail -n 5 "$PROXY_LOG")"
+forget "$old"
+exit_status "$old" 5
+check_eq "UDP: the old process exits 0" "0" "$EXIT_STATUS"
+check_eq "UDP: the same number of UDP sockets on 8443 after the handover" "$udp_sockets" \
+    "$(in_ns "$NS_P" ss -Hlun "sport = :8443" | wc -l)"
+r=$(in_ns "$NS_C" "$PYTHON" "$PEER" udpclient --connect "$P4:8443" --header-hex "$h4" --payload after --count 3)
+check_py "UDP after the handover: the same client's datagrams echoed by the successor" \
+    "j0['replies'] == ['after-%d' % i for i in range(3)]" "$r"
 stop_proxy
 
 finish

@@ -198,6 +198,7 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
         prober.set_servers(std::move(next));
     };
 
+    config.watched_loops.push_back({"ferry-prober", &prober.loop()});
     // The prober's thread starts once the privileges are dropped (run_service's on_ready): a thread started
     // before would keep them.
     int rc = run_service(std::move(config), [&] { prober.start(); });

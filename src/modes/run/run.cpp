@@ -279,6 +279,7 @@ int run_run(const std::vector<std::string>& args, const std::string& argv0) {
     // With servers, the successor keeps ranking them where we left off.
     backends::hand_over_statistics(prober, service_config.takeover);
     if (config.globals.status) service_config.extra_listeners.push_back({*config.globals.status, &status, "status"});
+    service_config.watched_loops.push_back({"ferry-prober", &prober.loop()});
     service_config.drop_to = std::move(drop_to);
     Service service(std::move(service_config));
     const std::optional<SocketAddress> status_address = config.globals.status;
