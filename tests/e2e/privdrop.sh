@@ -8,7 +8,8 @@
 #    srcproxy server (the same) and client with a fwmark (CAP_NET_ADMIN): the destination sees the app's address;
 #    moproxy (nothing) through a microsocks backend; `ferry run` (CAP_NET_BIND_SERVICE): a reload binds a new
 #    listener on port 81 and warns that the user changes only with a restart;
-#  - one "dropped privileges" line in each mode's log format;
+#  - one "dropped privileges" line in each mode's log format; moproxy under systemd's notify protocol (the
+#    watchdog from the dropped process, withheld while its prober is stopped);
 #  - started as nobody with file capabilities (setcap cap_net_admin+ep on a copy of ferry): works as before, and
 #    with -user nobody keeps CAP_NET_ADMIN and says what is missing; without any capability: the clear message
 #    as before; -user root from there: refused;
@@ -281,6 +282,17 @@ check_py "moproxy after the drop: relayed through microsocks, bytes intact" \
 if mo_wait_rank 127.0.0.1:1081 10; then ok "moproxy after the drop: the prober still ranks the backend"
 else not_ok "moproxy after the drop: the prober still ranks the backend" "$(mo_status)"; fi
 stop_proxy
+# Under systemd (tests/sd_harness.py plays it): READY=1, WATCHDOG=1 in rhythm from the dropped process, withheld
+# while its prober thread is stopped, STOPPING=1 and exit 0.
+while IFS= read -r line; do
+    case "$line" in
+        "ok - "*) ok "${line#ok - }" ;;
+        "not ok - "*) not_ok "${line#not ok - }" ;;
+        *) printf '%s\n' "$line" ;;
+    esac
+done < <(ip netns exec "$NS_R" "$PYTHON" "$REPO_ROOT/tests/sd_harness.py" run --name "moproxy --user nobody" \
+    --notify "$WORK/notify.sock" --log "$WORK/sd-moproxy.log" --connect 127.0.0.1:2082 --stall ferry-prober \
+    -- "$FERRY" moproxy -b 127.0.0.1 -p 2082 -s 127.0.0.1:1081 --test-dns "$MO_S4:53" --threads 2 --user nobody 2>&1)
 ip netns exec "$NS_R" "$FERRY" moproxy -p 2081 -s 1081 --user no-such-user-ferry >"$WORK/bad.out" 2>"$WORK/bad.err"
 rc=$?
 check_py "moproxy --user no-such-user: exit 1, a fatal line naming it" \
