@@ -10,6 +10,8 @@ PACKAGES=(
     # socket activation (systemd-socket-activate) and the units' checks (systemd-analyze); PID 1 is not needed;
     # tests/e2e/systemd.sh also needs setpriv and unshare (util-linux) and strace (the units' SystemCallFilter)
     systemd util-linux strace
+    # tests/e2e/privdrop.sh: setcap (file capabilities on a copy of ferry); setpriv (util-linux, above)
+    libcap2-bin
     # make fuzz: clang++ and libFuzzer's runtime (libclang_rt.fuzzer*.a, which clang only recommends)
     clang libclang-rt-14-dev
 )

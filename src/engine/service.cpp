@@ -649,6 +649,9 @@ int Service::run(const std::function<void()>& on_ready) {
             .str("protocol", std::string(socket_kind_name(unused.kind)))
             .str("listenAdr", unused.kind == SocketKind::Takeover ? unused.path : unused.address.to_string());
     }
+    // Bound (and the takeover socket made), so the privileges that binding took can go; before on_ready and the
+    // threads, which would keep them.
+    if (config_.drop_to && !privileges::drop_and_log(*config_.drop_to)) return 1;
     attach(bound);  // runs first thing on each loop
     if (on_ready) on_ready();
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,6 +15,7 @@
 
 #include "inbound/inbound.h"
 #include "support/log.h"
+#include "support/privileges.h"
 #include "core/net_address.h"
 #include "engine/admission.h"
 #include "engine/events.h"
@@ -110,6 +112,10 @@ struct ServiceConfig {
     // Other threads' loops the systemd watchdog must see progress from besides the service's own (the prober's),
     // by name ("ferry-prober"); each must run until Service::run returns.
     std::vector<std::pair<std::string, EventLoop*>> watched_loops;
+    // Whom to become once every listener is bound (-user and its config keys): run() drops to it on the main
+    // thread before on_ready and before any loop thread starts (support/privileges.h); a failure ends run()
+    // with 1.
+    std::optional<privileges::DropTarget> drop_to;
 };
 
 // How long a listener rests after accept() failed for lack of fds or memory (EMFILE, ENFILE, ENOBUFS,
@@ -138,7 +144,8 @@ public:
 
     // Binds every listening socket (failing before anything runs), starts the loops, waits for SIGINT or
     // SIGTERM (calling config.on_reload for SIGHUP), stops them and returns 0; `on_ready` runs once all
-    // listeners are bound. Returns 1 after logging the error when a listener cannot be bound.
+    // listeners are bound (and privileges dropped, with config.drop_to). Returns 1 after logging the error when a
+    // listener cannot be bound or the privileges cannot be dropped.
     // Sockets passed by systemd (LISTEN_FDS) and, with config.takeover.path, those of a running ferry there are
     // used before anything is bound fresh. With a takeover path it also serves a successor: once one commits,
     // it stops accepting, lets its connections finish within the drain deadline and returns 0.

@@ -16,6 +16,7 @@
 #include "core/net_address.h"
 #include "outbound/route.h"
 #include "relay/splice_pump.h"
+#include "support/privileges.h"
 
 namespace ferry::mmproxy {
 
@@ -49,6 +50,7 @@ struct Options {
     std::string allowed_destinations;  // -allowed-destinations PREFIX[:PORT[-PORT]],... (with -dynamic-destination)
     OverloadFlags overload;  // -max-connections, -max-connections-per-source, -max-handshakes-per-source
     TakeoverFlags takeover;  // -takeover-socket, -drain-timeout
+    std::string user;        // -user NAME[:GROUP] ("" = stay who we are)
 
     // Filled in by validate() from the strings above.
     Protocol protocol = Protocol::Tcp;
@@ -59,6 +61,7 @@ struct Options {
     std::vector<DestinationRule> destination_rules;  // from allowed_destinations
     OverloadConfig overload_config;                  // from overload
     TakeoverConfig takeover_config;  // from takeover
+    std::optional<privileges::UserSpec> user_spec;   // from user
 };
 
 // One extra field of the fatal log line, as 2.1's zap call adds it (e.g. "mark": -1, "protocol": "xyz").
@@ -118,6 +121,7 @@ ParseOutcome parse_flags(std::vector<std::string> args, std::string_view argv0);
 //   -allowed-destinations: "<item>" is not a destination: ...   {allowedDestinations: "<value>"} (ferry)
 //   -allowed-destinations needs -dynamic-destination             (ferry)
 //   -dynamic-destination is for TCP only (-p tcp)                 {protocol: "<p>"} (ferry)
+//   -user "<u>": <why>                                            {user: "<value>"} (ferry)
 std::optional<ValidationError> validate(Options* options);
 
 // The usage text (-h output) for the given argv0.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "support/goflag.h"
 #include "support/log.h"
 #include "core/net_address.h"
+#include "support/privileges.h"
 
 namespace ferry::tproxy {
 
@@ -39,6 +41,7 @@ struct Options {
     std::string log_level = "info";                               // -log-level
     OverloadFlags overload;  // -max-connections, -max-connections-per-source, -max-handshakes-per-source
     TakeoverFlags takeover;  // -takeover-socket, -drain-timeout
+    std::string user;        // -user NAME[:GROUP] ("" = stay who we are)
 
     // Filled in by validate().
     std::vector<SocketAddress> listen;
@@ -46,6 +49,7 @@ struct Options {
     log::Level min_level = log::Level::Info;
     OverloadConfig overload_config;
     TakeoverConfig takeover_config;  // from takeover
+    std::optional<privileges::UserSpec> user_spec;  // from user
 };
 
 enum class OutcomeKind {
