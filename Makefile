@@ -139,7 +139,8 @@ install: $(BUILD)/ferry
 	ln -sf ferry $(DESTDIR)$(PREFIX)/bin/srcproxy
 	ln -sf ferry $(DESTDIR)$(PREFIX)/bin/liproxy
 	install -D -m 0644 conf/allowed-subnets.example $(DESTDIR)$(PREFIX)/share/doc/ferry/allowed-subnets.example
-	install -D -m 0644 conf/ferry-mmproxy.service $(DESTDIR)$(PREFIX)/share/doc/ferry/ferry-mmproxy.service
+	for u in conf/ferry-*.service conf/ferry-*.socket conf/moproxy.ini; do \
+	    install -D -m 0644 $$u $(DESTDIR)$(PREFIX)/share/doc/ferry/$$(basename $$u) || exit 1; done
 	install -D -m 0644 conf/srcproxy-server.json5 $(DESTDIR)$(PREFIX)/share/doc/ferry/srcproxy-server.json5
 	install -D -m 0644 conf/srcproxy-client.json5 $(DESTDIR)$(PREFIX)/share/doc/ferry/srcproxy-client.json5
 	install -D -m 0644 include/ferry/interceptor_abi.h $(DESTDIR)$(PREFIX)/include/ferry/interceptor_abi.h

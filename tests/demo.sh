@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo, in private network namespaces (client, router/load balancer, server); everything it creates is
 # removed on exit.
-#  1. mmproxy: HAProxy -> ferry -> a service that prints the client address it sees.
+#  1. mmproxy: HAProxy -> ferry -> a service that prints the client address it sees; then a new ferry takes the
+#     listening socket over (-takeover-socket) while a client keeps connecting, and the old one drains.
 #  2. moproxy: the router REDIRECTs the client's connections to ferry, which sends each through the fastest of
 #     two SOCKS5 proxies (one behind a 100 ms delay), and moves to the other when the fastest dies.
 #  3. srcproxy: the router REDIRECTs the client's connections to a ferry srcproxy client, which hands each to
@@ -60,8 +61,11 @@ PY
 ip netns exec "$S" python3 "$work/service.py" > "$work/service.log" 2>&1 &
 
 # ferry in the server namespace: PROXY v2 from HAProxy in, connections from the client's address out.
-ip netns exec "$S" "$FERRY" mmproxy -l 192.0.2.2:8443 -4 127.0.0.1:8080 -6 '[::1]:8080' -v 2 \
-    -allowed-subnets <(echo "192.0.2.1/32  # the load balancer") > "$work/ferry.log" 2>&1 &
+echo "192.0.2.1/32  # the load balancer" > "$work/allowed-subnets"
+MM_ARGS=(mmproxy -l 192.0.2.2:8443 -4 127.0.0.1:8080 -6 '[::1]:8080' -v 2 -allowed-subnets "$work/allowed-subnets"
+         -takeover-socket "$work/mmproxy.takeover")
+ip netns exec "$S" "$FERRY" "${MM_ARGS[@]}" > "$work/ferry.log" 2>&1 &
+FERRY1=$!
 
 cat > "$work/haproxy.cfg" <<CFG
 global
@@ -104,6 +108,38 @@ if grep -q "connection from 198.51.100.2:" "$work/service.log"; then
     echo; echo "demo: mmproxy OK, the service saw the client's address 198.51.100.2"
 else
     echo; echo "demo: FAILED, the service did not see the client's address"; exit 1
+fi
+
+echo
+echo "== a zero-downtime restart: a new ferry started with the same -takeover-socket receives the listening"
+echo "   socket while a client keeps making requests through HAProxy; the old ferry drains and exits 0"
+ip netns exec "$C" python3 -c '
+import socket, sys, time
+ok = failed = 0
+end = time.monotonic() + 3
+while time.monotonic() < end:
+    try:
+        s = socket.create_connection(("198.51.100.1", 80), timeout=5)
+        s.sendall(b"during the restart"); s.shutdown(socket.SHUT_WR)
+        ok += s.recv(4096).startswith(b"hello")
+    except OSError:
+        failed += 1
+print("client: %d requests during the restart, %d failed" % (ok, failed))' > "$work/restart-client.log" 2>&1 &
+CLIENT=$!
+sleep 1
+ip netns exec "$S" "$FERRY" "${MM_ARGS[@]}" > "$work/ferry2.log" 2>&1 &
+wait "$FERRY1"
+echo "old ferry exited with status $?"
+wait "$CLIENT"
+cat "$work/restart-client.log"
+echo "-- the old ferry's log:"
+grep -E '"msg":"(offered our sockets|handed over|drained|routing left)' "$work/ferry.log"
+echo "-- the new ferry's log:"
+grep -E '"msg":"(taking over|routing taken over|took over)' "$work/ferry2.log"
+if grep -q ' 0 failed' "$work/restart-client.log" && grep -q '"msg":"took over' "$work/ferry2.log"; then
+    echo; echo "demo: zero-downtime restart OK"
+else
+    echo; echo "demo: FAILED, the restart refused connections"; exit 1
 fi
 
 # ---------------------------------------------------------------------------------------------- moproxy

@@ -9,8 +9,11 @@ PACKAGES=(
     shadowsocks-libev microsocks tinyproxy dnsmasq-base chromium curl dante-server redsocks tshark nftables
     # tests/e2e/metrics.sh: Prometheus's own OpenMetrics parser checks /metrics
     python3-prometheus-client
-    # socket activation (systemd-socket-activate) and the units' checks (systemd-analyze); PID 1 is not needed
-    systemd
+    # socket activation (systemd-socket-activate) and the units' checks (systemd-analyze); PID 1 is not needed;
+    # tests/e2e/systemd.sh also needs setpriv and unshare (util-linux) and strace (the units' SystemCallFilter)
+    systemd util-linux strace
+    # tests/e2e/privdrop.sh: setcap (file capabilities on a copy of ferry); setpriv (util-linux, above)
+    libcap2-bin
     # make fuzz: clang++ and libFuzzer's runtime (libclang_rt.fuzzer*.a, which clang only recommends)
     clang libclang-rt-14-dev
 )

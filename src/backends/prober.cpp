@@ -1,5 +1,6 @@
 #include "backends/prober.h"
 
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -337,7 +338,10 @@ void Prober::start() {
     if (config_.probe_seconds > 0) loop_.deadlines(kFirstRoundDelayMs).arm(round_timer_->deadline, loop_.now_ms());
     loop_.deadlines(kTickMs).arm(tick_timer_->deadline, loop_.now_ms());
     last_tick_ms_ = loop_.now_ms();
-    thread_ = std::thread([this] { loop_.run(); });
+    thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "ferry-prober");
+        loop_.run();
+    });
 }
 
 void Prober::stop() {

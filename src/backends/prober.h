@@ -53,6 +53,8 @@ public:
     void stop();   // stops and joins it
 
     Waker& waker() { return waker_; }
+    // The prober thread's loop (for the systemd watchdog, which checks it makes progress).
+    EventLoop& loop() { return loop_; }
 
     // How long the first probe round waits after start(), so the listeners are up before it.
     static constexpr uint64_t kFirstRoundDelayMs = 10;

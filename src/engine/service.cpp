@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "core/clock.h"
+#include "engine/service_notify.h"
 #include "engine/takeover.h"
 #include "support/version.h"
 
@@ -381,6 +382,14 @@ void meter_context(ListenerContext& context, metrics::Registry* registry) {
     context.metered = std::move(metered);
 }
 
+std::string Service::status_line(const std::string& stuck) const {
+    std::vector<std::string> addresses;
+    for (const auto& l : config_.listeners)
+        for (const auto& a : l->listen) addresses.push_back(a.to_string());
+    for (const auto& e : config_.extra_listeners) addresses.push_back(e.name + " " + e.address.to_string());
+    return service_status(admission_ ? admission_->live() : 0, addresses, stuck);
+}
+
 void ConnectionObserver::listening(const ListenerInfo& l) const {
     FERRY_LOG(Info, "listening")
         .num("listenerNum", static_cast<int64_t>(l.number))
@@ -664,11 +673,24 @@ int Service::run(const std::function<void()>& on_ready) {
             .str("protocol", std::string(socket_kind_name(unused.kind)))
             .str("listenAdr", unused.kind == SocketKind::Takeover ? unused.path : unused.address.to_string());
     }
+    // Bound (and the takeover socket made), so the privileges that binding took can go; before on_ready and the
+    // threads, which would keep them.
+    if (config_.drop_to && !privileges::drop_and_log(*config_.drop_to)) return 1;
     attach(bound);  // runs first thing on each loop
     if (on_ready) on_ready();
 
+    ServiceNotify notify = ServiceNotify::from_environment();
     std::vector<std::thread> loop_threads;
-    for (auto& w : workers_) loop_threads.emplace_back([&w] { w->run(); });
+    for (auto& w : workers_) {
+        std::string name = "ferry-loop-" + std::to_string(w->index());
+        notify.watch(name, w->loop());
+        loop_threads.emplace_back([&w, name] {
+            pthread_setname_np(pthread_self(), name.c_str());
+            w->run();
+        });
+    }
+    for (const auto& [name, loop] : config_.watched_loops) notify.watch(name, *loop);
+    notify.started(monotonic_us());
 
     if (takeover_predecessor_) {
         // Our loops accept on every socket now: the predecessor may stop.
@@ -679,9 +701,10 @@ int Service::run(const std::function<void()>& on_ready) {
             FERRY_LOG(Warn, "took over, but the predecessor did not confirm").str("error", error);
         }
     }
-    const int sig = wait_for_signals(signals);
+    const int sig = wait_for_signals(signals, notify);
     if (sig != 0) {
         FERRY_LOG(Info, "received shutdown signal, closing").str("signal", signal_name(sig));
+        notify.stopping("stopping: " + status_line({}));
     }
     for (auto& w : workers_) w->loop().stop();
     for (auto& t : loop_threads) t.join();
@@ -691,16 +714,20 @@ int Service::run(const std::function<void()>& on_ready) {
     return 0;
 }
 
-int Service::wait_for_signals(sigset_t signals) {
+int Service::wait_for_signals(sigset_t signals, ServiceNotify& notify) {
     Fd sigfd(::signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
     uint64_t drain_deadline = 0;  // while draining: when the rest is closed (monotonic ms)
+    auto status = [this](const std::string& stuck) { return status_line(stuck); };
     for (;;) {
+        notify.on_time(monotonic_us(), status);  // READY=1, the watchdog and STATUS= when due
         // One successor at a time: the next waits in the takeover socket's backlog.
         pollfd fds[2];
         fds[0] = pollfd{sigfd.get(), POLLIN, 0};
         fds[1] = pollfd{successor_ ? successor_.get() : takeover_listener_.get(), POLLIN, 0};
         const nfds_t n = fds[1].fd == -1 ? 1 : 2;
-        const int timeout = handed_over_ ? 100 : -1;
+        int timeout = handed_over_ ? 100 : -1;
+        const int notify_ms = notify.wait_ms(monotonic_us());
+        if (notify_ms >= 0 && (timeout < 0 || notify_ms < timeout)) timeout = notify_ms;
         if (::poll(fds, n, timeout) == -1 && errno != EINTR) {
             FERRY_LOG(Error, "poll").str("error", errno_text(errno));
             return 0;
@@ -714,7 +741,9 @@ int Service::wait_for_signals(sigset_t signals) {
                 continue;
             }
             FERRY_LOG(Info, "received SIGHUP, reloading");
+            notify.reloading(monotonic_us());
             config_.on_reload();
+            notify.reloaded(status_line({}));
         }
         if (n == 2 && fds[1].revents != 0 && !successor_) {
             serve_successor();
@@ -727,6 +756,7 @@ int Service::wait_for_signals(sigset_t signals) {
                     break;
                 case takeover::Answer::Commit:
                     hand_over();
+                    notify.stopping("handed over to a successor, draining: " + status_line({}));
                     drain_deadline = monotonic_ms() + config_.takeover.drain_timeout_ms;
                     break;
             }

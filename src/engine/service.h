@@ -7,12 +7,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "inbound/inbound.h"
 #include "support/log.h"
+#include "support/privileges.h"
 #include "core/net_address.h"
 #include "engine/admission.h"
 #include "engine/events.h"
@@ -112,6 +115,13 @@ struct ServiceConfig {
     // listener's /metrics and /status read it. Null: nothing counted.
     metrics::Registry* metrics = nullptr;
     TakeoverConfig takeover;
+    // Other threads' loops the systemd watchdog must see progress from besides the service's own (the prober's),
+    // by name ("ferry-prober"); each must run until Service::run returns.
+    std::vector<std::pair<std::string, EventLoop*>> watched_loops;
+    // Whom to become once every listener is bound (-user and its config keys): run() drops to it on the main
+    // thread before on_ready and before any loop thread starts (support/privileges.h); a failure ends run()
+    // with 1.
+    std::optional<privileges::DropTarget> drop_to;
 };
 
 // How long a listener rests after accept() failed for lack of fds or memory (EMFILE, ENFILE, ENOBUFS,
@@ -128,6 +138,7 @@ sigset_t block_shutdown_signals(bool with_reload = false);
 size_t available_cpus();
 
 class Worker;
+class ServiceNotify;
 
 // The running service: the loops, their listeners and connections.
 class Service {
@@ -139,10 +150,13 @@ public:
 
     // Binds every listening socket (failing before anything runs), starts the loops, waits for SIGINT or
     // SIGTERM (calling config.on_reload for SIGHUP), stops them and returns 0; `on_ready` runs once all
-    // listeners are bound. Returns 1 after logging the error when a listener cannot be bound.
+    // listeners are bound (and privileges dropped, with config.drop_to). Returns 1 after logging the error when a
+    // listener cannot be bound or the privileges cannot be dropped.
     // Sockets passed by systemd (LISTEN_FDS) and, with config.takeover.path, those of a running ferry there are
     // used before anything is bound fresh. With a takeover path it also serves a successor: once one commits,
     // it stops accepting, lets its connections finish within the drain deadline and returns 0.
+    // Under systemd ($NOTIFY_SOCKET) it notifies READY=1 once the loops run, RELOADING=1/READY=1 around
+    // on_reload, STOPPING=1 at the signal, STATUS= and the watchdog (engine/service_notify.h).
     int run(const std::function<void()>& on_ready = {});
     // After run(): whether a successor took over (the front end then leaves shared state, such as policy
     // routing, in place for it).
@@ -172,12 +186,14 @@ private:
     void remember(int fd, SocketKind kind, const SocketAddress& address, const std::string& name,
                   const ListenerConfig* owner);
     bool take_over(std::string* error);
-    int wait_for_signals(sigset_t signals);
+    // The main thread's wait: signals, the takeover socket, the drain, and the systemd notifications.
+    int wait_for_signals(sigset_t signals, ServiceNotify& notify);
     void serve_successor();
     void hand_over();
     bool bind_listener(const std::shared_ptr<const ListenerConfig>& config, std::vector<Bound>& out,
                        std::string* error);
     void attach(std::vector<Bound>& bound);
+    std::string status_line(const std::string& stuck) const;  // STATUS= for systemd
 
     ServiceConfig config_;
     std::unique_ptr<Admission> admission_;

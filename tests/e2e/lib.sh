@@ -453,7 +453,7 @@ mo_topology() {
     ns_new NS_R r
     ns_new NS_S s
     link_ns "$NS_C" "$MO_C4/24 $MO_C6/64" "$NS_R" "$MO_R4/24 $MO_R6/64"
-    MO_R_CSIDE="${E2E_ID}1b"
+    MO_R_CSIDE="${E2E_ID}${E2E_LINKS}b"  # the link just made (the first one, unless the scenario made others)
     link_ns "$NS_R" "203.0.113.1/24 203.0.113.11/24 203.0.113.12/24 203.0.113.13/24 203.0.113.14/24 2001:db8:2::1/64 2001:db8:2::11/64 2001:db8:2::12/64 2001:db8:2::13/64" \
         "$NS_S" "$MO_S4/24 $MO_S6/64"
     ip -n "$NS_C" route add default via "$MO_R4"

@@ -12,6 +12,7 @@
 #include "support/log.h"
 #include "modes/mmproxy/mmproxy_options.h"
 #include "modes/modes.h"
+#include "modes/privilege_needs.h"
 #include "support/routing.h"
 #include "engine/service.h"
 #include "core/socket_util.h"
@@ -69,6 +70,14 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     if (auto invalid = mmproxy::validate(&options)) return fatal(invalid->message, invalid->fields);
     if (std::string why = check_transparent_permitted(); !why.empty())
         return fatal("cannot spoof client addresses", {{"error", why}});
+    // -user: looked up now, so a typo fails before anything is bound or routed; dropped to once bound.
+    std::optional<privileges::DropTarget> drop_to;
+    if (options.user_spec) {
+        std::string why;
+        auto identity = privileges::resolve_user(*options.user_spec, &why);
+        if (!identity) return fatal("cannot use -user", {{"user", options.user}, {"error", why}});
+        drop_to = privileges::DropTarget{std::move(*identity), mmproxy_requirements(options)};
+    }
 
     // From here on SIGINT/SIGTERM wait for run_service, so the routing added below is always removed.
     block_shutdown_signals();
@@ -143,6 +152,7 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
         for (const auto& change : routes.adopt(texts))
             FERRY_LOG(Info, "routing taken over").str("rule", change.text);
     };
+    config.drop_to = std::move(drop_to);
 
     Service service(std::move(config));
     int status = service.run();

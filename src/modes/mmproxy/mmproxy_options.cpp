@@ -68,6 +68,9 @@ void define_flags(goflag::FlagSet* fs, Options* o) {
     define_overload_flags(*fs, &o->overload);
     define_stats_flag(*fs, &o->stats_bind);
     define_takeover_flags(*fs, &o->takeover);
+    fs->string_var(&o->user, "user", o->user,
+                   "Once listening, switch to this user (NAME, NAME:GROUP, UID or UID:GID), keeping only the "
+                   "capabilities spoofing needs");
 }
 
 ValidationError invalid(std::string message, std::vector<LogField> fields = {}) {
@@ -212,6 +215,12 @@ std::optional<ValidationError> validate(Options* o) {
         return invalid("-allowed-destinations needs -dynamic-destination");
     if (o->dynamic_destination && o->protocol != Protocol::Tcp)
         return invalid("-dynamic-destination is for TCP only (-p tcp)", {{"protocol", o->protocol_name}});
+    o->user_spec.reset();
+    if (!o->user.empty()) {
+        std::string why;
+        o->user_spec = privileges::parse_user_spec(o->user, &why);
+        if (!o->user_spec) return invalid("-user " + goflag::quote(o->user) + ": " + why, {{"user", o->user}});
+    }
     return std::nullopt;
 }
 

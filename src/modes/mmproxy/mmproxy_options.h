@@ -16,6 +16,7 @@
 #include "core/net_address.h"
 #include "outbound/route.h"
 #include "relay/splice_pump.h"
+#include "support/privileges.h"
 
 namespace ferry::mmproxy {
 
@@ -50,6 +51,7 @@ struct Options {
     OverloadFlags overload;  // -max-connections, -max-connections-per-source, -max-handshakes-per-source
     std::string stats_bind;  // -stats-bind IP:PORT or PORT: the status service ("": none)
     TakeoverFlags takeover;  // -takeover-socket, -drain-timeout
+    std::string user;        // -user NAME[:GROUP] ("" = stay who we are)
 
     // Filled in by validate() from the strings above.
     Protocol protocol = Protocol::Tcp;
@@ -61,6 +63,7 @@ struct Options {
     OverloadConfig overload_config;                  // from overload
     std::optional<SocketAddress> stats_address;      // from stats_bind
     TakeoverConfig takeover_config;  // from takeover
+    std::optional<privileges::UserSpec> user_spec;   // from user
 };
 
 // One extra field of the fatal log line, as 2.1's zap call adds it (e.g. "mark": -1, "protocol": "xyz").
@@ -123,6 +126,7 @@ ParseOutcome parse_flags(std::vector<std::string> args, std::string_view argv0);
 //   the overload flags' messages (modes/overload_flags.h)                               (ferry)
 //   -stats-bind "<a>": not an IP:PORT address or a port (...)    {statsBind: "<a>"} (ferry)
 //   -stats-bind <a> is also the -l address                        {statsBind: "<a>"} (ferry)
+//   -user "<u>": <why>                                            {user: "<value>"} (ferry)
 std::optional<ValidationError> validate(Options* options);
 
 // The usage text (-h output) for the given argv0.

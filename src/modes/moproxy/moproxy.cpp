@@ -14,6 +14,7 @@
 #include "support/file_util.h"
 #include "support/log.h"
 #include "modes/modes.h"
+#include "modes/privilege_needs.h"
 #include "modes/moproxy/moproxy_options.h"
 #include "backends/prober.h"
 #include "backends/server_list.h"
@@ -99,6 +100,17 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
         return 1;
     }
     const auto addresses = listen_addresses(options);
+    // --user: looked up now, so a typo fails before anything is bound (and `check` finds it too).
+    std::optional<privileges::DropTarget> drop_to;
+    if (options.user_spec) {
+        std::string why;
+        auto identity = privileges::resolve_user(*options.user_spec, &why);
+        if (!identity) {
+            FERRY_LOG(Fatal, "bad configuration").str("error", "--user " + options.user + ": " + why);
+            return 1;
+        }
+        drop_to = privileges::DropTarget{std::move(*identity), moproxy_requirements()};
+    }
 
     if (options.check) {
         if (!options.check_no_bind) {
@@ -179,6 +191,7 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
         config.extra_listeners.push_back({*options.stats_bind, &status, "status"});
         config.metrics = &metrics;
     }
+    config.drop_to = std::move(drop_to);
     config.on_reload = [&] {
         std::vector<backends::ServerConfig> next;
         if (std::string error = collect_servers(options, next); !error.empty()) {
@@ -189,8 +202,10 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
         prober.set_servers(std::move(next));
     };
 
-    prober.start();
-    int rc = run_service(std::move(config));
+    config.watched_loops.push_back({"ferry-prober", &prober.loop()});
+    // The prober's thread starts once the privileges are dropped (run_service's on_ready): a thread started
+    // before would keep them.
+    int rc = run_service(std::move(config), [&] { prober.start(); });
     prober.stop();
     return rc;
 }

@@ -43,6 +43,7 @@ enum class Opt {
     MaxHandshakesPerSource,
     TakeoverSocket,
     DrainTimeout,
+    User,
     NoBind,
     Help,
     Version,
@@ -106,6 +107,8 @@ constexpr OptionDef kOptions[] = {
      "started with the same path: restarts without a refused connection", ""},
     {Opt::DrainTimeout, 0, "drain-timeout", Kind::Value, "<SECONDS>",
      "After a successor took over, how long connections may take to finish before they are closed", "30"},
+    {Opt::User, 0, "user", Kind::Value, "<USER>",
+     "Once listening, switch to this user (NAME, NAME:GROUP, UID or UID:GID) without any capability", ""},
     {Opt::NoBind, 0, "no-bind", Kind::Flag, "", "With check: do not try to bind the listeners", ""},
     {Opt::Help, 'h', "help", Kind::Flag, "", "Print this help", ""},
     {Opt::Version, 'V', "version", Kind::Flag, "", "Print the version", ""},
@@ -338,6 +341,13 @@ std::optional<std::string> apply(Opt opt, std::string_view v, Options& o) {
                 return std::nullopt;
             }
             return "not a whole number (up to 4294967295)";
+        case Opt::User: {
+            auto spec = privileges::parse_user_spec(v, &why);
+            if (!spec) return why;
+            o.user = std::string(v);
+            o.user_spec = std::move(*spec);
+            return std::nullopt;
+        }
         case Opt::AllowDirect:
         case Opt::NoTfo:
         case Opt::NoBind:

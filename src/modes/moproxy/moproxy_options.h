@@ -17,6 +17,7 @@
 #include "support/log.h"
 #include "core/net_address.h"
 #include "backends/server_list.h"
+#include "support/privileges.h"
 #include "support/subnets.h"
 
 namespace ferry::moproxy {
@@ -71,6 +72,8 @@ struct Options {
     OverloadConfig overload;
     // --takeover-socket PATH, --drain-timeout SECONDS (engine/takeover.h); save/restore are set by the mode.
     TakeoverConfig takeover;
+    std::string user;                          // --user USER ("" = stay who we are)
+    std::optional<privileges::UserSpec> user_spec;  // from user
     bool check = false;                        // the `check` subcommand: validate the configuration and exit
     bool check_no_bind = false;                // check --no-bind: do not try to bind the listeners either
     bool help = false;                         // -h/--help: print usage() to stdout, exit 0

@@ -18,6 +18,7 @@
 #include "inbound/srcproxy_inbound.h"
 #include "inbound/transparent_inbound.h"
 #include "modes/modes.h"
+#include "modes/privilege_needs.h"
 #include "modes/run/run_config.h"
 #include "modes/run/run_log.h"
 #include "outbound/dialer.h"
@@ -236,6 +237,17 @@ int run_run(const std::vector<std::string>& args, const std::string& argv0) {
         write_text(2, argv0 + ": " + error + "\n");
         return 1;
     }
+    // `user`: looked up now, so a typo fails before anything is bound (and --check finds it too).
+    std::optional<privileges::DropTarget> drop_to;
+    if (config.globals.user) {
+        std::string why;
+        auto identity = privileges::resolve_user(*config.globals.user, &why);
+        if (!identity) {
+            write_text(2, argv0 + ": " + at(file, config.globals.user_line, "key \"user\": " + why) + "\n");
+            return 1;
+        }
+        drop_to = privileges::DropTarget{std::move(*identity), run_requirements(config)};
+    }
     if (check) {
         write_text(1, "configuration OK: " + std::to_string(config.listeners.size()) + " listener" +
                           (config.listeners.size() == 1 ? "" : "s") + ", " + std::to_string(config.servers.size()) +
@@ -271,10 +283,13 @@ int run_run(const std::vector<std::string>& args, const std::string& argv0) {
         service_config.extra_listeners.push_back({*config.globals.status, &status, "status"});
         service_config.metrics = &metrics;
     }
+    service_config.watched_loops.push_back({"ferry-prober", &prober.loop()});
+    service_config.drop_to = std::move(drop_to);
     Service service(std::move(service_config));
     const std::optional<SocketAddress> status_address = config.globals.status;
     const OverloadConfig overload = config.globals.overload;
     const TakeoverConfig takeover = config.globals.takeover;
+    const std::optional<privileges::UserSpec> user = config.globals.user;
     auto reload = [&] {
         auto next = run::load_run_config(file);
         if (!next.ok()) {
@@ -299,6 +314,9 @@ int run_run(const std::vector<std::string>& args, const std::string& argv0) {
             o.max_handshakes_per_source != overload.max_handshakes_per_source) {
             FERRY_LOG(Warn, "the connection limits change only with a restart").str("file", file);
         }
+        if (next.config->globals.user != user) {
+            FERRY_LOG(Warn, "the user changes only with a restart").str("file", file);
+        }
         log::set_min_level(level_of(next.config->globals.log_level));
         prober.set_servers(next.config->servers);
         for (const std::string& error : service.update(std::move(built)))
@@ -311,8 +329,9 @@ int run_run(const std::vector<std::string>& args, const std::string& argv0) {
     };
     service.set_on_reload(reload);
 
-    prober.start();
-    int rc = service.run();
+    // The prober's thread starts once the privileges are dropped (on_ready): a thread started before would keep
+    // them.
+    int rc = service.run([&] { prober.start(); });
     prober.stop();
     return rc;
 }

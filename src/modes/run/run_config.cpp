@@ -126,7 +126,7 @@ constexpr std::string_view kFerryKeys[] = {"threads",         "log-level",
                                            "max-wait",        "status",
                                            "max-connections", "max-connections-per-source",
                                            "max-handshakes-per-source", "takeover-socket",
-                                           "drain-timeout"};
+                                           "drain-timeout",   "user"};
 // More connections than any fd limit allows is a typo.
 constexpr uint64_t kMaxConnections = uint64_t{1} << 32;
 
@@ -578,6 +578,10 @@ private:
                 if (!ms) return bad(k, "is not a duration (\"30\", \"30s\", \"2m\")");
                 if (auto e = check_drain_timeout_ms(*ms)) return bad(k, *e);
                 g.takeover.drain_timeout_ms = *ms;
+            } else if (k.name == "user") {
+                g.user = privileges::parse_user_spec(k.value, &why);
+                if (!g.user) return bad(k, "is not a user (NAME[:GROUP] or UID[:GID]): " + why);
+                g.user_line = k.line;
             } else {
                 return unknown_key("ferry", k, kFerryKeys);
             }

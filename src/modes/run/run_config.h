@@ -34,6 +34,7 @@
 #include "inbound/srcproxy_acl.h"
 #include "outbound/route.h"
 #include "relay/splice_pump.h"
+#include "support/privileges.h"
 #include "support/subnets.h"
 
 namespace ferry::run {
@@ -138,6 +139,10 @@ struct Globals {
     OverloadConfig overload;
     // takeover-socket = PATH, drain-timeout = DURATION (default 30 s): zero-downtime restarts.
     TakeoverConfig takeover;
+    // user = NAME[:GROUP] (or UID[:GID]): once listening, switch to this user, keeping only the capabilities
+    // the listeners need (modes/privilege_needs.h); looked up by the front end. Changes only with a restart.
+    std::optional<privileges::UserSpec> user;
+    int user_line = 0;  // of the `user` key
 };
 
 struct RunConfig {

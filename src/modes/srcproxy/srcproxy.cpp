@@ -18,6 +18,7 @@
 #include "support/file_util.h"
 #include "support/log.h"
 #include "modes/modes.h"
+#include "modes/privilege_needs.h"
 #include "engine/service.h"
 #include "core/socket_util.h"
 #include "modes/srcproxy/srcproxy_config.h"
@@ -125,12 +126,23 @@ std::shared_ptr<ListenerConfig> base_listener(const SocketAddress& listen, gofla
 }
 
 ServiceConfig service_of(std::shared_ptr<ListenerConfig> listener, const OverloadConfig& overload,
-                         const TakeoverConfig& takeover) {
+                         const TakeoverConfig& takeover, std::optional<privileges::DropTarget> drop_to) {
     ServiceConfig config;
     config.listeners.push_back(std::move(listener));
     config.overload = overload;
     config.takeover = takeover;
+    config.drop_to = std::move(drop_to);
     return config;
+}
+
+// The `user` key looked up (before anything is bound, so a typo fails early); false after the fatal line.
+bool resolve_user(const std::string& path, const std::optional<privileges::UserSpec>& spec, int line,
+                  std::optional<privileges::Identity>& out) {
+    if (!spec) return true;
+    std::string why;
+    out = privileges::resolve_user(*spec, &why);
+    if (!out) fatal(path + ":" + std::to_string(line) + ": key \"user\": " + why);
+    return out.has_value();
 }
 
 int run_server(const std::string& path) {
@@ -142,6 +154,8 @@ int run_server(const std::string& path) {
     std::string error;
     auto listen = resolve(cfg.listen, true, &error);
     if (!listen) return fatal("failed to listen on " + cfg.listen.text + ": " + error);
+    std::optional<privileges::Identity> user;
+    if (!resolve_user(path, cfg.user, cfg.user_line, user)) return 1;
 
     SrcproxyHeaderInbound inbound(cfg.acl);
     Route route;  // to the request's destination from its source (the kernel's TCP_SYNCNT, as the
@@ -156,13 +170,16 @@ int run_server(const std::string& path) {
     listener->inbound = &inbound;
     listener->outbound = &outbound;
     listener->observer = &clog;
-    if (try_transparent() != 0) {
+    const bool transparent = try_transparent() == 0;
+    if (!transparent) {
         log::plain("[warn] no CAP_NET_ADMIN: IPv4 connections from a client's source work only for sources in "
                    "the local routing table (ip route add local PREFIX dev lo); a policy route (ip rule ... "
                    "lookup TABLE) is enough for IPv6 only");
     }
     if (!cfg.acl.enabled() && info_enabled()) log::plain("[info] acl is off: every client may use any source address");
-    ServiceConfig config = service_of(std::move(listener), cfg.overload, cfg.takeover);
+    std::optional<privileges::DropTarget> drop_to;
+    if (user) drop_to = privileges::DropTarget{std::move(*user), srcproxy_server_requirements(transparent)};
+    ServiceConfig config = service_of(std::move(listener), cfg.overload, cfg.takeover, std::move(drop_to));
     StatsService stats("srcproxy");
     stats.attach(config, cfg.stats_bind);
     return run_service(std::move(config), [&] {
@@ -182,6 +199,8 @@ int run_client(const std::string& path) {
     if (!listen) return fatal("failed to listen on " + cfg.listen.text + ": " + error);
     auto server = resolve(cfg.server, false, &error);
     if (!server) return fatal("failed to resolve outbound.server " + cfg.server.text + ": " + error);
+    std::optional<privileges::Identity> user;
+    if (!resolve_user(path, cfg.user, cfg.user_line, user)) return 1;
 
     Route route;  // to the srcproxy server, the relay request first
     route.hop = Route::Hop::Srcproxy;
@@ -220,7 +239,9 @@ int run_client(const std::string& path) {
     listener->inbound = &inbound;
     listener->outbound = &outbound;
     listener->observer = &clog;
-    ServiceConfig config = service_of(std::move(listener), cfg.overload, cfg.takeover);
+    std::optional<privileges::DropTarget> drop_to;
+    if (user) drop_to = privileges::DropTarget{std::move(*user), srcproxy_client_requirements(cfg)};
+    ServiceConfig config = service_of(std::move(listener), cfg.overload, cfg.takeover, std::move(drop_to));
     StatsService stats("srcproxy");
     stats.attach(config, cfg.stats_bind);
     return run_service(std::move(config), [&] {

@@ -319,6 +319,17 @@ public:
         return true;
     }
 
+    // ferry's `user`: NAME, NAME:GROUP, UID or UID:GID (support/privileges.h), looked up by the caller.
+    bool user(const cJSON* item, const std::string& path, std::optional<privileges::UserSpec>& out, int& line) {
+        std::string text, why;
+        if (!string_value(item, path, text)) return false;
+        out = privileges::parse_user_spec(text, &why);
+        if (!out)
+            return fail_key(item, path, goflag::quote(text) + " is not a user (NAME[:GROUP] or UID[:GID]): " + why);
+        line = doc_.line_of(item);
+        return true;
+    }
+
     // top[first..first+2]: max_connections, max_connections_per_source, max_handshakes_per_source.
     bool overload(const std::vector<const cJSON*>& top, size_t first, OverloadConfig& out) {
         constexpr double kMaxConnections = 4294967296.0, kMaxPerSource = 4294967295.0;
@@ -501,7 +512,8 @@ ClientConfigResult parse_client_config(std::string_view text, std::string_view f
                                                     "timeout",         "log_level",
                                                     "max_connections", "max_connections_per_source",
                                                     "max_handshakes_per_source", "takeover_socket",
-                                                    "drain_timeout",   "stats_bind"};
+                                                    "drain_timeout",   "user",
+                                                    "stats_bind"};
         std::vector<const cJSON*> top;
         if (!r.members(root, "", kTop, top)) return;
 
@@ -546,7 +558,8 @@ ClientConfigResult parse_client_config(std::string_view text, std::string_view f
         if (top[3] && !r.log_level(top[3], top[3]->string, c.log_level)) return;
         if (!r.overload(top, 4, c.overload)) return;
         if (!r.takeover(top, 7, c.takeover)) return;
-        if (top[9] && !r.stats_address(top[9], top[9]->string, c.stats_bind)) return;
+        if (top[9] && !r.user(top[9], top[9]->string, c.user, c.user_line)) return;
+        if (top[10] && !r.stats_address(top[10], top[10]->string, c.stats_bind)) return;
     }();
     return finish(r, std::move(c));
 }
@@ -564,7 +577,8 @@ ServerConfigResult parse_server_config(std::string_view text, std::string_view f
                                                     "timeout",         "log_level",
                                                     "max_connections", "max_connections_per_source",
                                                     "max_handshakes_per_source", "takeover_socket",
-                                                    "drain_timeout",   "stats_bind"};
+                                                    "drain_timeout",   "user",
+                                                    "stats_bind"};
         std::vector<const cJSON*> top;
         if (!r.members(root, "", kTop, top)) return;
         if (!top[0]) return (void)r.missing(root, "listen");
@@ -574,7 +588,8 @@ ServerConfigResult parse_server_config(std::string_view text, std::string_view f
         if (top[3] && !r.log_level(top[3], top[3]->string, c.log_level)) return;
         if (!r.overload(top, 4, c.overload)) return;
         if (!r.takeover(top, 7, c.takeover)) return;
-        if (top[9] && !r.stats_address(top[9], top[9]->string, c.stats_bind)) return;
+        if (top[9] && !r.user(top[9], top[9]->string, c.user, c.user_line)) return;
+        if (top[10] && !r.stats_address(top[10], top[10]->string, c.stats_bind)) return;
     }();
     return finish(r, std::move(c));
 }

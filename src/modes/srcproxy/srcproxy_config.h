@@ -12,6 +12,8 @@
 //                 fwmark? },                                  allowed_dst_ips?, allowed_dst_ports? } ],
 //     timeout?, log_level?                          timeout?, log_level?
 //   }                                             }
+// (plus ferry's keys in both: max_connections, max_connections_per_source, max_handshakes_per_source,
+// takeover_socket, drain_timeout, user)
 //
 // Where ferry differs from the reference (each is also said at the key):
 //   - `"acl": []` turns the ACL off and `"allowed_src_ips": []` allows any source, as the reference README says
@@ -25,7 +27,8 @@
 //     server, a non-empty host; IPv6 literals in brackets without a zone.
 //   - unknown keys give a warning (the reference is silent); anything after the top-level object is an error
 //     (the reference reads one value and ignores the rest of the file).
-//   - ferry's own keys: acl[].allowed_dst_ips and acl[].allowed_dst_ports.
+//   - ferry's own keys: acl[].allowed_dst_ips and acl[].allowed_dst_ports; at the top, the overload limits and
+//     `user` (a string: NAME, NAME:GROUP, UID or UID:GID; whom to become once listening).
 #pragma once
 
 #include <chrono>
@@ -39,6 +42,7 @@
 #include "engine/service.h"
 #include "support/goflag.h"
 #include "core/net_address.h"
+#include "support/privileges.h"
 #include "support/sha256.h"
 #include "inbound/srcproxy_acl.h"
 
@@ -85,6 +89,9 @@ struct ClientConfig {
     std::optional<SocketAddress> stats_bind;
     // ferry's: takeover_socket (a path), drain_timeout (a duration or seconds; default 30 s).
     TakeoverConfig takeover;
+    // ferry's `user`: once listening, switch to this user (NAME, NAME:GROUP, UID or UID:GID); none: stay.
+    std::optional<privileges::UserSpec> user;
+    int user_line = 0;  // of the `user` key, for the caller's lookup error
 };
 
 struct ServerConfig {
@@ -95,6 +102,8 @@ struct ServerConfig {
     OverloadConfig overload;  // as ClientConfig's
     std::optional<SocketAddress> stats_bind;  // as ClientConfig's
     TakeoverConfig takeover;  // as ClientConfig's
+    std::optional<privileges::UserSpec> user;  // as ClientConfig's
+    int user_line = 0;
 };
 
 template <typename Config>

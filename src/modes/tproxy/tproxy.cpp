@@ -14,6 +14,7 @@
 #include "relay/interceptor.h"
 #include "support/log.h"
 #include "modes/modes.h"
+#include "modes/privilege_needs.h"
 #include "engine/service.h"
 #include "core/socket_util.h"
 #include "modes/stats_service.h"
@@ -94,6 +95,17 @@ int run_tproxy(const std::vector<std::string>& args, const std::string& argv0) {
         FERRY_LOG(Error, "cannot intercept").str("error", option_error("setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1)", e));
         return 1;
     }
+    // -user: looked up now, so a typo fails before anything is bound; dropped to once bound.
+    std::optional<privileges::DropTarget> drop_to;
+    if (o.user_spec) {
+        std::string why;
+        auto identity = privileges::resolve_user(*o.user_spec, &why);
+        if (!identity) {
+            FERRY_LOG(Error, "cannot use -user").str("user", o.user).str("error", why);
+            return 1;
+        }
+        drop_to = privileges::DropTarget{std::move(*identity), tproxy_requirements(o)};
+    }
     FERRY_LOG(Info, "starting");
 
     TransparentInbound inbound(o.listen);
@@ -121,6 +133,7 @@ int run_tproxy(const std::vector<std::string>& args, const std::string& argv0) {
     StatsService stats("tproxy");
     stats.attach(config, o.stats_address);
     config.takeover = o.takeover_config;
+    config.drop_to = std::move(drop_to);
     return run_service(std::move(config), [&] {
         for (const auto& a : o.listen) FERRY_LOG(Info, "bound").str("address", a.to_string());
         FERRY_LOG(Info, "accepting incoming flows");

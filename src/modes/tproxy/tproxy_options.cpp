@@ -93,6 +93,9 @@ ParseOutcome parse(const std::vector<std::string>& args, const std::string& argv
     define_overload_flags(flags, &o.overload);
     define_stats_flag(flags, &o.stats_bind);
     define_takeover_flags(flags, &o.takeover);
+    flags.string_var(&o.user, "user", "",
+                     "once listening, switch to this user (NAME, NAME:GROUP, UID or UID:GID), keeping only the "
+                     "capabilities transparent proxying needs");
     ParseOutcome out;
     auto r = flags.parse(args);
     if (r.status != goflag::ParseStatus::Ok) {
@@ -133,6 +136,10 @@ ParseOutcome parse(const std::vector<std::string>& args, const std::string& argv
     if (!o.insertion_label.empty()) o.interceptor_specs.push_back(InterceptorSpec{"label", o.insertion_label});
     std::string why;
     if (!parse_interceptors(o.interceptors, o.interceptor_specs, &why)) return invalid("-interceptors: " + why);
+    if (!o.user.empty()) {
+        o.user_spec = privileges::parse_user_spec(o.user, &why);
+        if (!o.user_spec) return invalid("-user " + goflag::quote(o.user) + ": " + why);
+    }
     out.options = std::move(o);
     return out;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "support/goflag.h"
 #include "support/log.h"
 #include "core/net_address.h"
+#include "support/privileges.h"
 
 namespace ferry::tproxy {
 
@@ -40,6 +42,7 @@ struct Options {
     OverloadFlags overload;  // -max-connections, -max-connections-per-source, -max-handshakes-per-source
     std::string stats_bind;  // -stats-bind IP:PORT or PORT: the status service ("": none)
     TakeoverFlags takeover;  // -takeover-socket, -drain-timeout
+    std::string user;        // -user NAME[:GROUP] ("" = stay who we are)
 
     // Filled in by validate().
     std::vector<SocketAddress> listen;
@@ -48,6 +51,7 @@ struct Options {
     OverloadConfig overload_config;
     std::optional<SocketAddress> stats_address;  // from stats_bind
     TakeoverConfig takeover_config;  // from takeover
+    std::optional<privileges::UserSpec> user_spec;  // from user
 };
 
 enum class OutcomeKind {

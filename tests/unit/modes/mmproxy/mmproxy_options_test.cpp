@@ -81,6 +81,9 @@ const char kFerryOnlyBlocks[][200] = {
     "started with the same path\n",
     "  -threads int\n"
     "    \tNumber of event-loop threads; 0 means one per CPU the process may run on\n",
+    "  -user string\n"
+    "    \tOnce listening, switch to this user (NAME, NAME:GROUP, UID or UID:GID), keeping only the capabilities "
+    "spoofing needs\n",
 };
 
 ParseOutcome run(std::vector<std::string> args) { return parse_args(std::move(args), "go-mmproxy"); }
@@ -115,7 +118,7 @@ TEST_CASE("usage: the 2.1 flags print exactly as go-mmproxy -h", "[mmproxy_optio
 
 TEST_CASE("usage: ferry's flags are listed alphabetically among them", "[mmproxy_options]") {
     std::vector<std::string> b = blocks(ferry::mmproxy::usage_text("/usr/sbin/go-mmproxy"));
-    REQUIRE(b.size() == 27);
+    REQUIRE(b.size() == 28);
     CHECK(b[0] == "Usage of /usr/sbin/go-mmproxy:\n");
     CHECK(b[3] == kFerryOnlyBlocks[0]);    // -allowed-destinations before -allowed-subnets
     CHECK(b[6] == kFerryOnlyBlocks[1]);    // -connect-timeout after -close-after
@@ -134,7 +137,8 @@ TEST_CASE("usage: ferry's flags are listed alphabetically among them", "[mmproxy
     CHECK(b[23] == kFerryOnlyBlocks[14]);  // -stats-bind
     CHECK(b[24] == kFerryOnlyBlocks[15]);  // -takeover-socket
     CHECK(b[25] == kFerryOnlyBlocks[16]);  // -threads
-    CHECK(b[26].rfind("  -v int\n", 0) == 0);
+    CHECK(b[26] == kFerryOnlyBlocks[17]);  // -user
+    CHECK(b[27].rfind("  -v int\n", 0) == 0);
 }
 
 TEST_CASE("go-mmproxy 2.3's -dynamic-destination and -listen-transparent, ferry's -allowed-destinations",
@@ -455,4 +459,23 @@ TEST_CASE("-stats-bind: an IP:PORT, or a port on 127.0.0.1", "[mmproxy_options]"
         REQUIRE(o.fields.size() == 1);
         CHECK(o.fields[0].key == "statsBind");
     }
+}
+
+TEST_CASE("-user: NAME[:GROUP] or UID[:GID], checked last", "[mmproxy_options][privileges]") {
+    CHECK_FALSE(run({}).options.user_spec.has_value());
+    ParseOutcome o = run({"-user", "nobody:nogroup"});
+    REQUIRE(o.ok());
+    REQUIRE(o.options.user_spec.has_value());
+    CHECK(o.options.user_spec->user == "nobody");
+    CHECK(o.options.user_spec->group == std::optional<std::string>("nogroup"));
+    CHECK(run({"--user=65534"}).options.user_spec->user == "65534");
+    ParseOutcome bad = run({"-user", "nobody:"});
+    CHECK(bad.kind == OutcomeKind::Invalid);
+    CHECK(bad.exit_code == 1);
+    CHECK(bad.stderr_text == "-user \"nobody:\": no group after ':'");
+    REQUIRE(bad.fields.size() == 1);
+    CHECK(bad.fields[0].key == "user");
+    CHECK(run({"-user", "a b"}).stderr_text == "-user \"a b\": a blank or a control character");
+    // 2.1's checks come first.
+    CHECK(run({"-user", ":x", "-mark", "-1"}).stderr_text == "--mark has to be >= 0");
 }

@@ -407,6 +407,7 @@ TEST_CASE("usage: every option on one line, with its default", "[moproxy_options
         {"    --max-handshakes-per-source <N>", "[default: 0]"},
         {"    --takeover-socket <PATH>", "Unix socket"},
         {"    --drain-timeout <SECONDS>", "[default: 30]"},
+        {"    --user <USER>", "switch to this user"},
         {"    --no-bind", "check"},
         {"-h, --help", "help"},
         {"-V, --version", "version"},
@@ -459,4 +460,19 @@ TEST_CASE("connection limits: off per source by default, settable", "[moproxy_op
           "invalid value \"4294967297\" for --max-connections: not a whole number (up to 4294967296)");
     CHECK(error_of({"--max-handshakes-per-source=-1"}) ==
           "invalid value \"-1\" for --max-handshakes-per-source: not a whole number (up to 4294967295)");
+}
+
+TEST_CASE("--user", "[moproxy_options][privileges]") {
+    CHECK_FALSE(ok({"-p", "2080", "-s", "2001"}).user_spec.has_value());
+    Options o = ok({"-p", "2080", "-s", "2001", "--user", "nobody:nogroup"});
+    REQUIRE(o.user_spec.has_value());
+    CHECK(o.user == "nobody:nogroup");
+    CHECK(o.user_spec->user == "nobody");
+    CHECK(o.user_spec->group == std::optional<std::string>("nogroup"));
+    CHECK(ok({"-p", "2080", "--user=65534", "-s", "2001"}).user_spec->user == "65534");
+    CHECK(error_of({"-p", "2080", "-s", "2001", "--user", ""}) == "invalid value \"\" for --user: an empty user");
+    CHECK(error_of({"-p", "2080", "-s", "2001", "--user", ":g"}) ==
+          "invalid value \":g\" for --user: no user before ':'");
+    CHECK(error_of({"--user", "a", "--user", "b"}).find("--user") != std::string::npos);
+    CHECK_THAT(ferry::moproxy::usage("moproxy"), Catch::Contains("--user <USER>"));
 }

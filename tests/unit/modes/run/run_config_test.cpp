@@ -1081,3 +1081,23 @@ TEST_CASE("run config: the commented example in conf/ loads, every combination a
     REQUIRE(c.globals.status);
     CHECK(c.globals.status->to_string() == "127.0.0.1:8080");
 }
+
+TEST_CASE("[ferry]: user", "[run_config][privileges]") {
+    const std::string l = listener("tproxy");
+    CHECK_FALSE(config_of(l).globals.user.has_value());
+    RunConfig c = config_of("[ferry]\nthreads = 2\nuser = nobody:nogroup\n" + l);
+    REQUIRE(c.globals.user.has_value());
+    CHECK(c.globals.user->user == "nobody");
+    CHECK(c.globals.user->group == std::optional<std::string>("nogroup"));
+    CHECK(c.globals.user_line == 3);
+    CHECK(config_of("[ferry]\nuser = 65534\n" + l).globals.user->user == "65534");
+    CHECK(error_of("[ferry]\nuser =\n" + l) ==
+          "ferry.ini:2: key \"user\": \"\" is not a user (NAME[:GROUP] or UID[:GID]): an empty user");
+    CHECK(error_of("[ferry]\nuser = a b\n" + l) ==
+          "ferry.ini:2: key \"user\": \"a b\" is not a user (NAME[:GROUP] or UID[:GID]): a blank or a control "
+          "character");
+    CHECK(error_of("[ferry]\nuser = :g\n" + l) ==
+          "ferry.ini:2: key \"user\": \":g\" is not a user (NAME[:GROUP] or UID[:GID]): no user before ':'");
+    CHECK(error_of("[ferry]\nUser = nobody\n" + l) ==
+          "ferry.ini:2: unknown key \"User\" in section [ferry] (did you mean \"user\"?)");
+}

@@ -678,3 +678,23 @@ TEST_CASE("srcproxy config: ferry's stats_bind", "[srcproxy_config]") {
     CHECK(server_error("{listen: ':21829',\n stats_bind: 9102}") ==
           "server.json:2: key \"stats_bind\": expected a string, not a number");
 }
+
+TEST_CASE("srcproxy config: ferry's user key", "[srcproxy_config][privileges]") {
+    CHECK_FALSE(server("{listen: ':21829'}").user.has_value());
+    ServerConfig s = server("{listen: ':21829',\n User: 'nobody:nogroup'}");
+    REQUIRE(s.user.has_value());
+    CHECK(s.user->user == "nobody");
+    CHECK(s.user->group == std::optional<std::string>("nogroup"));
+    CHECK(s.user_line == 2);
+    ClientConfig c = client("{inbound: {listen: '127.0.0.1:9001'}, outbound: {server: '192.0.2.1:21829'},\n"
+                            "\n user: '65534'}");
+    REQUIRE(c.user.has_value());
+    CHECK(c.user->user == "65534");
+    CHECK(c.user_line == 3);
+    CHECK(server_error("{listen: ':21829',\n user: 65534}") ==
+          "server.json:2: key \"user\": expected a string, not a number");
+    CHECK(server_error("{listen: ':21829',\n user: 'a:'}") ==
+          "server.json:2: key \"user\": \"a:\" is not a user (NAME[:GROUP] or UID[:GID]): no group after ':'");
+    CHECK(client_error("{inbound: {listen: '127.0.0.1:9001'}, outbound: {server: '192.0.2.1:21829'},\n user: ''}") ==
+          "client.json:2: key \"user\": \"\" is not a user (NAME[:GROUP] or UID[:GID]): an empty user");
+}

@@ -126,3 +126,18 @@ TEST_CASE("tproxy options: -stats-bind", "[tproxy_options]") {
     CHECK(same.kind == OutcomeKind::Invalid);
     CHECK_THAT(same.stderr_text, Catch::Contains("-stats-bind 127.0.0.1:9091 is also a -bindAddr address"));
 }
+
+TEST_CASE("tproxy options: -user", "[tproxy_options][privileges]") {
+    CHECK_FALSE(run({}).options.user_spec.has_value());
+    auto o = run({"-user", "nobody"});
+    REQUIRE(o.ok());
+    REQUIRE(o.options.user_spec.has_value());
+    CHECK(o.options.user_spec->user == "nobody");
+    CHECK_FALSE(o.options.user_spec->group.has_value());
+    CHECK(run({"--user", "1000:1000"}).options.user_spec->group == std::optional<std::string>("1000"));
+    auto bad = run({"-user", "a:b:c"});
+    CHECK(bad.kind == OutcomeKind::Invalid);
+    CHECK(bad.exit_code == 1);
+    CHECK(bad.stderr_text == "-user \"a:b:c\": more than one ':'\n");
+    CHECK_THAT(run({"-h"}).stderr_text, Catch::Contains("  -user string\n    \tonce listening, switch to this user"));
+}
