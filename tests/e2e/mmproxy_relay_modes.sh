@@ -25,9 +25,10 @@ for mode in adaptive splice copy; do
     port=$((port + 1))
 done
 
-# Out of fds for pipes: 3 std fds + epoll + eventfd + listener = 6 at rest, 8 with one connection.
+# Out of fds for pipes: 3 std fds + epoll + eventfd + listener + the main thread's signalfd = 7 at rest, 9 with
+# one connection.
 saved=$PROXY_CMD
-PROXY_CMD="prlimit --nofile=8:8 $saved"
+PROXY_CMD="prlimit --nofile=9:9 $saved"
 start_proxy "$NS_P" -v 1 -threads 1 -relay splice -l "0.0.0.0:$port" -4 "127.0.0.1:$SRV_PORT" -6 "[::1]:$SRV_PORT" || finish
 PROXY_CMD=$saved
 next_port
