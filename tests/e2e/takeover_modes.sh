@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Zero-downtime restarts in tproxy mode, srcproxy (client and server) and `ferry run` (an abstract takeover
 # socket): each hands over under a load generator without a failed connection, and the old process exits 0.
+# `ferry run` reloads first (a listener moves to another port): the successor gets the moved listener's new
+# sockets, and the old address is no longer served.
 source "$(dirname "$0")/lib.sh"
 
 # ---------------------------------------------------------------- tproxy under load
@@ -65,10 +67,18 @@ takeover-socket = @ferry-$E2E_ID-run
 listen = $SP_B4:7000
 inbound = plain
 target = $SP_DST4:80
+[listener moved]
+listen = $SP_B4:7001
+inbound = plain
+target = $SP_DST4:80
 INI
-start_run "$NS_B" "$WORK/run.ini" 7000 || finish
+start_run "$NS_B" "$WORK/run.ini" 7000 7001 || finish
 old=$PROXY_PID
 load_start "$NS_A" --connect "$SP_B4:7000" --proxy-header none --workers 4 --long 1
+# A reload moves the second listener from 7001 to 7002: the successor must get 7002's sockets, not 7001's.
+sed -i "s/^listen = $SP_B4:7001$/listen = $SP_B4:7002/" "$WORK/run.ini"
+kill -HUP "$old"
+wait_tcp_listen "$NS_B" 7002 5 || not_ok "ferry run: the reload binds 7002" "$(tail -n 5 "$PROXY_LOG")"
 sleep 1
 successor "$NS_B" "$FERRY" run "$WORK/run.ini" ||
     not_ok "ferry run: the successor took over (abstract takeover socket)" "$(tail -n 5 "$PROXY_LOG")"
@@ -77,5 +87,10 @@ sleep 1
 load_stop "ferry run: a restart under load" 100
 exit_status "$old" 5
 check_eq "ferry run: the old process exits 0" "0" "$EXIT_STATUS"
+check "ferry run: the successor used every socket it received (the reloaded ones, not 7001's)" \
+    sh -c "! grep -q 'inherited socket not used' '$PROXY_LOG'"
+check_eq "ferry run: nothing listens on 7001 any more" "" "$(in_ns "$NS_B" ss -Hltn 'sport = :7001')"
+c=$(client "$NS_A" --connect "$SP_B4:7002" --send-bytes 2000 --seed 7 --expect-bytes 2000 --shutdown-after-send)
+check_eq "ferry run: the successor serves the reloaded listener on 7002" "2000" "$(jget "$c" received)"
 
 finish
