@@ -56,7 +56,8 @@ TEST_CASE("takeover settings: moproxy options", "[takeover_options]") {
     CHECK(moproxy({"-p", "2080", "--drain-timeout", "5s"}).error ==
           "invalid value \"5s\" for --drain-timeout: not a whole number of seconds (up to 86400)");
     CHECK(moproxy({"-p", "2080", "--takeover-socket", kLong}).error ==
-          "invalid value \"" + kLong + "\" for --takeover-socket: is longer than a Unix socket path may be (107 bytes)");
+          "invalid value \"" + kLong +
+              "\" for --takeover-socket: is longer than a Unix socket path may be (107 bytes)");
 }
 
 TEST_CASE("takeover settings: srcproxy keys", "[takeover_options]") {
