@@ -491,6 +491,27 @@ def takeover():
     }
 
 
+# ---------------------------------------------------------------- destination name (ClientHello SNI, HTTP Host)
+
+# OpenSSL 3's ClientHello for "WWW.Example.COM" (Python's ssl module), one record.
+OPENSSL_HELLO = bytes.fromhex(
+    "1603010200010001fc0303a953085e2042b34eb64bbbfd6f3afb8e2d192e721cbd3b80b0b3a84ea5cb17492028a70e28c6352e13c492f6fcc9958ad9030f19c510f5a851a1266dfda67af78b0024130213031301c02cc030c02bc02fcca9cca8c024c028c023c027009f009e006b006700ff0100018f00000014001200000f5757572e4578616d706c652e434f4d000b000403000102000a00160014001d0017001e0019001801000101010201030104002300000016000000170000000d002a0028040305030603080708080809080a080b080408050806040105010601030303010302040205020602002b00050403040303002d00020101003300260024001d0020e2f525e05bc40e74f1c7dd8b0abe54c25c57d8d3d1dd17c6ac9e5b19a8998f4a001500de000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000")
+
+
+def destination_name():
+    body = OPENSSL_HELLO[5:]
+    split = (b"\x16\x03\x01" + (100).to_bytes(2, "big") + body[:100] +
+             b"\x16\x03\x01" + (len(body) - 100).to_bytes(2, "big") + body[100:])
+    return {
+        "openssl_hello": OPENSSL_HELLO,
+        "two_records": split,
+        "http_host": b"GET /index.html HTTP/1.1\r\nUser-Agent: curl\r\nHost: WWW.Example.com:8080\r\n\r\n",
+        "http_v6": b"GET / HTTP/1.1\r\nHost: [2001:db8::1]:80\r\n\r\n",
+        "http10": b"GET / HTTP/1.0\n\n",
+        "not_tls": b"SSH-2.0-OpenSSH_9.2\r\n",
+    }
+
+
 TARGETS = {
     "proxy_protocol": proxy_protocol,
     "socks5_server": socks5_server,
@@ -506,6 +527,7 @@ TARGETS = {
     "udp_datagram": udp_datagram,
     "srcproxy_acl": srcproxy_acl,
     "takeover": takeover,
+    "destination_name": destination_name,
 }
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ declare -A MAX_LEN=(
     [udp_datagram]=1024
     [srcproxy_acl]=1024
     [takeover]=4096
+    [destination_name]=20000
 )
 targets=("$@")
 if ((${#targets[@]} == 0)); then
