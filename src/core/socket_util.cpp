@@ -138,11 +138,24 @@ Fd listen_tcp(const SocketAddress& address, const ListenOptions& options, std::s
         set_int_option(fd.get(), IPPROTO_TCP, TCP_KEEPIDLE, options.keepalive_seconds);
         set_int_option(fd.get(), IPPROTO_TCP, TCP_KEEPINTVL, options.keepalive_seconds);
     }
+    if (!options.congestion.empty()) {
+        if (std::string why = set_congestion(fd.get(), options.congestion); !why.empty()) return fail(why);
+    }
     if (::bind(fd.get(), bind_to.sa(), bind_to.length) == -1)
         return fail("listen tcp " + address.to_string() + ": bind: " + errno_text(errno));
     if (::listen(fd.get(), options.backlog) == -1)
         return fail("listen tcp " + address.to_string() + ": listen: " + errno_text(errno));
     return fd;
+}
+
+std::string set_congestion(int fd, const std::string& name) {
+    if (::setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name.data(), static_cast<socklen_t>(name.size())) == 0)
+        return {};
+    const int err = errno;
+    std::string text = "setsockopt(IPPROTO_TCP, TCP_CONGESTION, \"" + name + "\"): " + errno_text(err);
+    if (err == ENOENT) text += " (not an available algorithm: see /proc/sys/net/ipv4/tcp_available_congestion_control)";
+    if (err == EPERM) text += " (not in net.ipv4.tcp_allowed_congestion_control, and no CAP_NET_ADMIN)";
+    return text;
 }
 
 void adopt_listener(int fd, const ListenOptions& options) {
@@ -155,6 +168,7 @@ void adopt_listener(int fd, const ListenOptions& options) {
         set_int_option(fd, IPPROTO_TCP, TCP_KEEPIDLE, options.keepalive_seconds);
         set_int_option(fd, IPPROTO_TCP, TCP_KEEPINTVL, options.keepalive_seconds);
     }
+    if (!options.congestion.empty()) set_congestion(fd, options.congestion);
     if (options.transparent) {
         const bool v6 = local_address(fd).is_v6();
         set_int_option(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT, 1);

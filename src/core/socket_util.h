@@ -34,7 +34,14 @@ struct ListenOptions {
     // Set on the listening socket, so every accepted socket inherits them without a syscall of its own.
     bool nodelay = true;
     int keepalive_seconds = 15;  // SO_KEEPALIVE with this idle and interval (Go's default); 0 = off
+    // TCP_CONGESTION on the listening socket, which accepted sockets inherit ("": the system's default).
+    std::string congestion;
 };
+
+// Sets the congestion control algorithm `name` on a TCP socket: "" or the error text, e.g.
+// "setsockopt(IPPROTO_TCP, TCP_CONGESTION, \"bbr\"): no such file or directory (not an available algorithm:
+// see /proc/sys/net/ipv4/tcp_available_congestion_control)".
+std::string set_congestion(int fd, const std::string& name);
 
 // Where a listener on `address` binds: the IPv4 wildcard becomes the IPv6 one (dual-stack, *dual_stack set) where
 // the host has IPv6, as Go does for "tcp" and "udp" listeners; any other address is returned as is.

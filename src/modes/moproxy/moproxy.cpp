@@ -113,10 +113,12 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     }
 
     if (options.check) {
+        ListenOptions check_options;
+        check_options.congestion = options.congestion_local;
         if (!options.check_no_bind) {
             for (const auto& a : addresses) {
                 std::string error;
-                if (!listen_tcp(a, ListenOptions{}, &error)) {
+                if (!listen_tcp(a, check_options, &error)) {
                     FERRY_LOG(Fatal, "failed to bind listener").str("listenAdr", a.to_string()).str("error", error);
                     return 1;
                 }
@@ -173,6 +175,7 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
 
     auto listener = std::make_shared<ListenerConfig>();
     listener->listen = addresses;
+    listener->listen_options.congestion = options.congestion_local;
     listener->inbound = &inbound;
     listener->outbound = &outbound;
     listener->header_timeout_ms = kSocksHandshakeTimeoutMs;

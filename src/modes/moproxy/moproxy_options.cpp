@@ -34,6 +34,7 @@ enum class Opt {
     NParallel,
     LogLevel,
     NoTfo,
+    CongestionLocal,
     SocksClients,
     Threads,
     IdleTimeout,
@@ -89,6 +90,8 @@ constexpr OptionDef kOptions[] = {
     {Opt::NParallel, 0, "n-parallel", Kind::Value, "<N>", "Proxies tried in parallel for each connection", "1"},
     {Opt::LogLevel, 0, "log-level", Kind::Value, "<LEVEL>", "off, error, warn, info, debug or trace", "info"},
     {Opt::NoTfo, 0, "no-tfo", Kind::Flag, "", "Do not use TCP Fast Open towards the proxies", ""},
+    {Opt::CongestionLocal, 0, "congestion-local", Kind::Value, "<ALG>",
+     "TCP congestion control of the client-side sockets (e.g. bbr; the system's default otherwise)", ""},
     {Opt::SocksClients, 0, "socks-clients", Kind::List, "<CIDR>...",
      "Who may use the downstream SOCKS5 service (connections that were not redirected)", "127.0.0.0/8,::1/128"},
     {Opt::Threads, 0, "threads", Kind::Value, "<N>", "Event-loop threads; 0 means one per usable CPU", "0"},
@@ -115,7 +118,7 @@ constexpr OptionDef kOptions[] = {
 };
 
 // moproxy 0.5.1 options that ferry does not implement: refused by name so the user knows it is not a typo.
-constexpr std::string_view kUnsupported[] = {"policy", "remote-dns", "congestion-local", "graphite", "score-script"};
+constexpr std::string_view kUnsupported[] = {"policy", "remote-dns", "graphite", "score-script"};
 
 const OptionDef* find_long(std::string_view name) {
     for (const OptionDef& d : kOptions)
@@ -285,6 +288,12 @@ std::optional<std::string> apply(Opt opt, std::string_view v, Options& o) {
                 return std::nullopt;
             }
             return "not an IP:PORT address or a port (" + why + ")";
+        case Opt::CongestionLocal:
+            // TCP_CONGESTION_NAME_MAX is 16 with the NUL; the kernel says whether it knows the name.
+            if (v.empty() || v.size() > 15 || v.find_first_of(" \t/") != std::string_view::npos)
+                return "not a congestion control algorithm's name (like bbr or cubic)";
+            o.congestion_local = std::string(v);
+            return std::nullopt;
         case Opt::NParallel:
             if (auto n = parse_unsigned(v, 0xFFFFFFFF)) {
                 o.n_parallel = static_cast<unsigned>(*n);

@@ -285,7 +285,6 @@ TEST_CASE("syntax errors name the option and the value", "[moproxy_options]") {
         {{"-l", "a", "b"}, "unexpected argument \"b\""},
         {{"--policy", "rules.txt"}, "--policy is a moproxy option that ferry does not support"},
         {{"--remote-dns"}, "--remote-dns is a moproxy option that ferry does not support"},
-        {{"--congestion-local=bbr"}, "--congestion-local is a moproxy option that ferry does not support"},
         {{"--graphite", "127.0.0.1:2003"}, "--graphite is a moproxy option that ferry does not support"},
         {{"--score-script", "s.lua"}, "--score-script is a moproxy option that ferry does not support"},
     };
@@ -398,6 +397,7 @@ TEST_CASE("usage: every option on one line, with its default", "[moproxy_options
         {"    --n-parallel <N>", "[default: 1]"},
         {"    --log-level <LEVEL>", "[default: info]"},
         {"    --no-tfo", "Fast Open"},
+        {"    --congestion-local <ALG>", "congestion control"},
         {"    --socks-clients <CIDR>...", "[default: 127.0.0.0/8,::1/128]"},
         {"    --threads <N>", "[default: 0]"},
         {"    --idle-timeout <SECONDS>", "[default: 7200]"},
