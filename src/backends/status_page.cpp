@@ -659,7 +659,7 @@ Response plain(int code, std::string body) { return Response{code, kTextType, st
 bool is_get_or_head(const Request& r) { return r.method == "GET" || r.method == "HEAD"; }
 
 bool is_page(std::string_view path) {
-    return path == "/" || path == "/status" || path == "/metrics" || path == "/version";
+    return path == "/" || path == "/plain" || path == "/status" || path == "/metrics" || path == "/version";
 }
 
 }  // namespace
@@ -1100,10 +1100,11 @@ Response route(const Request& r, const Snapshot& s) {
         return plain(400, "400 bad request: " + (r.error.empty() ? std::string("incomplete request") : r.error) + '\n');
     if (!is_get_or_head(r)) return plain(405, "405 method not allowed (Allow: GET, HEAD)\n");
     if (r.path == "/") return r.wants_html ? Response{200, kHtmlType, render_html(s)} : plain(200, render_text(s));
+    if (r.path == "/plain") return plain(200, render_text(s));  // moproxy's: the text table, browsers too
     if (r.path == "/status") return Response{200, kJsonType, render_json(s)};
     if (r.path == "/metrics") return Response{200, kMetricsType, render_metrics(s)};
     if (r.path == "/version") return plain(200, render_version(s));
-    return plain(404, "404 not found: try /, /status, /metrics or /version\n");
+    return plain(404, "404 not found: try /, /plain, /status, /metrics or /version\n");
 }
 
 const char* reason_phrase(int code) {

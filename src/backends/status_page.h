@@ -154,10 +154,10 @@ struct Response {
 bool needs_snapshot(const Request& r);
 
 // The answer to a parsed request. Anything but Done is 400 (with r.error in the body); a method other than GET
-// and HEAD is 405; "/" is render_html or render_text by r.wants_html, "/status" render_json
-// (application/json), "/metrics" render_metrics (application/openmetrics-text; version=1.0.0;
-// charset=utf-8), "/version" render_version (text/plain); every other path 404. The query is ignored. HEAD
-// gets the same Response as GET: pass head_only to serialize().
+// and HEAD is 405; "/" is render_html or render_text by r.wants_html, "/plain" render_text whatever the Accept
+// header (moproxy's page), "/status" render_json (application/json), "/metrics" render_metrics
+// (application/openmetrics-text; version=1.0.0; charset=utf-8), "/version" render_version (text/plain); every
+// other path 404. The query is ignored. HEAD gets the same Response as GET: pass head_only to serialize().
 Response route(const Request& r, const Snapshot& s);
 
 // The reason phrase of 200, 400, 404, 405 (what route() produces), 408, 431, 500 and 503; "Unknown" otherwise.

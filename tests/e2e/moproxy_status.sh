@@ -60,6 +60,9 @@ check_py "JSON: the listener's counts beside the servers" \
 text=$(in_ns "$NS_R" curl -sS --max-time 5 "http://$MO_STATS/")
 check "text page for curl: a row per server, no HTML" bash -c "grep -q '^ *1 *fast ' <<<\"\$1\" && grep -q '^ *2 *web ' <<<\"\$1\" && ! grep -q '<html' <<<\"\$1\"" _ "$text"
 check_eq "/version" "ferry $("$FERRY" --version | awk '{print $2}')" "$(mo_status version)"
+plain=$(in_ns "$NS_R" curl -sS --max-time 5 -H 'Accept: text/html' "http://$MO_STATS/plain")
+# (the last line, with the uptime, may have moved on by a second)
+check_eq "/plain: moproxy's text page, also for a browser" "$(head -n 3 <<<"$text")" "$(head -n 3 <<<"$plain")"
 check_eq "unknown path: 404" 404 "$(in_ns "$NS_R" curl -s -o /dev/null -w '%{http_code}' "http://$MO_STATS/nope")"
 check_eq "POST: 405" 405 "$(in_ns "$NS_R" curl -s -o /dev/null -w '%{http_code}' -X POST "http://$MO_STATS/status")"
 

@@ -64,7 +64,8 @@ void check_done(const Request& r) {
 
 void check_route(const Request& r) {
     const bool get_or_head = r.method == "GET" || r.method == "HEAD";
-    const bool page = r.path == "/" || r.path == "/status" || r.path == "/metrics" || r.path == "/version";
+    const bool page = r.path == "/" || r.path == "/plain" || r.path == "/status" || r.path == "/metrics" ||
+                      r.path == "/version";
     const bool done = r.status == Status::Done;
     require(needs_snapshot(r) == (done && get_or_head && page));
 

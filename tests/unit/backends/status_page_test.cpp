@@ -1045,12 +1045,17 @@ TEST_CASE("route: pages by path and Accept", "[status]") {
     CHECK(metrics.content_type == "application/openmetrics-text; version=1.0.0; charset=utf-8");
     CHECK(metrics.body == render_metrics(snap));
 
+    Response plain_page = route(get("/plain", true), snap);  // a browser gets the text table too
+    CHECK(plain_page.code == 200);
+    CHECK(plain_page.content_type == "text/plain; charset=utf-8");
+    CHECK(plain_page.body == render_text(snap));
+
     Response version = route(get("/version"), snap);
     CHECK(version.code == 200);
     CHECK(version.content_type == "text/plain; charset=utf-8");
     CHECK(version.body == "ferry 0.1.0\n");
 
-    for (const char* path : {"/", "/status", "/metrics", "/version", "http://h/status"})
+    for (const char* path : {"/", "/plain", "/status", "/metrics", "/version", "http://h/status"})
         CHECK(needs_snapshot(get(path)));
 }
 
