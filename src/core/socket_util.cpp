@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 namespace ferry {
@@ -47,6 +48,19 @@ bool host_has_ipv6() {
 }
 
 }  // namespace
+
+bool unix_address(std::string_view name, sockaddr_un* out, socklen_t* len) {
+    *out = sockaddr_un{};
+    out->sun_family = AF_UNIX;
+    const bool abstract = !name.empty() && name[0] == '@';
+    // A path needs room for its NUL; an abstract name is the bytes after a leading NUL (the '@').
+    if (name.empty() || (abstract && name.size() == 1) || name.size() > sizeof out->sun_path - (abstract ? 0 : 1))
+        return false;
+    std::memcpy(out->sun_path, name.data(), name.size());
+    if (abstract) out->sun_path[0] = '\0';
+    *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size() + (abstract ? 0 : 1));
+    return true;
+}
 
 SocketAddress listen_address(const SocketAddress& address, bool* dual_stack) {
     *dual_stack = false;

@@ -2,9 +2,12 @@
 // is missing, listening sockets for the loops.
 #pragma once
 
+#include <sys/un.h>
+
 #include <cstddef>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "core/fd.h"
 #include "core/io.h"
@@ -42,6 +45,11 @@ struct ListenOptions {
 // "setsockopt(IPPROTO_TCP, TCP_CONGESTION, \"bbr\"): no such file or directory (not an available algorithm:
 // see /proc/sys/net/ipv4/tcp_available_congestion_control)".
 std::string set_congestion(int fd, const std::string& name);
+
+// A Unix socket address for `name`: a file system path, or "@name" for a name in the abstract namespace (no file;
+// its length ends with the name's last byte, no NUL). False when `name` is empty, "@" alone, or too long for
+// sun_path (107 bytes of path, 107 of abstract name after the '@').
+bool unix_address(std::string_view name, sockaddr_un* out, socklen_t* len);
 
 // Where a listener on `address` binds: the IPv4 wildcard becomes the IPv6 one (dual-stack, *dual_stack set) where
 // the host has IPv6, as Go does for "tcp" and "udp" listeners; any other address is returned as is.

@@ -235,16 +235,6 @@ std::optional<int64_t> parse_hello(std::string_view text, std::string* error) {
     return pid;
 }
 
-bool unix_address(std::string_view path, sockaddr_un* out, socklen_t* len) {
-    *out = sockaddr_un{};
-    out->sun_family = AF_UNIX;
-    if (path.empty() || path.size() >= sizeof out->sun_path) return false;
-    std::memcpy(out->sun_path, path.data(), path.size());
-    if (path[0] == '@') out->sun_path[0] = '\0';  // the abstract namespace: no file, no trailing NUL counted
-    *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (path[0] == '@' ? 0 : 1));
-    return true;
-}
-
 RequestResult request(std::string_view path, Received* out, std::string* error) {
     sockaddr_un address;
     socklen_t len;

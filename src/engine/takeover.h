@@ -65,10 +65,6 @@ std::string encode_hello(int64_t pid, std::string_view version);
 // Its pid; nullopt with *error set when it is not a hello of this protocol.
 std::optional<int64_t> parse_hello(std::string_view text, std::string* error);
 
-// A Unix socket address for `path`: a file system path, or "@name" for the abstract namespace. False when the
-// path is empty or too long for sockaddr_un.
-bool unix_address(std::string_view path, sockaddr_un* out, socklen_t* len);
-
 // ---- the successor's side
 
 struct Received {

@@ -2,7 +2,7 @@
 
 #include <sys/un.h>
 
-#include "engine/takeover.h"
+#include "core/socket_util.h"
 
 namespace ferry {
 
@@ -17,7 +17,7 @@ void define_takeover_flags(goflag::FlagSet& fs, TakeoverFlags* f) {
 std::optional<std::string> check_takeover_path(const std::string& path) {
     sockaddr_un address;
     socklen_t len;
-    if (!path.empty() && !takeover::unix_address(path, &address, &len))
+    if (!path.empty() && !unix_address(path, &address, &len))
         return "is longer than a Unix socket path may be (" + std::to_string(sizeof address.sun_path - 1) +
                " bytes)";
     return std::nullopt;

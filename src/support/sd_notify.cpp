@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/socket_util.h"
+
 namespace ferry::sd {
 namespace {
 
@@ -40,15 +42,8 @@ std::optional<NotifyAddress> parse_notify_socket(std::string_view value, std::st
         *error = value[0] == '@' ? "empty abstract name" : "no path";
         return std::nullopt;
     }
-    a.address.sun_family = AF_UNIX;
-    std::memcpy(a.address.sun_path, value.data(), value.size());
     a.abstract = value[0] == '@';
-    if (a.abstract) {
-        a.address.sun_path[0] = '\0';
-        a.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + value.size());
-    } else {
-        a.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + value.size() + 1);
-    }
+    unix_address(value, &a.address, &a.length);  // the checks above leave nothing it refuses
     return a;
 }
 

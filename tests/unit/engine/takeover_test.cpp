@@ -93,15 +93,15 @@ TEST_CASE("takeover hello: the successor's pid", "[takeover]") {
 TEST_CASE("takeover: Unix socket addresses, files and the abstract namespace", "[takeover]") {
     sockaddr_un a;
     socklen_t len;
-    REQUIRE(takeover::unix_address("/run/ferry.sock", &a, &len));
+    REQUIRE(ferry::unix_address("/run/ferry.sock", &a, &len));
     CHECK(std::string(a.sun_path) == "/run/ferry.sock");
     CHECK(len == offsetof(sockaddr_un, sun_path) + 16);
-    REQUIRE(takeover::unix_address("@ferry", &a, &len));
+    REQUIRE(ferry::unix_address("@ferry", &a, &len));
     CHECK(a.sun_path[0] == '\0');
     CHECK(std::string(a.sun_path + 1, 5) == "ferry");
     CHECK(len == offsetof(sockaddr_un, sun_path) + 6);
-    CHECK_FALSE(takeover::unix_address("", &a, &len));
-    CHECK_FALSE(takeover::unix_address(std::string(sizeof a.sun_path, 'x'), &a, &len));
+    CHECK_FALSE(ferry::unix_address("", &a, &len));
+    CHECK_FALSE(ferry::unix_address(std::string(sizeof a.sun_path, 'x'), &a, &len));
 }
 
 TEST_CASE("parse_listen_fds: systemd's variables, only for this process", "[takeover]") {
