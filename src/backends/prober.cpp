@@ -213,14 +213,16 @@ Prober::Prober(Config config, TableCell& table)
     : config_(config), table_(table), rng_(std::random_device{}()) {
     loop_scratch_storage_.resize(65536);
     loop_scratch_ = loop_scratch_storage_;
-    round_timer_ = std::make_unique<Timer>([this] { start_round(); });
+    round_timer_ = std::make_unique<Timer>([this] { on_round_timer(); });
     tick_timer_ = std::make_unique<Timer>([this] { tick(); });
     wake_handler_ = std::make_unique<WakeHandler>(*this);
     loop_.add(waker_.fd(), wake_handler_.get(), EPOLLIN);
+    if (config_.graphite) graphite_ = std::make_unique<graphite::Exporter>(loop_, *config_.graphite);
 }
 
 Prober::~Prober() {
     stop();
+    graphite_.reset();
     // Probes unregister from the loop; entries go before it.
     entries_.clear();
 }
@@ -360,6 +362,24 @@ void Prober::start_round() {
         loop_.deadlines(uint64_t{config_.probe_seconds} * 1000).arm(round_timer_->deadline, loop_.now_ms());
 }
 
+void Prober::on_round_timer() {
+    ++timed_rounds_;
+    round_open_ = true;
+    start_round();
+    round_finished();  // nothing to wait for when there is no server
+}
+
+void Prober::round_finished() {
+    if (!round_open_) return;
+    for (const auto& e : entries_)
+        if (e->probe) return;
+    round_open_ = false;
+    if (!graphite_ || timed_rounds_ < 2 || !last_table_) return;
+    std::string batch;
+    graphite::encode(graphite::sample(*last_table_), unix_us(), batch);
+    if (!batch.empty()) graphite_->send(std::move(batch));
+}
+
 void Prober::probe_done(uint64_t entry_id, uint64_t generation, std::optional<unsigned> delay_ms) {
     // A reload may have removed the entry or dropped its probe since: take only results still wanted.
     Entry* found = nullptr;
@@ -373,6 +393,7 @@ void Prober::probe_done(uint64_t entry_id, uint64_t generation, std::optional<un
     entry.history.push_back(entry.last_delay);
     if (entry.history.size() > kHistory) entry.history.erase(entry.history.begin());
     publish();
+    round_finished();
 }
 
 void Prober::drain_reports() {
@@ -432,6 +453,7 @@ void Prober::publish() {
         r.delay_history = e.history;
         table->ranked.push_back(std::move(r));
     }
+    last_table_ = table;
     auto published = std::make_unique<PublishedTable>();
     published->table = std::move(table);
     table_.publish(std::move(published));

@@ -18,6 +18,7 @@
 
 #include "backends/backend.h"
 #include "backends/backend_score.h"
+#include "backends/graphite.h"
 #include "core/event_loop.h"
 #include "engine/service.h"
 
@@ -30,6 +31,8 @@ public:
         SocketAddress test_dns;       // unless the server has its own `test dns`
         unsigned max_wait_ms = 4000;  // unless the server has its own `max wait`
         bool tfo = true;
+        // --graphite: after every probe round but the first, the servers' metrics go there (backends/graphite.h).
+        std::optional<SocketAddress> graphite;
     };
     // How many probe delays each server keeps for the status page's chart.
     static constexpr size_t kHistory = 60;
@@ -77,6 +80,10 @@ private:
 
     void apply_servers(std::vector<ServerConfig> servers);
     void start_round();
+    void on_round_timer();
+    // Once every probe of a timed round has its result: the Graphite batch (moproxy sends after each round but the
+    // first, once all of its probes are done).
+    void round_finished();
     void probe_done(uint64_t entry_id, uint64_t generation, std::optional<unsigned> delay_ms);
     // Ends a probe: closes its socket now, frees it after this loop iteration (events of the current batch may
     // still name it).
@@ -103,6 +110,10 @@ private:
     uint64_t next_entry_id_ = 1;
     uint64_t next_generation_ = 1;
     uint64_t last_tick_ms_ = 0;
+    std::shared_ptr<const BackendTable> last_table_;  // the latest published
+    std::unique_ptr<graphite::Exporter> graphite_;
+    uint64_t timed_rounds_ = 0;
+    bool round_open_ = false;  // a timed round whose probes are not all done
     std::thread thread_;
 };
 

@@ -16,6 +16,12 @@ inline uint64_t monotonic_us() {
 
 inline uint64_t monotonic_ms() { return monotonic_us() / 1000; }
 
+inline int64_t unix_us() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
 inline int64_t unix_ms() {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);

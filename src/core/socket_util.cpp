@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
@@ -60,6 +61,47 @@ bool unix_address(std::string_view name, sockaddr_un* out, socklen_t* len) {
     if (abstract) out->sun_path[0] = '\0';
     *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size() + (abstract ? 0 : 1));
     return true;
+}
+
+Fd listen_unix(std::string_view name, int type, bool private_mode, int backlog, std::string* error) {
+    const std::string path(name);
+    auto fail = [&](const std::string& what, int err) {
+        *error = what + ": " + errno_text(err);
+        errno = err;
+        return Fd();
+    };
+    sockaddr_un address;
+    socklen_t len;
+    if (!unix_address(name, &address, &len)) return fail("bind " + path, ENAMETOOLONG);
+    Fd fd(::socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) return fail("socket", errno);
+    const mode_t old_mask = private_mode ? ::umask(0077) : 0;
+    int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), len);
+    bool not_socket = false;
+    if (rc == -1 && errno == EADDRINUSE && name[0] != '@') {
+        struct stat st;
+        Fd probe(::socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
+        if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && probe &&
+            ::connect(probe.get(), reinterpret_cast<sockaddr*>(&address), len) == -1 && errno == ECONNREFUSED) {
+            ::unlink(path.c_str());
+            rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), len);
+        } else {
+            not_socket = ::lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode);
+            errno = EADDRINUSE;
+        }
+    }
+    const int bind_errno = errno;
+    if (private_mode) ::umask(old_mask);
+    if (rc == -1 && not_socket) {
+        fail("bind " + path, bind_errno);
+        *error += " (a file that is not a socket is there)";
+        errno = EEXIST;
+        return Fd();
+    }
+    if (rc == -1) return fail("bind " + path, bind_errno);
+    if (private_mode && name[0] != '@') ::chmod(path.c_str(), 0600);
+    if (::listen(fd.get(), backlog) == -1) return fail("listen " + path, errno);
+    return fd;
 }
 
 SocketAddress listen_address(const SocketAddress& address, bool* dual_stack) {

@@ -51,6 +51,14 @@ std::string set_congestion(int fd, const std::string& name);
 // sun_path (107 bytes of path, 107 of abstract name after the '@').
 bool unix_address(std::string_view name, sockaddr_un* out, socklen_t* len);
 
+// A non-blocking, close-on-exec listening Unix socket of `type` (SOCK_STREAM, SOCK_SEQPACKET) at `name` (a path, or
+// "@name": abstract). A file already at the path is replaced only when it is a socket nobody listens on (a
+// crashed process's leftover); a live one fails with EADDRINUSE, a file that is no socket with EEXIST, anything
+// else with the bind's errno. With
+// `private_mode`, the file is made 0600 with no moment where others could connect; otherwise it gets the mode the
+// umask gives (as any bind(2)). Returns an invalid Fd with *error set ("bind PATH: ...") and errno kept.
+Fd listen_unix(std::string_view name, int type, bool private_mode, int backlog, std::string* error);
+
 // Where a listener on `address` binds: the IPv4 wildcard becomes the IPv6 one (dual-stack, *dual_stack set) where
 // the host has IPv6, as Go does for "tcp" and "udp" listeners; any other address is returned as is.
 SocketAddress listen_address(const SocketAddress& address, bool* dual_stack);

@@ -40,6 +40,7 @@ std::string_view socket_kind_name(SocketKind kind) {
         case SocketKind::Tcp: return "tcp";
         case SocketKind::Udp: return "udp";
         case SocketKind::Takeover: return "takeover";
+        case SocketKind::Unix: return "unix";
     }
     return "tcp";
 }
@@ -48,6 +49,7 @@ std::optional<SocketKind> parse_socket_kind(std::string_view name) {
     if (name == "tcp") return SocketKind::Tcp;
     if (name == "udp") return SocketKind::Udp;
     if (name == "takeover") return SocketKind::Takeover;
+    if (name == "unix") return SocketKind::Unix;
     return std::nullopt;
 }
 
@@ -143,9 +145,9 @@ Fd InheritedSockets::take(SocketKind kind, const SocketAddress& address) {
     return Fd();
 }
 
-Fd InheritedSockets::take_takeover(std::string_view path) {
+Fd InheritedSockets::take_path(SocketKind kind, std::string_view path) {
     for (auto it = sockets_.begin(); it != sockets_.end(); ++it) {
-        if (it->kind != SocketKind::Takeover || it->path != path) continue;
+        if (it->kind != kind || it->path != path) continue;
         Fd fd = std::move(it->fd);
         sockets_.erase(it);
         return fd;

@@ -14,7 +14,8 @@
 
 namespace ferry {
 
-enum class SocketKind : uint8_t { Tcp, Udp, Takeover };
+// Unix: a listening Unix stream socket at a path (the status service on `--stats-bind /PATH`).
+enum class SocketKind : uint8_t { Tcp, Udp, Takeover, Unix };
 
 std::string_view socket_kind_name(SocketKind kind);
 std::optional<SocketKind> parse_socket_kind(std::string_view name);
@@ -26,7 +27,7 @@ struct InheritedSocket {
     // "[::]:8443" it is bound to); for systemd's sockets the address it is bound to.
     SocketAddress address;
     std::string name;  // the listener it served (a `ferry run` name, "status"); systemd's FileDescriptorName
-    std::string path;  // SocketKind::Takeover: the path (or "@abstract" name) it listens on
+    std::string path;  // SocketKind::Takeover and Unix: the path (or "@abstract" name) it listens on
     // systemd's sockets: `address` is what getsockname says, matched with serves_address() and this IPV6_V6ONLY.
     bool bound_address = false;
     bool v6only = false;
@@ -54,9 +55,10 @@ public:
     void add(InheritedSocket socket) { sockets_.push_back(std::move(socket)); }
 
     // Removes and returns a socket of `kind` serving `address` (serves_address), oldest first; an invalid Fd when
-    // none is left. Takeover sockets match by path instead.
+    // none is left. Takeover and Unix sockets match by path instead (take_path).
     Fd take(SocketKind kind, const SocketAddress& address);
-    Fd take_takeover(std::string_view path);
+    Fd take_path(SocketKind kind, std::string_view path);
+    Fd take_takeover(std::string_view path) { return take_path(SocketKind::Takeover, path); }
     // How many sockets of `kind` serving `address` are left.
     size_t count(SocketKind kind, const SocketAddress& address) const;
 

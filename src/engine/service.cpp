@@ -6,6 +6,8 @@
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -386,7 +388,7 @@ std::string Service::status_line(const std::string& stuck) const {
     std::vector<std::string> addresses;
     for (const auto& l : config_.listeners)
         for (const auto& a : l->listen) addresses.push_back(a.to_string());
-    for (const auto& e : config_.extra_listeners) addresses.push_back(e.name + " " + e.address.to_string());
+    for (const auto& e : config_.extra_listeners) addresses.push_back(e.name + " " + e.where());
     return service_status(admission_ ? admission_->live() : 0, addresses, stuck);
 }
 
@@ -436,7 +438,9 @@ struct Service::Bound {
 
 Service::Service(ServiceConfig config) : config_(std::move(config)) {}
 
-Service::~Service() = default;
+Service::~Service() {
+    if (!handed_over_) remove_unix_files();  // also after a start that failed half-way
+}
 
 bool Service::bind_listener(const std::shared_ptr<const ListenerConfig>& config, std::vector<Bound>& out,
                             std::string* error) {
@@ -549,6 +553,44 @@ void Service::attach(std::vector<Bound>& bound) {
     }
 }
 
+Fd Service::open_extra(const ExtraListener& extra, std::string* error) {
+    if (extra.unix_path.empty()) {
+        ListenOptions options;
+        options.backlog = 128;
+        Fd fd = open_listening(SocketKind::Tcp, extra.address, options, -1, error);
+        if (fd) remember(fd.get(), SocketKind::Tcp, extra.address, extra.name, nullptr);
+        return fd;
+    }
+    const std::string& path = extra.unix_path;
+    Fd fd = inherited_.take_path(SocketKind::Unix, path);
+    if (!fd) {
+        fd = listen_unix(path, SOCK_STREAM, false, 128, error);
+        if (!fd) return fd;
+        // Bound as root, served after the drop: the user we become owns it, as moproxy's own user would.
+        if (config_.drop_to && ::chown(path.c_str(), config_.drop_to->identity.uid, config_.drop_to->identity.gid)) {
+            FERRY_LOG(Warn, "could not give the socket file to the user").str("listenAdr", path)
+                .str("error", "chown: " + errno_text(errno));
+        }
+    }
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0) unix_files_.push_back({path, st.st_dev, st.st_ino});
+    remember(fd.get(), SocketKind::Unix, {}, extra.name, nullptr, path);
+    return fd;
+}
+
+void Service::remove_unix_files() {
+    for (const UnixFile& f : unix_files_) {
+        struct stat st;
+        // Only our own file: not one another process put there since.
+        if (::stat(f.path.c_str(), &st) != 0 || st.st_dev != f.device || st.st_ino != f.inode) continue;
+        if (::unlink(f.path.c_str()) == -1) {
+            FERRY_LOG(Warn, "could not remove the socket file").str("listenAdr", f.path)
+                .str("error", "unlink: " + errno_text(errno));
+        }
+    }
+    unix_files_.clear();
+}
+
 Fd Service::open_listening(SocketKind kind, const SocketAddress& address, const ListenOptions& options,
                            int share_with, std::string* error) {
     if (Fd fd = inherited_.take(kind, address)) {
@@ -566,12 +608,13 @@ Fd Service::open_listening(SocketKind kind, const SocketAddress& address, const 
 }
 
 void Service::remember(int fd, SocketKind kind, const SocketAddress& address, const std::string& name,
-                       const ListenerConfig* owner) {
+                       const ListenerConfig* owner, const std::string& path) {
     if (config_.takeover.path.empty()) return;
     Registered r;
     r.fd.reset(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
     if (!r.fd) {
-        FERRY_LOG(Warn, "a successor will not get this socket").str("listenAdr", address.to_string())
+        FERRY_LOG(Warn, "a successor will not get this socket")
+            .str("listenAdr", path.empty() ? address.to_string() : path)
             .str("error", "dup: " + errno_text(errno));
         return;
     }
@@ -579,6 +622,7 @@ void Service::remember(int fd, SocketKind kind, const SocketAddress& address, co
     r.address = address;
     r.name = name;
     r.owner = owner;
+    r.path = path;
     registry_.push_back(std::move(r));
 }
 
@@ -640,22 +684,19 @@ int Service::run(const std::function<void()>& on_ready) {
     }
     for (const auto& extra : config_.extra_listeners) {
         std::string error;
-        ListenOptions options;
-        options.backlog = 128;
-        Fd fd = open_listening(SocketKind::Tcp, extra.address, options, -1, &error);
+        Fd fd = open_extra(extra, &error);
         if (!fd) {
             FERRY_LOG(Error, "failed to bind listener")
                 .str("listener", extra.name)
-                .str("listenAdr", extra.address.to_string())
+                .str("listenAdr", extra.where())
                 .str("error", error);
             return 1;
         }
-        remember(fd.get(), SocketKind::Tcp, extra.address, extra.name, nullptr);
-        FERRY_LOG(Info, "listening").str("listener", extra.name).str("listenAdr", extra.address.to_string());
+        FERRY_LOG(Info, "listening").str("listener", extra.name).str("listenAdr", extra.where());
         ListenerInfo info;
         info.number = next_number_++;
         info.address = extra.address;
-        info.address_text = extra.address.to_string();
+        info.address_text = extra.where();
         info.name = extra.name;
         workers_[0]->add_extra_listener(std::move(fd), std::move(info), extra.handler);
     }
@@ -669,9 +710,11 @@ int Service::run(const std::function<void()>& on_ready) {
         }
     }
     for (auto& unused : inherited_.release_rest()) {
+        // The predecessor left this file to us, and we do not serve it: nobody else will remove it.
+        if (unused.kind == SocketKind::Unix) ::unlink(unused.path.c_str());
         FERRY_LOG(Info, "inherited socket not used, closed")
             .str("protocol", std::string(socket_kind_name(unused.kind)))
-            .str("listenAdr", unused.kind == SocketKind::Takeover ? unused.path : unused.address.to_string());
+            .str("listenAdr", unused.path.empty() ? unused.address.to_string() : unused.path);
     }
     // Bound (and the takeover socket made), so the privileges that binding took can go; before on_ready and the
     // threads, which would keep them.
@@ -711,6 +754,7 @@ int Service::run(const std::function<void()>& on_ready) {
     workers_.clear();
     if (!handed_over_ && !config_.takeover.path.empty() && config_.takeover.path[0] != '@')
         ::unlink(config_.takeover.path.c_str());  // a successor found nobody there anyway
+    if (!handed_over_) remove_unix_files();  // a successor serves them on
     return 0;
 }
 
@@ -785,7 +829,7 @@ void Service::serve_successor() {
     manifest.version = FERRY_VERSION;
     std::vector<int> fds;
     for (const auto& r : registry_) {
-        manifest.sockets.push_back({r.kind, r.address, r.name, {}});
+        manifest.sockets.push_back({r.kind, r.address, r.name, r.path});
         fds.push_back(r.fd.get());
     }
     manifest.sockets.push_back({SocketKind::Takeover, {}, {}, config_.takeover.path});

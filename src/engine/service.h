@@ -3,6 +3,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/types.h>
 
 #include <cstdint>
 #include <functional>
@@ -51,6 +52,11 @@ struct ExtraListener {
     SocketAddress address;
     const AcceptHandler* handler = nullptr;
     std::string name;  // for the log ("status")
+    // Non-empty: a Unix stream socket at this path instead of `address` (moproxy's `--stats-bind /PATH`). A
+    // stale socket file is replaced; the file is created before the privilege drop and given to its user, handed
+    // to a successor with the other sockets, and removed at exit unless a successor took it.
+    std::string unix_path;
+    std::string where() const { return unix_path.empty() ? address.to_string() : unix_path; }
 };
 
 // The mmproxy mode's UDP path (udp/udp_datagram.h): datagrams with a PROXY v2 header on the listener's
@@ -180,11 +186,20 @@ private:
         SocketAddress address;
         std::string name;
         const ListenerConfig* owner = nullptr;  // null for the extra listeners
+        std::string path;                       // SocketKind::Unix
     };
+    // A Unix socket file this process serves, removed at exit (when it is still the same file) unless handed over.
+    struct UnixFile {
+        std::string path;
+        dev_t device = 0;
+        ino_t inode = 0;
+    };
+    Fd open_extra(const ExtraListener& extra, std::string* error);
+    void remove_unix_files();
     Fd open_listening(SocketKind kind, const SocketAddress& address, const ListenOptions& options,
                       int share_with, std::string* error);
     void remember(int fd, SocketKind kind, const SocketAddress& address, const std::string& name,
-                  const ListenerConfig* owner);
+                  const ListenerConfig* owner, const std::string& path = {});
     bool take_over(std::string* error);
     // The main thread's wait: signals, the takeover socket, the drain, and the systemd notifications.
     int wait_for_signals(sigset_t signals, ServiceNotify& notify);
@@ -201,6 +216,7 @@ private:
     size_t next_number_ = 0;  // ListenerInfo::number of the next listening socket
     InheritedSockets inherited_;  // from systemd or a predecessor, until bound listeners took them
     std::vector<Registered> registry_;  // with a takeover path only
+    std::vector<UnixFile> unix_files_;
     Fd takeover_listener_;              // where a successor finds us
     Fd takeover_predecessor_;           // to the ferry we took over from, until we commit
     Fd successor_;                      // a successor that has our offer, until it commits or gives up

@@ -198,7 +198,8 @@ std::optional<Manifest> parse_manifest(std::string_view text, std::string* error
         e.name = string_field(item, "name");
         e.path = string_field(item, "path");
         const std::string address = string_field(item, "address");
-        if (e.kind != SocketKind::Takeover) {
+        const bool by_path = e.kind == SocketKind::Takeover || e.kind == SocketKind::Unix;
+        if (!by_path) {
             std::string why;
             auto parsed = parse_host_port(address, &why);
             if (!parsed) {
@@ -207,7 +208,8 @@ std::optional<Manifest> parse_manifest(std::string_view text, std::string* error
             }
             e.address = *parsed;
         } else if (e.path.empty()) {
-            *error = "socket " + std::to_string(m.sockets.size()) + ": a takeover socket without a path";
+            *error = "socket " + std::to_string(m.sockets.size()) + ": a " + std::string(socket_kind_name(e.kind)) +
+                     " socket without a path";
             return std::nullopt;
         }
         m.sockets.push_back(std::move(e));
@@ -327,37 +329,9 @@ Fd listen(std::string_view path, std::string* error) {
         *error = "takeover socket path \"" + std::string(path) + "\" is empty or too long";
         return Fd();
     }
-    Fd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) {
-        *error = "socket: " + errno_text(errno);
-        return Fd();
-    }
-    const mode_t old_mask = ::umask(0077);  // no moment where others could connect
-    int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), len);
-    if (rc == -1 && errno == EADDRINUSE && path[0] != '@') {
-        // A file is there: replace it only if nobody listens on it (what a crashed ferry leaves behind).
-        Fd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-        if (probe && ::connect(probe.get(), reinterpret_cast<sockaddr*>(&address), len) == -1 &&
-            errno == ECONNREFUSED) {
-            ::unlink(std::string(path).c_str());
-            rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), len);
-        } else {
-            errno = EADDRINUSE;
-        }
-    }
-    const int bind_errno = errno;
-    ::umask(old_mask);
-    if (rc == -1) {
-        *error = "bind " + std::string(path) + ": " + errno_text(bind_errno) +
-                 (bind_errno == EADDRINUSE ? " (another ferry listens there)" : "");
-        return Fd();
-    }
-    // Only root and our user may connect: whoever can, can take our listening sockets.
-    if (path[0] != '@') ::chmod(std::string(path).c_str(), 0600);
-    if (::listen(fd.get(), 8) == -1) {
-        *error = "listen " + std::string(path) + ": " + errno_text(errno);
-        return Fd();
-    }
+    // Only root and our user may connect (0600): whoever can, can take our listening sockets.
+    Fd fd = listen_unix(path, SOCK_SEQPACKET, true, 8, error);
+    if (!fd && errno == EADDRINUSE) *error += " (another ferry listens there)";
     return fd;
 }
 

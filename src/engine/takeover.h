@@ -43,7 +43,7 @@ struct ManifestEntry {
     SocketKind kind = SocketKind::Tcp;
     SocketAddress address;  // as the listener's configuration names it (empty for the takeover socket)
     std::string name;       // the listener's name ("status" for a status listener), may be empty
-    std::string path;       // SocketKind::Takeover: the takeover socket's path
+    std::string path;       // SocketKind::Takeover: the takeover socket's path; Unix: the socket's path
 };
 
 struct Manifest {

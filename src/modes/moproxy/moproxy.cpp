@@ -2,9 +2,11 @@
 // moproxy 0.5.1's command line and server list, with a prober thread ranking the proxies and a status page.
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include <cstdio>
 
@@ -71,6 +73,19 @@ std::vector<SocketAddress> listen_addresses(const moproxy::Options& options) {
     return out;
 }
 
+// `check` for --stats-bind /PATH: bind there (a stale file is replaced) and remove the file again; a running ferry
+// serving the path passes, as a TCP address it holds with SO_REUSEPORT does. "" or the error.
+std::string check_unix_listener(const std::string& path) {
+    std::string error;
+    if (Fd fd = listen_unix(path, SOCK_STREAM, false, 1, &error)) {
+        ::unlink(path.c_str());
+        return {};
+    }
+    struct stat st;
+    const bool live = errno == EADDRINUSE && ::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+    return live ? std::string() : error;
+}
+
 }  // namespace
 
 int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) {
@@ -132,6 +147,12 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
                     return 1;
                 }
             }
+            if (!options.stats_path.empty()) {
+                if (std::string error = check_unix_listener(options.stats_path); !error.empty()) {
+                    FERRY_LOG(Fatal, "failed to bind listener").str("listenAdr", options.stats_path).str("error", error);
+                    return 1;
+                }
+            }
         }
         write_text(1, "configuration OK: " + std::to_string(servers.size()) + " upstream prox" +
                         (servers.size() == 1 ? "y" : "ies") + ", " + std::to_string(addresses.size()) +
@@ -148,6 +169,10 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     pc.test_dns = options.test_dns;
     pc.max_wait_ms = options.max_wait_ms;
     pc.tfo = options.tfo;
+    pc.graphite = options.graphite;
+    if (options.graphite && options.probe_seconds == 0) {
+        FERRY_LOG(Warn, "--graphite sends after each probe round: with --probe 0 nothing is sent (as moproxy)");
+    }
     backends::Prober prober(pc, table);
     prober.set_servers(servers);
     for (const auto& s : servers)
@@ -190,8 +215,9 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     config.overload = options.overload;
     config.takeover = options.takeover;
     backends::hand_over_statistics(prober, config.takeover);
-    if (options.stats_bind) {
-        config.extra_listeners.push_back({*options.stats_bind, &status, "status"});
+    if (options.stats_bind || !options.stats_path.empty()) {
+        config.extra_listeners.push_back({options.stats_bind.value_or(SocketAddress{}), &status, "status",
+                                          options.stats_path});
         config.metrics = &metrics;
     }
     config.drop_to = std::move(drop_to);

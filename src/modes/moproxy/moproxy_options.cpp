@@ -17,6 +17,8 @@ namespace {
 constexpr uint64_t kMaxThreads = 1024;
 // --idle-timeout and --halfclose-timeout: a year is no deadline at all already.
 constexpr uint64_t kMaxTimeoutSeconds = 366 * 24 * 3600;
+// sun_path's 108 bytes, less the NUL.
+constexpr size_t kMaxUnixPath = 107;
 // More connections than any fd limit allows is a typo.
 constexpr uint64_t kMaxConnections = uint64_t{1} << 32;
 
@@ -30,6 +32,7 @@ enum class Opt {
     TestDns,
     MaxWait,
     StatsBind,
+    Graphite,
     AllowDirect,
     NParallel,
     LogLevel,
@@ -84,8 +87,11 @@ constexpr OptionDef kOptions[] = {
     {Opt::MaxWait, 0, "max-wait", Kind::Value, "<SECONDS>",
      "Bound on connect + proxy handshake, for probes and connections; decimals allowed", "4"},
     {Opt::StatsBind, 0, "stats-bind", Kind::Value, "<IP-ADDR:PORT>",
-     "Serve the status page, JSON and metrics there; a bare port means 127.0.0.1", ""},
+     "Serve the status page, JSON and metrics there; a bare port means 127.0.0.1, a path starting with / a Unix "
+     "socket", ""},
     {Opt::StatsBind, 0, "web-bind", Kind::Value, "<IP-ADDR:PORT>", "Same as --stats-bind", ""},
+    {Opt::Graphite, 0, "graphite", Kind::Value, "<IP-ADDR:PORT>",
+     "Send the servers' metrics to this Graphite (carbon) server after each probe round, plaintext over TCP", ""},
     {Opt::AllowDirect, 0, "allow-direct", Kind::Flag, "", "Connect directly when every proxy failed", ""},
     {Opt::NParallel, 0, "n-parallel", Kind::Value, "<N>", "Proxies tried in parallel for each connection", "1"},
     {Opt::LogLevel, 0, "log-level", Kind::Value, "<LEVEL>", "off, error, warn, info, debug or trace", "info"},
@@ -118,7 +124,7 @@ constexpr OptionDef kOptions[] = {
 };
 
 // moproxy 0.5.1 options that ferry does not implement: refused by name so the user knows it is not a typo.
-constexpr std::string_view kUnsupported[] = {"policy", "remote-dns", "graphite", "score-script"};
+constexpr std::string_view kUnsupported[] = {"policy", "remote-dns", "score-script"};
 
 const OptionDef* find_long(std::string_view name) {
     for (const OptionDef& d : kOptions)
@@ -276,7 +282,11 @@ std::optional<std::string> apply(Opt opt, std::string_view v, Options& o) {
             }
             return "not a number of seconds (up to 3600)";
         case Opt::StatsBind:
-            if (!v.empty() && v.front() == '/') return "unix socket paths are not supported; give IP:PORT or PORT";
+            if (!v.empty() && v.front() == '/') {
+                if (v.size() > kMaxUnixPath) return "a Unix socket path longer than 107 bytes";
+                o.stats_path = std::string(v);
+                return std::nullopt;
+            }
             if (all_digits(v)) {
                 auto p = parse_port(v);
                 if (!p) return "not a port number (0..65535)";
@@ -288,6 +298,12 @@ std::optional<std::string> apply(Opt opt, std::string_view v, Options& o) {
                 return std::nullopt;
             }
             return "not an IP:PORT address or a port (" + why + ")";
+        case Opt::Graphite:
+            if (auto a = parse_ip_port(v, &why)) {
+                o.graphite = *a;
+                return std::nullopt;
+            }
+            return "not an IP:PORT address (" + why + ")";
         case Opt::CongestionLocal:
             // TCP_CONGESTION_NAME_MAX is 16 with the NUL; the kernel says whether it knows the name.
             if (v.empty() || v.size() > 15 || v.find_first_of(" \t/") != std::string_view::npos)
@@ -532,6 +548,9 @@ std::optional<std::string> validate(const Options& o) {
     if (auto dup = find_duplicate_tag(command_line_servers(o), "")) return *dup;
     if (std::string why = endpoint_problem(o.test_dns); !why.empty())
         return "--test-dns " + o.test_dns.to_string() + ": " + why;
+    if (o.graphite)
+        if (std::string why = endpoint_problem(*o.graphite); !why.empty())
+            return "--graphite " + o.graphite->to_string() + ": " + why;
     if (o.max_wait_ms == 0) return "--max-wait has to be more than 0 seconds";
     if (o.n_parallel < 1) return "--n-parallel has to be at least 1";
     if (o.n_parallel > kMaxParallel)

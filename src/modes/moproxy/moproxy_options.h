@@ -53,6 +53,8 @@ struct Options {
     SocketAddress test_dns = default_test_dns();  // --test-dns IP:PORT
     unsigned max_wait_ms = 4000;               // --max-wait SECONDS, decimals allowed (connect + handshake bound)
     std::optional<SocketAddress> stats_bind;   // --stats-bind / --web-bind IP:PORT or PORT (127.0.0.1:PORT)
+    std::string stats_path;                    // --stats-bind /PATH (moproxy: a leading '/'): a Unix socket instead
+    std::optional<SocketAddress> graphite;     // --graphite IP:PORT: moproxy's Graphite plaintext exporter
     bool allow_direct = false;                 // --allow-direct: connect directly when every proxy failed
     unsigned n_parallel = 1;                   // --n-parallel N (>= 1)
     LogLevel log_level = LogLevel::Info;       // --log-level off|error|warn|info|debug|trace (any case)
@@ -95,8 +97,8 @@ struct ParseResult {
 // appear once, anywhere a value is not expected; `--no-bind` belongs to it. -h/--help and -V/--version stop
 // parsing at once and return what was parsed so far with help/version set.
 // Errors: unknown option, missing value, bad number or address, empty list item, an argument that is not an
-// option, and moproxy options ferry does not implement (--policy, --remote-dns, --congestion-local,
-// --graphite, --score-script: each named as unsupported rather than unknown).
+// option, and moproxy options ferry does not implement (--policy, --remote-dns, --score-script: each named as
+// unsupported rather than unknown).
 ParseResult parse(std::span<const std::string> args);
 
 // Checks the parsed options; the message of the first failure, nullopt when usable:

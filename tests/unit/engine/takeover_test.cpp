@@ -38,6 +38,7 @@ TEST_CASE("takeover manifest: encodes and parses back", "[takeover]") {
     m.sockets.push_back({SocketKind::Udp, addr("[2001:db8::1]:53"), "dns", ""});
     m.sockets.push_back({SocketKind::Tcp, addr("127.0.0.1:8080"), "status", ""});
     m.sockets.push_back({SocketKind::Takeover, {}, "", "/run/ferry.sock"});
+    m.sockets.push_back({SocketKind::Unix, {}, "status", "/run/moproxy/web.sock"});
     m.state = "line one\nline \"two\"\n";
     const std::string text = takeover::encode_manifest(m);
     std::string error;
@@ -47,8 +48,8 @@ TEST_CASE("takeover manifest: encodes and parses back", "[takeover]") {
     CHECK(back->pid == 4242);
     CHECK(back->version == "0.1.0");
     CHECK(back->state == m.state);
-    REQUIRE(back->sockets.size() == 4);
-    for (size_t i = 0; i < 4; ++i) {
+    REQUIRE(back->sockets.size() == 5);
+    for (size_t i = 0; i < 5; ++i) {
         CHECK(back->sockets[i].kind == m.sockets[i].kind);
         CHECK(back->sockets[i].address == m.sockets[i].address);
         CHECK(back->sockets[i].name == m.sockets[i].name);
@@ -73,6 +74,9 @@ TEST_CASE("takeover manifest: anything else is refused with a reason", "[takeove
     CHECK(error.rfind("socket 0: address \"nowhere\": ", 0) == 0);
     CHECK_FALSE(takeover::parse_manifest(R"({"takeover":1,"sockets":[{"kind":"takeover","path":""}]})", &error));
     CHECK(error == "socket 0: a takeover socket without a path");
+    CHECK_FALSE(takeover::parse_manifest(R"({"takeover":1,"sockets":[{"kind":"unix","address":"1.2.3.4:5"}]})",
+                                         &error));
+    CHECK(error == "socket 0: a unix socket without a path");
     auto empty = takeover::parse_manifest(R"({"takeover":1,"sockets":[]})", &error);
     REQUIRE(empty);
     CHECK(empty->sockets.empty());
@@ -153,6 +157,7 @@ TEST_CASE("InheritedSockets: taken by kind and address, the rest released", "[ta
     CHECK_FALSE(pool.take(SocketKind::Tcp, addr("0.0.0.0:9000")));
     CHECK(pool.take(SocketKind::Tcp, addr("0.0.0.0:8443")));
     CHECK_FALSE(pool.take(SocketKind::Tcp, addr("0.0.0.0:8443")));
+    CHECK_FALSE(pool.take_path(SocketKind::Unix, "/run/x.sock"));  // a takeover socket, not a unix listener
     CHECK_FALSE(pool.take_takeover("/run/y.sock"));
     CHECK(pool.take_takeover("/run/x.sock"));
     auto rest = pool.release_rest();

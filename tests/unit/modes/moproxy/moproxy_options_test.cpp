@@ -185,15 +185,39 @@ TEST_CASE("--stats-bind and its alias --web-bind", "[moproxy_options]") {
     CHECK(ok({"--web-bind=0.0.0.0:80"}).stats_bind->to_string() == "0.0.0.0:80");
     CHECK(ok({"--stats-bind", "0"}).stats_bind->to_string() == "127.0.0.1:0");  // the kernel picks (tests)
     CHECK(error_of({"--stats-bind", "1", "--web-bind", "2"}) == "option --web-bind is given more than once");
-    CHECK(error_of({"--stats-bind", "/run/moproxy.sock"}) ==
-          "invalid value \"/run/moproxy.sock\" for --stats-bind: unix socket paths are not supported; give IP:PORT "
-          "or PORT");
+    // moproxy's rule: a value starting with '/' is a Unix socket path.
+    CHECK(ok({"--stats-bind", "/run/moproxy.sock"}).stats_path == "/run/moproxy.sock");
+    CHECK_FALSE(ok({"--stats-bind", "/run/moproxy.sock"}).stats_bind);
+    CHECK(ok({"--stats-bind", "8080"}).stats_path.empty());
+    CHECK(ok({"--web-bind=/" + std::string(106, 'a')}).stats_path.size() == 107);
+    CHECK(error_of({"--web-bind=/" + std::string(107, 'a')}) ==
+          "invalid value \"/" + std::string(107, 'a') + "\" for --web-bind: a Unix socket path longer than 107 bytes");
+    CHECK(error_of({"--stats-bind", "run/moproxy.sock"}) ==
+          "invalid value \"run/moproxy.sock\" for --stats-bind: not an IP:PORT address or a port (missing port in "
+          "address)");
     CHECK(error_of({"--stats-bind", ":8080"}) ==
           "invalid value \":8080\" for --stats-bind: not an IP:PORT address or a port (missing IP address)");
     CHECK(error_of({"--web-bind", "localhost:8080"}) ==
           "invalid value \"localhost:8080\" for --web-bind: not an IP:PORT address or a port (not an IP address)");
     CHECK(error_of({"--stats-bind", "65536"}) ==
           "invalid value \"65536\" for --stats-bind: not a port number (0..65535)");
+}
+
+TEST_CASE("--graphite IP:PORT, as moproxy's SocketAddr", "[moproxy_options]") {
+    CHECK_FALSE(ok({}).graphite);
+    CHECK(ok({"--graphite", "127.0.0.1:2003"}).graphite->to_string() == "127.0.0.1:2003");
+    CHECK(ok({"--graphite=[2001:db8::3]:2003"}).graphite->to_string() == "[2001:db8::3]:2003");
+    CHECK(error_of({"--graphite", "carbon:2003"}) ==
+          "invalid value \"carbon:2003\" for --graphite: not an IP:PORT address (not an IP address)");
+    CHECK(error_of({"--graphite", "2003"}).rfind("invalid value \"2003\" for --graphite: not an IP:PORT address", 0) ==
+          0);
+    CHECK(error_of({"--graphite", "127.0.0.1:1", "--graphite", "127.0.0.1:2"}) ==
+          "option --graphite is given more than once");
+    CHECK(invalid({"-p", "1", "-s", "2", "--graphite", "0.0.0.0:2003"}) ==
+          "--graphite 0.0.0.0:2003: the wildcard address cannot be connected to");
+    CHECK(invalid({"-p", "1", "-s", "2", "--graphite", "127.0.0.1:0"}) ==
+          "--graphite 127.0.0.1:0: the port has to be between 1 and 65535");
+    CHECK_FALSE(ferry::moproxy::validate(ok({"-p", "1", "-s", "2", "--graphite", "127.0.0.1:2003"})));
 }
 
 TEST_CASE("the check subcommand", "[moproxy_options]") {
@@ -285,7 +309,6 @@ TEST_CASE("syntax errors name the option and the value", "[moproxy_options]") {
         {{"-l", "a", "b"}, "unexpected argument \"b\""},
         {{"--policy", "rules.txt"}, "--policy is a moproxy option that ferry does not support"},
         {{"--remote-dns"}, "--remote-dns is a moproxy option that ferry does not support"},
-        {{"--graphite", "127.0.0.1:2003"}, "--graphite is a moproxy option that ferry does not support"},
         {{"--score-script", "s.lua"}, "--score-script is a moproxy option that ferry does not support"},
     };
     for (const auto& [args, message] : cases) {
@@ -393,6 +416,7 @@ TEST_CASE("usage: every option on one line, with its default", "[moproxy_options
         {"    --max-wait <SECONDS>", "[default: 4]"},
         {"    --stats-bind <IP-ADDR:PORT>", "status page"},
         {"    --web-bind <IP-ADDR:PORT>", "--stats-bind"},
+        {"    --graphite <IP-ADDR:PORT>", "Graphite"},
         {"    --allow-direct", "directly"},
         {"    --n-parallel <N>", "[default: 1]"},
         {"    --log-level <LEVEL>", "[default: info]"},
