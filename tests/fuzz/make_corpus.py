@@ -478,6 +478,8 @@ def takeover():
         "manifest": '{"takeover":1,"pid":42,"version":"0.1.0","sockets":[{"kind":"tcp","address":"0.0.0.0:8443",'
                     '"name":"","path":""},{"kind":"udp","address":"[2001:db8::1]:53","name":"dns","path":""},'
                     '{"kind":"takeover","address":"","name":"","path":"/run/ferry.sock"}],"state":"x\\ny\\n"}',
+        "manifest_unix": '{"takeover":1,"pid":43,"version":"0.1.0","sockets":[{"kind":"unix","address":"",'
+                         '"name":"status","path":"/run/moproxy/web.sock"}],"state":""}',
         "manifest_state": '{"takeover":1,"pid":7,"version":"v","sockets":[],"state":' +
                           '"' + saved.replace('"', '\\"') + '"}',
         "hello": '{"takeover":1,"pid":31337,"version":"0.1.0"}',

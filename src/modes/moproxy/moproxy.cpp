@@ -149,7 +149,9 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
             }
             if (!options.stats_path.empty()) {
                 if (std::string error = check_unix_listener(options.stats_path); !error.empty()) {
-                    FERRY_LOG(Fatal, "failed to bind listener").str("listenAdr", options.stats_path).str("error", error);
+                    FERRY_LOG(Fatal, "failed to bind listener")
+                        .str("listenAdr", options.stats_path)
+                        .str("error", error);
                     return 1;
                 }
             }
