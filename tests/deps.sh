@@ -14,6 +14,8 @@ PACKAGES=(
     systemd util-linux strace
     # tests/e2e/privdrop.sh: setcap (file capabilities on a copy of ferry); setpriv (util-linux, above)
     libcap2-bin
+    # tests/e2e/moproxy_graphite.sh: a real carbon-cache receives moproxy's Graphite lines (whisper-fetch reads them)
+    graphite-carbon python3-whisper
     # make fuzz: clang++ and libFuzzer's runtime (libclang_rt.fuzzer*.a, which clang only recommends)
     clang libclang-rt-14-dev
 )

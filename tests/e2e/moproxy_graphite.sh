@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# moproxy: --graphite IP:PORT, moproxy 0.5.1's Graphite plaintext exporter. A listener that records every line it
-# receives (carbon's plaintext port speaks nothing back) gets, after each probe round but the first, every server's
+# moproxy: --graphite IP:PORT, moproxy 0.5.1's Graphite plaintext exporter. First a listener that records every line
+# it receives (carbon's plaintext port speaks nothing back), for the exact lines: after each probe round but the first,
+# every server's
 # moproxy.proxy_servers.TAG.{delay,score,tx_bytes,rx_bytes,conns.total,conns.alive,conns.error} with values that
 # match the traffic sent through two microsocks servers and sane timestamps. The carbon server going away (closed,
 # then a black hole that never answers the connect) stalls neither the relaying nor the probes, and once it is back
-# the lines come again over a new connection.
+# the lines come again over a new connection. Then Debian's carbon-cache itself (graphite-carbon), read back with
+# whisper-fetch: the metrics it stored, their values, and a carbon restart.
 source "$(dirname "$0")/lib.sh"
 
 mo_topology
@@ -141,4 +143,67 @@ check_py "carbon back: batches come again, the bytes of all 7 connections counte
 PY
 )" "$lines2"
 check "carbon back: the log says so" log_find --msg "graphite: metrics sent again" --timeout 3
+stop_proxy
+
+# ---------------------------------------------------------------- Debian's carbon-cache
+CARBON=$WORK/carbon
+mkdir -p "$CARBON"
+cat >"$CARBON/carbon.conf" <<CONF
+[cache]
+STORAGE_DIR = $CARBON/storage/
+LOCAL_DATA_DIR = $CARBON/storage/whisper/
+WHITELISTS_DIR = $CARBON/lists/
+CONF_DIR = $CARBON/
+LOG_DIR = $CARBON/log/
+PID_DIR = $CARBON/
+USER =
+ENABLE_TAGS = False
+MAX_CACHE_SIZE = inf
+MAX_UPDATES_PER_SECOND = inf
+MAX_CREATES_PER_MINUTE = inf
+WHISPER_AUTOFLUSH = True
+LINE_RECEIVER_INTERFACE = 127.0.0.1
+LINE_RECEIVER_PORT = 2103
+ENABLE_UDP_LISTENER = False
+PICKLE_RECEIVER_INTERFACE = 127.0.0.1
+PICKLE_RECEIVER_PORT = 2104
+CACHE_QUERY_INTERFACE = 127.0.0.1
+CACHE_QUERY_PORT = 2107
+CONF
+printf '[all]\npattern = .*\nretentions = 1s:1h\n' >"$CARBON/storage-schemas.conf"
+carbon_cache() {
+    rm -f "$CARBON/carbon-cache-a.pid"
+    bg_ns "$NS_R" "carbon-cache$1" carbon-cache --config="$CARBON/carbon.conf" --debug start
+    CARBON_PID=$BG_PID
+    wait_tcp_listen "$NS_R" 2103 10 || { not_ok "carbon-cache listens" "$(tail "$WORK/carbon-cache$1.out")"; finish; }
+}
+# wsp METRIC [FROM]: the last stored value of moproxy.proxy_servers.METRIC (since FROM, Unix seconds), "" if none.
+wsp() {
+    whisper-fetch --from="${2:-$(($(date +%s) - 600))}" "$CARBON/storage/whisper/moproxy/proxy_servers/${1//.//}.wsp" \
+        2>/dev/null | awk '$2 != "None" { v = $2 } END { if (v != "") printf "%d", v }'
+}
+carbon_cache 1
+start_moproxy -l "$WORK/servers.ini" --probe 1 --graphite 127.0.0.1:2103 || finish
+mo_wait_rank alpha 10 || not_ok "alpha ranks first (carbon-cache)" "$(mo_status)"
+for n in 21 22; do relay_ok "carbon-cache: connection $n relayed" "$n"; done
+for ((i = 0; i < 50; i++)); do [[ $(wsp alpha.tx_bytes) == 40000 ]] && break; sleep 0.2; done
+check_eq "carbon-cache stored moproxy's 7 metrics of each server, tags with '.' made '_'" "$(for t in alpha beta_two; do
+    for m in conns/alive conns/error conns/total delay rx_bytes score tx_bytes; do echo "$t/$m.wsp"; done; done)" \
+    "$(cd "$CARBON/storage/whisper/moproxy/proxy_servers" && find . -name '*.wsp' | sed 's|^\./||' | sort)"
+check_eq "carbon-cache: alpha's bytes, connections and errors as sent through it" "40000 40000 2 0 0" \
+    "$(wsp alpha.tx_bytes) $(wsp alpha.rx_bytes) $(wsp alpha.conns.total) $(wsp alpha.conns.alive) $(wsp alpha.conns.error)"
+check "carbon-cache: beta's score with its score base, its delay in ms" \
+    test "$(wsp beta_two.score)" -ge 5000 -a "$(wsp beta_two.score)" -lt 6000 -a "$(wsp beta_two.delay)" -lt 1000
+points=$(whisper-fetch --from=$(($(date +%s) - 600)) "$CARBON/storage/whisper/moproxy/proxy_servers/alpha/tx_bytes.wsp" |
+    awk '$2 != "None"' | wc -l)
+check "carbon-cache: one point a second (probe interval 1 s): $points so far" test "$points" -ge 2
+kill "$CARBON_PID"
+wait "$CARBON_PID" 2>/dev/null
+relay_ok "carbon-cache stopped: relaying goes on" 23
+sleep 1.5
+back=$(date +%s)
+carbon_cache 2
+for ((i = 0; i < 50; i++)); do [[ $(wsp alpha.tx_bytes "$back") == 60000 ]] && break; sleep 0.2; done
+check_eq "carbon-cache restarted: new points with the connection made while it was down" "60000 3" \
+    "$(wsp alpha.tx_bytes "$back") $(wsp alpha.conns.total "$back")"
 finish
