@@ -9,6 +9,7 @@
 #include "core/net_address.h"
 #include "engine/metrics.h"
 #include "engine/service.h"
+#include "modes/stats_flag.h"
 
 namespace ferry {
 
@@ -17,10 +18,10 @@ class StatsService {
 public:
     explicit StatsService(std::string mode) : server_(std::move(mode), registry_) {}
     // With an address: config counts into the registry and serves the status service there. Without: nothing.
-    void attach(ServiceConfig& config, const std::optional<SocketAddress>& address) {
+    void attach(ServiceConfig& config, const std::optional<StatsAddress>& address) {
         if (!address) return;
         config.metrics = &registry_;
-        config.extra_listeners.push_back({*address, &server_, "status"});
+        config.extra_listeners.push_back({address->address, &server_, "status", address->path});
     }
 
 private:

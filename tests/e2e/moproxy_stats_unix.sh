@@ -3,7 +3,8 @@
 # shipped conf/config.env and moproxy.service start it. Every page over `curl --unix-socket`; the socket file's
 # mode (the umask's, as moproxy's bind gives it) and owner (the --user ferry drops to); a stale socket file left by a
 # crash is replaced, a regular file or a live listener is not; the file is removed at exit; a zero-downtime restart
-# hands the socket itself to the successor (same file, never missing); `check` leaves nothing behind.
+# hands the socket itself to the successor (same file, never missing); `check` leaves nothing behind; mmproxy's
+# -stats-bind, which shares the parser, takes a path too.
 source "$(dirname "$0")/lib.sh"
 
 mo_topology
@@ -137,4 +138,13 @@ check_eq "the same socket file stays (the old process did not remove it)" "$befo
 check_py "the successor answers on it" "j0['servers'][0]['tag'] == 'fast'" "$(ucurl http://moproxy/status)"
 stop_proxy
 check "the successor, as nobody, removes the file at exit" test ! -e "$SOCK"
+
+# ---------------------------------------------------------------- the other modes share the flag's parser
+MM_SOCK=$RUN/mmproxy.sock
+start_proxy "$NS_R" -l 127.0.0.1:8443 -4 127.0.0.1:9000 -stats-bind "$MM_SOCK" || finish
+metrics=$(in_ns "$NS_R" curl -sS --max-time 5 --unix-socket "$MM_SOCK" http://mmproxy/metrics)
+check "mmproxy -stats-bind /PATH: /metrics on the Unix socket" \
+    grep -q '^ferry_connections_accepted_total{address="127.0.0.1:8443"} 0$' <<<"$metrics"
+stop_proxy
+check "mmproxy: the socket file is removed at exit" test ! -e "$MM_SOCK"
 finish

@@ -14,6 +14,7 @@
 #include "modes/takeover_flags.h"
 #include "support/goflag.h"
 #include "core/net_address.h"
+#include "modes/stats_flag.h"
 #include "outbound/route.h"
 #include "relay/splice_pump.h"
 #include "support/privileges.h"
@@ -61,7 +62,7 @@ struct Options {
     RelayMode relay_mode = RelayMode::Splice;
     std::vector<DestinationRule> destination_rules;  // from allowed_destinations
     OverloadConfig overload_config;                  // from overload
-    std::optional<SocketAddress> stats_address;      // from stats_bind
+    std::optional<StatsAddress> stats_address;       // from stats_bind
     TakeoverConfig takeover_config;  // from takeover
     std::optional<privileges::UserSpec> user_spec;   // from user
 };

@@ -366,7 +366,7 @@ public:
     }
 
     // stats_bind: "IP:PORT" or "PORT" (127.0.0.1), or "" for none (modes/stats_flag.h).
-    bool stats_address(const cJSON* item, const std::string& path, std::optional<SocketAddress>& out) {
+    bool stats_address(const cJSON* item, const std::string& path, std::optional<StatsAddress>& out) {
         std::string text;
         if (!string_value(item, path, text)) return false;
         if (auto why = parse_stats_address(text, &out)) return fail_key(item, path, goflag::quote(text) + ": " + *why);

@@ -42,6 +42,7 @@
 #include "engine/service.h"
 #include "support/goflag.h"
 #include "core/net_address.h"
+#include "modes/stats_flag.h"
 #include "support/privileges.h"
 #include "support/sha256.h"
 #include "inbound/srcproxy_acl.h"
@@ -84,9 +85,9 @@ struct ClientConfig {
     LogLevel log_level = LogLevel::Info;
     // ferry's: max_connections, max_connections_per_source, max_handshakes_per_source (numbers; 0: auto / none).
     OverloadConfig overload;
-    // ferry's: stats_bind "IP:PORT" or "PORT" (127.0.0.1): the status service (modes/stats_flag.h); absent or "":
-    // none.
-    std::optional<SocketAddress> stats_bind;
+    // ferry's: stats_bind "IP:PORT", "PORT" (127.0.0.1) or "/PATH" (a Unix socket): the status service
+    // (modes/stats_flag.h); absent or "": none.
+    std::optional<StatsAddress> stats_bind;
     // ferry's: takeover_socket (a path), drain_timeout (a duration or seconds; default 30 s).
     TakeoverConfig takeover;
     // ferry's `user`: once listening, switch to this user (NAME, NAME:GROUP, UID or UID:GID); none: stay.
@@ -100,7 +101,7 @@ struct ServerConfig {
     goflag::Duration timeout = kDefaultTimeout;  // connect and idle timeout; 0 = none
     LogLevel log_level = LogLevel::Info;
     OverloadConfig overload;  // as ClientConfig's
-    std::optional<SocketAddress> stats_bind;  // as ClientConfig's
+    std::optional<StatsAddress> stats_bind;  // as ClientConfig's
     TakeoverConfig takeover;  // as ClientConfig's
     std::optional<privileges::UserSpec> user;  // as ClientConfig's
     int user_line = 0;

@@ -13,6 +13,7 @@
 #include "support/goflag.h"
 #include "support/log.h"
 #include "core/net_address.h"
+#include "modes/stats_flag.h"
 #include "support/privileges.h"
 
 namespace ferry::tproxy {
@@ -49,7 +50,7 @@ struct Options {
     std::vector<InterceptorSpec> interceptor_specs;  // -insertionLabel's first, then -interceptors' in order
     log::Level min_level = log::Level::Info;
     OverloadConfig overload_config;
-    std::optional<SocketAddress> stats_address;  // from stats_bind
+    std::optional<StatsAddress> stats_address;   // from stats_bind
     TakeoverConfig takeover_config;  // from takeover
     std::optional<privileges::UserSpec> user_spec;  // from user
 };

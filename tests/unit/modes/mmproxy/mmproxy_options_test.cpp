@@ -75,7 +75,7 @@ const char kFerryOnlyBlocks[][200] = {
     "    \tRouting table number used by -routing for the local routes of spoofed replies (default 123)\n",
     "  -stats-bind string\n"
     "    \tServe the status page (/), JSON (/status) and OpenMetrics (/metrics) on this IP:PORT (a bare port means "
-    "127.0.0.1); empty: none\n",
+    "127.0.0.1, a path starting with / a Unix socket); empty: none\n",
     "  -takeover-socket path\n"
     "    \tUnix socket path (@name: abstract) where a running ferry hands its listening sockets to a new one "
     "started with the same path\n",

@@ -673,6 +673,10 @@ TEST_CASE("srcproxy config: ferry's stats_bind", "[srcproxy_config]") {
                             " stats_bind: '9103'}");
     REQUIRE(c.stats_bind.has_value());
     CHECK(c.stats_bind->to_string() == "127.0.0.1:9103");
+    CHECK(server("{listen: ':21829', stats_bind: '/run/srcproxy.sock'}").stats_bind->path == "/run/srcproxy.sock");
+    CHECK(server_error("{listen: ':21829',\n stats_bind: '/" + std::string(107, 'x') + "'}") ==
+          "server.json:2: key \"stats_bind\": \"/" + std::string(107, 'x') +
+              "\": a Unix socket path longer than 107 bytes");
     CHECK(server_error("{listen: ':21829',\n stats_bind: 'x:y'}") ==
           "server.json:2: key \"stats_bind\": \"x:y\": not an IP:PORT address or a port (invalid port)");
     CHECK(server_error("{listen: ':21829',\n stats_bind: 9102}") ==

@@ -119,6 +119,11 @@ TEST_CASE("tproxy options: -stats-bind", "[tproxy_options]") {
     REQUIRE(o.options.stats_address.has_value());
     CHECK(o.options.stats_address->to_string() == "127.0.0.1:9101");
     CHECK(run({"-stats-bind", "9101"}).options.stats_address->to_string() == "127.0.0.1:9101");
+    // A path starting with '/' (moproxy's rule for its --stats-bind, shared by every mode): a Unix socket.
+    auto unix_socket = run({"-stats-bind", "/run/ferry/tproxy.sock"}).options.stats_address;
+    REQUIRE(unix_socket);
+    CHECK(unix_socket->path == "/run/ferry/tproxy.sock");
+    CHECK(unix_socket->to_string() == "/run/ferry/tproxy.sock");
     auto bad = run({"-stats-bind", "nowhere"});
     CHECK(bad.kind == OutcomeKind::Invalid);
     CHECK_THAT(bad.stderr_text, Catch::Contains("-stats-bind \"nowhere\": not an IP:PORT address or a port"));
