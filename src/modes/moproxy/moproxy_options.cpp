@@ -34,6 +34,7 @@ enum class Opt {
     StatsBind,
     Graphite,
     AllowDirect,
+    RemoteDns,
     NParallel,
     LogLevel,
     NoTfo,
@@ -93,6 +94,8 @@ constexpr OptionDef kOptions[] = {
     {Opt::Graphite, 0, "graphite", Kind::Value, "<IP-ADDR:PORT>",
      "Send the servers' metrics to this Graphite (carbon) server after each probe round, plaintext over TCP", ""},
     {Opt::AllowDirect, 0, "allow-direct", Kind::Flag, "", "Connect directly when every proxy failed", ""},
+    {Opt::RemoteDns, 0, "remote-dns", Kind::Flag, "",
+     "Ask the proxies for the name in a TLS ClientHello (SNI) or, on port 80, an HTTP Host header", ""},
     {Opt::NParallel, 0, "n-parallel", Kind::Value, "<N>", "Proxies tried in parallel for each connection", "1"},
     {Opt::LogLevel, 0, "log-level", Kind::Value, "<LEVEL>", "off, error, warn, info, debug or trace", "info"},
     {Opt::NoTfo, 0, "no-tfo", Kind::Flag, "", "Do not use TCP Fast Open towards the proxies", ""},
@@ -124,7 +127,7 @@ constexpr OptionDef kOptions[] = {
 };
 
 // moproxy 0.5.1 options that ferry does not implement: refused by name so the user knows it is not a typo.
-constexpr std::string_view kUnsupported[] = {"policy", "remote-dns", "score-script"};
+constexpr std::string_view kUnsupported[] = {"policy", "score-script"};
 
 const OptionDef* find_long(std::string_view name) {
     for (const OptionDef& d : kOptions)
@@ -374,6 +377,7 @@ std::optional<std::string> apply(Opt opt, std::string_view v, Options& o) {
             return std::nullopt;
         }
         case Opt::AllowDirect:
+        case Opt::RemoteDns:
         case Opt::NoTfo:
         case Opt::NoBind:
         case Opt::Help:
@@ -386,6 +390,7 @@ std::optional<std::string> apply(Opt opt, std::string_view v, Options& o) {
 void set_flag(Opt opt, Options& o) {
     switch (opt) {
         case Opt::AllowDirect: o.allow_direct = true; break;
+        case Opt::RemoteDns: o.remote_dns = true; break;
         case Opt::NoTfo: o.tfo = false; break;
         case Opt::NoBind: o.check_no_bind = true; break;
         case Opt::Help: o.help = true; break;

@@ -56,6 +56,8 @@ struct Options {
     std::string stats_path;                    // --stats-bind /PATH (moproxy: a leading '/'): a Unix socket instead
     std::optional<SocketAddress> graphite;     // --graphite IP:PORT: moproxy's Graphite plaintext exporter
     bool allow_direct = false;                 // --allow-direct: connect directly when every proxy failed
+    // --remote-dns: the destination's name from the client's first bytes (engine/sniff.h) goes to the proxies
+    bool remote_dns = false;
     unsigned n_parallel = 1;                   // --n-parallel N (>= 1)
     LogLevel log_level = LogLevel::Info;       // --log-level off|error|warn|info|debug|trace (any case)
     bool tfo = true;                           // --no-tfo turns TCP Fast Open to the backends off
@@ -97,7 +99,7 @@ struct ParseResult {
 // appear once, anywhere a value is not expected; `--no-bind` belongs to it. -h/--help and -V/--version stop
 // parsing at once and return what was parsed so far with help/version set.
 // Errors: unknown option, missing value, bad number or address, empty list item, an argument that is not an
-// option, and moproxy options ferry does not implement (--policy, --remote-dns, --score-script: each named as
+// option, and moproxy options ferry does not implement (--policy, --score-script: each named as
 // unsupported rather than unknown).
 ParseResult parse(std::span<const std::string> args);
 
