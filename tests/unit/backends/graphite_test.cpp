@@ -1,6 +1,8 @@
 // moproxy's Graphite lines (backends/graphite.h): exact bytes for a table snapshot and a timestamp, as moproxy 0.5.1's
-// send_metrics() and Record::write_paintext() write them.
+// send_metrics() and Record::write_paintext() write them; and the exporter's connection over loopback.
 #include "backends/graphite.h"
+
+#include <sys/socket.h>
 
 #include <catch2/catch.hpp>
 
@@ -101,4 +103,63 @@ TEST_CASE("graphite samples follow the published ranking and read the live count
     CHECK(s[1].conn_error == 1);
     first.backend->record_close(false);  // read when sampled, not when the table was built
     CHECK(sample(table)[0].conn_alive == 0);
+}
+
+namespace {
+
+// A non-blocking loopback TCP listener that never accepts on its own: the kernel completes connections into its
+// backlog.
+ferry::Fd loopback_listener(ferry::SocketAddress* address) {
+    ferry::Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    *address = *ferry::parse_host_port("127.0.0.1:0");
+    REQUIRE(::bind(fd.get(), address->sa(), address->length) == 0);
+    REQUIRE(::listen(fd.get(), 4) == 0);
+    socklen_t len = sizeof address->storage;
+    ::getsockname(fd.get(), address->sa(), &len);
+    return fd;
+}
+
+std::string read_all(int fd) {
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0) return out;
+        out.append(buf, static_cast<size_t>(n));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("graphite exporter: one connection kept, a closed one replaced, a refused batch dropped", "[graphite]") {
+    ferry::EventLoop loop;
+    ferry::SocketAddress address;
+    ferry::Fd listener = loopback_listener(&address);
+    Exporter exporter(loop, address);
+    exporter.send("a.b 1 2\n");
+    REQUIRE(loop.run_until([&] { return exporter.sent() == 1; }, 2000));
+    exporter.send("a.b 3 4\n");
+    REQUIRE(loop.run_until([&] { return exporter.sent() == 2; }, 2000));
+    ferry::Fd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    REQUIRE(conn);
+    CHECK_FALSE(ferry::Fd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)));  // one connection only
+    CHECK(read_all(conn.get()) == "a.b 1 2\na.b 3 4\n");
+
+    // The server closes the idle connection: noticed at once, nothing lost, the next batch connects again.
+    conn.reset();
+    loop.run_until([] { return false; }, 100);
+    exporter.send("a.b 5 6\n");
+    REQUIRE(loop.run_until([&] { return exporter.sent() == 3; }, 2000));
+    conn.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    REQUIRE(conn);
+    CHECK(read_all(conn.get()) == "a.b 5 6\n");
+    CHECK(exporter.dropped() == 0);
+
+    // Nobody listens any more: the batch is dropped, the loop never waited for it.
+    conn.reset();
+    listener.reset();
+    loop.run_until([] { return false; }, 100);
+    exporter.send("a.b 7 8\n");
+    REQUIRE(loop.run_until([&] { return exporter.dropped() == 1; }, 2000));
+    CHECK(exporter.sent() == 3);
 }
