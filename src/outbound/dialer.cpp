@@ -21,8 +21,16 @@ tunnel::Endpoint Dialer::endpoint(const Flow& flow) const {
     // PROXY LOCAL and UNKNOWN the frontend peer.
     const SocketAddress& client = flow.client();
     const SocketAddress& by = client.empty() ? flow.peer : client;
+    if (learned_target(flow)) return tunnel::Endpoint::of(flow);
     if (const auto& fixed = by.is_v4() ? route_.target4 : route_.target6) return tunnel::Endpoint{*fixed, {}};
     return tunnel::Endpoint::of(flow);
+}
+
+bool Dialer::learned_target(const Flow& flow) const {
+    if (route_.learned_first && !flow.client().empty() && !flow.destination.empty()) return true;
+    const SocketAddress& client = flow.client();
+    const SocketAddress& by = client.empty() ? flow.peer : client;
+    return !(by.is_v4() ? route_.target4 : route_.target6);
 }
 
 size_t Dialer::parallel() const {
@@ -95,8 +103,7 @@ bool Dialer::open(Flow& flow, Attempt& a, DialState& state, OpenResult& r, uint6
             flow.target = {};
             return refuse("no target for this address family", 0);
         }
-        const bool learned = !(to.address.is_v4() ? route_.target4 : route_.target6);
-        if (learned && !route_.allowed_destinations.empty()) {
+        if (learned_target(flow) && !route_.allowed_destinations.empty()) {
             bool allowed = false;
             for (const auto& rule : route_.allowed_destinations)
                 allowed = allowed || (to.host.empty() && rule.contains(to.address));

@@ -30,8 +30,10 @@ public:
                       bool error) const override;
 
     // Where the stream must end up for this flow: the fixed target of the client's family, else the learned
-    // destination (empty when there is none).
+    // destination (empty when there is none); with Route::learned_first the other way round for a known client.
     tunnel::Endpoint endpoint(const Flow& flow) const;
+    // Whether endpoint() is the learned destination (what allowed_destinations restricts).
+    bool learned_target(const Flow& flow) const;
 
 private:
     // Opens a TCP connection to `to` from the route's source; the attempt's target and error text name `to`.

@@ -57,6 +57,9 @@ struct Route {
     // -- target: fixed per client family (the client's address, or the peer's when the client is unknown);
     // a family without one goes to the learned destination.
     std::optional<SocketAddress> target4, target6;
+    // The learned destination first, the fixed target only for a client that is not known (PROXY LOCAL,
+    // v1 UNKNOWN): go-mmproxy 2.3's -dynamic-destination next to its -4 / -6.
+    bool learned_first = false;
     // With a learned destination: where clients may go (empty: anywhere).
     std::vector<DestinationRule> allowed_destinations;
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 
@@ -15,6 +16,7 @@
 #include "modes/privilege_needs.h"
 #include "support/routing.h"
 #include "engine/service.h"
+#include "core/resolve.h"
 #include "core/socket_util.h"
 #include "inbound/proxy_header_inbound.h"
 #include "modes/stats_service.h"
@@ -46,6 +48,44 @@ std::string check_transparent_permitted() {
     return {};
 }
 
+// go-mmproxy 2.3 (kzemek) takes host names in -4 and -6 and resolves them once at start, -4 to an IPv4 address
+// and -6 to an IPv6 one. A name is replaced here by the address it resolves to (an unresolvable one fails the
+// start); anything else is left for validate() to judge. -l stays literal: a host name there is refused, as
+// before 2.3 support.
+std::optional<mmproxy::ValidationError> resolve_target_names(mmproxy::Options* o) {
+    struct Target {
+        std::string* text;
+        int family;
+        const char* flag;
+        const char* key;
+    };
+    for (const Target& t : {Target{&o->target_v4, AF_INET, "-4", "targetAddr4"},
+                            Target{&o->target_v6, AF_INET6, "-6", "targetAddr6"}}) {
+        const std::string& text = *t.text;
+        if (parse_host_port(text)) continue;
+        const size_t colon = text.rfind(':');
+        if (colon == std::string::npos || colon == 0) continue;
+        const std::string host = text.substr(0, colon);
+        const std::string port_text = text.substr(colon + 1);
+        // Only a name: letters, digits, '-', '.', '_' with at least one letter (literals are validate()'s).
+        const bool name = std::all_of(host.begin(), host.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+        }) && std::any_of(host.begin(), host.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); });
+        const bool digits = !port_text.empty() && port_text.size() <= 5 &&
+                            port_text.find_first_not_of("0123456789") == std::string::npos;
+        if (!name || !digits || std::stoul(port_text) > 65535) continue;
+        std::string why;
+        auto address = resolve_first(host, static_cast<uint16_t>(std::stoul(port_text)), t.family, false, &why);
+        if (!address) {
+            return mmproxy::ValidationError{std::string(t.flag) + " " + goflag::quote(text) + ": " + why,
+                                            {{t.key, text}}};
+        }
+        FERRY_LOG(Info, "resolved target").str("flag", t.flag).str("host", host).str("address", address->to_string());
+        *t.text = address->to_string();
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) {
@@ -67,6 +107,7 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
         allowed = std::move(*loaded.list);
         for (const auto& p : allowed.prefixes()) FERRY_LOG(Info, "allowed subnet").str("subnet", p.to_string());
     }
+    if (auto invalid = resolve_target_names(&options)) return fatal(invalid->message, invalid->fields);
     if (auto invalid = mmproxy::validate(&options)) return fatal(invalid->message, invalid->fields);
     if (std::string why = check_transparent_permitted(); !why.empty())
         return fatal("cannot spoof client addresses", {{"error", why}});
@@ -94,10 +135,10 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     ProxyHeaderInbound inbound(proxy::ParseOptions{});
     Route route;  // to -4 / -6 (or the header's destination) from the header's source, as go-mmproxy's dialer
                   // does (TCP_SYNCNT 2)
-    if (!options.dynamic_destination) {
-        route.target4 = options.target4;
-        route.target6 = options.target6;
-    }
+    // -dynamic-destination (kzemek 2.3): the header's destination; -4 / -6 still serve LOCAL and UNKNOWN headers.
+    route.target4 = options.target4;
+    route.target6 = options.target6;
+    route.learned_first = options.dynamic_destination;
     route.allowed_destinations = options.destination_rules;
     route.source = Route::Source::Client;
     route.mark = static_cast<uint32_t>(options.mark);
@@ -109,6 +150,8 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     UdpServiceConfig udp;
     udp.targets.v4 = options.target4;
     udp.targets.v6 = options.target6;
+    udp.targets.dynamic = options.dynamic_destination;
+    udp.targets.allowed_destinations = options.destination_rules;
     udp.mark = static_cast<uint32_t>(options.mark);
     udp.close_after_ms = static_cast<uint64_t>(options.close_after_seconds) * 1000;
     udp.allowed = allowed.empty() ? nullptr : &allowed;

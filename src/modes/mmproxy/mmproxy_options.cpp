@@ -40,9 +40,9 @@ void define_flags(goflag::FlagSet* fs, Options* o) {
     fs->int_var(&o->close_after_seconds, "close-after", o->close_after_seconds,
                 "Number of seconds after which UDP socket will be cleaned up");
     fs->bool_var(&o->dynamic_destination, "dynamic-destination", o->dynamic_destination,
-                 "Forward to the destination address and port in the PROXY header instead of -4/-6");
+                 "Traffic will be forwarded to the destination specified in the PROXY protocol header");
     fs->bool_var(&o->listen_transparent, "listen-transparent", o->listen_transparent,
-                 "Open the listening socket with IP_TRANSPARENT, so TPROXY rules can deliver a port range to it");
+                 "Set IP_TRANSPARENT on the listen ports");
 
     fs->int_var(&o->threads, "threads", o->threads,
                 "Number of event-loop threads; 0 means one per CPU the process may run on");
@@ -213,8 +213,6 @@ std::optional<ValidationError> validate(Options* o) {
     if (auto e = takeover_config(o->takeover, &o->takeover_config)) return invalid(*e);
     if (!o->destination_rules.empty() && !o->dynamic_destination)
         return invalid("-allowed-destinations needs -dynamic-destination");
-    if (o->dynamic_destination && o->protocol != Protocol::Tcp)
-        return invalid("-dynamic-destination is for TCP only (-p tcp)", {{"protocol", o->protocol_name}});
     o->user_spec.reset();
     if (!o->user.empty()) {
         std::string why;

@@ -122,7 +122,6 @@ ParseOutcome parse_flags(std::vector<std::string> args, std::string_view argv0);
 //   (ferry)
 //   -allowed-destinations: "<item>" is not a destination: ...   {allowedDestinations: "<value>"} (ferry)
 //   -allowed-destinations needs -dynamic-destination             (ferry)
-//   -dynamic-destination is for TCP only (-p tcp)                 {protocol: "<p>"} (ferry)
 //   the overload flags' messages (modes/overload_flags.h)                               (ferry)
 //   -stats-bind "<a>": not an IP:PORT address or a port (...)    {statsBind: "<a>"} (ferry)
 //   -stats-bind <a> is also the -l address                        {statsBind: "<a>"} (ferry)

@@ -50,7 +50,7 @@ const char kFerryOnlyBlocks[][200] = {
     "    \tAfter a successor took over, how long connections may take to finish before they are closed (default "
     "30s)\n",
     "  -dynamic-destination\n"
-    "    \tForward to the destination address and port in the PROXY header instead of -4/-6\n",
+    "    \tTraffic will be forwarded to the destination specified in the PROXY protocol header\n",
     "  -halfclose-timeout duration\n"
     "    \tClose a half-closed connection (one direction finished) after this long without traffic; 0 disables\n",
     "  -header-timeout duration\n"
@@ -58,7 +58,7 @@ const char kFerryOnlyBlocks[][200] = {
     "  -idle-timeout duration\n"
     "    \tClose a relayed connection after this long without traffic in either direction; 0 disables\n",
     "  -listen-transparent\n"
-    "    \tOpen the listening socket with IP_TRANSPARENT, so TPROXY rules can deliver a port range to it\n",
+    "    \tSet IP_TRANSPARENT on the listen ports\n",
     "  -max-connections int\n"
     "    \tConnections at once, beyond which the oldest still in their handshake are closed to make room; 0 means "
     "as many as the open-file limit allows, with a reserve\n",
@@ -172,9 +172,11 @@ TEST_CASE("go-mmproxy 2.3's -dynamic-destination and -listen-transparent, ferry'
     ParseOutcome alone = run({"-allowed-destinations", "127.0.0.1"});
     CHECK(alone.kind == OutcomeKind::Invalid);
     CHECK(alone.stderr_text == "-allowed-destinations needs -dynamic-destination");
-    ParseOutcome udp = run({"-dynamic-destination", "-p", "udp"});
-    CHECK(udp.kind == OutcomeKind::Invalid);
-    CHECK(udp.stderr_text == "-dynamic-destination is for TCP only (-p tcp)");
+    // kzemek 2.3.1 dials the header's destination for UDP flows too.
+    ParseOutcome udp = run({"-dynamic-destination", "-p", "udp", "-allowed-destinations", "127.0.0.1:53"});
+    REQUIRE(udp.ok());
+    CHECK(udp.options.dynamic_destination);
+    CHECK(udp.options.destination_rules.size() == 1);
 }
 
 TEST_CASE("defaults are 2.1's plus ferry's", "[mmproxy_options]") {
