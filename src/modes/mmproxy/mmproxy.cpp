@@ -11,6 +11,7 @@
 
 #include "support/file_util.h"
 #include "support/log.h"
+#include "modes/mmproxy/connmark_check.h"
 #include "modes/mmproxy/mmproxy_options.h"
 #include "modes/modes.h"
 #include "modes/privilege_needs.h"
@@ -86,6 +87,39 @@ std::optional<mmproxy::ValidationError> resolve_target_names(mmproxy::Options* o
     return std::nullopt;
 }
 
+// With -mark, the families whose replies come from off loopback: a -4 / -6 target that is not on loopback, or
+// any with -dynamic-destination (a header may name any address). Those need the fwmark rule and CONNMARK.
+mmproxy::Families remote_families(const mmproxy::Options& o) {
+    if (o.mark == 0) return {};
+    return {o.dynamic_destination || !o.target4.is_loopback(), o.dynamic_destination || !o.target6.is_loopback()};
+}
+
+// cloudflare/mmproxy's start-up check, as a warning: the CONNMARK rules that bring replies back (kzemek's
+// examples/docker), with the exact commands when they are missing. The start goes on either way: the rules may
+// come later, and neither go-mmproxy nor cloudflare/mmproxy refuses to start without them.
+void check_connmark(const mmproxy::Options& o, mmproxy::Families wanted) {
+    const auto mark = static_cast<uint32_t>(o.mark);
+    const mmproxy::Families found = mmproxy::find_connmark_rules(mark, wanted);
+    const bool v4_missing = wanted.v4 && !found.v4;
+    const bool v6_missing = wanted.v6 && !found.v6;
+    if (!v4_missing && !v6_missing) {
+        FERRY_LOG(Info, "CONNMARK rules found").num("mark", o.mark);
+        return;
+    }
+    auto joined = [](const std::vector<std::string>& commands) {
+        std::string text;
+        for (const auto& c : commands) text += (text.empty() ? "" : "; ") + c;
+        return text;
+    };
+    std::string families = v4_missing && v6_missing ? "IPv4 and IPv6" : v4_missing ? "IPv4" : "IPv6";
+    log::Line line(log::Level::Warn, "replies from targets off loopback will not come back: CONNMARK rules missing",
+                   "ferry/mmproxy.cpp");
+    line.num("mark", o.mark).str("families", families);
+    if (v4_missing) line.str("iptables", joined(mmproxy::iptables_commands(false, mark)));
+    if (v6_missing) line.str("ip6tables", joined(mmproxy::iptables_commands(true, mark)));
+    line.str("nftables", joined(mmproxy::nftables_commands(mark)));
+}
+
 }  // namespace
 
 int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) {
@@ -127,10 +161,14 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
         std::string error;
         routing::Plan plan;
         plan.table = static_cast<uint32_t>(options.routing_table);
+        const mmproxy::Families remote = remote_families(options);
+        if (remote.v4 || remote.v6) plan.fwmark = static_cast<uint32_t>(options.mark);
         if (!routes.install(plan, &error)) return fatal("failed to setup routing rules", {{"error", error}});
         for (const auto& note : routes.notes()) FERRY_LOG(Info, "routing left as is").str("note", note);
         for (const auto& change : routes.added()) FERRY_LOG(Info, "added routing").str("rule", change.text);
     }
+    if (const mmproxy::Families remote = remote_families(options); remote.v4 || remote.v6)
+        check_connmark(options, remote);
 
     ProxyHeaderInbound inbound(proxy::ParseOptions{});
     Route route;  // to -4 / -6 (or the header's destination) from the header's source, as go-mmproxy's dialer
