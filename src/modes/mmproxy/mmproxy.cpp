@@ -21,6 +21,7 @@
 #include "core/socket_util.h"
 #include "inbound/proxy_header_inbound.h"
 #include "modes/stats_service.h"
+#include "modes/slog_log.h"
 #include "modes/zap_log.h"
 #include "outbound/dialer.h"
 #include "support/subnets.h"
@@ -129,6 +130,10 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
         return parsed.exit_code;
     }
     mmproxy::Options options = parsed.options;
+    if (options.log_format == "slog") {  // kzemek/go-mmproxy 2.3: slog's JSONHandler on stdout
+        log::set_format(log::Format::SlogJson);
+        log::set_fd(1);
+    }
     log::set_min_level(options.verbose >= 1 ? log::Level::Debug : log::Level::Info);
 
     // go-mmproxy 2.1 loads the allow-list before it checks the other flags: its errors come first.
@@ -183,6 +188,7 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     route.syn_retries = 2;
     Dialer outbound(route);
     ZapLog zap_log({static_cast<int>(options.verbose), log::Level::Debug, false});
+    SlogLog slog_log(static_cast<int>(options.verbose));
 
     // -p udp / -p all (the Azusa fork's extension: both on the same address).
     UdpServiceConfig udp;
@@ -209,7 +215,7 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     listener->idle_timeout_ms = goflag::ceil_ms(options.idle_timeout);
     listener->halfclose_timeout_ms = goflag::ceil_ms(options.halfclose_timeout);
     listener->relay_mode = options.relay_mode;
-    listener->observer = &zap_log;
+    listener->observer = options.log_format == "slog" ? static_cast<const ConnectionObserver*>(&slog_log) : &zap_log;
 
     ServiceConfig config;
     config.listeners.push_back(listener);

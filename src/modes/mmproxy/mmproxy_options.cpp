@@ -68,6 +68,9 @@ void define_flags(goflag::FlagSet* fs, Options* o) {
     define_overload_flags(*fs, &o->overload);
     define_stats_flag(*fs, &o->stats_bind);
     define_takeover_flags(*fs, &o->takeover);
+    fs->string_var(&o->log_format, "log-format", o->log_format,
+                   "Log lines: zap (go-mmproxy 2.1's JSON keys, on stderr) or slog (go-mmproxy 2.3's slog JSON "
+                   "keys, on stdout)");
     fs->string_var(&o->user, "user", o->user,
                    "Once listening, switch to this user (NAME, NAME:GROUP, UID or UID:GID), keeping only the "
                    "capabilities spoofing needs");
@@ -213,6 +216,8 @@ std::optional<ValidationError> validate(Options* o) {
     if (auto e = takeover_config(o->takeover, &o->takeover_config)) return invalid(*e);
     if (!o->destination_rules.empty() && !o->dynamic_destination)
         return invalid("-allowed-destinations needs -dynamic-destination");
+    if (o->log_format != "zap" && o->log_format != "slog")
+        return invalid("-log-format has to be one of zap, slog", {{"logFormat", o->log_format}});
     o->user_spec.reset();
     if (!o->user.empty()) {
         std::string why;
