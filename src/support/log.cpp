@@ -196,9 +196,12 @@ void append_rfc3339_nano(std::string& out, const timespec& ts, long gmtoff) {
 
 namespace {
 
-// The key as this format writes it.
+// The key as this format writes it: go-mmproxy 2.3 renamed 2.1's listenAdr, remoteAddr and localAddr.
 std::string_view key_name(Format f, std::string_view k) {
-    if (f == Format::SlogJson && k == "listenAdr") return "listenAddr";
+    if (f != Format::SlogJson) return k;
+    if (k == "listenAdr") return "listenAddr";
+    if (k == "remoteAddr") return "frontendRemoteAddr";
+    if (k == "localAddr") return "frontendLocalAddr";
     return k;
 }
 

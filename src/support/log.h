@@ -23,7 +23,8 @@ void set_fd(int fd);
 // uproxy's liproxy prints: `time=2026-12-01T20:23:09.123Z level=INFO msg="bound" address=127.0.0.1:9091`.
 // SlogJson: Go's log/slog JSONHandler, as kzemek/go-mmproxy 2.3 prints:
 // `{"time":"2026-12-01T20:23:09.123456789Z","level":"INFO","msg":"listening","listenAddr":"0.0.0.0:8443"}`
-// (no caller; Fatal shows as ERROR; the key listenAdr is written listenAddr, 2.3's spelling).
+// (no caller; Fatal shows as ERROR; the keys listenAdr, remoteAddr and localAddr are written listenAddr,
+// frontendRemoteAddr and frontendLocalAddr, 2.3's spelling).
 enum class Format { Json, GoStd, Slog, SlogJson };
 void set_format(Format format);
 Format format();

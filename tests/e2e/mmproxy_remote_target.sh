@@ -76,4 +76,22 @@ remote_case "iptables CONNMARK"
 stop_proxy
 check_eq "the fwmark rule is gone after the second exit too" 0 "$(fwmark_rules)"
 
+# Takeover: the successor adopts the fwmark rule with the rest and removes it at its own exit.
+SOCK=$WORK/remote.takeover
+start_proxy "$NS_P" -mark 123 -4 192.0.2.2:9000 -takeover-socket "$SOCK" -drain-timeout 5s || finish
+prev=$PROXY_PID
+if successor "$NS_P" "$FERRY" mmproxy -mark 123 -4 192.0.2.2:9000 -takeover-socket "$SOCK" -drain-timeout 5s; then
+    forget "$prev"
+    exit_status "$prev" 10
+    check_eq "takeover: the predecessor exits 0" 0 "$EXIT_STATUS"
+    check "takeover: the successor took the fwmark rule over" log_find --msg "routing taken over" \
+        --field "rule=ip rule add from all fwmark 0x7b table 123"
+    check_eq "takeover: the rule stays while the successor runs" 2 "$(fwmark_rules)"
+    remote_case "after takeover"
+    stop_proxy
+    check_eq "takeover: the successor removes it at exit" 0 "$(fwmark_rules)"
+else
+    not_ok "takeover: the successor took over" "$(tail -n 5 "$PROXY_LOG")"
+fi
+
 finish

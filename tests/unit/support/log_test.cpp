@@ -128,13 +128,13 @@ TEST_CASE("slog JSON strings: encoding/json's escapes without HTML escaping") {
     CHECK(out == "\"\xc3\xa9 \\ufffd \\u2028\\u2029 \\ufffd\\ufffd\\ufffd \\ufffd\\ufffd\"");
 }
 
-TEST_CASE("slog JSON lines: time, upper-case level, msg, fields in order; listenAdr written listenAddr") {
+TEST_CASE("slog JSON lines: time, upper-case level, msg, fields in order; 2.3's names for 2.1's address keys") {
     auto out = capture([] {
         ferry::log::set_min_level(ferry::log::Level::Debug);
         ferry::log::set_format(ferry::log::Format::SlogJson);
         FERRY_LOG(Info, "listening").num("listenerNum", 0).str("protocol", "TCP").str("listenAdr", "0.0.0.0:8443");
         FERRY_LOG(Debug, "dropping connection").str("error", "connection origin not in allowed subnets");
-        FERRY_LOG(Warn, "w").boolean("b", false);
+        FERRY_LOG(Warn, "w").boolean("b", false).str("remoteAddr", "192.0.2.1:1").str("localAddr", "192.0.2.2:2");
         FERRY_LOG(Fatal, "failed to bind listener").str("error", "in use");
         ferry::log::set_format(ferry::log::Format::Json);
         ferry::log::set_min_level(ferry::log::Level::Info);
@@ -159,6 +159,7 @@ TEST_CASE("slog JSON lines: time, upper-case level, msg, fields in order; listen
                      "\"listenAddr\":\"0.0.0.0:8443\"}");
     CHECK(rest[1] == ",\"level\":\"DEBUG\",\"msg\":\"dropping connection\","
                      "\"error\":\"connection origin not in allowed subnets\"}");
-    CHECK(rest[2] == ",\"level\":\"WARN\",\"msg\":\"w\",\"b\":false}");
+    CHECK(rest[2] == ",\"level\":\"WARN\",\"msg\":\"w\",\"b\":false,\"frontendRemoteAddr\":\"192.0.2.1:1\","
+                     "\"frontendLocalAddr\":\"192.0.2.2:2\"}");
     CHECK(rest[3] == ",\"level\":\"ERROR\",\"msg\":\"failed to bind listener\",\"error\":\"in use\"}");
 }
