@@ -103,6 +103,27 @@ const char* level_name(Level level) {
     return "info";
 }
 
+// One ASCII byte inside a JSON string: ", \\, \n, \r, \t by name, the other controls (and DEL with
+// `escape_del`, as zap does) as \u00xx, the rest as it is.
+void append_json_ascii(std::string& out, unsigned char c, bool escape_del) {
+    static const char kHex[] = "0123456789abcdef";
+    switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+            if (c < 0x20 || (c == 0x7f && escape_del)) {
+                out += "\\u00";
+                out.push_back(kHex[c >> 4]);
+                out.push_back(kHex[c & 15]);
+            } else {
+                out.push_back(static_cast<char>(c));
+            }
+    }
+}
+
 bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 
 // The length of the valid UTF-8 sequence starting at s[i] (2..4), or 0 when it is not one (Go's
@@ -131,26 +152,11 @@ size_t utf8_length(std::string_view s, size_t i) {
 }  // namespace
 
 void append_slog_json_string(std::string& out, std::string_view s) {
-    static const char kHex[] = "0123456789abcdef";
     out.push_back('"');
     for (size_t i = 0; i < s.size();) {
         const auto c = static_cast<unsigned char>(s[i]);
         if (c < 0x80) {
-            switch (c) {
-                case '"': out += "\\\""; break;
-                case '\\': out += "\\\\"; break;
-                case '\n': out += "\\n"; break;
-                case '\r': out += "\\r"; break;
-                case '\t': out += "\\t"; break;
-                default:
-                    if (c < 0x20) {
-                        out += "\\u00";
-                        out.push_back(kHex[c >> 4]);
-                        out.push_back(kHex[c & 15]);
-                    } else {
-                        out.push_back(static_cast<char>(c));
-                    }
-            }
+            append_json_ascii(out, c, false);  // encoding/json leaves DEL as it is
             ++i;
             continue;
         }
@@ -223,25 +229,13 @@ void plain(std::string_view text) {
 }
 
 void append_json_string(std::string& out, std::string_view s) {
-    static const char kHex[] = "0123456789abcdef";
     out.push_back('"');
     for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20 || c == 0x7f) {
-                    out += "\\u00";
-                    out.push_back(kHex[c >> 4]);
-                    out.push_back(kHex[c & 15]);
-                } else {
-                    out.push_back(ch);
-                }
-        }
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x80)
+            append_json_ascii(out, c, true);
+        else
+            out.push_back(ch);
     }
     out.push_back('"');
 }
