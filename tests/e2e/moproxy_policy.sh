@@ -89,6 +89,43 @@ via "after a bad reload: the policy in use stays (b)" 203.0.113.5:80 203.0.113.1
 check "ferry still runs after a bad reload" proxy_alive
 stop_proxy
 
+# `ferry run`: the same rules as a SOCKS5 listener's `policy` key.
+printf '%s' "$RULES" >"$POLICY"
+cat >"$WORK/ferry.ini" <<INI
+[ferry]
+probe = 0
+[listener socks]
+listen = 127.0.0.1:2085
+inbound = socks5
+via = proxies
+policy = $POLICY
+[server a]
+address = 127.0.0.1:1081
+protocol = socks5
+capabilities = gen a
+[server b]
+address = 127.0.0.1:1082
+protocol = socks5
+capabilities = gen b
+INI
+start_run "$NS_R" "$WORK/ferry.ini" 2085 || finish
+run_socks() {
+    c=$(client "$NS_R" --connect 127.0.0.1:2085 --socks5 "$2" --send-bytes 2000 --seed 9 --expect-bytes 2000 --timeout 15)
+    CONNS=$((CONNS + 1))
+    check_py "$1" "j0['socks5_reply'] == 0 and j0['received'] == 2000 and j1['peer'].startswith('$3:')" "$c" "$(server_nth "$CONNS")"
+}
+run_socks "ferry run, policy key: 203.0.113.5 requires a" 203.0.113.5:80 203.0.113.11
+run_socks "ferry run, policy key: www.example.test requires b" www.example.test:80 203.0.113.12
+c=$(client "$NS_R" --connect 127.0.0.1:2085 --socks5 203.0.113.6:80 --send-bytes 10 --timeout 10)
+check_py "ferry run, policy key: a rejected address gets reply 2" "j0.get('socks5_reply') == 2" "$c"
+stop_proxy
+printf 'dst ip 1.2.3.4/40 direct\n' >"$WORK/bad.rules"
+sed -i "s|^policy = .*|policy = $WORK/bad.rules|" "$WORK/ferry.ini"
+"$FERRY" run --check "$WORK/ferry.ini" >"$WORK/run.out" 2>&1
+check_eq "ferry run, a bad policy file: exit 1" 1 "$?"
+check "ferry run, a bad policy file: FILE:LINE of the key, then the policy's own" grep -qF \
+    "ferry.ini:7: key \"policy\": $WORK/bad.rules:1: \"1.2.3.4/40\": the prefix length is more than 32" "$WORK/run.out"
+
 # A bad policy at start: the fatal line with FILE:LINE, exit 1, nothing bound.
 printf 'listen port 2081 direct\nlisten port 70000 direct\n' >"$WORK/bad.rules"
 in_ns "$NS_R" "$FERRY" moproxy -p 2090 -l "$LIST" --policy "$WORK/bad.rules" 2>"$WORK/bad.err"
