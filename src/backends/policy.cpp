@@ -282,7 +282,8 @@ void Action::extend(const Action& next) {
         return;
     }
     for (const Requirement& req : next.required) {
-        auto same = std::find_if(required.begin(), required.end(), [&](const Requirement& r) { return same_set(r, req); });
+        auto same = std::find_if(required.begin(), required.end(),
+                                 [&](const Requirement& r) { return same_set(r, req); });
         if (same == required.end()) {
             required.push_back(req);
         } else {
@@ -298,7 +299,8 @@ std::string Action::to_string() const {
     if (verdict != Verdict::Require) return out;
     std::vector<const Requirement*> sets;
     for (const Requirement& r : required) sets.push_back(&r);
-    std::sort(sets.begin(), sets.end(), [](const Requirement* a, const Requirement* b) { return a->any_of < b->any_of; });
+    std::sort(sets.begin(), sets.end(),
+              [](const Requirement* a, const Requirement* b) { return a->any_of < b->any_of; });
     if (sets.empty()) return out + " NOTHING";
     for (size_t i = 0; i < sets.size(); ++i) {
         const auto& any_of = sets[i]->any_of;

@@ -20,7 +20,20 @@ mo_microsocks a 1081 203.0.113.11
 mo_microsocks b 1082 203.0.113.12
 mo_microsocks c 1083 203.0.113.13
 LIST=$WORK/servers.ini
-printf '[a]\naddress = 127.0.0.1:1081\nprotocol = socks5\ncapabilities = gen a\n[b]\naddress = 127.0.0.1:1082\n''protocol = socks5\ncapabilities = gen, b\n[c]\naddress = 127.0.0.1:1083\nprotocol = socks5\ncapabilities = special\n' >"$LIST"
+cat >"$LIST" <<'INI'
+[a]
+address = 127.0.0.1:1081
+protocol = socks5
+capabilities = gen a
+[b]
+address = 127.0.0.1:1082
+protocol = socks5
+capabilities = gen, b
+[c]
+address = 127.0.0.1:1083
+protocol = socks5
+capabilities = special
+INI
 POLICY=$WORK/policy.rules
 RULES='# every connection needs a "gen" server unless a rule says otherwise
 default require gen
@@ -64,7 +77,8 @@ c=$(client "$NS_R" --connect "127.0.0.1:$MO_PORT" --socks5 "www.example.test:80"
     --expect-bytes 3000 --timeout 15)
 CONNS=$((CONNS + 1))
 check_py "SOCKS5 www.example.test: dst domain example.test requires b: carried by b" \
-    "j0['socks5_reply'] == 0 and j0['received'] == 3000 and j1['peer'].startswith('203.0.113.12:')" "$c" "$(server_nth "$CONNS")"
+    "j0['socks5_reply'] == 0 and j0['received'] == 3000 and j1['peer'].startswith('203.0.113.12:')" \
+    "$c" "$(server_nth "$CONNS")"
 c=$(client "$NS_R" --connect "127.0.0.1:$MO_PORT" --socks5 "203.0.113.6:80" --send-bytes 10 --timeout 10)
 check_py "SOCKS5 to a rejected address: reply 2 (not allowed by ruleset)" "j0.get('socks5_reply') == 2" "$c"
 
@@ -72,10 +86,11 @@ check_py "SOCKS5 to a rejected address: reply 2 (not allowed by ruleset)" "j0.ge
 reload() {
     printf '%s' "$1" >"$POLICY"
     local before
-    before=$(grep -c -E '"msg":"(policy loaded|reload failed, keeping the current server list and policy)"' "$PROXY_LOG")
+    local done_re='"msg":"(policy loaded|reload failed, keeping the current server list and policy)"'
+    before=$(grep -c -E "$done_re" "$PROXY_LOG")
     kill -HUP "$PROXY_PID"
     for ((i = 0; i < 50; i++)); do
-        (( $(grep -c -E '"msg":"(policy loaded|reload failed, keeping the current server list and policy)"' "$PROXY_LOG") > before )) && break
+        (( $(grep -c -E "$done_re" "$PROXY_LOG") > before )) && break
         sleep 0.1
     done
     sleep 0.2
@@ -110,9 +125,11 @@ capabilities = gen b
 INI
 start_run "$NS_R" "$WORK/ferry.ini" 2085 || finish
 run_socks() {
-    c=$(client "$NS_R" --connect 127.0.0.1:2085 --socks5 "$2" --send-bytes 2000 --seed 9 --expect-bytes 2000 --timeout 15)
+    c=$(client "$NS_R" --connect 127.0.0.1:2085 --socks5 "$2" --send-bytes 2000 --seed 9 --expect-bytes 2000 \
+        --timeout 15)
     CONNS=$((CONNS + 1))
-    check_py "$1" "j0['socks5_reply'] == 0 and j0['received'] == 2000 and j1['peer'].startswith('$3:')" "$c" "$(server_nth "$CONNS")"
+    check_py "$1" "j0['socks5_reply'] == 0 and j0['received'] == 2000 and j1['peer'].startswith('$3:')" \
+        "$c" "$(server_nth "$CONNS")"
 }
 run_socks "ferry run, policy key: 203.0.113.5 requires a" 203.0.113.5:80 203.0.113.11
 run_socks "ferry run, policy key: www.example.test requires b" www.example.test:80 203.0.113.12

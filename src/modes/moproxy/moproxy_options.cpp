@@ -603,7 +603,8 @@ std::string usage(std::string_view argv0) {
                       "Subcommand:\n"
                       "  check [--no-bind]  Check the configuration (and that the listeners bind), then exit\n"
                       "  policy get [--listen-port <N>] [--dst-ip <IP>] [--dst-domain <NAME>]\n"
-                      "                     Print the --policy action for such a connection and the servers it allows\n\n"
+                      "                     Print the --policy action for such a connection, and the servers\n"
+                      "                     it allows\n\n"
                       "Options:\n";
     for (const auto& [syntax, d] : rows) {
         out += "  " + syntax + std::string(width - syntax.size() + 2, ' ') + std::string(d->help);

@@ -145,7 +145,8 @@ TEST_CASE("policy: errors", "[policy]") {
     CHECK(error_of("dst ip ::/129 direct") == "\"::/129\": the prefix length is more than 128");
     CHECK(error_of("dst ip 1.2.3.4/ direct").rfind("expected a blank and an action", 0) == 0);
     CHECK(error_of("dst ip 1.2.3.4/256 direct").rfind("expected a blank and an action", 0) == 0);
-    for (std::string_view bad : {"256.0.0.0", "127.0.1", "0", "1::2::3", "g::0", "1:2:3:4:5:6:7:8:9", "::ffff:1.2.3.4"}) {
+    for (std::string_view bad :
+         {"256.0.0.0", "127.0.1", "0", "1::2::3", "g::0", "1:2:3:4:5:6:7:8:9", "::ffff:1.2.3.4"}) {
         INFO(bad);
         CHECK_FALSE(parse_line("dst ip " + std::string(bad) + " direct", 1).ok());
     }
@@ -213,7 +214,8 @@ TEST_CASE("policy: dst ip, shorter prefixes first, IPv4-mapped taken as IPv4", "
 }
 
 TEST_CASE("policy: dst domain matches every suffix, `.` any name", "[policy]") {
-    Policy p = policy_of("dst domain . require root\ndst domain com. require com\ndst domain example.com require example\n");
+    Policy p = policy_of("dst domain . require root\ndst domain com. require com\n"
+                         "dst domain example.com require example\n");
     CHECK(action_for(p, std::nullopt, "", "test.example.com") == "REQUIRE com AND example AND root");
     CHECK(action_for(p, std::nullopt, "", "example.com") == "REQUIRE com AND example AND root");
     CHECK(action_for(p, std::nullopt, "", "com") == "REQUIRE com AND root");
