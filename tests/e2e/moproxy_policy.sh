@@ -104,8 +104,30 @@ via "after a bad reload: the policy in use stays (b)" 203.0.113.5:80 203.0.113.1
 check "ferry still runs after a bad reload" proxy_alive
 stop_proxy
 
-# `ferry run`: the same rules as a SOCKS5 listener's `policy` key.
+# --remote-dns: the Host header a redirected HTTP client sends is the name `dst domain` rules see.
 printf '%s' "$RULES" >"$POLICY"
+start_moproxy -p 2081 -l "$LIST" --policy "$POLICY" --probe 0 --remote-dns || finish
+out=$(in_ns "$NS_C" "$PYTHON" - "$MO_S4" <<'PY'
+import socket, sys
+request = b'GET / HTTP/1.1\r\nHost: www.example.test\r\n\r\n'
+s = socket.create_connection((sys.argv[1], 80), timeout=10)
+s.sendall(request)
+got = b''
+while len(got) < len(request):
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    got += chunk
+print('echoed' if got == request else 'got %r' % got)
+PY
+)
+CONNS=$((CONNS + 1))
+check_eq "--remote-dns: an HTTP request for www.example.test is relayed" echoed "$out"
+check_eq "--remote-dns: its Host name meets dst domain example.test: carried by b" 203.0.113.12 \
+    "$(jget "$(server_nth "$CONNS")" peer | sed -E 's/:[0-9]+$//')"
+stop_proxy
+
+# `ferry run`: the same rules as a SOCKS5 listener's `policy` key.
 cat >"$WORK/ferry.ini" <<INI
 [ferry]
 probe = 0
