@@ -85,14 +85,7 @@ check_py "SOCKS5 to a rejected address: reply 2 (not allowed by ruleset)" "j0.ge
 # reload TEXT: write the policy, SIGHUP, wait for the line that says how it went.
 reload() {
     printf '%s' "$1" >"$POLICY"
-    local before
-    local done_re='"msg":"(policy loaded|reload failed, keeping the current server list and policy)"'
-    before=$(grep -c -E "$done_re" "$PROXY_LOG")
-    kill -HUP "$PROXY_PID"
-    for ((i = 0; i < 50; i++)); do
-        (( $(grep -c -E "$done_re" "$PROXY_LOG") > before )) && break
-        sleep 0.1
-    done
+    hup_and_wait '"msg":"(policy loaded|reload failed, keeping the current server list and policy)"'
     sleep 0.2
 }
 reload "${RULES/require a/require b}"
