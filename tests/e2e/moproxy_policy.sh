@@ -150,6 +150,9 @@ run_socks "ferry run, policy key: 203.0.113.5 requires a" 203.0.113.5:80 203.0.1
 run_socks "ferry run, policy key: www.example.test requires b" www.example.test:80 203.0.113.12
 c=$(client "$NS_R" --connect 127.0.0.1:2085 --socks5 203.0.113.6:80 --send-bytes 10 --timeout 10)
 check_py "ferry run, policy key: a rejected address gets reply 2" "j0.get('socks5_reply') == 2" "$c"
+printf '%s' "${RULES/require a/require b}" >"$POLICY"
+hup_and_wait '"msg":"reloaded"'
+run_socks "ferry run, SIGHUP reads the policy again: 203.0.113.5 now requires b" 203.0.113.5:80 203.0.113.12
 stop_proxy
 printf 'dst ip 1.2.3.4/40 direct\n' >"$WORK/bad.rules"
 sed -i "s|^policy = .*|policy = $WORK/bad.rules|" "$WORK/ferry.ini"
