@@ -819,6 +819,19 @@ start_run() {
     return 0
 }
 
+# hup_and_wait REGEX: SIGHUP to $PROXY_PID, then wait (up to 5 s) for one more line of $PROXY_LOG matching
+# REGEX (grep -E), the line that says how the reload went.
+hup_and_wait() {
+    local before i
+    before=$(grep -c -E "$1" "$PROXY_LOG")
+    kill -HUP "$PROXY_PID"
+    for ((i = 0; i < 50; i++)); do
+        (( $(grep -c -E "$1" "$PROXY_LOG") > before )) && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # log_count FILE MSG [KEY VALUE]: how many JSON lines of FILE have "msg":MSG (and KEY = VALUE).
 log_count() {
     "$PYTHON" - "$@" <<'PY'

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/policy.h"
 #include "backends/prober.h"
 #include "backends/status_server.h"
 #include "core/socket_util.h"
@@ -47,6 +48,7 @@ struct ListenerParts {
     std::unique_ptr<Socks5Inbound> socks;
     srcproxy::Acl acl;
     std::unique_ptr<Inbound> inbound;
+    rcu::Cell<policy::Published> policy;  // the listener's `policy` file, as loaded when it was built
     std::unique_ptr<Dialer> outbound;
 };
 
@@ -145,6 +147,12 @@ std::string build_listener(const std::string& file, const run::RunConfig& config
     route.mark = l.mark;
     route.device = l.interface;
     route.tfo = l.tfo;
+    if (!l.policy.empty()) {
+        policy::PolicyResult loaded = policy::load_policy(l.policy);
+        if (!loaded.ok()) return at(file, l.line_of("policy"), "key \"policy\": " + loaded.error);
+        parts->policy.publish(std::make_unique<policy::Published>(policy::Published{std::move(loaded.policy)}));
+        route.policy = &parts->policy;
+    }
     parts->outbound = std::make_unique<Dialer>(std::move(route));
 
     listener->inbound = parts->inbound.get();
@@ -154,6 +162,7 @@ std::string build_listener(const std::string& file, const run::RunConfig& config
     listener->idle_timeout_ms = l.idle_timeout_ms;
     listener->halfclose_timeout_ms = l.halfclose_timeout_ms;
     listener->relay_mode = l.relay;
+    if (l.remote_dns) listener->sniff = SniffConfig{};
     listener->observer = &shared.log;
     listener->parts = std::move(parts);
     out = std::move(listener);

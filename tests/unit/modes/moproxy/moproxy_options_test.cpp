@@ -80,6 +80,7 @@ TEST_CASE("defaults: loopback hosts, moproxy's probe, test dns and max wait", "[
     CHECK(o.max_wait_ms == 4000);
     CHECK_FALSE(o.stats_bind);
     CHECK_FALSE(o.allow_direct);
+    CHECK_FALSE(o.remote_dns);
     CHECK(o.n_parallel == 1);
     CHECK(o.log_level == LogLevel::Info);
     CHECK(o.tfo);
@@ -132,7 +133,8 @@ TEST_CASE("every option", "[moproxy_options]") {
     Options o = ok({"check", "--no-bind", "-b", "10.0.0.1", "-p", "2080", "-s", "2001", "-t", "10.0.0.2:3128",
                     "-l", "/etc/moproxy/servers.ini", "-i", "0", "--test-dns", "[2001:4860:4860::8888]:53",
                     "--max-wait", "2.5", "--stats-bind", "127.0.0.1:8080", "--allow-direct", "--n-parallel", "3",
-                    "--log-level", "DEBUG", "--no-tfo", "--socks-clients", "10.0.0.0/8,192.0.2.7", "--threads", "4"});
+                    "--log-level", "DEBUG", "--no-tfo", "--socks-clients", "10.0.0.0/8,192.0.2.7", "--threads", "4",
+                    "--remote-dns"});
     CHECK(o.check);
     CHECK(o.check_no_bind);
     CHECK(addresses(o.hosts) == Strings{"10.0.0.1:0"});
@@ -146,6 +148,7 @@ TEST_CASE("every option", "[moproxy_options]") {
     REQUIRE(o.stats_bind);
     CHECK(o.stats_bind->to_string() == "127.0.0.1:8080");
     CHECK(o.allow_direct);
+    CHECK(o.remote_dns);
     CHECK(o.n_parallel == 3);
     CHECK(o.log_level == LogLevel::Debug);
     CHECK_FALSE(o.tfo);
@@ -283,8 +286,15 @@ TEST_CASE("syntax errors name the option and the value", "[moproxy_options]") {
         {{"serve"}, "unexpected argument \"serve\""},
         {{"-p", "1", "--", "x"}, "unexpected argument \"x\""},
         {{"-l", "a", "b"}, "unexpected argument \"b\""},
-        {{"--policy", "rules.txt"}, "--policy is a moproxy option that ferry does not support"},
-        {{"--remote-dns"}, "--remote-dns is a moproxy option that ferry does not support"},
+        {{"policy"}, "the policy subcommand needs get: policy get [--listen-port <LISTEN_PORT>] [--dst-ip <DST_IP>] "
+                     "[--dst-domain <DST_DOMAIN>]"},
+        {{"policy", "list"}, "the policy subcommand needs get: policy get [--listen-port <LISTEN_PORT>] [--dst-ip "
+                             "<DST_IP>] [--dst-domain <DST_DOMAIN>]"},
+        {{"--policy"}, "option --policy needs a value"},
+        {{"--listen-port", "70000"}, "invalid value \"70000\" for --listen-port: not a port number (0..65535)"},
+        {{"--dst-ip", "example.com"}, "invalid value \"example.com\" for --dst-ip: not an IP address"},
+        {{"--dst-ip", "[::1]"}, "invalid value \"[::1]\" for --dst-ip: not an IP address"},
+        {{"--remote-dns=yes"}, "option --remote-dns takes no value"},
         {{"--graphite", "127.0.0.1:2003"}, "--graphite is a moproxy option that ferry does not support"},
         {{"--score-script", "s.lua"}, "--score-script is a moproxy option that ferry does not support"},
     };
@@ -394,6 +404,7 @@ TEST_CASE("usage: every option on one line, with its default", "[moproxy_options
         {"    --stats-bind <IP-ADDR:PORT>", "status page"},
         {"    --web-bind <IP-ADDR:PORT>", "--stats-bind"},
         {"    --allow-direct", "directly"},
+        {"    --remote-dns", "ClientHello"},
         {"    --n-parallel <N>", "[default: 1]"},
         {"    --log-level <LEVEL>", "[default: info]"},
         {"    --no-tfo", "Fast Open"},
@@ -408,7 +419,11 @@ TEST_CASE("usage: every option on one line, with its default", "[moproxy_options
         {"    --takeover-socket <PATH>", "Unix socket"},
         {"    --drain-timeout <SECONDS>", "[default: 30]"},
         {"    --user <USER>", "switch to this user"},
+        {"    --policy <POLICY>", "SIGHUP"},
         {"    --no-bind", "check"},
+        {"    --listen-port <LISTEN_PORT>", "policy get"},
+        {"    --dst-ip <DST_IP>", "policy get"},
+        {"    --dst-domain <DST_DOMAIN>", "policy get"},
         {"-h, --help", "help"},
         {"-V, --version", "version"},
     };
@@ -475,4 +490,33 @@ TEST_CASE("--user", "[moproxy_options][privileges]") {
           "invalid value \":g\" for --user: no user before ':'");
     CHECK(error_of({"--user", "a", "--user", "b"}).find("--user") != std::string::npos);
     CHECK_THAT(ferry::moproxy::usage("moproxy"), Catch::Contains("--user <USER>"));
+}
+
+TEST_CASE("--policy and the policy get subcommand", "[moproxy_options]") {
+    Options o = ok({"-p", "2080", "-l", "servers.ini", "--policy", "/etc/moproxy/policy.rules"});
+    CHECK(o.policy_path == "/etc/moproxy/policy.rules");
+    CHECK_FALSE(o.policy_get);
+    CHECK(ferry::moproxy::validate(o) == std::nullopt);
+
+    // moproxy's `moproxy ... policy get --listen-port N --dst-ip IP --dst-domain NAME`; a list ends at "policy".
+    o = ok({"-p", "2080", "-s", "2001", "2002", "--policy=p.rules", "policy", "get", "--listen-port", "2080",
+            "--dst-ip", "2001:db8::1", "--dst-domain", "Example.com"});
+    CHECK(o.policy_get);
+    CHECK(o.socks5.size() == 2);
+    CHECK(o.get_listen_port == 2080);
+    REQUIRE(o.get_dst_ip);
+    CHECK(o.get_dst_ip->ip_string() == "2001:db8::1");
+    CHECK(o.get_dst_domain == "Example.com");
+    CHECK(ferry::moproxy::validate(o) == std::nullopt);
+    o = ok({"-p", "2080", "-s", "2001", "policy", "get"});
+    CHECK(o.policy_get);
+    CHECK_FALSE(o.get_listen_port);
+    CHECK(ok({"-p", "2080", "-s", "2001", "policy", "get", "--dst-ip=192.0.2.1"}).get_dst_ip->ip_string() ==
+          "192.0.2.1");
+
+    CHECK(ferry::moproxy::validate(ok({"-p", "1", "-s", "2", "--dst-ip", "192.0.2.1"})) ==
+          "--listen-port, --dst-ip and --dst-domain belong to the policy get subcommand: policy get --dst-ip ...");
+    CHECK(ferry::moproxy::validate(ok({"-p", "1", "-s", "2", "check", "policy", "get"})) ==
+          "check and policy get are two subcommands: give one");
+    CHECK(error_of({"-p", "1", "policy", "get", "policy", "get"}) == "unexpected argument \"policy\"");
 }
