@@ -444,6 +444,11 @@ def udp_datagram():
         "unix_refused": udp_prelude(both, "10.0.0.1", 4000) + v2(1, 0x32, bytes(216)),
         "truncated": udp_prelude(both, "10.0.0.1", 4000) + udp4[:20],
         "no_header": udp_prelude(both, "10.0.0.1", 4000) + dns,
+        "dynamic_destination": udp_prelude(both | 0x40, "10.0.0.1", 4000) + udp4 + dns,
+        "dynamic_allowed_port": udp_prelude(both | 0xC0, "10.0.0.1", 4000) + udp6 + dns,
+        "dynamic_forbidden_port": udp_prelude(both | 0xC0, "10.0.0.1", 4000) +
+        v2(1, 0x12, inet("203.0.113.5", "192.0.2.53", 5353, 5300)) + dns,
+        "dynamic_local": udp_prelude(both | 0xC0, "10.0.0.1", 4001) + v2(0, 0x00) + b"ping",
     }
 
 
