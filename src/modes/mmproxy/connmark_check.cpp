@@ -44,10 +44,6 @@ bool number_is(std::string_view word, uint32_t value) {
 bool selects(const std::vector<std::string_view>& w, std::string_view subject, uint32_t value) {
     for (size_t i = 0; i + 2 < w.size(); ++i) {
         if (w[i] == subject && w[i + 1] == "mark" && number_is(w[i + 2], value)) return true;
-        // iptables-nft's `meta mark 0x7b` can read `mark 0x7b` too.
-        if (subject == "meta" && w[i] == "mark" && (i == 0 || (w[i - 1] != "ct" && w[i - 1] != "meta")) &&
-            number_is(w[i + 1], value))
-            return true;
     }
     return false;
 }
