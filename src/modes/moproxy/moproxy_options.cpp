@@ -120,6 +120,13 @@ constexpr OptionDef kOptions[] = {
 // moproxy 0.5.1 options that ferry does not implement: refused by name so the user knows it is not a typo.
 constexpr std::string_view kUnsupported[] = {"policy", "remote-dns", "graphite", "score-script"};
 
+// What to use instead of an unsupported option, after its refusal ("" when there is nothing to say).
+std::string_view unsupported_hint(std::string_view name) {
+    if (name == "score-script")
+        return ": ferry does not run Lua score scripts; weight a server with `score base = N` in the server list";
+    return "";
+}
+
 const OptionDef* find_long(std::string_view name) {
     for (const OptionDef& d : kOptions)
         if (d.long_name == name) return &d;
@@ -446,7 +453,8 @@ ParseResult parse(std::span<const std::string> args) {
             def = find_long(name);
             if (!def) {
                 if (std::find(std::begin(kUnsupported), std::end(kUnsupported), name) != std::end(kUnsupported))
-                    return failure(spelled + " is a moproxy option that ferry does not support");
+                    return failure(spelled + " is a moproxy option that ferry does not support" +
+                                   std::string(unsupported_hint(name)));
                 return failure("unknown option " + quoted(spelled));
             }
         } else {

@@ -286,7 +286,9 @@ TEST_CASE("syntax errors name the option and the value", "[moproxy_options]") {
         {{"--policy", "rules.txt"}, "--policy is a moproxy option that ferry does not support"},
         {{"--remote-dns"}, "--remote-dns is a moproxy option that ferry does not support"},
         {{"--graphite", "127.0.0.1:2003"}, "--graphite is a moproxy option that ferry does not support"},
-        {{"--score-script", "s.lua"}, "--score-script is a moproxy option that ferry does not support"},
+        {{"--score-script", "s.lua"},
+         "--score-script is a moproxy option that ferry does not support: ferry does not run Lua score scripts; "
+         "weight a server with `score base = N` in the server list"},
     };
     for (const auto& [args, message] : cases) {
         INFO(message);
