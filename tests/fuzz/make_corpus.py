@@ -388,6 +388,7 @@ def server_list():
         "other_protocol_key": "[a]\naddress=127.0.0.1:1080\nprotocol=socks5\nhttp username=x\n",
         "socks_user_without_password": "[a]\naddress=127.0.0.1:1080\nprotocol=socks5\nsocks username=x\n",
         "listen_ports": "[a]\naddress=127.0.0.1:1080\nprotocol=socks5\nlisten ports=1,2\n",
+        "host_name_address": "[a]\naddress = proxy.example.net:1080\nprotocol = http\n",
         "score_out_of_range": "[a]\naddress=127.0.0.1:1080\nprotocol=socks5\nscore base=2147483648\n",
         "max_wait_too_long": "[a]\naddress=127.0.0.1:1080\nprotocol=socks5\nmax wait=3600.001\n",
         "bad_tag": "[a b]\naddress=127.0.0.1:1080\nprotocol=socks5\n",
