@@ -91,6 +91,7 @@ enum class Key {
     Address,
     Protocol,
     TestDns,
+    TestUrl,
     ScoreBase,
     MaxWait,
     Capabilities,
@@ -112,6 +113,7 @@ constexpr KeyName kKeys[] = {
     {"address", Key::Address},
     {"protocol", Key::Protocol},
     {"test dns", Key::TestDns},
+    {"test url", Key::TestUrl},
     {"score base", Key::ScoreBase},
     {"max wait", Key::MaxWait},
     {"capabilities", Key::Capabilities},
@@ -278,6 +280,12 @@ std::optional<std::string> apply_server_key(ServerConfig& server, std::string_vi
                 return std::nullopt;
             }
             return bad("is not an IP:port address (" + why + ")");
+        case Key::TestUrl:
+            if (auto url = http_probe::parse_test_url(value, &why)) {
+                c.test_url = std::move(*url);
+                return std::nullopt;
+            }
+            return bad("is not an http://HOST[:PORT]/PATH URL (" + why + ")");
         case Key::ScoreBase: {
             bool out_of_range = false;
             if (auto v = parse_score_base(value, &out_of_range)) {
@@ -336,6 +344,9 @@ std::optional<std::string> check_server_section(const ServerConfig& server, std:
         if (std::string_view(k.name).substr(0, other_prefix.size()) == other_prefix)
             return ini::located(file_name, k.line, head + "key " + quoted(k.name) + " does not apply to " +
                                                        std::string(protocol_name(server.protocol)) + " servers");
+    if (given("test dns") && given("test url"))
+        return ini::located(file_name, server.line,
+                            head + "\"test dns\" and \"test url\" do not go together (a server has one probe)");
     // Empty credentials count as not given, as in moproxy.
     if (server.socks_username.empty() != server.socks_password.empty())
         return ini::located(file_name, server.line,

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/net_address.h"
+#include "proto/http_probe.h"
 #include "support/ini.h"
 
 namespace ferry::backends {
@@ -31,6 +32,7 @@ struct ServerConfig {
     std::string address_host;
     int address_line = 0;                  // the line of the `address` key; 0 for a command-line server
     std::optional<SocketAddress> test_dns; // none: use the global --test-dns
+    std::optional<http_probe::TestUrl> test_url;  // probe with a GET of this URL instead of a DNS query
     int64_t score_base = 0;                // added to the probe delay in ms; -2147483648..2147483647 (moproxy's i32)
     std::optional<unsigned> max_wait_ms;   // none: use the global --max-wait
     std::vector<std::string> capabilities; // kept in file order without repeats; not used by ferry (no --policy)
@@ -57,7 +59,8 @@ struct ServerListResult {
 std::string written_address(const ServerConfig& server);
 
 // Parses the text of a server list in moproxy's format. Per section (its name is the tag unless a `tag` key
-// overrides it) the keys are, exactly so spelled: address, protocol (both required), tag, test dns, score base,
+// overrides it) the keys are, exactly so spelled: address, protocol (both required), tag, test dns, test url
+// (ferry's: an HTTP probe, proto/http_probe.h; not with test dns), score base,
 // max wait, capabilities, socks username, socks password, socks fake handshaking, http username, http password,
 // http allow connect payload. Syntax is inih's as built by Debian (v55): `key = value` or `key: value`,
 // surrounding blanks trimmed; full-line comments start with ';' or '#'; a ';' preceded by a blank starts an

@@ -201,4 +201,22 @@ Response parse_response(std::span<const std::byte> data) {
     }
 }
 
+Response parse_status_line(std::span<const std::byte> data) {
+    const size_t window = std::min(data.size(), kMaxStatusLineLength);
+    const std::string_view text(reinterpret_cast<const char*>(data.data()), window);
+    const size_t end = text.find('\n');
+    StatusLine s = check_status_line(without_cr(text.substr(0, end)), end != std::string_view::npos);
+    if (s.check == LineCheck::Invalid) return invalid(std::move(s.error));
+    if (s.check == LineCheck::Partial) {
+        if (data.size() < kMaxStatusLineLength) return Response{};
+        return invalid("HTTP status line over " + std::to_string(kMaxStatusLineLength) + " bytes");
+    }
+    Response r;
+    r.status = Status::Done;
+    r.consumed = end + 1;
+    r.status_code = s.code;
+    r.reason = std::string(s.reason);
+    return r;
+}
+
 }  // namespace ferry::http_connect

@@ -533,3 +533,18 @@ TEST_CASE("parse_server_host_port", "[server_list]") {
     CHECK_FALSE(ferry::backends::parse_server_host_port("1.2.3.4.5:1", &why));
     CHECK(why == "not a host name");
 }
+
+TEST_CASE("test url: an HTTP probe instead of the DNS one", "[server_list]") {
+    ServerConfig s = only(parse(http("test url = http://probe.test:8080/ok\n")));
+    REQUIRE(s.test_url);
+    CHECK(s.test_url->host == "probe.test");
+    CHECK(s.test_url->port == 8080);
+    CHECK(s.test_url->path == "/ok");
+    CHECK(only(parse(socks("test url = http://192.0.2.9/\n"))).test_url->host == "192.0.2.9");
+    CHECK_FALSE(only(parse(socks(""))).test_url);
+    CHECK(error_of(http("test url = https://probe.test/\n")) ==
+          "servers.ini:4: key \"test url\": \"https://probe.test/\" is not an http://HOST[:PORT]/PATH URL (https is "
+          "not supported: the probe speaks plain HTTP)");
+    CHECK(error_of(http("test url = http://probe.test/\ntest dns = 192.0.2.53:53\n")) ==
+          "servers.ini:1: section [a]: \"test dns\" and \"test url\" do not go together (a server has one probe)");
+}
