@@ -82,6 +82,8 @@ public:
         UpstreamSocket s;
         s.tfo = prober_.config_.tfo;
         s.keepalive_seconds = 0;
+        s.mark = prober_.config_.mark;
+        s.device = prober_.config_.device;
         UpstreamResult u = open_upstream(server.address, s);
         if (!u.fd) {
             finish(std::nullopt, "dial tcp " + server.address.to_string() + ": " + u.error);

@@ -31,6 +31,8 @@ public:
         SocketAddress test_dns;       // unless the server has its own `test dns`
         unsigned max_wait_ms = 4000;  // unless the server has its own `max wait`
         bool tfo = true;
+        uint32_t mark = 0;            // SO_MARK on the probes' sockets when non-zero (moproxy --mark)
+        std::string device;           // SO_BINDTODEVICE on them when not empty (moproxy --interface)
     };
     // How many probe delays each server keeps for the status page's chart.
     static constexpr size_t kHistory = 60;

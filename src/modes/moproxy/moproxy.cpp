@@ -114,7 +114,7 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
             FERRY_LOG(Fatal, "bad configuration").str("error", "--user " + options.user + ": " + why);
             return 1;
         }
-        drop_to = privileges::DropTarget{std::move(*identity), moproxy_requirements()};
+        drop_to = privileges::DropTarget{std::move(*identity), moproxy_requirements(options.mark)};
     }
 
     if (options.check) {
@@ -153,6 +153,8 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     pc.test_dns = options.test_dns;
     pc.max_wait_ms = options.max_wait_ms;
     pc.tfo = options.tfo;
+    pc.mark = options.mark;
+    pc.device = options.interface;
     backends::Prober prober(pc, table);
     prober.set_servers(servers);
     for (const auto& s : servers)
@@ -173,6 +175,8 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     route.tfo = options.tfo;
     route.max_wait_ms = options.max_wait_ms;
     route.direct_stats = &direct;
+    route.mark = options.mark;
+    route.device = options.interface;
     Dialer outbound(route);
     metrics::Registry metrics;
     backends::StatusServer status(table, direct, &metrics);
