@@ -2,6 +2,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "support/log.h"
@@ -82,7 +83,9 @@ void Connection::on_side_io(Side& side, uint32_t events) {
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) side.io.writable = true;
     switch (state_) {
         case State::Handshake:
-            if (&side == &client_ && client_.io.readable) {
+            if (&side == &client_ && sniffing_) {
+                if (client_.io.readable) sniff(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+            } else if (&side == &client_ && client_.io.readable) {
                 read_handshake();
                 // The client finished sending without completing the header: nothing more can come.
                 if (state_ == State::Handshake && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
@@ -137,6 +140,46 @@ void Connection::read_handshake() {
             break;
     }
     handshake_done_ = true;
+    if (wants_name()) {
+        sniffing_ = true;
+        arm(config().sniff->wait_ms);
+        sniff(false);  // the first bytes may be there already
+        return;
+    }
+    handshake_ended();
+    start_dialing();
+}
+
+bool Connection::wants_name() const {
+    // A destination address to name (not a SOCKS5 host name already, nor no destination at all), and a client
+    // that is free to speak.
+    return config().sniff && flow_.destination_host.empty() && !flow_.destination.empty() &&
+           !flow_.destination.is_unspecified() && config().inbound->client_speaks(inbound_state_);
+}
+
+void Connection::sniff(bool client_done) {
+    std::span<std::byte> buffer = worker_.scratch().first(std::min(sniff_peek_limit(), worker_.scratch().size()));
+    const IoResult r = io::peek(client_.fd.get(), buffer);
+    bool can_wait = !client_done && !deadline_passed_;
+    size_t got = 0;
+    switch (r.io) {
+        case Io::Progress: got = r.bytes; break;
+        case Io::WouldBlock: break;
+        case Io::Eof: can_wait = false; break;
+        case Io::Error:
+            drop(config().inbound->failure_message(), "read tcp " + client_text() + ": " + errno_text(r.error));
+            return;
+    }
+    if (got == buffer.size()) can_wait = false;
+    SniffStep step = sniff_step(flow_.destination.port(), std::span<const std::byte>(buffer.data(), got), can_wait);
+    if (step.action == SniffStep::Action::Wait) {
+        client_.io.readable = false;  // more bytes bring a new edge
+        return;
+    }
+    client_.io.readable = r.io != Io::WouldBlock;  // the queued bytes, or the EOF, are the relay's to read
+    sniffing_ = false;
+    flow_.destination_host = std::move(step.host);
+    observer().named(view(), step.why);
     handshake_ended();
     start_dialing();
 }
@@ -462,6 +505,11 @@ void Connection::relay_failed(bool upstream_side, const char* op, int err) {
 void Connection::on_timer() {
     switch (state_) {
         case State::Handshake:
+            if (sniffing_) {  // no (complete) name in time: go on without one
+                deadline_passed_ = true;
+                sniff(true);
+                break;
+            }
             drop(config().inbound->failure_message(),
                  std::string("no complete ") + config().inbound->handshake_name() + " within " +
                      std::to_string(handshake_timeout_ms_) + " ms");

@@ -72,6 +72,9 @@ public:
                                   uint64_t not_logged) const;
     // A connection was accepted; its handshake starts.
     virtual void accepted(const ConnectionView& c) const;
+    // A sniffing listener (ListenerConfig::sniff) looked at the client's first bytes for the destination's name:
+    // c.flow.destination_host holds the name found, or `why_none` says why there is none.
+    virtual void named(const ConnectionView& c, std::string_view why_none) const;
     // The handshake is done and the first attempt is about to be opened.
     virtual void dialing(const ConnectionView& c) const;
     // The outbound was asked for attempt number `index` (0 first); `a.fd` is valid when it could start one.

@@ -14,8 +14,11 @@ struct Flow {
     SocketAddress peer;         // the frontend peer (the load balancer, the redirected client), IPv4-mapped unmapped
     SocketAddress local;        // our address on the accepted socket
     SocketAddress source;       // the client's own address when a header (PROXY, srcproxy) or TPROXY told it
-    SocketAddress destination;  // where the client wanted to go (may be empty); only its port when destination_host is set
-    std::string destination_host;  // a host name the client asked for (SOCKS5 ATYP 3), resolved by the upstream proxy
+    // Where the client wanted to go (may be empty). With destination_host set: an unspecified address with only
+    // the port when the client asked for a name (SOCKS5 ATYP 3), or the address itself when the name was read
+    // from its first bytes (engine/sniff.h).
+    SocketAddress destination;
+    std::string destination_host;  // the destination's host name, for the upstream proxy to resolve
     SocketAddress target;       // where the outbound connects (chosen by the outbound)
     std::vector<proxy::Tlv> tlvs;  // the TLVs of an incoming PROXY v2 header, for a PROXY v2 header sent upstream
     bool peer_is_client = true;    // false when the peer speaks for the client (a PROXY or srcproxy header)

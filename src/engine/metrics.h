@@ -117,6 +117,7 @@ public:
         inner_.overload_refused(listener, peer, reason, not_logged);  // counted by the engine: this is rate-limited
     }
     void accepted(const ConnectionView& c) const override;
+    void named(const ConnectionView& c, std::string_view why_none) const override { inner_.named(c, why_none); }
     void dialing(const ConnectionView& c) const override;
     void attempt_started(const ConnectionView& c, const Attempt& a, size_t index) const override {
         inner_.attempt_started(c, a, index);

@@ -407,6 +407,7 @@ void ConnectionObserver::overload_refused(const ListenerInfo& l, const SocketAdd
         .num("notLogged", static_cast<int64_t>(not_logged));
 }
 void ConnectionObserver::accepted(const ConnectionView&) const {}
+void ConnectionObserver::named(const ConnectionView&, std::string_view) const {}
 void ConnectionObserver::dialing(const ConnectionView&) const {}
 void ConnectionObserver::attempt_started(const ConnectionView&, const Attempt&, size_t) const {}
 void ConnectionObserver::attempt_failed(const ConnectionView&, const Attempt&, std::string_view,

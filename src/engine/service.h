@@ -20,6 +20,7 @@
 #include "engine/admission.h"
 #include "engine/events.h"
 #include "engine/inherited_sockets.h"
+#include "engine/sniff.h"
 #include "outbound/outbound.h"
 #include "core/socket_util.h"
 #include "relay/splice_pump.h"
@@ -83,6 +84,9 @@ struct ListenerConfig {
     const InterceptorSet* interceptors = nullptr;
     // Hears every connection's events (log lines, counters); null: nobody (SilentObserver).
     const ConnectionObserver* observer = nullptr;
+    // Set: the destination's name is read from the client's first bytes once the inbound knows the destination's
+    // address (moproxy's --remote-dns; engine/sniff.h).
+    std::optional<SniffConfig> sniff;
     // UDP on the same addresses (mmproxy -p udp / all): PROXY v2 datagrams, a flow per client; null: none.
     const UdpServiceConfig* udp = nullptr;
     bool tcp = true;  // false: UDP only
@@ -129,8 +133,8 @@ struct ServiceConfig {
 // 500 ms for the same purpose).
 inline constexpr uint64_t kAcceptPauseMs = 500;
 
-// Blocks SIGINT and SIGTERM (and SIGHUP with `with_reload`) in the calling thread (threads started later inherit it; run_service takes them
-// with sigwait) and ignores SIGPIPE. A mode calls it before changing anything it must undo at exit (routing),
+// Blocks SIGINT and SIGTERM (and SIGHUP with `with_reload`) in the calling thread (threads started later inherit
+// it; run_service takes them with sigwait) and ignores SIGPIPE. A mode calls it before changing anything it must undo at exit (routing),
 // so a signal in between cannot kill the process and leave the change behind. Returns the blocked set.
 sigset_t block_shutdown_signals(bool with_reload = false);
 

@@ -121,6 +121,10 @@ private:
 
     void on_side_io(Side& side, uint32_t events);
     void read_handshake();
+    // ListenerConfig::sniff: whether this connection's first bytes are looked at for its destination's name;
+    // sniff() looks (peeks) and starts dialing once the name is known or cannot be (engine/sniff.h).
+    bool wants_name() const;
+    void sniff(bool client_done);
     // The inbound refused the peer itself (InboundStep::refused): logged at most once per source per interval.
     void refuse_peer(const InboundStep& step);
     // Leaves the worker's handshake list and the admission counts of connections in their handshake.
@@ -185,6 +189,8 @@ private:
     bool handshake_done_ = false;
     bool relay_started_ = false;
     bool refused_ = false;  // the inbound refused the peer (for the observers' ConnectionView::refused)
+    bool sniffing_ = false;         // in the handshake state after the inbound's, looking for the destination's name
+    bool deadline_passed_ = false;  // the sniffing wait is over
     uint64_t reported_up_ = 0;
     uint64_t reported_down_ = 0;
     uint64_t reported_ms_ = 0;

@@ -58,6 +58,11 @@ public:
     // whose protocol answers the client during the handshake (SOCKS5's method choice) writes here too.
     virtual InboundStep read(int fd, Flow& flow, InboundState& state, std::span<std::byte> scratch) const = 0;
 
+    // Whether the client may send its own first bytes once read() said Done (false: it waits for a reply that
+    // comes only once the upstream is ready, as a SOCKS5 client does). A sniffing listener (engine/sniff.h)
+    // looks for the destination's name only where it may.
+    virtual bool client_speaks(const InboundState&) const { return true; }
+
     // Log messages: the handshake failed or timed out ("failed to read PROXY header"), it completed (at -v 2),
     // and what the handshake is called in reasons ("PROXY header").
     virtual const char* failure_message() const = 0;

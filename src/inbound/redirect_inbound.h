@@ -26,6 +26,7 @@ public:
     const char* handshake_name() const override { return "SOCKS5 request"; }
     std::string upstream_ready(int fd, const Flow& flow, const InboundState& state, int upstream_fd) const override;
     bool upstream_failed(int fd, const Flow& flow, const InboundState& state, int err) const override;
+    bool client_speaks(const InboundState& state) const override { return state.kind != kSocks5; }
 
     // The original destination of a redirected connection: empty when the connection was not redirected.
     static SocketAddress original_destination(int fd, const SocketAddress& local, const SocketAddress& peer);

@@ -23,6 +23,7 @@ public:
     const char* handshake_name() const override { return "SOCKS5 request"; }
     std::string upstream_ready(int fd, const Flow& flow, const InboundState& state, int upstream_fd) const override;
     bool upstream_failed(int fd, const Flow& flow, const InboundState& state, int err) const override;
+    bool client_speaks(const InboundState&) const override { return false; }  // not before the success reply
 
     bool allows(const SocketAddress& peer) const;
     // The handshake itself, for a peer already allowed (RedirectInbound's not-redirected connections).

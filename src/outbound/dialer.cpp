@@ -71,7 +71,7 @@ bool Dialer::dial(const SocketAddress& to, bool from_client, Flow& flow, Attempt
 }
 
 bool Dialer::dial_target(const tunnel::Endpoint& to, Flow& flow, Attempt& a, OpenResult& r) const {
-    if (!to.host.empty()) {
+    if (!to.host.empty() && to.address.is_unspecified()) {
         r.error = "direct connection to " + to.text() + ": host names are only resolved by proxies";
         r.error_code = EHOSTUNREACH;
     } else if (dial(to.address, true, flow, a, r)) {
@@ -99,7 +99,7 @@ bool Dialer::open(Flow& flow, Attempt& a, DialState& state, OpenResult& r, uint6
         if (learned && !route_.allowed_destinations.empty()) {
             bool allowed = false;
             for (const auto& rule : route_.allowed_destinations)
-                allowed = allowed || (to.host.empty() && rule.contains(to.address));
+                allowed = allowed || ((to.host.empty() || !to.address.is_unspecified()) && rule.contains(to.address));
             if (!allowed) return refuse("destination " + to.text() + " is not in the allowed destinations", EACCES);
         }
     }
@@ -109,7 +109,7 @@ bool Dialer::open(Flow& flow, Attempt& a, DialState& state, OpenResult& r, uint6
     }
     if (route_.hop == Route::Hop::Srcproxy) {
         if (index > 0) return refuse({}, 0);
-        if (!to.host.empty())
+        if (!to.host.empty() && to.address.is_unspecified())
             return refuse("srcproxy to " + to.text() + ": the relay request carries addresses, not host names",
                           EHOSTUNREACH);
         if (dial(route_.srcproxy_server, false, flow, a, r)) return true;

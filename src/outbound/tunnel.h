@@ -19,7 +19,9 @@ namespace ferry::tunnel {
 // Where a tunnel asks to be connected: an address, or a host name and port (SOCKS5 ATYP 3, CONNECT host:port)
 // for the upstream proxy to resolve.
 struct Endpoint {
-    SocketAddress address;  // only its port when `host` is set
+    // With `host` set: only its port when the client asked for a name (SOCKS5 ATYP 3), or the address the name
+    // was found for (a sniffed TLS server_name / HTTP Host), where a direct connection goes.
+    SocketAddress address;
     std::string host;
 
     // The flow's destination as the client asked for it.

@@ -66,7 +66,7 @@ usage "no port" -s 2001
 usage "bad port" -p 70000 -s 2001
 usage "bad address" -p 2080 -s 300.1.1.1:2001
 usage "no server and no --allow-direct" -p 2080
-usage "unsupported moproxy option named" -p 2080 -s 2001 --remote-dns
+usage "unsupported moproxy option named" -p 2080 -s 2001 --score-script s.lua
 check "unsupported option: says ferry does not support it" grep -q "does not support" <<<"$out"
 usage "--score-script refused" -p 2080 -s 2001 --score-script "$WORK/score.lua"
 check "--score-script: one line saying no Lua and what to use instead" \

@@ -5,7 +5,11 @@
 //     says where the message ends (never past the input, never nothing);
 //   - Invalid iff a reason is set; Done names a host that is empty or is_host_name() and has no capital letter and
 //     no trailing dot;
-//   - parsing the same bytes twice gives the same result.
+//   - parsing the same bytes twice gives the same result;
+//   - engine/sniff.h's sniff_step over the same bytes (ports 443, 80, 8443; waiting allowed or not): it never waits
+//     when it may not, nor on bytes that are not a TLS record (or an HTTP head on 80); a host it returns is the
+//     parser's host.
+#include "engine/sniff.h"
 #include "proto/destination_name.h"
 
 #include "fuzz_util.h"
@@ -47,5 +51,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::vector<std::byte> bytes = ferry::fuzz::copy_bytes(data, size);
     exercise(bytes, [](std::span<const std::byte> d) { return dn::parse_client_hello(d); });
     exercise(bytes, [](std::span<const std::byte> d) { return dn::parse_http_host(d); });
+    for (uint16_t port : {443, 80, 8443}) {
+        for (bool can_wait : {true, false}) {
+            const ferry::SniffStep s = ferry::sniff_step(port, bytes, can_wait);
+            if (s.action == ferry::SniffStep::Action::Wait) {
+                require(can_wait);
+                require(bytes.empty() ? port != 8443 : (bytes[0] == std::byte{0x16} || port == 80));
+                continue;
+            }
+            require(s.host.empty() != (*s.why == '\0'));
+            if (!s.host.empty()) {
+                const dn::Name n =
+                    bytes[0] == std::byte{0x16} ? dn::parse_client_hello(bytes) : dn::parse_http_host(bytes);
+                require(n.status == ParseStatus::Done && n.host == s.host);
+            }
+        }
+    }
     return 0;
 }

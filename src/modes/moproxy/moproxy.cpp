@@ -192,6 +192,7 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     listener->idle_timeout_ms = options.idle_timeout_ms;
     listener->halfclose_timeout_ms = options.halfclose_timeout_ms;
     listener->observer = &connection_log;
+    if (options.remote_dns) listener->sniff = SniffConfig{};
 
     ServiceConfig config;
     config.listeners.push_back(listener);

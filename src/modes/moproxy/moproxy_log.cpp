@@ -20,6 +20,20 @@ void ConnectionLog::attempt_failed(const ConnectionView& c, const Attempt& a, st
         .str("error", error);
 }
 
+void ConnectionLog::named(const ConnectionView& c, std::string_view why_none) const {
+    if (c.flow.destination_host.empty()) {
+        FERRY_LOG(Debug, "no destination name")
+            .str("clientAddr", c.flow.peer.to_string())
+            .str("destination", c.flow.destination.to_string())
+            .str("reason", why_none);
+        return;
+    }
+    FERRY_LOG(Debug, "destination name found")
+        .str("clientAddr", c.flow.peer.to_string())
+        .str("destination", c.flow.destination.to_string())
+        .str("name", c.flow.destination_host);
+}
+
 void ConnectionLog::established(const ConnectionView& c, const Attempt& a) const {
     ZapLog::established(c, a);
     FERRY_LOG(Info, "relaying")

@@ -32,6 +32,7 @@ enum class Opt {
     MaxWait,
     StatsBind,
     AllowDirect,
+    RemoteDns,
     NParallel,
     LogLevel,
     NoTfo,
@@ -90,6 +91,8 @@ constexpr OptionDef kOptions[] = {
      "Serve the status page, JSON and metrics there; a bare port means 127.0.0.1", ""},
     {Opt::StatsBind, 0, "web-bind", Kind::Value, "<IP-ADDR:PORT>", "Same as --stats-bind", ""},
     {Opt::AllowDirect, 0, "allow-direct", Kind::Flag, "", "Connect directly when every proxy failed", ""},
+    {Opt::RemoteDns, 0, "remote-dns", Kind::Flag, "",
+     "Ask the proxies for the name in a TLS ClientHello (SNI) or, on port 80, an HTTP Host header", ""},
     {Opt::NParallel, 0, "n-parallel", Kind::Value, "<N>", "Proxies tried in parallel for each connection", "1"},
     {Opt::LogLevel, 0, "log-level", Kind::Value, "<LEVEL>", "off, error, warn, info, debug or trace", "info"},
     {Opt::NoTfo, 0, "no-tfo", Kind::Flag, "", "Do not use TCP Fast Open towards the proxies", ""},
@@ -126,7 +129,7 @@ constexpr OptionDef kOptions[] = {
 };
 
 // moproxy 0.5.1 options that ferry does not implement: refused by name so the user knows it is not a typo.
-constexpr std::string_view kUnsupported[] = {"policy", "remote-dns", "graphite", "score-script"};
+constexpr std::string_view kUnsupported[] = {"policy", "graphite", "score-script"};
 
 // What to use instead of an unsupported option, after its refusal ("" when there is nothing to say).
 std::string_view unsupported_hint(std::string_view name) {
@@ -383,6 +386,7 @@ std::optional<std::string> apply(Opt opt, std::string_view v, Options& o) {
             return std::nullopt;
         }
         case Opt::AllowDirect:
+        case Opt::RemoteDns:
         case Opt::NoTfo:
         case Opt::NoBind:
         case Opt::Help:
@@ -395,6 +399,7 @@ std::optional<std::string> apply(Opt opt, std::string_view v, Options& o) {
 void set_flag(Opt opt, Options& o) {
     switch (opt) {
         case Opt::AllowDirect: o.allow_direct = true; break;
+        case Opt::RemoteDns: o.remote_dns = true; break;
         case Opt::NoTfo: o.tfo = false; break;
         case Opt::NoBind: o.check_no_bind = true; break;
         case Opt::Help: o.help = true; break;

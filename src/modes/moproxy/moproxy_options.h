@@ -54,6 +54,8 @@ struct Options {
     unsigned max_wait_ms = 4000;               // --max-wait SECONDS, decimals allowed (connect + handshake bound)
     std::optional<SocketAddress> stats_bind;   // --stats-bind / --web-bind IP:PORT or PORT (127.0.0.1:PORT)
     bool allow_direct = false;                 // --allow-direct: connect directly when every proxy failed
+    // --remote-dns: the destination's name from the client's first bytes (engine/sniff.h) goes to the proxies
+    bool remote_dns = false;
     unsigned n_parallel = 1;                   // --n-parallel N (>= 1)
     LogLevel log_level = LogLevel::Info;       // --log-level off|error|warn|info|debug|trace (any case)
     bool tfo = true;                           // --no-tfo turns TCP Fast Open to the backends off
@@ -97,8 +99,8 @@ struct ParseResult {
 // appear once, anywhere a value is not expected; `--no-bind` belongs to it. -h/--help and -V/--version stop
 // parsing at once and return what was parsed so far with help/version set.
 // Errors: unknown option, missing value, bad number or address, empty list item, an argument that is not an
-// option, and moproxy options ferry does not implement (--policy, --remote-dns, --congestion-local,
-// --graphite, --score-script: each named as unsupported rather than unknown).
+// option, and moproxy options ferry does not implement (--policy, --graphite, --score-script: each named as
+// unsupported rather than unknown).
 ParseResult parse(std::span<const std::string> args);
 
 // Checks the parsed options; the message of the first failure, nullopt when usable:

@@ -155,6 +155,7 @@ std::string build_listener(const std::string& file, const run::RunConfig& config
     listener->idle_timeout_ms = l.idle_timeout_ms;
     listener->halfclose_timeout_ms = l.halfclose_timeout_ms;
     listener->relay_mode = l.relay;
+    if (l.remote_dns) listener->sniff = SniffConfig{};
     listener->observer = &shared.log;
     listener->parts = std::move(parts);
     out = std::move(listener);

@@ -106,7 +106,7 @@ enum class Kind { Ferry, Listener, Server, Acl };
 
 constexpr std::string_view kListenerKeys[] = {
     "listen", "inbound", "target", "via", "srcproxy-auth", "source", "send-proxy", "mark", "interface", "bind",
-    "relay", "tfo", "race", "allow-direct", "allowed-subnets", "socks-clients", "allowed-destinations", "acl",
+    "relay", "tfo", "race", "allow-direct", "remote-dns", "allowed-subnets", "socks-clients", "allowed-destinations", "acl",
     "header-timeout", "connect-timeout", "idle-timeout", "halfclose-timeout",
 };
 constexpr std::string_view kAclKeys[] = {"auth", "sources", "destinations", "ports"};
@@ -452,6 +452,8 @@ private:
             l.race = static_cast<unsigned>(*n);
         } else if (name == "allow-direct") {
             return bool_value(k, l.allow_direct);
+        } else if (name == "remote-dns") {
+            return bool_value(k, l.remote_dns);
         } else if (name == "allowed-subnets") {
             if (k.value.empty()) return bad(k, "is not a file name");
             l.allowed_subnets = k.value;
@@ -622,6 +624,8 @@ private:
         if (const ini::Key* k = s.find("race"); k && !via_proxies)
             return conflict(*k, true, "\"via = proxies\"", s, "via", "direct");
         if (const ini::Key* k = s.find("allow-direct"); k && !via_proxies)
+            return conflict(*k, true, "\"via = proxies\"", s, "via", "direct");
+        if (const ini::Key* k = s.find("remote-dns"); k && !via_proxies)
             return conflict(*k, true, "\"via = proxies\"", s, "via", "direct");
         if (via_proxies && config_.servers.empty() && !l.allow_direct)
             return bad(*s.find("via"), "needs at least one [server NAME] section (or \"allow-direct = true\")");

@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -26,6 +27,7 @@
 #include "engine/admission.h"
 #include "support/log.h"
 #include "engine/worker.h"
+#include "tls_hello.h"
 #include "inbound/inbound.h"
 #include "outbound/outbound.h"
 
@@ -98,6 +100,10 @@ public:
     bool needs_local_address() const override { return wants_local; }
     void accepted(const ConnectionView& c) const override { add(c, "accepted"); }
     void dialing(const ConnectionView& c) const override { add(c, "dialing"); }
+    void named(const ConnectionView& c, std::string_view why_none) const override {
+        add(c, c.flow.destination_host.empty() ? "named nothing: " + std::string(why_none)
+                                               : "named " + c.flow.destination_host);
+    }
     void attempt_started(const ConnectionView& c, const Attempt& a, size_t index) const override {
         add(c, "attempt_started #" + std::to_string(index) + " " +
                    (a.fd ? a.target.to_string() : std::string("(nothing opened)")));
@@ -154,7 +160,7 @@ private:
 class HelloInbound final : public Inbound {
 public:
     static constexpr size_t kMaxLine = 64;
-    InboundStep read(int fd, Flow&, InboundState&, std::span<std::byte> scratch) const override {
+    InboundStep read(int fd, Flow& flow, InboundState&, std::span<std::byte> scratch) const override {
         ++reads;
         const IoResult r = ferry::io::peek(fd, scratch.first(kMaxLine));
         if (r.io == Io::Error) return InboundStep::invalid(failure_message(), ferry::errno_text(r.error));
@@ -166,6 +172,7 @@ public:
         if (seen.substr(0, eol) != "HELLO") return InboundStep::invalid(failure_message(), "not HELLO");
         if (!ferry::io::discard_exactly(fd, eol + 1, scratch))
             return InboundStep::invalid(failure_message(), ferry::errno_text(errno));
+        flow.destination = destination;
         return InboundStep::done();
     }
     const char* failure_message() const override { return "failed to read test header"; }
@@ -173,6 +180,7 @@ public:
     const char* handshake_name() const override { return "test header"; }
 
     mutable int reads = 0;
+    SocketAddress destination;  // what the handshake "learns" (empty: nothing)
 };
 
 // One upstream the scripted outbound may dial.
@@ -530,6 +538,80 @@ TEST_CASE("connection: a handshake that never completes hits the header deadline
     const int accept_error = errno;
     CHECK(upstream_fd == -1);
     CHECK(accept_error == EAGAIN);
+}
+
+TEST_CASE("connection: a sniffing listener waits for a split ClientHello, names the flow, relays every byte",
+          "[connection][sniff]") {
+    HelloInbound inbound;
+    const uint8_t dst[4] = {192, 0, 2, 1};
+    inbound.destination = SocketAddress::from_v4(dst, 443);
+    Server server;
+    ScriptedOutbound outbound;
+    outbound.candidates = {{server.address}};
+    ListenerConfig config = listener(inbound, outbound);
+    config.sniff = ferry::SniffConfig{1000};
+    Proxy proxy(config);
+
+    const auto hello_bytes = ferry_test::hello_with(ferry_test::sni_extension("Split.Example"));
+    const std::string hello(reinterpret_cast<const char*>(hello_bytes.data()), hello_bytes.size());
+    Peer client = proxy.connect();
+    client.send("HELLO\n" + hello.substr(0, 20));
+    REQUIRE(proxy.run_until([&] { return inbound.reads > 0; }));
+    proxy.run_for(30);
+    CHECK(proxy.events.lines == std::vector<std::string>{"accepted"});  // half a hello: still waiting
+
+    const std::string payload = random_bytes(100 * 1024, 3);
+    client.send(hello.substr(20) + payload);
+    REQUIRE(proxy.run_until([&] { return proxy.events.has("established"); }));
+    CHECK(proxy.events.lines == std::vector<std::string>{"accepted", "named split.example", "dialing",
+                                                         "attempt_started #0 " + addr(server),
+                                                         "established " + addr(server) + " (flow.target " +
+                                                             addr(server) + ")"});
+    CHECK(proxy.events.when("named") - proxy.events.when("accepted") < 1000);
+    Peer upstream = proxy.accept(server);
+    REQUIRE(proxy.exchange(client, upstream, hello.size() + payload.size(), 0));
+    CHECK(upstream.in == hello + payload);  // peeked, never consumed: every byte goes on
+}
+
+TEST_CASE("connection: a sniffing listener gives a silent client its wait, then dials without a name",
+          "[connection][sniff]") {
+    HelloInbound inbound;
+    const uint8_t dst[4] = {192, 0, 2, 1};
+    inbound.destination = SocketAddress::from_v4(dst, 443);
+    Server server;
+    ScriptedOutbound outbound;
+    outbound.candidates = {{server.address}};
+    ListenerConfig config = listener(inbound, outbound);
+    config.sniff = ferry::SniffConfig{40};
+    Proxy proxy(config);
+
+    Peer client = proxy.connect();
+    client.send("HELLO\n");
+    REQUIRE(proxy.run_until([&] { return proxy.events.has("established"); }));
+    CHECK(proxy.events.lines[1] == "named nothing: no bytes from the client in time");
+    CHECK(proxy.events.when("dialing") - proxy.events.when("accepted") >= 40);
+    Peer upstream = proxy.accept(server);
+    client.send("late bytes");
+    upstream.send("reply");
+    REQUIRE(proxy.exchange(client, upstream, 10, 5));
+    CHECK(upstream.in == "late bytes");
+
+    // Not on a port where the client speaks first, nothing is waited for.
+    inbound.destination.set_port(22);
+    Peer ssh = proxy.connect();
+    ssh.send("HELLO\n");
+    REQUIRE(proxy.run_until([&] { return proxy.events.count("dialing") == 2; }));
+    const auto named = std::find_if(proxy.events.lines.rbegin(), proxy.events.lines.rend(),
+                                    [](const std::string& l) { return l.starts_with("named"); });
+    REQUIRE(named != proxy.events.lines.rend());
+    CHECK(*named == "named nothing: not a port where the client speaks first");
+
+    // No destination learned (nothing to name): no sniffing at all.
+    inbound.destination = SocketAddress{};
+    Peer plain = proxy.connect();
+    plain.send("HELLO\n");
+    REQUIRE(proxy.run_until([&] { return proxy.events.count("dialing") == 3; }));
+    CHECK(proxy.events.count("named") == 2);
 }
 
 TEST_CASE("connection: the client's EOF in the middle of the handshake fails it at once", "[connection]") {

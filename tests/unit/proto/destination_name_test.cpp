@@ -8,9 +8,13 @@
 
 #include "proto/destination_name.h"
 #include "test_bytes.h"
+#include "tls_hello.h"
 
 using ferry::ParseStatus;
 using ferry_test::first;
+using ferry_test::hello_with;
+using ferry_test::put16;
+using ferry_test::sni_extension;
 using ferry_test::hex;
 using ferry_test::text;
 namespace dn = ferry::destination_name;
@@ -29,44 +33,6 @@ const char kOpenSslHello[] =
     "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
     "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
     "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
-
-void put16(std::vector<std::byte>& v, size_t n) {
-    v.push_back(std::byte(n >> 8));
-    v.push_back(std::byte(n & 0xff));
-}
-
-// A minimal ClientHello record with the given extensions block (empty: no extensions field at all).
-std::vector<std::byte> hello_with(const std::vector<std::byte>& extensions, bool with_extension_field = true) {
-    std::vector<std::byte> body(2 + 32, std::byte{0x03});
-    body.push_back(std::byte{0});  // session id
-    put16(body, 2);
-    body.push_back(std::byte{0x13});
-    body.push_back(std::byte{0x01});
-    body.push_back(std::byte{1});  // compression methods
-    body.push_back(std::byte{0});
-    if (with_extension_field) {
-        put16(body, extensions.size());
-        body.insert(body.end(), extensions.begin(), extensions.end());
-    }
-    std::vector<std::byte> hs{std::byte{1}, std::byte(body.size() >> 16), std::byte(body.size() >> 8),
-                              std::byte(body.size() & 0xff)};
-    hs.insert(hs.end(), body.begin(), body.end());
-    std::vector<std::byte> rec{std::byte{0x16}, std::byte{3}, std::byte{1}};
-    put16(rec, hs.size());
-    rec.insert(rec.end(), hs.begin(), hs.end());
-    return rec;
-}
-
-std::vector<std::byte> sni_extension(const std::string& name, uint8_t type = 0) {
-    std::vector<std::byte> e;
-    put16(e, 0);  // server_name
-    put16(e, name.size() + 5);
-    put16(e, name.size() + 3);
-    e.push_back(std::byte{type});
-    put16(e, name.size());
-    for (char c : name) e.push_back(std::byte(static_cast<uint8_t>(c)));
-    return e;
-}
 
 }  // namespace
 

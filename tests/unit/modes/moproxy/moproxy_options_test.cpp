@@ -80,6 +80,7 @@ TEST_CASE("defaults: loopback hosts, moproxy's probe, test dns and max wait", "[
     CHECK(o.max_wait_ms == 4000);
     CHECK_FALSE(o.stats_bind);
     CHECK_FALSE(o.allow_direct);
+    CHECK_FALSE(o.remote_dns);
     CHECK(o.n_parallel == 1);
     CHECK(o.log_level == LogLevel::Info);
     CHECK(o.tfo);
@@ -132,7 +133,8 @@ TEST_CASE("every option", "[moproxy_options]") {
     Options o = ok({"check", "--no-bind", "-b", "10.0.0.1", "-p", "2080", "-s", "2001", "-t", "10.0.0.2:3128",
                     "-l", "/etc/moproxy/servers.ini", "-i", "0", "--test-dns", "[2001:4860:4860::8888]:53",
                     "--max-wait", "2.5", "--stats-bind", "127.0.0.1:8080", "--allow-direct", "--n-parallel", "3",
-                    "--log-level", "DEBUG", "--no-tfo", "--socks-clients", "10.0.0.0/8,192.0.2.7", "--threads", "4"});
+                    "--log-level", "DEBUG", "--no-tfo", "--socks-clients", "10.0.0.0/8,192.0.2.7", "--threads", "4",
+                    "--remote-dns"});
     CHECK(o.check);
     CHECK(o.check_no_bind);
     CHECK(addresses(o.hosts) == Strings{"10.0.0.1:0"});
@@ -146,6 +148,7 @@ TEST_CASE("every option", "[moproxy_options]") {
     REQUIRE(o.stats_bind);
     CHECK(o.stats_bind->to_string() == "127.0.0.1:8080");
     CHECK(o.allow_direct);
+    CHECK(o.remote_dns);
     CHECK(o.n_parallel == 3);
     CHECK(o.log_level == LogLevel::Debug);
     CHECK_FALSE(o.tfo);
@@ -284,7 +287,7 @@ TEST_CASE("syntax errors name the option and the value", "[moproxy_options]") {
         {{"-p", "1", "--", "x"}, "unexpected argument \"x\""},
         {{"-l", "a", "b"}, "unexpected argument \"b\""},
         {{"--policy", "rules.txt"}, "--policy is a moproxy option that ferry does not support"},
-        {{"--remote-dns"}, "--remote-dns is a moproxy option that ferry does not support"},
+        {{"--remote-dns=yes"}, "option --remote-dns takes no value"},
         {{"--graphite", "127.0.0.1:2003"}, "--graphite is a moproxy option that ferry does not support"},
         {{"--score-script", "s.lua"},
          "--score-script is a moproxy option that ferry does not support: ferry does not run Lua score scripts; "
@@ -396,6 +399,7 @@ TEST_CASE("usage: every option on one line, with its default", "[moproxy_options
         {"    --stats-bind <IP-ADDR:PORT>", "status page"},
         {"    --web-bind <IP-ADDR:PORT>", "--stats-bind"},
         {"    --allow-direct", "directly"},
+        {"    --remote-dns", "ClientHello"},
         {"    --n-parallel <N>", "[default: 1]"},
         {"    --log-level <LEVEL>", "[default: info]"},
         {"    --no-tfo", "Fast Open"},

@@ -386,6 +386,8 @@ TEST_CASE("listener keys: good values", "[run_config]") {
         CHECK(listener_of(proxies + "race = 8\n" + kServer).race == 8);
         CHECK(listener_of(proxies + "allow-direct = no\n" + kServer).allow_direct == false);
         CHECK(listener_of(proxies + "allow-direct = true\n").allow_direct);  // no server needed then
+        CHECK(listener_of(proxies + "remote-dns = yes\n" + kServer).remote_dns);
+        CHECK_FALSE(listener_of(proxies + kServer).remote_dns);
     }
     SECTION("lists of prefixes, destinations and acls") {
         CHECK(prefixes(listener_of(listener("redirect", "socks-clients = 10.0.0.0/8\n")).socks_clients) ==
@@ -812,6 +814,9 @@ TEST_CASE("cross-checks inside a listener", "[run_config]") {
         CHECK(error_of(listener("redirect", "allow-direct = no\nvia = srcproxy:10.0.0.1:9\n")) ==
               "ferry.ini:4: key \"allow-direct\": \"no\" needs \"via = proxies\" (line 5 has \"via = "
               "srcproxy:10.0.0.1:9\")");
+        CHECK(error_of(listener("redirect", "remote-dns = yes\n")) ==
+              "ferry.ini:4: key \"remote-dns\": \"yes\" needs \"via = proxies\" (without a \"via\" key it is "
+              "direct)");
     }
     SECTION("via = proxies needs servers, unless allow-direct") {
         CHECK(error_of(listener("redirect", "via = proxies\n")) ==
