@@ -100,6 +100,16 @@ StatusLine check_status_line(std::string_view line, bool complete) {
     return s;
 }
 
+// Done: a complete status line `s`, and `consumed` bytes through the end of what was read.
+Response done(const StatusLine& s, size_t consumed) {
+    Response r;
+    r.status = Status::Done;
+    r.consumed = consumed;
+    r.status_code = s.code;
+    r.reason = std::string(s.reason);
+    return r;
+}
+
 std::string_view without_cr(std::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     return line;
@@ -189,14 +199,7 @@ Response parse_response(std::span<const std::byte> data) {
     for (;;) {
         const size_t lf = text.find('\n', line_start);
         if (lf == std::string_view::npos) return at_limit ? oversize() : Response{};
-        if (without_cr(text.substr(line_start, lf - line_start)).empty()) {
-            Response r;
-            r.status = Status::Done;
-            r.consumed = lf + 1;
-            r.status_code = s.code;
-            r.reason = std::string(s.reason);
-            return r;
-        }
+        if (without_cr(text.substr(line_start, lf - line_start)).empty()) return done(s, lf + 1);
         line_start = lf + 1;
     }
 }
@@ -211,12 +214,7 @@ Response parse_status_line(std::span<const std::byte> data) {
         if (data.size() < kMaxStatusLineLength) return Response{};
         return invalid("HTTP status line over " + std::to_string(kMaxStatusLineLength) + " bytes");
     }
-    Response r;
-    r.status = Status::Done;
-    r.consumed = end + 1;
-    r.status_code = s.code;
-    r.reason = std::string(s.reason);
-    return r;
+    return done(s, end + 1);
 }
 
 }  // namespace ferry::http_connect

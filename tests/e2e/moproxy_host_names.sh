@@ -32,59 +32,37 @@ printf '[named]\nprotocol = socks5\naddress = proxy.test:1081\n' >"$LIST"
 out=$(in_ns "$NS_R" "$FERRY" moproxy check --no-bind -p "$MO_PORT" -l "$LIST" 2>&1); rc=$?
 check_eq "check resolves the name: exit 0" 0 "$rc" "$out"
 
-conns=0
-# conn: one connection from C through the REDIRECT; LAST_PEER: the address the destination saw it from (not in a
-# subshell: the count of connections must survive).
-conn() {
-    local c
-    c=$(client "$NS_C" --connect "$MO_S4:80" --send-bytes 2000 --seed "$RANDOM" --expect-bytes 2000 --timeout 10)
-    conns=$((conns + 1))
-    LAST_PEER="client error: $c"
-    [[ $(jget "$c" error) == null ]] || return
-    LAST_PEER=$(jget "$(server_nth "$conns")" peer | sed -E 's/:[0-9]+$//')
-}
 server_field() { mo_status | "$PYTHON" -c "import json,sys; s=json.load(sys.stdin)['servers'][0]; print(s['address'], s.get('host'))"; }
-reload() {
-    printf '%b' "$1" >"$LIST"
-    local before
-    before=$(grep -c -E '"msg":"(reloaded server list|reload failed, keeping the current server list)"' "$PROXY_LOG")
-    kill -HUP "$PROXY_PID"
-    for ((i = 0; i < 50; i++)); do
-        (( $(grep -c -E '"msg":"(reloaded server list|reload failed, keeping the current server list)"' "$PROXY_LOG") > before )) && break
-        sleep 0.1
-    done
-    sleep 0.2  # the prober applies the new list on its own thread
-}
 
 start_moproxy -l "$LIST" --probe 0 || finish
 check_eq "status: the resolved address, and the name as written" "127.0.0.21:1081 proxy.test:1081" "$(server_field)"
-conn
-check_eq "traffic goes through the server the name resolves to" 203.0.113.11 "$LAST_PEER"
+mo_conn
+check_eq "traffic goes through the server the name resolves to" 203.0.113.11 "$MO_PEER"
 
 # The answer changes; a reload (SIGHUP) resolves again.
 printf '127.0.0.22 proxy.test\n127.0.0.21 multi.test\n127.0.0.22 multi.test\n' >"$NAMES"
 kill -HUP "$RESOLVER_PID"
 sleep 0.3
-conn
-check_eq "before ferry's reload: still the old address" 203.0.113.11 "$LAST_PEER"
-reload '[named]\nprotocol = socks5\naddress = proxy.test:1081\n'
+mo_conn
+check_eq "before ferry's reload: still the old address" 203.0.113.11 "$MO_PEER"
+mo_reload "$LIST" '[named]\nprotocol = socks5\naddress = proxy.test:1081\n'
 check_eq "after the DNS answer changed, a reload moves the server" "127.0.0.22:1081 proxy.test:1081" "$(server_field)"
-conn
-check_eq "traffic follows the new address" 203.0.113.12 "$LAST_PEER"
+mo_conn
+check_eq "traffic follows the new address" 203.0.113.12 "$MO_PEER"
 
 # A name that does not resolve on reload: logged with file, line, server and name; the list in use stays.
-reload '[named]\nprotocol = socks5\naddress = proxy.test:1081\n[gone]\n\nprotocol = socks5\naddress = nowhere.test:1081\n'
+mo_reload "$LIST" '[named]\nprotocol = socks5\naddress = proxy.test:1081\n[gone]\n\nprotocol = socks5\naddress = nowhere.test:1081\n'
 check "reload with a name that does not resolve: logged with file, line, server and name" log_find \
     --msg "reload failed, keeping the current server list" \
     --contains "error=$LIST:7: server \"gone\": address \"nowhere.test:1081\": nowhere.test does not resolve"
 check_eq "reload with a name that does not resolve: the list in use stays" "127.0.0.22:1081 proxy.test:1081" \
     "$(server_field)"
-conn
-check_eq "reload with a name that does not resolve: traffic still flows" 203.0.113.12 "$LAST_PEER"
+mo_conn
+check_eq "reload with a name that does not resolve: traffic still flows" 203.0.113.12 "$MO_PEER"
 
 # Several addresses: the first of getaddrinfo's answer, as the system orders it (moproxy: to_socket_addrs().next()).
 first=$(in_ns "$NS_R" "$PYTHON" -c "import socket; a=socket.getaddrinfo('multi.test', 1081, 0, socket.SOCK_STREAM)[0][4]; print('%s:%d' % a[:2])")
-reload '[multi]\nprotocol = socks5\naddress = multi.test:1081\n'
+mo_reload "$LIST" '[multi]\nprotocol = socks5\naddress = multi.test:1081\n'
 check_eq "a name with two addresses: the first of the answer ($first)" "$first multi.test:1081" "$(server_field)"
 stop_proxy
 

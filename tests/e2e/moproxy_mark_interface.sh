@@ -36,17 +36,6 @@ up_with_delay() {
     done
     return 1
 }
-conns=0
-# conn: one connection from C through the REDIRECT; LAST_PEER: the address the destination saw it from (not in a
-# subshell: the count of connections must survive).
-conn() {
-    local c
-    c=$(client "$NS_C" --connect "$MO_S4:80" --send-bytes 1000 --seed "$RANDOM" --expect-bytes 1000 --timeout 10)
-    conns=$((conns + 1))
-    LAST_PEER="client error: $c"
-    [[ $(jget "$c" error) == null ]] || return
-    LAST_PEER=$(jget "$(server_nth "$conns")" peer | sed -E 's/:[0-9]+$//')
-}
 nonzero_zero() { [[ $1 == "0 "* ]] && [[ ${1#0 } != 0 ]]; }
 
 # Control: without a mark, probes take the main link.
@@ -65,15 +54,15 @@ stop_proxy
 # --mark: the sockets to the proxies, without probes.
 reset
 start_moproxy -s "$MO_S4:1080" --probe 0 --mark 66 || finish
-conn
-check_eq "--mark: a connection through the proxy is relayed" "$MO_S4" "$LAST_PEER"
+mo_conn
+check_eq "--mark: a connection through the proxy is relayed" "$MO_S4" "$MO_PEER"
 check "--mark: the socket to the proxy takes the fwmark path only" nonzero_zero "$(ways 1080)"
 stop_proxy
 # --mark: direct connections (--allow-direct, no proxy).
 reset
 start_moproxy --allow-direct --probe 0 --mark 66 || finish
-conn
-check_eq "--mark: a direct connection comes from the fwmark path's address" 192.0.2.1 "$LAST_PEER"
+mo_conn
+check_eq "--mark: a direct connection comes from the fwmark path's address" 192.0.2.1 "$MO_PEER"
 check "--mark: the direct socket takes the fwmark path only" nonzero_zero "$(ways 80)"
 stop_proxy
 
@@ -82,13 +71,13 @@ reset
 start_moproxy -s "$MO_S4:1080" --probe 1 --interface "$R_ALT" || finish
 check "--interface: the probe succeeds over that interface" up_with_delay
 check "--interface: the probes' SYNs leave through it only" nonzero_zero "$(ways 1080)"
-conn
-check_eq "--interface: a connection through the proxy is relayed" "$MO_S4" "$LAST_PEER"
+mo_conn
+check_eq "--interface: a connection through the proxy is relayed" "$MO_S4" "$MO_PEER"
 stop_proxy
 reset
 start_moproxy --allow-direct --probe 0 --interface "$R_ALT" || finish
-conn
-check_eq "--interface: a direct connection leaves through it (its address)" 192.0.2.1 "$LAST_PEER"
+mo_conn
+check_eq "--interface: a direct connection leaves through it (its address)" 192.0.2.1 "$MO_PEER"
 check "--interface: the direct socket's SYNs leave through it only" nonzero_zero "$(ways 80)"
 stop_proxy
 # An interface that does not lead to S: the probes fail, and say why.
