@@ -7,6 +7,10 @@ source "$(dirname "$0")/lib.sh"
 
 mo_topology
 mo_dns
+# The proxies (not ferry) resolve the URL's name: R's hosts file names the target for tinyproxy's getaddrinfo.
+mkdir -p "/etc/netns/$NS_R"
+printf '%s probe.test\n' "$MO_S4" >"/etc/netns/$NS_R/hosts"
+trap 'rm -rf "/etc/netns/$NS_R"; e2e_cleanup' EXIT
 # The probe's target: a real HTTP server on S (Python's http.server logs each request on stderr).
 mkdir -p "$WORK/www"
 echo ok >"$WORK/www/probe-target"
@@ -29,7 +33,7 @@ cat >"$WORK/servers.ini" <<INI
 [web80]
 address = 127.0.0.1:3128
 protocol = http
-test url = http://$MO_S4/probe-target?from=ferry
+test url = http://probe.test/probe-target?from=ferry
 [dns80]
 address = 127.0.0.1:3129
 protocol = http
@@ -53,7 +57,7 @@ for ((i = 0; i < 50; i++)); do
     sleep 0.2
 done
 j=$(servers_json)
-check_py "test url: the CONNECT-80-only tinyproxy is up with a delay" \
+check_py "test url with a name (CONNECT probe.test:80): the CONNECT-80-only tinyproxy is up with a delay" \
     "j0['web80']['up'] and j0['web80']['delay_ms'] is not None and j0['web80']['score'] is not None" "$j"
 check_py "test dns: the same tinyproxy probed with DNS (CONNECT to port 53 refused) is down, without a delay" \
     "not j0['dns80']['up'] and j0['dns80']['delay_ms'] is None" "$j"
