@@ -51,6 +51,13 @@ start_moproxy -s "$MO_S4:1080" --probe 1 --mark 66 || finish
 check "--mark: the probe succeeds over the marked path" up_with_delay
 check "--mark: the probes' SYNs take the fwmark path only" nonzero_zero "$(ways 1080)" 
 stop_proxy
+# --mark with --user: the prober starts after the drop and still marks (CAP_NET_ADMIN is kept for it).
+reset
+start_moproxy -s "$MO_S4:1080" --probe 1 --mark 66 --user nobody || finish
+check "--mark --user nobody: the probe succeeds over the marked path" up_with_delay
+check "--mark --user nobody: the probes' SYNs take the fwmark path only" nonzero_zero "$(ways 1080)"
+check "--mark --user nobody: running as nobody" bash -c '[[ $(stat -c %U /proc/$1) == nobody ]]' _ "$PROXY_PID"
+stop_proxy
 # --mark: the sockets to the proxies, without probes.
 reset
 start_moproxy -s "$MO_S4:1080" --probe 0 --mark 66 || finish
