@@ -64,6 +64,22 @@ check_eq "reload with a name that does not resolve: traffic still flows" 203.0.1
 first=$(in_ns "$NS_R" "$PYTHON" -c "import socket; a=socket.getaddrinfo('multi.test', 1081, 0, socket.SOCK_STREAM)[0][4]; print('%s:%d' % a[:2])")
 mo_reload "$LIST" '[multi]\nprotocol = socks5\naddress = multi.test:1081\n'
 check_eq "a name with two addresses: the first of the answer ($first)" "$first multi.test:1081" "$(server_field)"
+
+# A resolver that does not answer: the reload gives up after 2 s (the main thread also feeds the watchdog), says so,
+# and keeps the list in use. glibc would wait 5 s (timeout:5); dnsmasq is stopped, not gone, so nothing refuses.
+printf 'nameserver 127.0.0.1\noptions timeout:5 attempts:1\n' >"/etc/netns/$NS_R/resolv.conf"
+kill -STOP "$RESOLVER_PID"
+t0=$(date +%s%N)
+mo_reload "$LIST" '[slow]\nprotocol = socks5\naddress = proxy.test:1081\n'
+elapsed_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill -CONT "$RESOLVER_PID"
+check "a resolver that does not answer: the reload fails after the 2 s bound, saying so" log_find \
+    --msg "reload failed, keeping the current server list" \
+    --contains "error=$LIST:3: server \"slow\": address \"proxy.test:1081\": proxy.test did not resolve within 2000 ms"
+check "a resolver that does not answer: the reload took about 2 s, not glibc's 5 (${elapsed_ms} ms)" \
+    test "$elapsed_ms" -ge 1900 -a "$elapsed_ms" -lt 4000
+check_eq "a resolver that does not answer: the list in use stays" "$first multi.test:1081" "$(server_field)"
+check "a resolver that does not answer: ferry still runs" proxy_alive
 stop_proxy
 
 # At start: exit 1 before anything is bound, with the file, the line of the key, the server and the name.
