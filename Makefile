@@ -192,6 +192,7 @@ FUZZ_SRCS_subnets        := $(FUZZ_SUBNETS)
 FUZZ_SRCS_udp_datagram   := udp/udp_datagram proto/proxy_protocol support/crc32c support/text $(FUZZ_SUBNETS)
 FUZZ_SRCS_srcproxy_acl   := inbound/srcproxy_acl support/sha256 $(FUZZ_SUBNETS)
 FUZZ_SRCS_destination_name := proto/destination_name engine/sniff
+FUZZ_SRCS_policy         := backends/policy support/text $(FUZZ_SUBNETS)
 FUZZ_SRCS_takeover       := engine/takeover engine/inherited_sockets backends/saved_state backends/backend_score \
                             core/socket_util $(FUZZ_NET)
 FUZZ_LIBS_takeover       := -lcjson

@@ -558,14 +558,8 @@ mo_wait_rank() {
 # mo_reload LIST TEXT: write TEXT (printf %b) to the server list LIST, SIGHUP ferry ($PROXY_PID), wait for the log
 # line saying how the reload went, then a moment for the prober to take the new list on its own thread.
 mo_reload() {
-    local done_re='"msg":"(reloaded server list|reload failed, keeping the current server list)"' before i
     printf '%b' "$2" >"$1"
-    before=$(grep -c -E "$done_re" "$PROXY_LOG")
-    kill -HUP "$PROXY_PID"
-    for ((i = 0; i < 50; i++)); do
-        (( $(grep -c -E "$done_re" "$PROXY_LOG") > before )) && break
-        sleep 0.1
-    done
+    hup_and_wait '"msg":"(reloaded server list|reload failed, keeping the current server list)"'
     sleep 0.2
 }
 
@@ -844,6 +838,19 @@ start_run() {
     done
     E2E_PROXY_PIDS+=("$PROXY_PID")
     return 0
+}
+
+# hup_and_wait REGEX: SIGHUP to $PROXY_PID, then wait (up to 5 s) for one more line of $PROXY_LOG matching
+# REGEX (grep -E), the line that says how the reload went.
+hup_and_wait() {
+    local before i
+    before=$(grep -c -E "$1" "$PROXY_LOG")
+    kill -HUP "$PROXY_PID"
+    for ((i = 0; i < 50; i++)); do
+        (( $(grep -c -E "$1" "$PROXY_LOG") > before )) && return 0
+        sleep 0.1
+    done
+    return 1
 }
 
 # log_count FILE MSG [KEY VALUE]: how many JSON lines of FILE have "msg":MSG (and KEY = VALUE).

@@ -521,6 +521,24 @@ def destination_name():
     }
 
 
+def policy():
+    return {
+        "every_form": "# comment\n\ndefault require a\nlisten port 8001 require cap1 or cap2\n"
+                      "LISTEN PORT 8003 require!!! cap3 # three\ndst ip 0.0.0.0/0 direct\n"
+                      "dst ip 192.0.2.0/24 reject!\ndst ip 2001:db8::/32 require v6\ndst ip ::1 direct\n"
+                      "dst domain . require any\ndst domain Example.COM. require us\r\n"
+                      "dst domain a.example.com reject!!!!!\n\t dst domain cn direct\t#x\n",
+        "priorities": "default require! def\nlisten port 1 reject\ndst domain a require! a\n"
+                      "dst domain a.a reject!\ndst domain a.a.a require!! aaa\ndst domain a.a.a.a require!! aaaa\n",
+        "bad_port": "listen port 0 direct\n",
+        "bad_prefix": "dst ip 10.0.0.0/33 direct\n",
+        "bad_priority": "default reject!!!!!!\n",
+        "bad_caps": "default require a b\n",
+        "mapped_tail": "dst ip ::ffff:1.2.3.4 direct\n",
+        "request_tail": "dst domain example.com require x\nwww.example.com\x00\x50\xc0\x00\x02\x01",
+    }
+
+
 TARGETS = {
     "proxy_protocol": proxy_protocol,
     "socks5_server": socks5_server,
@@ -537,6 +555,7 @@ TARGETS = {
     "srcproxy_acl": srcproxy_acl,
     "takeover": takeover,
     "destination_name": destination_name,
+    "policy": policy,
 }
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@
 #include "modes/modes.h"
 #include "modes/privilege_needs.h"
 #include "modes/moproxy/moproxy_options.h"
+#include "modes/moproxy/moproxy_policy.h"
 #include "backends/prober.h"
 #include "backends/server_list.h"
 #include "backends/server_names.h"
@@ -104,6 +105,16 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
         FERRY_LOG(Fatal, "bad configuration").str("error", error);
         return 1;
     }
+    std::string policy_error;
+    std::shared_ptr<const policy::Policy> rules = moproxy::load_policy(options, &policy_error);
+    if (!policy_error.empty()) {
+        FERRY_LOG(Fatal, "bad configuration").str("error", policy_error);
+        return 1;
+    }
+    if (options.policy_get) {
+        write_text(1, moproxy::policy_get_text(rules.get(), options, servers));
+        return 0;
+    }
     const auto addresses = listen_addresses(options);
     // --user: looked up now, so a typo fails before anything is bound (and `check` finds it too).
     std::optional<privileges::DropTarget> drop_to;
@@ -166,6 +177,16 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     subnets::SubnetList socks_clients(options.socks_clients);
     Socks5Inbound socks(socks_clients);
     RedirectInbound inbound(&socks);
+    rcu::Cell<policy::Published> policy_cell;
+    auto publish_policy = [&](std::shared_ptr<const policy::Policy> next) {
+        if (next) {
+            FERRY_LOG(Info, "policy loaded")
+                .str("file", next->file())
+                .num("rules", static_cast<int64_t>(next->rule_count()));
+        }
+        policy_cell.publish(std::make_unique<policy::Published>(policy::Published{std::move(next)}));
+    };
+    publish_policy(rules);
     DirectStats direct;
     Route route;  // through the ranked proxies, then (--allow-direct) straight to the destination
     route.hop = Route::Hop::Proxies;
@@ -177,6 +198,7 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     route.direct_stats = &direct;
     route.mark = options.mark;
     route.device = options.interface;
+    if (!options.policy_path.empty()) route.policy = &policy_cell;
     Dialer outbound(route);
     metrics::Registry metrics;
     backends::StatusServer status(table, direct, &metrics);
@@ -211,8 +233,15 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
             FERRY_LOG(Error, "reload failed, keeping the current server list").str("error", error);
             return;
         }
+        // As moproxy: the server list and the policy are taken together or not at all.
+        std::shared_ptr<const policy::Policy> next_rules = moproxy::load_policy(options, &policy_error);
+        if (!policy_error.empty()) {
+            FERRY_LOG(Error, "reload failed, keeping the current server list and policy").str("error", policy_error);
+            return;
+        }
         FERRY_LOG(Info, "reloaded server list").num("servers", static_cast<int64_t>(next.size()));
         prober.set_servers(std::move(next));
+        if (next_rules) publish_policy(std::move(next_rules));
     };
 
     config.watched_loops.push_back({"ferry-prober", &prober.loop()});

@@ -49,6 +49,10 @@ enum class Opt {
     TakeoverSocket,
     DrainTimeout,
     User,
+    Policy,
+    ListenPort,
+    DstIp,
+    DstDomain,
     NoBind,
     Help,
     Version,
@@ -123,13 +127,18 @@ constexpr OptionDef kOptions[] = {
      "After a successor took over, how long connections may take to finish before they are closed", "30"},
     {Opt::User, 0, "user", Kind::Value, "<USER>",
      "Once listening, switch to this user (NAME, NAME:GROUP, UID or UID:GID) without any capability", ""},
+    {Opt::Policy, 0, "policy", Kind::Value, "<POLICY>",
+     "Rule file of the proxy selection policy (moproxy's syntax), reloaded on SIGHUP with the server list", ""},
     {Opt::NoBind, 0, "no-bind", Kind::Flag, "", "With check: do not try to bind the listeners", ""},
+    {Opt::ListenPort, 0, "listen-port", Kind::Value, "<LISTEN_PORT>", "With policy get: the listen port", ""},
+    {Opt::DstIp, 0, "dst-ip", Kind::Value, "<DST_IP>", "With policy get: the destination IP address", ""},
+    {Opt::DstDomain, 0, "dst-domain", Kind::Value, "<DST_DOMAIN>", "With policy get: the destination domain", ""},
     {Opt::Help, 'h', "help", Kind::Flag, "", "Print this help", ""},
     {Opt::Version, 'V', "version", Kind::Flag, "", "Print the version", ""},
 };
 
 // moproxy 0.5.1 options that ferry does not implement: refused by name so the user knows it is not a typo.
-constexpr std::string_view kUnsupported[] = {"policy", "graphite", "score-script"};
+constexpr std::string_view kUnsupported[] = {"graphite", "score-script"};
 
 // What to use instead of an unsupported option, after its refusal ("" when there is nothing to say).
 std::string_view unsupported_hint(std::string_view name) {
@@ -155,6 +164,9 @@ bool is_option_like(std::string_view arg) { return arg.size() > 1 && arg.front()
 
 // The subcommand word ends a list of values: `moproxy -p 2080 -s 2001 check`.
 constexpr std::string_view kCheck = "check";
+// `policy get`: moproxy's other subcommand, two words.
+constexpr std::string_view kPolicy = "policy";
+constexpr std::string_view kGet = "get";
 
 std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
@@ -385,6 +397,27 @@ std::optional<std::string> apply(Opt opt, std::string_view v, Options& o) {
             o.user_spec = std::move(*spec);
             return std::nullopt;
         }
+        case Opt::Policy:
+            if (v.empty()) return "an empty path";
+            o.policy_path = std::string(v);
+            return std::nullopt;
+        case Opt::ListenPort:
+            if (auto p = parse_port(v)) {
+                o.get_listen_port = *p;
+                return std::nullopt;
+            }
+            return "not a port number (0..65535)";
+        case Opt::DstIp:
+            if (v.find('[') == std::string_view::npos) {
+                if (auto ip = parse_ip(v)) {
+                    o.get_dst_ip = *ip;
+                    return std::nullopt;
+                }
+            }
+            return "not an IP address";
+        case Opt::DstDomain:
+            o.get_dst_domain = std::string(v);
+            return std::nullopt;
         case Opt::AllowDirect:
         case Opt::RemoteDns:
         case Opt::NoTfo:
@@ -460,6 +493,14 @@ ParseResult parse(std::span<const std::string> args) {
                 o.check = true;
                 continue;
             }
+            if (arg == kPolicy && !o.policy_get) {
+                if (i >= args.size() || args[i] != kGet)
+                    return failure("the policy subcommand needs get: policy get [--listen-port <LISTEN_PORT>] "
+                                   "[--dst-ip <DST_IP>] [--dst-domain <DST_DOMAIN>]");
+                ++i;
+                o.policy_get = true;
+                continue;
+            }
             return failure("unexpected argument " + quoted(arg));
         }
 
@@ -500,7 +541,7 @@ ParseResult parse(std::span<const std::string> args) {
 
         std::vector<std::string_view> values;
         auto is_list_value = [&](const std::string& next) {
-            return !is_option_like(next) && (def->kind != Kind::List || next != kCheck);
+            return !is_option_like(next) && (def->kind != Kind::List || (next != kCheck && next != kPolicy));
         };
         if (inline_value) {
             values.push_back(*inline_value);
@@ -570,6 +611,9 @@ std::optional<std::string> validate(const Options& o) {
                " (every connection would hold that many dial slots)";
     if (o.threads > kMaxThreads) return "--threads has to be at most " + std::to_string(kMaxThreads);
     if (o.check_no_bind && !o.check) return "--no-bind belongs to the check subcommand: check --no-bind ...";
+    if (o.check && o.policy_get) return "check and policy get are two subcommands: give one";
+    if (!o.policy_get && (o.get_listen_port || o.get_dst_ip || o.get_dst_domain))
+        return "--listen-port, --dst-ip and --dst-domain belong to the policy get subcommand: policy get --dst-ip ...";
     return std::nullopt;
 }
 
@@ -588,7 +632,10 @@ std::string usage(std::string_view argv0) {
                       "Relays redirected TCP connections (iptables -j REDIRECT) through SOCKSv5/HTTP proxies, the\n"
                       "fastest first. Lists take commas or several arguments: -s 2001,2002 or --socks5 2001 2002.\n\n"
                       "Subcommand:\n"
-                      "  check [--no-bind]  Check the configuration (and that the listeners bind), then exit\n\n"
+                      "  check [--no-bind]  Check the configuration (and that the listeners bind), then exit\n"
+                      "  policy get [--listen-port <N>] [--dst-ip <IP>] [--dst-domain <NAME>]\n"
+                      "                     Print the --policy action for such a connection, and the servers\n"
+                      "                     it allows\n\n"
                       "Options:\n";
     for (const auto& [syntax, d] : rows) {
         out += "  " + syntax + std::string(width - syntax.size() + 2, ' ') + std::string(d->help);

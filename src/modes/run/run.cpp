@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/policy.h"
 #include "backends/prober.h"
 #include "backends/server_names.h"
 #include "backends/status_server.h"
@@ -48,6 +49,7 @@ struct ListenerParts {
     std::unique_ptr<Socks5Inbound> socks;
     srcproxy::Acl acl;
     std::unique_ptr<Inbound> inbound;
+    rcu::Cell<policy::Published> policy;  // the listener's `policy` file, as loaded when it was built
     std::unique_ptr<Dialer> outbound;
 };
 
@@ -146,6 +148,12 @@ std::string build_listener(const std::string& file, const run::RunConfig& config
     route.mark = l.mark;
     route.device = l.interface;
     route.tfo = l.tfo;
+    if (!l.policy.empty()) {
+        policy::PolicyResult loaded = policy::load_policy(l.policy);
+        if (!loaded.ok()) return at(file, l.line_of("policy"), "key \"policy\": " + loaded.error);
+        parts->policy.publish(std::make_unique<policy::Published>(policy::Published{std::move(loaded.policy)}));
+        route.policy = &parts->policy;
+    }
     parts->outbound = std::make_unique<Dialer>(std::move(route));
 
     listener->inbound = parts->inbound.get();

@@ -106,8 +106,8 @@ enum class Kind { Ferry, Listener, Server, Acl };
 
 constexpr std::string_view kListenerKeys[] = {
     "listen", "inbound", "target", "via", "srcproxy-auth", "source", "send-proxy", "mark", "interface", "bind",
-    "relay", "tfo", "race", "allow-direct", "remote-dns", "allowed-subnets", "socks-clients", "allowed-destinations", "acl",
-    "header-timeout", "connect-timeout", "idle-timeout", "halfclose-timeout",
+    "relay", "tfo", "race", "allow-direct", "remote-dns", "policy", "allowed-subnets", "socks-clients",
+    "allowed-destinations", "acl", "header-timeout", "connect-timeout", "idle-timeout", "halfclose-timeout",
 };
 constexpr std::string_view kAclKeys[] = {"auth", "sources", "destinations", "ports"};
 constexpr std::string_view kFerryKeys[] = {"threads",         "log-level",
@@ -454,6 +454,9 @@ private:
             return bool_value(k, l.allow_direct);
         } else if (name == "remote-dns") {
             return bool_value(k, l.remote_dns);
+        } else if (name == "policy") {
+            if (k.value.empty()) return bad(k, "is not a file name");
+            l.policy = k.value;
         } else if (name == "allowed-subnets") {
             if (k.value.empty()) return bad(k, "is not a file name");
             l.allowed_subnets = k.value;
@@ -624,6 +627,8 @@ private:
         if (const ini::Key* k = s.find("race"); k && !via_proxies)
             return conflict(*k, true, "\"via = proxies\"", s, "via", "direct");
         if (const ini::Key* k = s.find("allow-direct"); k && !via_proxies)
+            return conflict(*k, true, "\"via = proxies\"", s, "via", "direct");
+        if (const ini::Key* k = s.find("policy"); k && !via_proxies)
             return conflict(*k, true, "\"via = proxies\"", s, "via", "direct");
         if (const ini::Key* k = s.find("remote-dns"); k && !via_proxies)
             return conflict(*k, true, "\"via = proxies\"", s, "via", "direct");

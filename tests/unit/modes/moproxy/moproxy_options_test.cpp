@@ -286,7 +286,14 @@ TEST_CASE("syntax errors name the option and the value", "[moproxy_options]") {
         {{"serve"}, "unexpected argument \"serve\""},
         {{"-p", "1", "--", "x"}, "unexpected argument \"x\""},
         {{"-l", "a", "b"}, "unexpected argument \"b\""},
-        {{"--policy", "rules.txt"}, "--policy is a moproxy option that ferry does not support"},
+        {{"policy"}, "the policy subcommand needs get: policy get [--listen-port <LISTEN_PORT>] [--dst-ip <DST_IP>] "
+                     "[--dst-domain <DST_DOMAIN>]"},
+        {{"policy", "list"}, "the policy subcommand needs get: policy get [--listen-port <LISTEN_PORT>] [--dst-ip "
+                             "<DST_IP>] [--dst-domain <DST_DOMAIN>]"},
+        {{"--policy"}, "option --policy needs a value"},
+        {{"--listen-port", "70000"}, "invalid value \"70000\" for --listen-port: not a port number (0..65535)"},
+        {{"--dst-ip", "example.com"}, "invalid value \"example.com\" for --dst-ip: not an IP address"},
+        {{"--dst-ip", "[::1]"}, "invalid value \"[::1]\" for --dst-ip: not an IP address"},
         {{"--remote-dns=yes"}, "option --remote-dns takes no value"},
         {{"--graphite", "127.0.0.1:2003"}, "--graphite is a moproxy option that ferry does not support"},
         {{"--score-script", "s.lua"},
@@ -416,7 +423,11 @@ TEST_CASE("usage: every option on one line, with its default", "[moproxy_options
         {"    --takeover-socket <PATH>", "Unix socket"},
         {"    --drain-timeout <SECONDS>", "[default: 30]"},
         {"    --user <USER>", "switch to this user"},
+        {"    --policy <POLICY>", "SIGHUP"},
         {"    --no-bind", "check"},
+        {"    --listen-port <LISTEN_PORT>", "policy get"},
+        {"    --dst-ip <DST_IP>", "policy get"},
+        {"    --dst-domain <DST_DOMAIN>", "policy get"},
         {"-h, --help", "help"},
         {"-V, --version", "version"},
     };
@@ -500,4 +511,33 @@ TEST_CASE("--user", "[moproxy_options][privileges]") {
           "invalid value \":g\" for --user: no user before ':'");
     CHECK(error_of({"--user", "a", "--user", "b"}).find("--user") != std::string::npos);
     CHECK_THAT(ferry::moproxy::usage("moproxy"), Catch::Contains("--user <USER>"));
+}
+
+TEST_CASE("--policy and the policy get subcommand", "[moproxy_options]") {
+    Options o = ok({"-p", "2080", "-l", "servers.ini", "--policy", "/etc/moproxy/policy.rules"});
+    CHECK(o.policy_path == "/etc/moproxy/policy.rules");
+    CHECK_FALSE(o.policy_get);
+    CHECK(ferry::moproxy::validate(o) == std::nullopt);
+
+    // moproxy's `moproxy ... policy get --listen-port N --dst-ip IP --dst-domain NAME`; a list ends at "policy".
+    o = ok({"-p", "2080", "-s", "2001", "2002", "--policy=p.rules", "policy", "get", "--listen-port", "2080",
+            "--dst-ip", "2001:db8::1", "--dst-domain", "Example.com"});
+    CHECK(o.policy_get);
+    CHECK(o.socks5.size() == 2);
+    CHECK(o.get_listen_port == 2080);
+    REQUIRE(o.get_dst_ip);
+    CHECK(o.get_dst_ip->ip_string() == "2001:db8::1");
+    CHECK(o.get_dst_domain == "Example.com");
+    CHECK(ferry::moproxy::validate(o) == std::nullopt);
+    o = ok({"-p", "2080", "-s", "2001", "policy", "get"});
+    CHECK(o.policy_get);
+    CHECK_FALSE(o.get_listen_port);
+    CHECK(ok({"-p", "2080", "-s", "2001", "policy", "get", "--dst-ip=192.0.2.1"}).get_dst_ip->ip_string() ==
+          "192.0.2.1");
+
+    CHECK(ferry::moproxy::validate(ok({"-p", "1", "-s", "2", "--dst-ip", "192.0.2.1"})) ==
+          "--listen-port, --dst-ip and --dst-domain belong to the policy get subcommand: policy get --dst-ip ...");
+    CHECK(ferry::moproxy::validate(ok({"-p", "1", "-s", "2", "check", "policy", "get"})) ==
+          "check and policy get are two subcommands: give one");
+    CHECK(error_of({"-p", "1", "policy", "get", "policy", "get"}) == "unexpected argument \"policy\"");
 }
