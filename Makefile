@@ -185,7 +185,8 @@ FUZZ_SRCS_json5          := support/json5
 FUZZ_LIBS_json5          := -lcjson
 FUZZ_SRCS_ini            := support/ini
 FUZZ_LIBS_ini            := -linih
-FUZZ_SRCS_server_list    := backends/server_list support/ini support/file_util $(FUZZ_NET)
+FUZZ_SRCS_server_list    := backends/server_list proto/http_probe support/net_names support/ini support/file_util \
+                            $(FUZZ_NET)
 FUZZ_LIBS_server_list    := -linih
 FUZZ_SRCS_subnets        := $(FUZZ_SUBNETS)
 FUZZ_SRCS_udp_datagram   := udp/udp_datagram proto/proxy_protocol support/crc32c support/text outbound/route support/ini \

@@ -207,6 +207,9 @@ def http_connect():
         "html_error_page": "<html><body>Bad Request</body></html>\n",
         "control_in_reason": "HTTP/1.1 200 O\x01K\r\n\r\n",
         "head_over_limit": long_head,
+        # The HTTP probe's GET answers (parse_status_line): a status line alone, and one over its 1024 bytes.
+        "probe_no_content": "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+        "probe_status_line_over_limit": "HTTP/1.1 200 " + "a" * 1100 + "\r\n\r\n",
     }
 
 
@@ -388,6 +391,12 @@ def server_list():
         "other_protocol_key": "[a]\naddress=127.0.0.1:1080\nprotocol=socks5\nhttp username=x\n",
         "socks_user_without_password": "[a]\naddress=127.0.0.1:1080\nprotocol=socks5\nsocks username=x\n",
         "listen_ports": "[a]\naddress=127.0.0.1:1080\nprotocol=socks5\nlisten ports=1,2\n",
+        "host_name_address": "[a]\naddress = proxy.example.net:1080\nprotocol = http\n"
+                             "test url = http://probe.test:8080/generate_204?x=1#top\n",
+        "test_url_ipv6": "[b]\naddress = [2001:db8::2]:3128\nprotocol = http\ntest url = HTTP://[2001:db8::1]?q\n",
+        "test_url_and_dns": "[c]\naddress = 192.0.2.1:1\nprotocol = socks5\ntest url = http://a.test/\n"
+                            "test dns = 192.0.2.53:53\n",
+        "test_url_https": "[d]\naddress = a.test:1\nprotocol = socks5\ntest url = https://a.test/\n",
         "score_out_of_range": "[a]\naddress=127.0.0.1:1080\nprotocol=socks5\nscore base=2147483648\n",
         "max_wait_too_long": "[a]\naddress=127.0.0.1:1080\nprotocol=socks5\nmax wait=3600.001\n",
         "bad_tag": "[a b]\naddress=127.0.0.1:1080\nprotocol=socks5\n",

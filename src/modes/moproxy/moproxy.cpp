@@ -19,6 +19,7 @@
 #include "modes/moproxy/moproxy_policy.h"
 #include "backends/prober.h"
 #include "backends/server_list.h"
+#include "backends/server_names.h"
 #include "engine/service.h"
 #include "core/socket_util.h"
 #include "backends/status_server.h"
@@ -31,12 +32,16 @@ namespace {
 // How long a SOCKS5 client has for its greeting and request (the reference has no bound at all).
 constexpr uint64_t kSocksHandshakeTimeoutMs = 10000;
 
-// The command-line servers, then the list file's. Returns the error text on failure.
-std::string collect_servers(const moproxy::Options& options, std::vector<backends::ServerConfig>& out) {
+// The command-line servers, then the list file's, its host names resolved within resolve_timeout_ms. Returns
+// the error text on failure.
+std::string collect_servers(const moproxy::Options& options, std::vector<backends::ServerConfig>& out,
+                            unsigned resolve_timeout_ms) {
     out = moproxy::command_line_servers(options);
     if (!options.list_path.empty()) {
         auto loaded = backends::load_server_list(options.list_path);
         if (!loaded.ok()) return loaded.error;
+        if (auto error = backends::resolve_server_names(*loaded.servers, options.list_path, resolve_timeout_ms))
+            return *error;
         for (auto& s : *loaded.servers) out.push_back(std::move(s));
     }
     if (auto many = backends::check_server_count(out)) return *many;
@@ -96,7 +101,7 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     log::set_min_level(moproxy::min_log_level(options.log_level));
 
     std::vector<backends::ServerConfig> servers;
-    if (std::string error = collect_servers(options, servers); !error.empty()) {
+    if (std::string error = collect_servers(options, servers, backends::kStartResolveTimeoutMs); !error.empty()) {
         FERRY_LOG(Fatal, "bad configuration").str("error", error);
         return 1;
     }
@@ -120,7 +125,7 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
             FERRY_LOG(Fatal, "bad configuration").str("error", "--user " + options.user + ": " + why);
             return 1;
         }
-        drop_to = privileges::DropTarget{std::move(*identity), moproxy_requirements()};
+        drop_to = privileges::DropTarget{std::move(*identity), moproxy_requirements(options.mark)};
     }
 
     if (options.check) {
@@ -159,6 +164,8 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     pc.test_dns = options.test_dns;
     pc.max_wait_ms = options.max_wait_ms;
     pc.tfo = options.tfo;
+    pc.mark = options.mark;
+    pc.device = options.interface;
     backends::Prober prober(pc, table);
     prober.set_servers(servers);
     for (const auto& s : servers)
@@ -189,6 +196,8 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     route.tfo = options.tfo;
     route.max_wait_ms = options.max_wait_ms;
     route.direct_stats = &direct;
+    route.mark = options.mark;
+    route.device = options.interface;
     if (!options.policy_path.empty()) route.policy = &policy_cell;
     Dialer outbound(route);
     metrics::Registry metrics;
@@ -220,7 +229,7 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     config.drop_to = std::move(drop_to);
     config.on_reload = [&] {
         std::vector<backends::ServerConfig> next;
-        if (std::string error = collect_servers(options, next); !error.empty()) {
+        if (std::string error = collect_servers(options, next, backends::kReloadResolveTimeoutMs); !error.empty()) {
             FERRY_LOG(Error, "reload failed, keeping the current server list").str("error", error);
             return;
         }

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "modes/takeover_flags.h"
+#include "support/net_names.h"
 
 namespace ferry::moproxy {
 
@@ -36,6 +37,8 @@ enum class Opt {
     LogLevel,
     NoTfo,
     CongestionLocal,
+    Mark,
+    Interface,
     SocksClients,
     Threads,
     IdleTimeout,
@@ -99,6 +102,11 @@ constexpr OptionDef kOptions[] = {
     {Opt::NoTfo, 0, "no-tfo", Kind::Flag, "", "Do not use TCP Fast Open towards the proxies", ""},
     {Opt::CongestionLocal, 0, "congestion-local", Kind::Value, "<ALG>",
      "TCP congestion control of the client-side sockets (e.g. bbr; the system's default otherwise)", ""},
+    {Opt::Mark, 0, "mark", Kind::Value, "<N>",
+     "SO_MARK on the sockets to the proxies, the probes' and the direct ones, for fwmark rules; 0: none", "0"},
+    {Opt::Interface, 0, "interface", Kind::Value, "<NAME>",
+     "SO_BINDTODEVICE: the sockets to the proxies, the probes' and the direct ones leave through this interface",
+     ""},
     {Opt::SocksClients, 0, "socks-clients", Kind::List, "<CIDR>...",
      "Who may use the downstream SOCKS5 service (connections that were not redirected)", "127.0.0.0/8,::1/128"},
     {Opt::Threads, 0, "threads", Kind::Value, "<N>", "Event-loop threads; 0 means one per usable CPU", "0"},
@@ -131,6 +139,13 @@ constexpr OptionDef kOptions[] = {
 
 // moproxy 0.5.1 options that ferry does not implement: refused by name so the user knows it is not a typo.
 constexpr std::string_view kUnsupported[] = {"graphite", "score-script"};
+
+// What to use instead of an unsupported option, after its refusal ("" when there is nothing to say).
+std::string_view unsupported_hint(std::string_view name) {
+    if (name == "score-script")
+        return ": ferry does not run Lua score scripts; weight a server with `score base = N` in the server list";
+    return "";
+}
 
 const OptionDef* find_long(std::string_view name) {
     for (const OptionDef& d : kOptions)
@@ -308,6 +323,16 @@ std::optional<std::string> apply(Opt opt, std::string_view v, Options& o) {
             if (v.empty() || v.size() > 15 || v.find_first_of(" \t/") != std::string_view::npos)
                 return "not a congestion control algorithm's name (like bbr or cubic)";
             o.congestion_local = std::string(v);
+            return std::nullopt;
+        case Opt::Mark:
+            if (auto n = parse_unsigned(v, 0xFFFFFFFF)) {
+                o.mark = static_cast<uint32_t>(*n);
+                return std::nullopt;
+            }
+            return "not a mark (0..4294967295)";
+        case Opt::Interface:
+            if (!is_interface_name(v)) return "not a network interface name (1 to 15 bytes, no '/', ':' or blank)";
+            o.interface = std::string(v);
             return std::nullopt;
         case Opt::NParallel:
             if (auto n = parse_unsigned(v, 0xFFFFFFFF)) {
@@ -492,7 +517,8 @@ ParseResult parse(std::span<const std::string> args) {
             def = find_long(name);
             if (!def) {
                 if (std::find(std::begin(kUnsupported), std::end(kUnsupported), name) != std::end(kUnsupported))
-                    return failure(spelled + " is a moproxy option that ferry does not support");
+                    return failure(spelled + " is a moproxy option that ferry does not support" +
+                                   std::string(unsupported_hint(name)));
                 return failure("unknown option " + quoted(spelled));
             }
         } else {

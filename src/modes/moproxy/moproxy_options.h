@@ -60,6 +60,8 @@ struct Options {
     LogLevel log_level = LogLevel::Info;       // --log-level off|error|warn|info|debug|trace (any case)
     bool tfo = true;                           // --no-tfo turns TCP Fast Open to the backends off
     std::string congestion_local;              // --congestion-local ALG: TCP_CONGESTION on client-side sockets
+    uint32_t mark = 0;                         // --mark N: SO_MARK on upstream, probe and direct sockets (0: none)
+    std::string interface;                     // --interface NAME: SO_BINDTODEVICE on the same sockets
     // Who may use the downstream SOCKS5 service on the listening ports when their connection was not
     // redirected; the first --socks-clients replaces the default. Never empty; match peers with
     // subnets::SubnetList(socks_clients).contains(), which also matches IPv4-mapped peers (beware: an *empty*

@@ -10,6 +10,7 @@
 
 #include "backends/policy.h"
 #include "backends/prober.h"
+#include "backends/server_names.h"
 #include "backends/status_server.h"
 #include "core/socket_util.h"
 #include "engine/service.h"
@@ -239,6 +240,10 @@ int run_run(const std::vector<std::string>& args, const std::string& argv0) {
     }
     run::RunConfig config = std::move(*loaded.config);
     log::set_min_level(level_of(config.globals.log_level));
+    if (auto error = backends::resolve_server_names(config.servers, file, backends::kStartResolveTimeoutMs)) {
+        write_text(2, argv0 + ": " + *error + "\n");
+        return 1;
+    }
 
     Shared shared;
     std::vector<std::shared_ptr<const ListenerConfig>> listeners;
@@ -303,6 +308,11 @@ int run_run(const std::vector<std::string>& args, const std::string& argv0) {
         auto next = run::load_run_config(file);
         if (!next.ok()) {
             FERRY_LOG(Error, "reload failed, keeping the running configuration").str("error", next.error);
+            return;
+        }
+        if (auto error = backends::resolve_server_names(next.config->servers, file,
+                                                        backends::kReloadResolveTimeoutMs)) {
+            FERRY_LOG(Error, "reload failed, keeping the running configuration").str("error", *error);
             return;
         }
         std::vector<std::shared_ptr<const ListenerConfig>> built;

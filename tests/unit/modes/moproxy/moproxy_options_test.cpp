@@ -296,7 +296,9 @@ TEST_CASE("syntax errors name the option and the value", "[moproxy_options]") {
         {{"--dst-ip", "[::1]"}, "invalid value \"[::1]\" for --dst-ip: not an IP address"},
         {{"--remote-dns=yes"}, "option --remote-dns takes no value"},
         {{"--graphite", "127.0.0.1:2003"}, "--graphite is a moproxy option that ferry does not support"},
-        {{"--score-script", "s.lua"}, "--score-script is a moproxy option that ferry does not support"},
+        {{"--score-script", "s.lua"},
+         "--score-script is a moproxy option that ferry does not support: ferry does not run Lua score scripts; "
+         "weight a server with `score base = N` in the server list"},
     };
     for (const auto& [args, message] : cases) {
         INFO(message);
@@ -409,6 +411,8 @@ TEST_CASE("usage: every option on one line, with its default", "[moproxy_options
         {"    --log-level <LEVEL>", "[default: info]"},
         {"    --no-tfo", "Fast Open"},
         {"    --congestion-local <ALG>", "congestion control"},
+        {"    --mark <N>", "[default: 0]"},
+        {"    --interface <NAME>", "SO_BINDTODEVICE"},
         {"    --socks-clients <CIDR>...", "[default: 127.0.0.0/8,::1/128]"},
         {"    --threads <N>", "[default: 0]"},
         {"    --idle-timeout <SECONDS>", "[default: 7200]"},
@@ -442,6 +446,23 @@ TEST_CASE("usage_error_text: clap's shape", "[moproxy_options]") {
     CHECK(ferry::moproxy::usage_error_text("unknown option \"--x\"", "moproxy") ==
           "error: unknown option \"--x\"\n\nFor more information, try 'moproxy --help'.\n");
     CHECK(ferry::moproxy::kUsageErrorExit == 2);
+}
+
+TEST_CASE("--mark and --interface: the sockets to the proxies, the probes' and the direct ones", "[moproxy_options]") {
+    Options d = ok({"-p", "1", "-s", "2"});
+    CHECK(d.mark == 0);
+    CHECK(d.interface.empty());
+    Options o = ok({"-p", "1", "-s", "2", "--mark", "4294967295", "--interface=wan0"});
+    CHECK(o.mark == 4294967295u);
+    CHECK(o.interface == "wan0");
+    CHECK(error_of({"-p", "1", "--mark", "4294967296"}) ==
+          "invalid value \"4294967296\" for --mark: not a mark (0..4294967295)");
+    CHECK(error_of({"-p", "1", "--mark", "0x10"}) == "invalid value \"0x10\" for --mark: not a mark (0..4294967295)");
+    CHECK(error_of({"-p", "1", "--interface", "a/b"}) ==
+          "invalid value \"a/b\" for --interface: not a network interface name (1 to 15 bytes, no '/', ':' or blank)");
+    CHECK(error_of({"-p", "1", "--interface", "sixteen-bytes-xx"}) ==
+          "invalid value \"sixteen-bytes-xx\" for --interface: not a network interface name (1 to 15 bytes, no '/', "
+          "':' or blank)");
 }
 
 TEST_CASE("deadlines: an idle bound by default, moproxy's 60 s half-close, both settable", "[moproxy_options]") {
