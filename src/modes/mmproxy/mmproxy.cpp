@@ -5,12 +5,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstdio>
 
 #include "support/file_util.h"
 #include "support/log.h"
+#include "support/net_names.h"
 #include "modes/mmproxy/connmark_check.h"
 #include "modes/mmproxy/mmproxy_options.h"
 #include "modes/modes.h"
@@ -69,10 +69,7 @@ std::optional<mmproxy::ValidationError> resolve_target_names(mmproxy::Options* o
         if (colon == std::string::npos || colon == 0) continue;
         const std::string host = text.substr(0, colon);
         const std::string port_text = text.substr(colon + 1);
-        // Only a name: letters, digits, '-', '.', '_' with at least one letter (literals are validate()'s).
-        const bool name = std::all_of(host.begin(), host.end(), [](char c) {
-            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
-        }) && std::any_of(host.begin(), host.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); });
+        const bool name = is_host_name(host);  // literals, good or bad, are validate()'s
         const bool digits = !port_text.empty() && port_text.size() <= 5 &&
                             port_text.find_first_not_of("0123456789") == std::string::npos;
         if (!name || !digits || std::stoul(port_text) > 65535) continue;
