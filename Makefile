@@ -185,12 +185,16 @@ FUZZ_SRCS_json5          := support/json5
 FUZZ_LIBS_json5          := -lcjson
 FUZZ_SRCS_ini            := support/ini
 FUZZ_LIBS_ini            := -linih
-FUZZ_SRCS_server_list    := backends/server_list support/ini support/file_util $(FUZZ_NET)
+FUZZ_SRCS_server_list    := backends/server_list proto/http_probe support/net_names support/ini support/file_util \
+                            $(FUZZ_NET)
 FUZZ_LIBS_server_list    := -linih
 FUZZ_SRCS_subnets        := $(FUZZ_SUBNETS)
-FUZZ_SRCS_udp_datagram   := udp/udp_datagram proto/proxy_protocol support/crc32c support/text $(FUZZ_SUBNETS)
+FUZZ_SRCS_udp_datagram   := udp/udp_datagram proto/proxy_protocol support/crc32c support/text outbound/route support/ini \
+                            inbound/srcproxy_acl support/sha256 $(FUZZ_SUBNETS)
+FUZZ_LIBS_udp_datagram   := -linih
 FUZZ_SRCS_srcproxy_acl   := inbound/srcproxy_acl support/sha256 $(FUZZ_SUBNETS)
 FUZZ_SRCS_destination_name := proto/destination_name engine/sniff
+FUZZ_SRCS_policy         := backends/policy support/text $(FUZZ_SUBNETS)
 FUZZ_SRCS_takeover       := engine/takeover engine/inherited_sockets backends/saved_state backends/backend_score \
                             core/socket_util $(FUZZ_NET)
 FUZZ_LIBS_takeover       := -lcjson

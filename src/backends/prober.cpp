@@ -13,6 +13,8 @@
 #include "outbound/tunnel.h"
 #include "outbound/upstream_socket.h"
 #include "proto/dns_probe.h"
+#include "proto/http_connect.h"
+#include "proto/http_probe.h"
 #include "core/clock.h"
 #include "support/log.h"
 #include "core/socket_util.h"
@@ -49,7 +51,8 @@ private:
     Prober& p_;
 };
 
-// One probe through one server: connect, proxy handshake to the test DNS server, query, 14 bytes of answer.
+// One probe through one server: connect, proxy handshake to the test DNS server, query, 14 bytes of answer; or
+// with a `test url`, proxy handshake to the URL's host and port, GET, the answer's status line.
 class Prober::Probe final : public IoHandler, public TimerHandler, public Deferred {
 public:
     Probe(Prober& prober, const Entry& entry, uint64_t generation)
@@ -60,11 +63,27 @@ public:
 
     void start() {
         const ServerConfig& server = backend_->config();
-        to_.address = server.test_dns ? *server.test_dns : prober_.config_.test_dns;
+        if (const auto& url = server.test_url) {
+            // An IP literal goes as an address, a name as a name for the proxy to resolve (CONNECT name:port,
+            // SOCKS5 ATYP 3), as real traffic with a domain does.
+            if (auto literal = parse_host_port(http_connect::authority(url->host, url->port))) {
+                to_.address = *literal;
+            } else {
+                const uint8_t any[4] = {0, 0, 0, 0};
+                to_.address = SocketAddress::from_v4(any, url->port);
+                to_.host = url->host;
+            }
+            answer_.resize(http_connect::kMaxStatusLineLength);
+        } else {
+            to_.address = server.test_dns ? *server.test_dns : prober_.config_.test_dns;
+            answer_.resize(dns_probe::kAnswerNeeded);
+        }
         started_us_ = monotonic_us();
         UpstreamSocket s;
         s.tfo = prober_.config_.tfo;
         s.keepalive_seconds = 0;
+        s.mark = prober_.config_.mark;
+        s.device = prober_.config_.device;
         UpstreamResult u = open_upstream(server.address, s);
         if (!u.fd) {
             finish(std::nullopt, "dial tcp " + server.address.to_string() + ": " + u.error);
@@ -134,9 +153,13 @@ private:
                 return;
             }
             phase_ = 1;
-            id_ = static_cast<uint16_t>(prober_.rng_());
             query_.clear();
-            dns_probe::encode_query(id_, query_);
+            if (const auto& url = backend_->config().test_url) {
+                http_probe::encode_request(*url, query_);
+            } else {
+                id_ = static_cast<uint16_t>(prober_.rng_());
+                dns_probe::encode_query(id_, query_);
+            }
         }
         if (phase_ == 1) {
             const IoResult r = io::send_rest(io_, query_, sent_);
@@ -147,13 +170,14 @@ private:
             if (r.io != Io::Progress) return;
             phase_ = 2;
         }
+        bool eof = false;
         while (io_.readable && got_ < answer_.size()) {
             const IoResult r = io::recv_some(io_.fd, std::span(answer_).subspan(got_));
             if (r.io == Io::Progress) {
                 got_ += r.bytes;
             } else if (r.io == Io::Eof) {
-                finish(std::nullopt, "connection closed before the DNS answer");
-                return;
+                eof = true;  // what came before it may still be a whole answer (a GET's short response)
+                break;
             } else if (r.io == Io::WouldBlock) {
                 io_.readable = false;
             } else {
@@ -161,10 +185,27 @@ private:
                 return;
             }
         }
-        auto answer = dns_probe::check_answer(std::span<const std::byte>(answer_.data(), got_), id_);
-        if (answer.status == dns_probe::Status::Incomplete) return;
-        if (answer.status == dns_probe::Status::Invalid) {
-            finish(std::nullopt, answer.error);
+        const std::span<const std::byte> got(answer_.data(), got_);
+        ParseStatus status;
+        std::string error;
+        if (backend_->config().test_url) {
+            // Any status code is an answer: the probe measures the path, not the page.
+            auto line = http_connect::parse_status_line(got);
+            status = line.status;
+            error = "test url answer: " + line.error;
+        } else {
+            auto answer = dns_probe::check_answer(got, id_);
+            status = answer.status;
+            error = answer.error;
+        }
+        if (status == ParseStatus::Incomplete) {
+            if (eof)
+                finish(std::nullopt, backend_->config().test_url ? "connection closed before the HTTP status line"
+                                                                 : "connection closed before the DNS answer");
+            return;
+        }
+        if (status == ParseStatus::Invalid) {
+            finish(std::nullopt, error);
             return;
         }
         const uint64_t us = monotonic_us() - started_us_;
@@ -196,7 +237,7 @@ private:
     uint16_t id_ = 0;
     std::vector<std::byte> query_;
     uint32_t sent_ = 0;
-    std::array<std::byte, dns_probe::kAnswerNeeded> answer_{};
+    std::vector<std::byte> answer_;  // sized by start(): the DNS header, or the longest status line
     size_t got_ = 0;
     bool done_ = false;
 };

@@ -1,6 +1,7 @@
 // The prober thread of the ranked upstream proxies (moproxy mode, `via = proxies`): it owns the score of every upstream
 // proxy, probes them all at once every --probe seconds (a DNS-over-TCP query through the proxy to the server's `test
-// dns`, bounded by max wait), takes in what the loops report (closes, failed attempts: at once, through a Waker), and
+// dns`, or with a `test url` a GET through a tunnel to that URL's host, timed to the status line; bounded by max
+// wait), takes in what the loops report (closes, failed attempts: at once, through a Waker), and
 // publishes a new BackendTable to the loops through an rcu::Cell after every change, and once a second for the status
 // page.
 #pragma once
@@ -31,6 +32,8 @@ public:
         SocketAddress test_dns;       // unless the server has its own `test dns`
         unsigned max_wait_ms = 4000;  // unless the server has its own `max wait`
         bool tfo = true;
+        uint32_t mark = 0;            // SO_MARK on the probes' sockets when non-zero (moproxy --mark)
+        std::string device;           // SO_BINDTODEVICE on them when not empty (moproxy --interface)
         // --graphite: after every probe round but the first, the servers' metrics go there (backends/graphite.h).
         std::optional<SocketAddress> graphite;
     };

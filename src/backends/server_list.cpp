@@ -1,5 +1,6 @@
 #include "backends/server_list.h"
 #include "support/file_util.h"
+#include "support/net_names.h"
 
 #include <cerrno>
 #include <cstring>
@@ -90,6 +91,7 @@ enum class Key {
     Address,
     Protocol,
     TestDns,
+    TestUrl,
     ScoreBase,
     MaxWait,
     Capabilities,
@@ -111,6 +113,7 @@ constexpr KeyName kKeys[] = {
     {"address", Key::Address},
     {"protocol", Key::Protocol},
     {"test dns", Key::TestDns},
+    {"test url", Key::TestUrl},
     {"score base", Key::ScoreBase},
     {"max wait", Key::MaxWait},
     {"capabilities", Key::Capabilities},
@@ -177,6 +180,37 @@ std::optional<SocketAddress> parse_server_address(std::string_view text, std::st
     return a;
 }
 
+std::optional<std::pair<std::string, uint16_t>> parse_server_host_port(std::string_view text, std::string* why) {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+        *why = "missing port";
+        return std::nullopt;
+    }
+    std::string_view host = text.substr(0, colon), port = text.substr(colon + 1);
+    if (!is_host_name(host)) {
+        *why = "not a host name";
+        return std::nullopt;
+    }
+    uint32_t value = 0;
+    for (char c : port) {
+        if (c < '0' || c > '9' || value > 65535) {
+            value = 0;
+            break;
+        }
+        value = value * 10 + static_cast<uint32_t>(c - '0');
+    }
+    if (port.empty() || value == 0 || value > 65535) {
+        *why = "the port has to be between 1 and 65535";
+        return std::nullopt;
+    }
+    return std::pair<std::string, uint16_t>(std::string(host), static_cast<uint16_t>(value));
+}
+
+std::string written_address(const ServerConfig& server) {
+    if (server.address_host.empty()) return server.address.to_string();
+    return server.address_host + ":" + std::to_string(server.address.port());
+}
+
 std::optional<std::string> check_server_count(std::span<const ServerConfig> servers) {
     if (servers.size() <= kMaxServers) return std::nullopt;
     return std::to_string(servers.size()) + " servers, more than the " + std::to_string(kMaxServers) + " ferry ranks";
@@ -212,12 +246,23 @@ std::optional<std::string> apply_server_key(ServerConfig& server, std::string_vi
             if (std::string problem = tag_problem(value); !problem.empty()) return bad("is not a valid tag: " + problem);
             c.tag = std::string(value);
             return std::nullopt;
-        case Key::Address:
+        case Key::Address: {
             if (auto a = parse_server_address(value, &why)) {
                 c.address = *a;
+                c.address_host.clear();
+                return std::nullopt;
+            }
+            // Not an IP literal: a host name, resolved later (server_names.h). When it is neither, the message
+            // is the literal's, as before names were taken.
+            std::string name_why;
+            if (auto named = parse_server_host_port(value, &name_why)) {
+                const uint8_t any[4] = {0, 0, 0, 0};
+                c.address = SocketAddress::from_v4(any, named->second);
+                c.address_host = std::move(named->first);
                 return std::nullopt;
             }
             return bad("is not an IP:port address (" + why + ")");
+        }
         case Key::Protocol: {
             std::string p = lowercase(value);
             if (p == "socks5" || p == "socksv5") {
@@ -235,6 +280,12 @@ std::optional<std::string> apply_server_key(ServerConfig& server, std::string_vi
                 return std::nullopt;
             }
             return bad("is not an IP:port address (" + why + ")");
+        case Key::TestUrl:
+            if (auto url = http_probe::parse_test_url(value, &why)) {
+                c.test_url = std::move(*url);
+                return std::nullopt;
+            }
+            return bad("is not an http://HOST[:PORT]/PATH URL (" + why + ")");
         case Key::ScoreBase: {
             bool out_of_range = false;
             if (auto v = parse_score_base(value, &out_of_range)) {
@@ -293,6 +344,9 @@ std::optional<std::string> check_server_section(const ServerConfig& server, std:
         if (std::string_view(k.name).substr(0, other_prefix.size()) == other_prefix)
             return ini::located(file_name, k.line, head + "key " + quoted(k.name) + " does not apply to " +
                                                        std::string(protocol_name(server.protocol)) + " servers");
+    if (given("test dns") && given("test url"))
+        return ini::located(file_name, server.line,
+                            head + "\"test dns\" and \"test url\" do not go together (a server has one probe)");
     // Empty credentials count as not given, as in moproxy.
     if (server.socks_username.empty() != server.socks_password.empty())
         return ini::located(file_name, server.line,
@@ -319,6 +373,7 @@ ServerListResult parse_server_list(std::string_view text, std::string_view file_
                 result.error = ini::located(file_name, k.line, *why);
                 return result;
             }
+            if (k.name == "address") c.address_line = k.line;
         }
         servers.push_back(std::move(c));
     }

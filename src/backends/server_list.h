@@ -9,9 +9,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/net_address.h"
+#include "proto/http_probe.h"
 #include "support/ini.h"
 
 namespace ferry::backends {
@@ -25,7 +27,12 @@ struct ServerConfig {
     std::string tag;                       // section name, or its `tag =` key; "2001" for `-s 2001`
     Protocol protocol = Protocol::Socks5;
     SocketAddress address;                 // a literal IP (never the wildcard) and a port of 1..65535
+    // `address = NAME:PORT`: the name as written. Until resolve_server_names() (backends/server_names.h) gives
+    // `address` its IP, `address` holds the wildcard and the port. "" for an IP literal.
+    std::string address_host;
+    int address_line = 0;                  // the line of the `address` key; 0 for a command-line server
     std::optional<SocketAddress> test_dns; // none: use the global --test-dns
+    std::optional<http_probe::TestUrl> test_url;  // probe with a GET of this URL instead of a DNS query
     int64_t score_base = 0;                // added to the probe delay in ms; -2147483648..2147483647 (moproxy's i32)
     std::optional<unsigned> max_wait_ms;   // none: use the global --max-wait
     std::vector<std::string> capabilities; // kept in file order without repeats; not used by ferry (no --policy)
@@ -48,8 +55,12 @@ struct ServerListResult {
     bool ok() const { return servers.has_value(); }
 };
 
+// The address as the list wrote it: "NAME:PORT" for a host name, else address.to_string().
+std::string written_address(const ServerConfig& server);
+
 // Parses the text of a server list in moproxy's format. Per section (its name is the tag unless a `tag` key
-// overrides it) the keys are, exactly so spelled: address, protocol (both required), tag, test dns, score base,
+// overrides it) the keys are, exactly so spelled: address, protocol (both required), tag, test dns, test url
+// (ferry's: an HTTP probe, proto/http_probe.h; not with test dns), score base,
 // max wait, capabilities, socks username, socks password, socks fake handshaking, http username, http password,
 // http allow connect payload. Syntax is inih's as built by Debian (v55): `key = value` or `key: value`,
 // surrounding blanks trimmed; full-line comments start with ';' or '#'; a ';' preceded by a blank starts an
@@ -91,6 +102,10 @@ std::optional<std::string> find_duplicate_tag(std::span<const ServerConfig> serv
 inline constexpr size_t kMaxServers = 1024;
 // "N servers, more than the 1024 ferry ranks" when there are more than kMaxServers.
 std::optional<std::string> check_server_count(std::span<const ServerConfig> servers);
+
+// `address`'s other form, NAME:PORT with a host name (support/net_names.h) and a port of 1..65535: the name and
+// the port, or nullopt with a short reason in *why.
+std::optional<std::pair<std::string, uint16_t>> parse_server_host_port(std::string_view text, std::string* why);
 
 // An upstream address as `address` and `test dns` take it: a literal "ip:port" or "[ipv6]:port" with a real IP
 // (not the wildcard) and a port of 1..65535. nullopt with a short reason in *why otherwise, e.g. "missing IP

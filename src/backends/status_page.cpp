@@ -791,6 +791,7 @@ void append_json_servers(cJSON* root, const Snapshot& s) {
         add(o, "tag", json_string(x.tag));
         add(o, "protocol", json_string(x.protocol));
         add(o, "address", json_string(x.address));
+        if (!x.host.empty()) add(o, "host", json_string(x.host));  // only for a server the list named
         add(o, "up", cJSON_CreateBool(x.up));
         add(o, "delay_ms", json_optional(x.delay_ms));
         add(o, "score", json_optional(x.score));

@@ -25,6 +25,7 @@ struct ServerStatus {
     std::string tag;                  // e.g. "server-1"
     std::string protocol;             // "SOCKSv5" or "HTTP"
     std::string address;              // "127.0.0.1:2001"
+    std::string host;                 // "proxy.example.net:1080" when the list named it so; "" for an IP
     bool up = false;
     std::optional<int64_t> delay_ms;  // last probe delay, none if never probed / failed
     std::optional<int64_t> score;     // smoothed score, none when down or not yet probed

@@ -153,6 +153,7 @@ status::Snapshot StatusServer::snapshot() const {
         s.tag = c.tag;
         s.protocol = std::string(protocol_name(c.protocol));
         s.address = c.address.to_string();
+        if (!c.address_host.empty()) s.host = written_address(c);
         s.up = r.up;
         s.delay_ms = r.delay_ms;
         s.score = r.score;

@@ -52,7 +52,8 @@ Connection::~Connection() = default;
 
 void Connection::start() {
     started_ms_ = worker_.loop().now_ms();
-    if (observer().needs_local_address()) flow_.local = local_address(client_.fd.get());
+    if (observer().needs_local_address() || config().outbound->needs_local_address())
+        flow_.local = local_address(client_.fd.get());
     observer().accepted(view());
     if (!worker_.loop().add(client_.fd.get(), &client_, kSocketEvents)) {
         drop(config().inbound->failure_message(), "epoll_ctl: " + errno_text(errno));

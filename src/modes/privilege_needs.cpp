@@ -54,7 +54,10 @@ std::vector<Requirement> srcproxy_client_requirements(const srcproxy::ClientConf
     return out;
 }
 
-std::vector<Requirement> moproxy_requirements() { return {}; }
+std::vector<Requirement> moproxy_requirements(uint32_t mark) {
+    if (mark == 0) return {};
+    return {mark_requirement("SO_MARK (--mark)")};
+}
 
 std::vector<Requirement> run_requirements(const run::RunConfig& config) {
     std::vector<Requirement> out;

@@ -34,8 +34,9 @@ std::vector<privileges::Requirement> srcproxy_server_requirements(bool transpare
 // srcproxy client: SO_MARK with outbound.fwmark; nothing else (its connections go to the server from its own
 // address; SO_BINDTODEVICE on a new socket needs no capability since Linux 5.7).
 std::vector<privileges::Requirement> srcproxy_client_requirements(const srcproxy::ClientConfig& config);
-// moproxy: nothing (its connections go out from the host's own address, without a mark).
-std::vector<privileges::Requirement> moproxy_requirements();
+// moproxy: nothing (its connections go out from the host's own address), but SO_MARK with --mark (--interface
+// needs nothing, as for the srcproxy client).
+std::vector<privileges::Requirement> moproxy_requirements(uint32_t mark = 0);
 // `ferry run`: for every listener, IP_TRANSPARENT and the clients' ports with `source = client`,
 // IP_TRANSPARENT with `inbound = tproxy` (a reload checks it again), SO_MARK with `mark`; and always
 // CAP_NET_BIND_SERVICE, so that a reload can bind a new listener on a low port.

@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "backends/backend.h"
+#include "backends/policy.h"
 #include "core/socket_util.h"
 #include "outbound/upstream_socket.h"
 
@@ -21,8 +22,16 @@ tunnel::Endpoint Dialer::endpoint(const Flow& flow) const {
     // PROXY LOCAL and UNKNOWN the frontend peer.
     const SocketAddress& client = flow.client();
     const SocketAddress& by = client.empty() ? flow.peer : client;
+    if (learned_target(flow)) return tunnel::Endpoint::of(flow);
     if (const auto& fixed = by.is_v4() ? route_.target4 : route_.target6) return tunnel::Endpoint{*fixed, {}};
     return tunnel::Endpoint::of(flow);
+}
+
+bool Dialer::learned_target(const Flow& flow) const {
+    if (route_.learned_first && !flow.client().empty() && !flow.destination.empty()) return true;
+    const SocketAddress& client = flow.client();
+    const SocketAddress& by = client.empty() ? flow.peer : client;
+    return !(by.is_v4() ? route_.target4 : route_.target6);
 }
 
 size_t Dialer::parallel() const {
@@ -95,8 +104,7 @@ bool Dialer::open(Flow& flow, Attempt& a, DialState& state, OpenResult& r, uint6
             flow.target = {};
             return refuse("no target for this address family", 0);
         }
-        const bool learned = !(to.address.is_v4() ? route_.target4 : route_.target6);
-        if (learned && !route_.allowed_destinations.empty()) {
+        if (learned_target(flow) && !route_.allowed_destinations.empty()) {
             bool allowed = false;
             for (const auto& rule : route_.allowed_destinations)
                 allowed = allowed || ((to.host.empty() || !to.address.is_unspecified()) && rule.contains(to.address));
@@ -118,10 +126,17 @@ bool Dialer::open(Flow& flow, Attempt& a, DialState& state, OpenResult& r, uint6
     }
     if (!state.candidates) {
         const backends::PublishedTable* current = route_.table ? route_.table->read() : nullptr;
+        std::shared_ptr<const backends::BackendTable> table;
         if (current && current->table)
-            state.candidates = current->table;
+            table = current->table;
         else
-            state.candidates = std::make_shared<backends::BackendTable>();
+            table = std::make_shared<backends::BackendTable>();
+        if (!apply_policy(flow, std::move(table), state, r)) return false;
+    }
+    if (state.direct) {
+        if (index > 0) return refuse({}, 0);
+        a.timeout_ms = route_.max_wait_ms;
+        return dial_target(to, flow, a, r);
     }
     const backends::BackendTable& table = *state.candidates;
     if (index < table.ranked.size()) {
@@ -144,6 +159,55 @@ bool Dialer::open(Flow& flow, Attempt& a, DialState& state, OpenResult& r, uint6
         r.error_code = ENETUNREACH;
     }
     return false;
+}
+
+bool Dialer::apply_policy(const Flow& flow, std::shared_ptr<const backends::BackendTable> table, DialState& state,
+                          OpenResult& r) const {
+    const policy::Published* published = route_.policy ? route_.policy->read() : nullptr;
+    if (!published || !published->policy) {
+        state.candidates = std::move(table);
+        return true;
+    }
+    const policy::Policy& rules = *published->policy;
+    policy::Request request;
+    if (!flow.local.empty()) request.listen_port = flow.local.port();
+    // With a host name, the destination holds only the port unless the IP is known as well (a sniffed name).
+    if (!flow.destination.empty() && (flow.destination_host.empty() || !flow.destination.is_unspecified()))
+        request.dst_ip = flow.destination;
+    request.dst_domain = flow.destination_host;
+    const policy::Action action = rules.match(request);
+    auto because = [&] {
+        std::string where = rules.where(action);
+        return " (policy " + action.to_string() + (where.empty() ? "" : ", from " + where) + ")";
+    };
+    if (action.verdict == policy::Verdict::Reject) {
+        r.error = "rejected by policy" + because();
+        r.error_code = EACCES;  // SOCKS5 clients hear "connection not allowed by ruleset"
+        r.exhausted = true;
+        return false;
+    }
+    if (action.verdict == policy::Verdict::Direct) {
+        state.direct = true;
+        state.candidates = std::make_shared<backends::BackendTable>();
+        return true;
+    }
+    if (action.required.empty()) {
+        state.candidates = std::move(table);
+        return true;
+    }
+    auto allowed = std::make_shared<backends::BackendTable>();
+    allowed->version = table->version;
+    allowed->built_unix_ms = table->built_unix_ms;
+    for (const auto& ranked : table->ranked)
+        if (policy::satisfies(action, ranked.backend->config().capabilities)) allowed->ranked.push_back(ranked);
+    if (allowed->ranked.empty() && !route_.allow_direct) {
+        r.error = "no upstream proxy satisfies the policy" + because();
+        r.error_code = ENETUNREACH;
+        r.exhausted = true;
+        return false;
+    }
+    state.candidates = std::move(allowed);
+    return true;
 }
 
 HandshakeStep Dialer::handshake(Flow& flow, Attempt& a, SocketReadiness& io, int client_fd,

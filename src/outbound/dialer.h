@@ -21,6 +21,7 @@ public:
     HandshakeStep handshake(Flow& flow, Attempt& a, SocketReadiness& io, int client_fd,
                             std::span<std::byte> scratch) const override;
     size_t parallel() const override;
+    bool needs_local_address() const override { return route_.policy != nullptr; }
     void attempt_failed(const Flow& flow, const Attempt& a, std::string_view error,
                         std::optional<Fault> fault) const override;
     void relay_started(const Flow& flow, const Attempt& a) const override;
@@ -30,14 +31,22 @@ public:
                       bool error) const override;
 
     // Where the stream must end up for this flow: the fixed target of the client's family, else the learned
-    // destination (empty when there is none).
+    // destination (empty when there is none); with Route::learned_first the other way round for a known client.
     tunnel::Endpoint endpoint(const Flow& flow) const;
+    // Whether endpoint() is the learned destination (what allowed_destinations restricts).
+    bool learned_target(const Flow& flow) const;
 
 private:
     // Opens a TCP connection to `to` from the route's source; the attempt's target and error text name `to`.
     bool dial(const SocketAddress& to, bool from_client, Flow& flow, Attempt& a, OpenResult& r) const;
     // The connection straight to the target, from the route's source, as the last candidate.
     bool dial_target(const tunnel::Endpoint& to, Flow& flow, Attempt& a, OpenResult& r) const;
+
+    // At a connection's first attempt through the proxies: its candidates (`table`, or those of its servers the
+    // route's policy allows) into state.candidates, or state.direct; false with r filled when the policy
+    // refuses the connection (reject, or no server qualifies and no direct fallback).
+    bool apply_policy(const Flow& flow, std::shared_ptr<const backends::BackendTable> table, DialState& state,
+                      OpenResult& r) const;
 
     Route route_;
 };

@@ -51,6 +51,7 @@ struct DialState {
     // The ranking of upstream proxies taken at the first open, so every attempt of a connection walks the same
     // list whatever the prober publishes meanwhile.
     std::shared_ptr<const backends::BackendTable> candidates;
+    bool direct = false;  // the route's policy sent this connection straight to the target
 };
 
 struct OpenResult {
@@ -105,6 +106,9 @@ public:
     // peek to send along (a.payload_len); -1 when there is no client (probes). Default: nothing to say.
     virtual HandshakeStep handshake(Flow& flow, Attempt& a, SocketReadiness& io, int client_fd,
                                     std::span<std::byte> scratch) const;
+
+    // Whether open() needs flow.local (the address the client connected to) filled in for every connection.
+    virtual bool needs_local_address() const { return false; }
 
     // How many attempts race at the start (at least 1).
     virtual size_t parallel() const { return 1; }

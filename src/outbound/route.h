@@ -32,6 +32,9 @@ namespace rcu {
 template <typename T>
 class Cell;
 }
+namespace policy {
+struct Published;
+}
 
 // Where clients may be sent with a learned destination: an address prefix and a port range.
 struct DestinationRule {
@@ -57,6 +60,9 @@ struct Route {
     // -- target: fixed per client family (the client's address, or the peer's when the client is unknown);
     // a family without one goes to the learned destination.
     std::optional<SocketAddress> target4, target6;
+    // The learned destination first, the fixed target only for a client that is not known (PROXY LOCAL,
+    // v1 UNKNOWN): go-mmproxy 2.3's -dynamic-destination next to its -4 / -6.
+    bool learned_first = false;
     // With a learned destination: where clients may go (empty: anywhere).
     std::vector<DestinationRule> allowed_destinations;
 
@@ -71,6 +77,10 @@ struct Route {
     unsigned race = 1;
     unsigned max_wait_ms = 4000;
     DirectStats* direct_stats = nullptr;  // counts the direct fallbacks (may be null)
+    // Proxies: moproxy's --policy (backends/policy.h), consulted at a connection's first attempt with the
+    // listen port, the destination IP and host name: only the proxies whose capabilities satisfy it are
+    // candidates, or the connection goes direct, or is refused. Null (or an empty cell): every proxy.
+    const rcu::Cell<policy::Published>* policy = nullptr;
     // Srcproxy: the server, and the digest of the auth string the server's ACL knows the client by.
     SocketAddress srcproxy_server;
     Sha256Digest srcproxy_auth = srcproxy::auth_digest("");  // a blank auth

@@ -100,6 +100,16 @@ StatusLine check_status_line(std::string_view line, bool complete) {
     return s;
 }
 
+// Done: a complete status line `s`, and `consumed` bytes through the end of what was read.
+Response done(const StatusLine& s, size_t consumed) {
+    Response r;
+    r.status = Status::Done;
+    r.consumed = consumed;
+    r.status_code = s.code;
+    r.reason = std::string(s.reason);
+    return r;
+}
+
 std::string_view without_cr(std::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     return line;
@@ -189,16 +199,22 @@ Response parse_response(std::span<const std::byte> data) {
     for (;;) {
         const size_t lf = text.find('\n', line_start);
         if (lf == std::string_view::npos) return at_limit ? oversize() : Response{};
-        if (without_cr(text.substr(line_start, lf - line_start)).empty()) {
-            Response r;
-            r.status = Status::Done;
-            r.consumed = lf + 1;
-            r.status_code = s.code;
-            r.reason = std::string(s.reason);
-            return r;
-        }
+        if (without_cr(text.substr(line_start, lf - line_start)).empty()) return done(s, lf + 1);
         line_start = lf + 1;
     }
+}
+
+Response parse_status_line(std::span<const std::byte> data) {
+    const size_t window = std::min(data.size(), kMaxStatusLineLength);
+    const std::string_view text(reinterpret_cast<const char*>(data.data()), window);
+    const size_t end = text.find('\n');
+    StatusLine s = check_status_line(without_cr(text.substr(0, end)), end != std::string_view::npos);
+    if (s.check == LineCheck::Invalid) return invalid(std::move(s.error));
+    if (s.check == LineCheck::Partial) {
+        if (data.size() < kMaxStatusLineLength) return Response{};
+        return invalid("HTTP status line over " + std::to_string(kMaxStatusLineLength) + " bytes");
+    }
+    return done(s, end + 1);
 }
 
 }  // namespace ferry::http_connect

@@ -62,4 +62,13 @@ bool encode_request(std::string_view authority, const std::string* user, const s
 // interim responses are not skipped: they are reported like any other code.
 Response parse_response(std::span<const std::byte> data);
 
+// The most a status line alone may take (parse_status_line).
+inline constexpr size_t kMaxStatusLineLength = 1024;
+
+// Reads only the status line at the start of `data`, checked as parse_response() checks it: Done once its line
+// ending has arrived (consumed: through the LF; status_code and reason set; header lines are not looked at),
+// Invalid as soon as the bytes cannot start a status line or when kMaxStatusLineLength bytes hold no line
+// ending, Incomplete otherwise. For answers whose first line is all that matters (the HTTP probe's GET).
+Response parse_status_line(std::span<const std::byte> data);
+
 }  // namespace ferry::http_connect

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <ctime>
 
 namespace ferry::log {
 
@@ -20,7 +21,11 @@ void set_fd(int fd);
 // Json: go-mmproxy's zap lines (the default). GoStd: Go's standard `log` package, as the srcproxy reference
 // prints: "2026/12/01 20:23:09 [info] msg key=value ..." in local time. Slog: Go's log/slog TextHandler, as
 // uproxy's liproxy prints: `time=2026-12-01T20:23:09.123Z level=INFO msg="bound" address=127.0.0.1:9091`.
-enum class Format { Json, GoStd, Slog };
+// SlogJson: Go's log/slog JSONHandler, as kzemek/go-mmproxy 2.3 prints:
+// `{"time":"2026-12-01T20:23:09.123456789Z","level":"INFO","msg":"listening","listenAddr":"0.0.0.0:8443"}`
+// (no caller; Fatal shows as ERROR; the keys listenAdr, remoteAddr and localAddr are written listenAddr,
+// frontendRemoteAddr and frontendLocalAddr, 2.3's spelling).
+enum class Format { Json, GoStd, Slog, SlogJson };
 void set_format(Format format);
 Format format();
 
@@ -50,6 +55,12 @@ private:
 
 // JSON string escaping, exposed for tests.
 void append_json_string(std::string& out, std::string_view s);
+// slog's JSON string escaping (encoding/json's rules without HTML escaping): ", \\, \n, \r, \t escaped by
+// name, other controls as \u00xx, DEL as is, invalid UTF-8 as \ufffd, U+2028 and U+2029 as \u2028, \u2029.
+void append_slog_json_string(std::string& out, std::string_view s);
+// time.RFC3339Nano of `ts` at UTC offset `gmtoff` seconds, as slog's JSONHandler writes it: trailing zeros of
+// the fraction dropped (none at all for a whole second), "Z" for offset 0 else "+hh:mm".
+void append_rfc3339_nano(std::string& out, const timespec& ts, long gmtoff);
 
 }  // namespace ferry::log
 

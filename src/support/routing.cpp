@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <utility>
@@ -221,6 +222,8 @@ bool parse_rule(std::span<const std::byte> payload, Rule* rule) {
         switch (type) {
             case FRA_SRC: return read_address(value, rule->family, &rule->source);
             case FRA_IIFNAME: rule->input_interface = read_string(value); return true;
+            case FRA_FWMARK: return read_u32(value, &rule->fwmark);
+            case FRA_FWMASK: return read_u32(value, &rule->fwmask);
             case FRA_TABLE: return read_u32(value, &rule->table);
             case FRA_PRIORITY: {
                 uint32_t priority = 0;
@@ -322,6 +325,16 @@ Rule loopback_rule(uint8_t family, uint32_t table) {
     return rule;
 }
 
+Rule fwmark_rule(uint8_t family, uint32_t mark, uint32_t table) {
+    Rule rule;
+    rule.family = family;
+    rule.fwmark = mark;
+    rule.fwmask = 0xffffffff;
+    rule.table = table;
+    rule.action = FR_ACT_TO_TBL;
+    return rule;
+}
+
 Route local_default_route(uint8_t family, uint32_t table, uint32_t loopback_index) {
     Route route;
     route.family = family;
@@ -353,7 +366,8 @@ bool rule_matches(const Rule& existing, const Rule& wanted) {
            existing.action == FR_ACT_TO_TBL && existing.table == wanted.table &&
            existing.source_length == wanted.source_length &&
            same_prefix(existing.source, wanted.source, wanted.source_length, wanted.family) &&
-           existing.input_interface == wanted.input_interface;
+           existing.input_interface == wanted.input_interface && existing.fwmask == wanted.fwmask &&
+           (existing.fwmark & existing.fwmask) == (wanted.fwmark & wanted.fwmask);
 }
 
 bool route_matches(const Route& existing, const Route& wanted) {
@@ -376,6 +390,9 @@ std::vector<std::byte> encode_rule_request(uint16_t type, uint16_t flags, uint32
     if (!rule.input_interface.empty()) {
         writer.attribute(FRA_IIFNAME, rule.input_interface.c_str(), rule.input_interface.size() + 1);
     }
+    // As iproute2: the mark alone for `fwmark N` (the kernel takes the whole mark), the mask only when given.
+    if (rule.fwmask != 0) writer.attribute_u32(FRA_FWMARK, rule.fwmark);
+    if (rule.fwmask != 0 && rule.fwmask != 0xffffffff) writer.attribute_u32(FRA_FWMASK, rule.fwmask);
     if (rule.table >= 256) writer.attribute_u32(FRA_TABLE, rule.table);
     return std::move(writer).finish();
 }
@@ -504,6 +521,15 @@ std::string describe_rule(const Rule& rule, std::string_view verb) {
     text += rule.source_length == 0 ? std::string("all")
                                     : prefix_text(rule.family, rule.source, rule.source_length);
     if (!rule.input_interface.empty()) text += " iif " + rule.input_interface;
+    if (rule.fwmask != 0) {
+        char mark[32];
+        std::snprintf(mark, sizeof mark, " fwmark 0x%x", rule.fwmark);
+        text += mark;
+        if (rule.fwmask != 0xffffffff) {
+            std::snprintf(mark, sizeof mark, "/0x%x", rule.fwmask);
+            text += mark;
+        }
+    }
     text += " table " + std::to_string(rule.table);
     return text;
 }
@@ -670,6 +696,64 @@ std::vector<std::string> remove_from(NetlinkSocket& socket, std::vector<Change>&
 
 }  // namespace
 
+namespace {
+
+// Adds `wanted_rule` unless a matching rule is there (then noted in `notes` and recorded in `present`, for
+// adopt()); what it adds goes to `added`. Returns "" or the failure.
+std::string ensure_rule(NetlinkSocket& socket, uint8_t family, const Rule& wanted_rule,
+                        std::vector<std::string>& notes, std::vector<Change>& present, std::vector<Change>& added) {
+    const std::string rule_name = describe_rule(wanted_rule);
+    auto find_rule = [&](const std::vector<Rule>& rules) {
+        return std::find_if(rules.begin(), rules.end(),
+                            [&](const Rule& r) { return rule_matches(r, wanted_rule); });
+    };
+    DumpResult rules = dump(socket, RTM_GETRULE, family);
+    if (rules.error != 0) {
+        return "listing " + family_name(family) + " rules: " + failure_text(rules.error, rules.detail);
+    }
+    if (auto found = find_rule(rules.rules); found != rules.rules.end()) {
+        notes.push_back(describe_rule(*found) + " is already present: leaving it alone");
+        Change entry;
+        entry.kind = ChangeKind::Rule;
+        entry.family = family;
+        entry.text = describe_rule(wanted_rule, "add");
+        entry.rule = rule_to_delete(wanted_rule);
+        entry.rule.priority = found->priority;
+        entry.undo_text = describe_rule(entry.rule, "del");
+        present.push_back(std::move(entry));
+    } else {
+        const uint32_t seq = socket.next_seq();
+        ReplyReader reader(seq, false);
+        std::string detail;
+        const int result = socket.exchange(
+            encode_rule_request(RTM_NEWRULE,
+                                NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE | NLM_F_ECHO, seq,
+                                wanted_rule),
+            reader, &detail);
+        DumpResult again;
+        if (result == EEXIST) again = dump(socket, RTM_GETRULE, family);
+        if (result == EEXIST && again.error == 0 && find_rule(again.rules) != again.rules.end()) {
+            notes.push_back(rule_name + " appeared while ferry was adding it: leaving it alone");
+        } else if (result != 0) {
+            return "adding " + rule_name + ": " + failure_text(result, detail);
+        } else {
+            Change entry;
+            entry.kind = ChangeKind::Rule;
+            entry.family = family;
+            entry.text = describe_rule(wanted_rule, "add");
+            entry.rule = rule_to_delete(wanted_rule);
+            if (auto echoed = find_rule(reader.rules()); echoed != reader.rules().end()) {
+                entry.rule.priority = echoed->priority;
+            }
+            entry.undo_text = describe_rule(entry.rule, "del");
+            added.push_back(std::move(entry));
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
 bool PolicyRouting::install(const Plan& plan, std::string* error) {
     if (is_reserved_table(plan.table)) {
         *error = "routing table " + std::to_string(plan.table) +
@@ -719,55 +803,13 @@ bool PolicyRouting::install(const Plan& plan, std::string* error) {
             }
         }
 
-        // The rule first, as go-mmproxy's README and the Azusa fork do; until the route follows, the rule
-        // only sends lookups through an empty table, which falls through to the next rule.
-        const Rule wanted_rule = loopback_rule(family, plan.table);
-        const std::string rule_name = describe_rule(wanted_rule);
-        auto find_rule = [&](const std::vector<Rule>& rules) {
-            return std::find_if(rules.begin(), rules.end(),
-                                [&](const Rule& r) { return rule_matches(r, wanted_rule); });
-        };
-        DumpResult rules = dump(socket, RTM_GETRULE, family);
-        if (rules.error != 0) {
-            return fail("listing " + family_name(family) + " rules: " + failure_text(rules.error, rules.detail));
-        }
-        if (auto found = find_rule(rules.rules); found != rules.rules.end()) {
-            notes_.push_back(describe_rule(*found) + " is already present: leaving it alone");
-            Change entry;
-            entry.kind = ChangeKind::Rule;
-            entry.family = family;
-            entry.text = describe_rule(wanted_rule, "add");
-            entry.rule = rule_to_delete(wanted_rule);
-            entry.rule.priority = found->priority;
-            entry.undo_text = describe_rule(entry.rule, "del");
-            present_.push_back(std::move(entry));
-        } else {
-            const uint32_t seq = socket.next_seq();
-            ReplyReader reader(seq, false);
-            std::string detail;
-            const int result = socket.exchange(
-                encode_rule_request(RTM_NEWRULE,
-                                    NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE | NLM_F_ECHO, seq,
-                                    wanted_rule),
-                reader, &detail);
-            DumpResult again;
-            if (result == EEXIST) again = dump(socket, RTM_GETRULE, family);
-            if (result == EEXIST && again.error == 0 && find_rule(again.rules) != again.rules.end()) {
-                notes_.push_back(rule_name + " appeared while ferry was adding it: leaving it alone");
-            } else if (result != 0) {
-                return fail("adding " + rule_name + ": " + failure_text(result, detail));
-            } else {
-                Change entry;
-                entry.kind = ChangeKind::Rule;
-                entry.family = family;
-                entry.text = describe_rule(wanted_rule, "add");
-                entry.rule = rule_to_delete(wanted_rule);
-                if (auto echoed = find_rule(reader.rules()); echoed != reader.rules().end()) {
-                    entry.rule.priority = echoed->priority;
-                }
-                entry.undo_text = describe_rule(entry.rule, "del");
-                added_.push_back(std::move(entry));
-            }
+        // The rules first, as go-mmproxy's README and the Azusa fork do; until the route follows, a rule only
+        // sends lookups through an empty table, which falls through to the next rule.
+        std::vector<Rule> wanted_rules{loopback_rule(family, plan.table)};
+        if (plan.fwmark != 0) wanted_rules.push_back(fwmark_rule(family, plan.fwmark, plan.table));
+        for (const Rule& wanted_rule : wanted_rules) {
+            std::string failure = ensure_rule(socket, family, wanted_rule, notes_, present_, added_);
+            if (!failure.empty()) return fail(failure);
         }
 
         const Route wanted_route = local_default_route(family, plan.table, loopback);

@@ -37,11 +37,13 @@ struct Rule {
     std::array<uint8_t, 16> source{};
     uint8_t source_length = 0;
     std::string input_interface;  // FRA_IIFNAME; "" matches any interface
+    uint32_t fwmark = 0;          // FRA_FWMARK: packets whose mark & fwmask is this (with fwmask != 0)
+    uint32_t fwmask = 0;          // FRA_FWMASK; 0 = no fwmark selector, 0xffffffff = the whole mark
     uint32_t table = 0;
     uint8_t action = 0;           // FR_ACT_*; FR_ACT_UNSPEC in a delete request matches any action
     std::optional<uint32_t> priority;  // FRA_PRIORITY; unset lets the kernel choose, as `ip rule add` does
     // Read from dumps only: the rule also selects on or changes something the fields above do not show
-    // (destination, tos, fwmark, oif, invert, suppress_prefixlength, goto, ports, uid range, ...).
+    // (destination, tos, oif, invert, suppress_prefixlength, goto, ports, uid range, ...).
     bool has_other_selectors = false;
 
     bool operator==(const Rule&) const = default;
@@ -75,6 +77,9 @@ struct InterfaceAddress {
 // What ferry wants, per family (AF_INET or AF_INET6), exactly as `ip` would build it:
 // `from 127.0.0.1/8 iif lo table T` / `from ::1/128 iif lo table T`, action FR_ACT_TO_TBL, no priority.
 Rule loopback_rule(uint8_t family, uint32_t table);
+// `fwmark N table T`, for both families: packets with mark N look up T (`ip rule add fwmark N lookup T`), how
+// the replies of a target off loopback come back once CONNMARK rules restore their mark.
+Rule fwmark_rule(uint8_t family, uint32_t mark, uint32_t table);
 // `local 0.0.0.0/0 dev lo table T` / `local ::/0 dev lo table T`: RTN_LOCAL, RTPROT_BOOT, scope host for IPv4
 // and universe for IPv6 (what iproute2 sends), output interface `loopback_index`.
 Route local_default_route(uint8_t family, uint32_t table, uint32_t loopback_index);
@@ -87,7 +92,7 @@ Route route_to_delete(const Route& added);
 
 // True when `existing` (from a dump) routes the same packets to the same table as `wanted`: same family,
 // same source prefix (compared under its mask, so 127.0.0.0/8 equals 127.0.0.1/8), same input interface, same
-// table, action FR_ACT_TO_TBL and nothing else selected. Priorities are not compared.
+// fwmark and mask, same table, action FR_ACT_TO_TBL and nothing else selected. Priorities are not compared.
 bool rule_matches(const Rule& existing, const Rule& wanted);
 // True when `existing` is a route of the same type, family, destination prefix, table and output interface
 // as `wanted`, with nothing else (tos, source prefix, gateway, multipath). Metrics are not compared.
@@ -147,7 +152,8 @@ private:
 };
 
 // Human forms in `ip` syntax: "ip rule from 127.0.0.1/8 iif lo table 123", or with a verb "ip rule add from
-// 127.0.0.1/8 iif lo table 123"; "ip -6 route add local ::/0 dev lo table 123". A set priority shows as
+// 127.0.0.1/8 iif lo table 123", "ip rule add from all fwmark 0x7b table 123" (a mask other than 0xffffffff
+// as "/0xff"); "ip -6 route add local ::/0 dev lo table 123". A set priority shows as
 // "pref N" for rules and "metric N" for routes. An output interface equal to `loopback_index` is named "lo",
 // any other "ifindex N" (no lookups here).
 std::string describe_rule(const Rule& rule, std::string_view verb = {});
@@ -158,6 +164,9 @@ std::string describe_route(const Route& route, uint32_t loopback_index, std::str
 
 struct Plan {
     uint32_t table = kDefaultTable;
+    // Non-zero: also `ip rule add fwmark N lookup table` (per family, after the loopback rule), for targets
+    // off loopback (mmproxy -mark N).
+    uint32_t fwmark = 0;
     bool ipv4 = true;
     bool ipv6 = true;
 };

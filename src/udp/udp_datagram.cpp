@@ -59,6 +59,16 @@ Decision classify(std::span<const std::byte> datagram, const SocketAddress& send
         d.source = h.source.unmapped();
         d.key = FlowKey{d.source, false};
         by = &d.source;
+        if (targets.dynamic) {
+            d.target = h.destination.unmapped();
+            bool permitted = targets.allowed_destinations.empty();
+            for (const auto& rule : targets.allowed_destinations) permitted = permitted || rule.contains(d.target);
+            if (!permitted) {
+                return drop("destination " + d.target.to_string() + " is not in the allowed destinations",
+                            metrics::UdpDrop::NoTarget);
+            }
+            return d;
+        }
     }
     const auto& t = by->is_v4() ? targets.v4 : targets.v6;
     if (!t) {

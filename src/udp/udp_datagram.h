@@ -15,9 +15,11 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "core/net_address.h"
 #include "engine/metrics_types.h"
+#include "outbound/route.h"
 
 namespace ferry::subnets {
 class SubnetList;
@@ -27,6 +29,10 @@ namespace ferry::udp {
 
 struct Targets {
     std::optional<SocketAddress> v4, v6;  // mmproxy's -4 and -6
+    // go-mmproxy 2.3's -dynamic-destination: a PROXY datagram's flow goes to the header's destination (LOCAL
+    // ones still to -4 / -6), if `allowed_destinations` (empty: anywhere) contains it.
+    bool dynamic = false;
+    std::vector<DestinationRule> allowed_destinations;
 };
 
 // Which flow a datagram belongs to.

@@ -555,6 +555,27 @@ mo_wait_rank() {
     return 1
 }
 
+# mo_reload LIST TEXT: write TEXT (printf %b) to the server list LIST, SIGHUP ferry ($PROXY_PID), wait for the log
+# line saying how the reload went, then a moment for the prober to take the new list on its own thread.
+mo_reload() {
+    printf '%b' "$2" >"$1"
+    hup_and_wait '"msg":"(reloaded server list|reload failed, keeping the current server list)"'
+    sleep 0.2
+}
+
+# mo_conn [BYTES]: one connection from C to the echo server on $MO_S4:80 (redirected, so through ferry), counted
+# in MO_CONNS; MO_PEER: the address the destination saw it from, or "client error: ...". Call it outside $(...),
+# or the count is lost.
+MO_CONNS=0
+mo_conn() {
+    local n=${1:-1000} c
+    c=$(client "$NS_C" --connect "$MO_S4:80" --send-bytes "$n" --seed "$RANDOM" --expect-bytes "$n" --timeout 10)
+    MO_CONNS=$((MO_CONNS + 1))
+    MO_PEER="client error: $c"
+    [[ $(jget "$c" error) == null ]] || return
+    MO_PEER=$(jget "$(server_nth "$MO_CONNS")" peer | sed -E 's/:[0-9]+$//')
+}
+
 # mo_socks5d NAME PORT BIND_IP [peer.py socks5d args]: the tests' own SOCKS5 server on R's 127.0.0.1:PORT
 # (forwards half-close, which microsocks and ss-local do not).
 mo_socks5d() {
@@ -817,6 +838,19 @@ start_run() {
     done
     E2E_PROXY_PIDS+=("$PROXY_PID")
     return 0
+}
+
+# hup_and_wait REGEX: SIGHUP to $PROXY_PID, then wait (up to 5 s) for one more line of $PROXY_LOG matching
+# REGEX (grep -E), the line that says how the reload went.
+hup_and_wait() {
+    local before i
+    before=$(grep -c -E "$1" "$PROXY_LOG")
+    kill -HUP "$PROXY_PID"
+    for ((i = 0; i < 50; i++)); do
+        (( $(grep -c -E "$1" "$PROXY_LOG") > before )) && return 0
+        sleep 0.1
+    done
+    return 1
 }
 
 # log_count FILE MSG [KEY VALUE]: how many JSON lines of FILE have "msg":MSG (and KEY = VALUE).

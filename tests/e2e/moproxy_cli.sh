@@ -68,6 +68,9 @@ usage "bad address" -p 2080 -s 300.1.1.1:2001
 usage "no server and no --allow-direct" -p 2080
 usage "unsupported moproxy option named" -p 2080 -s 2001 --score-script s.lua
 check "unsupported option: says ferry does not support it" grep -q "does not support" <<<"$out"
+usage "--score-script refused" -p 2080 -s 2001 --score-script "$WORK/score.lua"
+check "--score-script: one line saying no Lua and what to use instead" \
+    bash -c 'grep -c "Lua score scripts" <<<"$1" | grep -qx 1 && grep -q "score base" <<<"$1"' _ "$out"
 
 # check binds unless --no-bind: a taken port fails it.
 run "$PYTHON" -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",2080)); s.listen(); time.sleep(30)' &

@@ -22,17 +22,7 @@ conn() {
 }
 tags_totals() { mo_status | "$PYTHON" -c "import json,sys; print(' '.join('%s:%d' % (s['tag'], s['conn_total']) for s in json.load(sys.stdin)['servers']))"; }
 # reload TEXT: write the list, SIGHUP, wait for the log line that says how it went.
-reload() {
-    printf '%b' "$1" >"$LIST"
-    local before
-    before=$(grep -c -E '"msg":"(reloaded server list|reload failed, keeping the current server list)"' "$PROXY_LOG")
-    kill -HUP "$PROXY_PID"
-    for ((i = 0; i < 50; i++)); do
-        (( $(grep -c -E '"msg":"(reloaded server list|reload failed, keeping the current server list)"' "$PROXY_LOG") > before )) && break
-        sleep 0.1
-    done
-    sleep 0.2  # the prober applies the new list on its own thread
-}
+reload() { mo_reload "$LIST" "$1"; }
 
 conn && conn
 check_eq "before reload: two connections through a" "a:2" "$(tags_totals)"

@@ -9,6 +9,9 @@
 //   - parsing the same bytes twice gives the same result;
 //   - Done: the code is 100..599, the reason holds no control character but HTAB, is_success() iff 2xx, and the
 //     status line rebuilt from them ("HTTP/1.1 <code> <reason>") parses to the same code and reason;
+//   - parse_status_line() agrees with parse_response() on the status line: Invalid when parse_response() finds
+//     the line bad; Done with the same code and reason, consuming exactly through the line's LF (at most
+//     kMaxStatusLineLength bytes), whenever parse_response() is Done; its verdict never changes as bytes arrive;
 //   - encode_request() refuses exactly an empty authority or one with a control character, blank or DEL, and
 //     otherwise writes exactly the request line, Host and (with a user) one Proxy-Authorization line whose
 //     base64 decodes to "user:password": user and password can never add a line of their own.
@@ -68,6 +71,34 @@ void check_response(std::span<const std::byte> data) {
     const Response back = parse_response(ferry::fuzz::to_bytes(rebuilt));
     require(back.status == Status::Done && back.consumed == rebuilt.size() && back.status_code == r.status_code &&
             back.reason == r.reason);
+}
+
+void check_status_line(std::span<const std::byte> data) {
+    const Response r = parse_status_line(data);
+    require(same(r, parse_status_line(data)));
+    require((r.status == Status::Invalid) == !r.error.empty());
+    ferry::fuzz::check_incremental(
+        data, [](std::span<const std::byte> d) {
+            const Response p = parse_status_line(d);
+            return Verdict{p.status, p.consumed};
+        },
+        {r.consumed - 1, r.consumed, kMaxStatusLineLength - 1, kMaxStatusLineLength, kMaxStatusLineLength + 1});
+    const Response whole = parse_response(data);
+    if (r.status != Status::Done) {
+        require(r.consumed == 0 && r.status_code == 0);
+        // A head parse_response() accepts has a status line this accepts, unless that line is over the limit.
+        if (whole.status == Status::Done) {
+            const std::string_view text = ferry::fuzz::as_text(data);
+            require(text.find('\n') + 1 > kMaxStatusLineLength);
+        }
+        return;
+    }
+    require(r.consumed > 0 && r.consumed <= data.size() && r.consumed <= kMaxStatusLineLength);
+    require(data[r.consumed - 1] == std::byte{'\n'});
+    require(ferry::fuzz::as_text(data).find('\n') + 1 == r.consumed);
+    require(r.status_code >= 100 && r.status_code <= 599);
+    require(whole.status != Status::Invalid || whole.error.find("over") != std::string::npos);
+    if (whole.status == Status::Done) require(whole.status_code == r.status_code && whole.reason == r.reason);
 }
 
 std::optional<std::string> base64_decode(std::string_view s) {
@@ -144,6 +175,7 @@ void check_request(std::string_view text) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::vector<std::byte> input = ferry::fuzz::copy_bytes(data, size);
     check_response(input);
+    check_status_line(input);
     check_request(ferry::fuzz::as_text(input));
     return 0;
 }

@@ -207,6 +207,9 @@ def http_connect():
         "html_error_page": "<html><body>Bad Request</body></html>\n",
         "control_in_reason": "HTTP/1.1 200 O\x01K\r\n\r\n",
         "head_over_limit": long_head,
+        # The HTTP probe's GET answers (parse_status_line): a status line alone, and one over its 1024 bytes.
+        "probe_no_content": "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+        "probe_status_line_over_limit": "HTTP/1.1 200 " + "a" * 1100 + "\r\n\r\n",
     }
 
 
@@ -388,6 +391,12 @@ def server_list():
         "other_protocol_key": "[a]\naddress=127.0.0.1:1080\nprotocol=socks5\nhttp username=x\n",
         "socks_user_without_password": "[a]\naddress=127.0.0.1:1080\nprotocol=socks5\nsocks username=x\n",
         "listen_ports": "[a]\naddress=127.0.0.1:1080\nprotocol=socks5\nlisten ports=1,2\n",
+        "host_name_address": "[a]\naddress = proxy.example.net:1080\nprotocol = http\n"
+                             "test url = http://probe.test:8080/generate_204?x=1#top\n",
+        "test_url_ipv6": "[b]\naddress = [2001:db8::2]:3128\nprotocol = http\ntest url = HTTP://[2001:db8::1]?q\n",
+        "test_url_and_dns": "[c]\naddress = 192.0.2.1:1\nprotocol = socks5\ntest url = http://a.test/\n"
+                            "test dns = 192.0.2.53:53\n",
+        "test_url_https": "[d]\naddress = a.test:1\nprotocol = socks5\ntest url = https://a.test/\n",
         "score_out_of_range": "[a]\naddress=127.0.0.1:1080\nprotocol=socks5\nscore base=2147483648\n",
         "max_wait_too_long": "[a]\naddress=127.0.0.1:1080\nprotocol=socks5\nmax wait=3600.001\n",
         "bad_tag": "[a b]\naddress=127.0.0.1:1080\nprotocol=socks5\n",
@@ -444,6 +453,11 @@ def udp_datagram():
         "unix_refused": udp_prelude(both, "10.0.0.1", 4000) + v2(1, 0x32, bytes(216)),
         "truncated": udp_prelude(both, "10.0.0.1", 4000) + udp4[:20],
         "no_header": udp_prelude(both, "10.0.0.1", 4000) + dns,
+        "dynamic_destination": udp_prelude(both | 0x40, "10.0.0.1", 4000) + udp4 + dns,
+        "dynamic_allowed_port": udp_prelude(both | 0xC0, "10.0.0.1", 4000) + udp6 + dns,
+        "dynamic_forbidden_port": udp_prelude(both | 0xC0, "10.0.0.1", 4000) +
+        v2(1, 0x12, inet("203.0.113.5", "192.0.2.53", 5353, 5300)) + dns,
+        "dynamic_local": udp_prelude(both | 0xC0, "10.0.0.1", 4001) + v2(0, 0x00) + b"ping",
     }
 
 
@@ -514,6 +528,24 @@ def destination_name():
     }
 
 
+def policy():
+    return {
+        "every_form": "# comment\n\ndefault require a\nlisten port 8001 require cap1 or cap2\n"
+                      "LISTEN PORT 8003 require!!! cap3 # three\ndst ip 0.0.0.0/0 direct\n"
+                      "dst ip 192.0.2.0/24 reject!\ndst ip 2001:db8::/32 require v6\ndst ip ::1 direct\n"
+                      "dst domain . require any\ndst domain Example.COM. require us\r\n"
+                      "dst domain a.example.com reject!!!!!\n\t dst domain cn direct\t#x\n",
+        "priorities": "default require! def\nlisten port 1 reject\ndst domain a require! a\n"
+                      "dst domain a.a reject!\ndst domain a.a.a require!! aaa\ndst domain a.a.a.a require!! aaaa\n",
+        "bad_port": "listen port 0 direct\n",
+        "bad_prefix": "dst ip 10.0.0.0/33 direct\n",
+        "bad_priority": "default reject!!!!!!\n",
+        "bad_caps": "default require a b\n",
+        "mapped_tail": "dst ip ::ffff:1.2.3.4 direct\n",
+        "request_tail": "dst domain example.com require x\nwww.example.com\x00\x50\xc0\x00\x02\x01",
+    }
+
+
 TARGETS = {
     "proxy_protocol": proxy_protocol,
     "socks5_server": socks5_server,
@@ -530,6 +562,7 @@ TARGETS = {
     "srcproxy_acl": srcproxy_acl,
     "takeover": takeover,
     "destination_name": destination_name,
+    "policy": policy,
 }
 
 if __name__ == "__main__":

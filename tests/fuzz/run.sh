@@ -40,6 +40,7 @@ declare -A MAX_LEN=(
     [srcproxy_acl]=1024
     [takeover]=4096
     [destination_name]=20000
+    [policy]=4096
 )
 targets=("$@")
 if ((${#targets[@]} == 0)); then

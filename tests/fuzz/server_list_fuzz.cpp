@@ -4,7 +4,9 @@
 //   - failure iff an error is set, and the error is located: "fuzz.ini:<line>: ...";
 //   - parsing the same text twice gives the same result;
 //   - every server accepted is one ferry can use: a non-empty printable tag without blanks, unique in the list; an
-//     IP address (not the wildcard) with a port of 1..65535, the same for `test dns`; a score base in i32; a max
+//     IP address (not the wildcard) with a port of 1..65535, or a host name (is_host_name) with the wildcard and
+//     a port of 1..65535, the same for `test dns` (IP only); a `test url` with a host name or IP, a port of
+//     1..65535 and a path of printable ASCII starting with '/', never with `test dns`; a score base in i32; a max
 //     wait of 1 ms .. 1 hour; capability names unique and of letters, digits, '-', '_' or non-ASCII bytes; socks
 //     credentials both or neither and at most 255 bytes; no ':' in an HTTP username; no setting of the other
 //     protocol;
@@ -12,6 +14,7 @@
 //   - parse_seconds_as_ms() of every value, when it accepts it, is at most an hour, and the milliseconds written
 //     as "S.mmm" read back the same.
 #include "backends/server_list.h"
+#include "support/net_names.h"
 
 #include "fuzz_util.h"
 
@@ -31,7 +34,8 @@ using ferry::fuzz::require;
 constexpr std::string_view kFile = "fuzz.ini";
 
 bool same(const ServerConfig& a, const ServerConfig& b) {
-    return a.tag == b.tag && a.protocol == b.protocol && a.address == b.address && a.test_dns == b.test_dns &&
+    return a.tag == b.tag && a.protocol == b.protocol && a.address == b.address &&
+           a.address_host == b.address_host && a.test_dns == b.test_dns && a.test_url == b.test_url &&
            a.score_base == b.score_base && a.max_wait_ms == b.max_wait_ms && a.capabilities == b.capabilities &&
            a.socks_username == b.socks_username && a.socks_password == b.socks_password &&
            a.socks_fake_handshaking == b.socks_fake_handshaking && a.http_username == b.http_username &&
@@ -63,8 +67,18 @@ bool capability_char(char c) {
 void check_server(const ServerConfig& s) {
     require(!s.tag.empty());
     for (char c : s.tag) require(static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7F);
-    require(usable_address(s.address) && s.line > 0);
+    if (s.address_host.empty()) {
+        require(usable_address(s.address));
+    } else {
+        require(ferry::is_host_name(s.address_host) && s.address.is_unspecified() && s.address.port() != 0);
+    }
+    require(s.line > 0 && s.address_line > s.line);
     if (s.test_dns) require(usable_address(*s.test_dns));
+    if (s.test_url) {
+        require(!s.test_dns && s.test_url->port != 0 && !s.test_url->host.empty());
+        require(s.test_url->path.front() == '/');
+        for (char c : s.test_url->path) require(c > 0x20 && c < 0x7F && c != '#');
+    }
     require(s.score_base >= std::numeric_limits<int32_t>::min() && s.score_base <= std::numeric_limits<int32_t>::max());
     if (s.max_wait_ms) require(*s.max_wait_ms >= 1 && *s.max_wait_ms <= 3600 * 1000);
     std::set<std::string> seen;
@@ -95,9 +109,15 @@ std::string write_list(const std::vector<ServerConfig>& servers) {
             out += "[s" + std::to_string(i) + "]\ntag=" + s.tag + "\n";
         else
             out += "[" + s.tag + "]\n";
-        out += "address=" + s.address.to_string() + "\n";
+        out += "address=" + ferry::backends::written_address(s) + "\n";
         out += s.protocol == Protocol::Socks5 ? "protocol=socks5\n" : "protocol=http\n";
         if (s.test_dns) out += "test dns=" + s.test_dns->to_string() + "\n";
+        if (s.test_url) {
+            // Never longer than the line it came from: "/?q" goes back as "?q", port 80 and a fragment not at all.
+            const std::string& path = s.test_url->path;
+            out += "test url=http://" + ferry::http_probe::host_header(*s.test_url) +
+                   (path.starts_with("/?") ? path.substr(1) : path) + "\n";
+        }
         out += "score base=" + std::to_string(s.score_base) + "\n";
         if (s.max_wait_ms) out += "max wait=" + seconds(*s.max_wait_ms) + "\n";
         if (!s.capabilities.empty()) {

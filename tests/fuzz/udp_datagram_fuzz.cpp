@@ -1,7 +1,8 @@
 // libFuzzer target for the mmproxy mode's UDP decision (src/udp/udp_datagram.*): classify() over a datagram from a
 // load balancer. Input: a 20-byte prelude, then the datagram (a PROXY v2 header and the payload):
 //   byte 0      flags: bit 0 a -4 target, bit 1 a -6 target, bit 2 the sender is IPv6 (else IPv4), bit 3 the
-//               sender is IPv4-mapped IPv6, bit 4 an allowed-subnets list, bit 5 flip the list's first bit
+//               sender is IPv4-mapped IPv6, bit 4 an allowed-subnets list, bit 5 flip the list's first bit,
+//               bit 6 -dynamic-destination, bit 7 -allowed-destinations of ports 53-1000 on any address
 //   bytes 1-16  the sender's address (IPv4: the first 4), bytes 17-18 its port, byte 19 the list's prefix length
 // The allowed list holds one prefix made from the sender's own address, so it lets the sender in unless bit 5
 // moved it away. Invariants:
@@ -10,11 +11,14 @@
 //   - Forward exactly when the PROXY header parses (DGRAM, v2) with LOCAL, UNSPEC, or INET/INET6 addresses and
 //     there is a target for the flow's family; the payload starts right after the header;
 //   - LOCAL/UNSPEC: a local flow keyed by the unmapped sender, no spoofed source; PROXY: the flow of the unmapped
-//     header source, which is also the socket's source; the target is the -4 or -6 one by that family;
+//     header source, which is also the socket's source; the target is the -4 or -6 one by that family, or with
+//     -dynamic-destination (PROXY only) the unmapped header destination, forwarded iff the allowed destinations
+//     (if any) contain it;
 //   - equal flow keys hash equally; the header encoded again (encode_v2) in front of the same payload gets the
 //     same decision.
 #include "udp/udp_datagram.h"
 
+#include "outbound/route.h"
 #include "proto/proxy_protocol.h"
 #include "support/subnets.h"
 
@@ -23,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <sys/socket.h>
 #include <span>
 #include <vector>
 
@@ -61,6 +66,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint8_t v6_target[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     if (flags & 1) targets.v4 = SocketAddress::from_v4(v4_target, 53);
     if (flags & 2) targets.v6 = SocketAddress::from_v6(v6_target, 53);
+    targets.dynamic = (flags & 64) != 0;
+    if (flags & 128) {
+        for (int family : {AF_INET, AF_INET6}) {
+            ferry::DestinationRule rule;
+            rule.prefix.family = family;
+            rule.prefix.length = 0;
+            rule.ports = {53, 1000};
+            targets.allowed_destinations.push_back(rule);
+        }
+    }
 
     std::optional<ferry::subnets::SubnetList> allowed;
     bool sender_allowed = true;
@@ -98,14 +113,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                        (h.header.command == proxy::Command::Local || h.header.family == proxy::Family::Unspec);
     const bool addresses = h.status == proxy::Status::Done && !local && h.header.has_addresses();
     const SocketAddress by = local ? sender.unmapped() : h.header.source.unmapped();
-    const bool has_target = (local || addresses) && (by.is_v4() ? targets.v4 : targets.v6).has_value();
+    const bool dynamic = targets.dynamic && addresses;
+    const SocketAddress destination = h.header.destination.unmapped();
+    const bool has_target =
+        dynamic ? targets.allowed_destinations.empty() || (destination.port() >= 53 && destination.port() <= 1000)
+                : (local || addresses) && (by.is_v4() ? targets.v4 : targets.v6).has_value();
     require((d.verdict == Decision::Verdict::Forward) == has_target);
     if (d.verdict != Decision::Verdict::Forward) return 0;
 
     require(d.payload_offset == h.consumed && d.payload_offset <= datagram.size());
     require(d.key.local == local && d.key.address == by);
     require(local ? d.source.empty() : d.source == by);
-    require(d.target == (by.is_v4() ? *targets.v4 : *targets.v6));
+    require(d.target == (dynamic ? destination : by.is_v4() ? *targets.v4 : *targets.v6));
     const FlowKey copy = d.key;
     require(FlowKeyHash{}(copy) == FlowKeyHash{}(d.key));
 

@@ -10,14 +10,18 @@
 
 #include "support/file_util.h"
 #include "support/log.h"
+#include "support/net_names.h"
+#include "modes/mmproxy/connmark_check.h"
 #include "modes/mmproxy/mmproxy_options.h"
 #include "modes/modes.h"
 #include "modes/privilege_needs.h"
 #include "support/routing.h"
 #include "engine/service.h"
+#include "core/resolve.h"
 #include "core/socket_util.h"
 #include "inbound/proxy_header_inbound.h"
 #include "modes/stats_service.h"
+#include "modes/slog_log.h"
 #include "modes/zap_log.h"
 #include "outbound/dialer.h"
 #include "support/subnets.h"
@@ -46,6 +50,74 @@ std::string check_transparent_permitted() {
     return {};
 }
 
+// go-mmproxy 2.3 (kzemek) takes host names in -4 and -6 and resolves them once at start, -4 to an IPv4 address
+// and -6 to an IPv6 one. A name is replaced here by the address it resolves to (an unresolvable one fails the
+// start); anything else is left for validate() to judge. -l stays literal: a host name there is refused, as
+// before 2.3 support.
+std::optional<mmproxy::ValidationError> resolve_target_names(mmproxy::Options* o) {
+    struct Target {
+        std::string* text;
+        int family;
+        const char* flag;
+        const char* key;
+    };
+    for (const Target& t : {Target{&o->target_v4, AF_INET, "-4", "targetAddr4"},
+                            Target{&o->target_v6, AF_INET6, "-6", "targetAddr6"}}) {
+        const std::string& text = *t.text;
+        if (parse_host_port(text)) continue;
+        const size_t colon = text.rfind(':');
+        if (colon == std::string::npos || colon == 0) continue;
+        const std::string host = text.substr(0, colon);
+        const std::string port_text = text.substr(colon + 1);
+        const bool name = is_host_name(host);  // literals, good or bad, are validate()'s
+        const bool digits = !port_text.empty() && port_text.size() <= 5 &&
+                            port_text.find_first_not_of("0123456789") == std::string::npos;
+        if (!name || !digits || std::stoul(port_text) > 65535) continue;
+        std::string why;
+        auto address = resolve_first(host, static_cast<uint16_t>(std::stoul(port_text)), t.family, false, &why);
+        if (!address) {
+            return mmproxy::ValidationError{std::string(t.flag) + " " + goflag::quote(text) + ": " + why,
+                                            {{t.key, text}}};
+        }
+        FERRY_LOG(Info, "resolved target").str("flag", t.flag).str("host", host).str("address", address->to_string());
+        *t.text = address->to_string();
+    }
+    return std::nullopt;
+}
+
+// With -mark, the families whose replies come from off loopback: a -4 / -6 target that is not on loopback, or
+// any with -dynamic-destination (a header may name any address). Those need the fwmark rule and CONNMARK.
+mmproxy::Families remote_families(const mmproxy::Options& o) {
+    if (o.mark == 0) return {};
+    return {o.dynamic_destination || !o.target4.is_loopback(), o.dynamic_destination || !o.target6.is_loopback()};
+}
+
+// cloudflare/mmproxy's start-up check, as a warning: the CONNMARK rules that bring replies back (kzemek's
+// examples/docker), with the exact commands when they are missing. The start goes on either way: the rules may
+// come later, and neither go-mmproxy nor cloudflare/mmproxy refuses to start without them.
+void check_connmark(const mmproxy::Options& o, mmproxy::Families wanted) {
+    const auto mark = static_cast<uint32_t>(o.mark);
+    const mmproxy::Families found = mmproxy::find_connmark_rules(mark, wanted);
+    const bool v4_missing = wanted.v4 && !found.v4;
+    const bool v6_missing = wanted.v6 && !found.v6;
+    if (!v4_missing && !v6_missing) {
+        FERRY_LOG(Info, "CONNMARK rules found").num("mark", o.mark);
+        return;
+    }
+    auto joined = [](const std::vector<std::string>& commands) {
+        std::string text;
+        for (const auto& c : commands) text += (text.empty() ? "" : "; ") + c;
+        return text;
+    };
+    std::string families = v4_missing && v6_missing ? "IPv4 and IPv6" : v4_missing ? "IPv4" : "IPv6";
+    log::Line line(log::Level::Warn, "replies from targets off loopback will not come back: CONNMARK rules missing",
+                   "ferry/mmproxy.cpp");
+    line.num("mark", o.mark).str("families", families);
+    if (v4_missing) line.str("iptables", joined(mmproxy::iptables_commands(false, mark)));
+    if (v6_missing) line.str("ip6tables", joined(mmproxy::iptables_commands(true, mark)));
+    line.str("nftables", joined(mmproxy::nftables_commands(mark)));
+}
+
 }  // namespace
 
 int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) {
@@ -55,6 +127,10 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
         return parsed.exit_code;
     }
     mmproxy::Options options = parsed.options;
+    if (options.log_format == "slog") {  // kzemek/go-mmproxy 2.3: slog's JSONHandler on stdout
+        log::set_format(log::Format::SlogJson);
+        log::set_fd(1);
+    }
     log::set_min_level(options.verbose >= 1 ? log::Level::Debug : log::Level::Info);
 
     // go-mmproxy 2.1 loads the allow-list before it checks the other flags: its errors come first.
@@ -67,6 +143,7 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
         allowed = std::move(*loaded.list);
         for (const auto& p : allowed.prefixes()) FERRY_LOG(Info, "allowed subnet").str("subnet", p.to_string());
     }
+    if (auto invalid = resolve_target_names(&options)) return fatal(invalid->message, invalid->fields);
     if (auto invalid = mmproxy::validate(&options)) return fatal(invalid->message, invalid->fields);
     if (std::string why = check_transparent_permitted(); !why.empty())
         return fatal("cannot spoof client addresses", {{"error", why}});
@@ -86,29 +163,36 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
         std::string error;
         routing::Plan plan;
         plan.table = static_cast<uint32_t>(options.routing_table);
+        const mmproxy::Families remote = remote_families(options);
+        if (remote.v4 || remote.v6) plan.fwmark = static_cast<uint32_t>(options.mark);
         if (!routes.install(plan, &error)) return fatal("failed to setup routing rules", {{"error", error}});
         for (const auto& note : routes.notes()) FERRY_LOG(Info, "routing left as is").str("note", note);
         for (const auto& change : routes.added()) FERRY_LOG(Info, "added routing").str("rule", change.text);
     }
+    if (const mmproxy::Families remote = remote_families(options); remote.v4 || remote.v6)
+        check_connmark(options, remote);
 
     ProxyHeaderInbound inbound(proxy::ParseOptions{});
     Route route;  // to -4 / -6 (or the header's destination) from the header's source, as go-mmproxy's dialer
                   // does (TCP_SYNCNT 2)
-    if (!options.dynamic_destination) {
-        route.target4 = options.target4;
-        route.target6 = options.target6;
-    }
+    // -dynamic-destination (kzemek 2.3): the header's destination; -4 / -6 still serve LOCAL and UNKNOWN headers.
+    route.target4 = options.target4;
+    route.target6 = options.target6;
+    route.learned_first = options.dynamic_destination;
     route.allowed_destinations = options.destination_rules;
     route.source = Route::Source::Client;
     route.mark = static_cast<uint32_t>(options.mark);
     route.syn_retries = 2;
     Dialer outbound(route);
     ZapLog zap_log({static_cast<int>(options.verbose), log::Level::Debug, false});
+    SlogLog slog_log(static_cast<int>(options.verbose));
 
     // -p udp / -p all (the Azusa fork's extension: both on the same address).
     UdpServiceConfig udp;
     udp.targets.v4 = options.target4;
     udp.targets.v6 = options.target6;
+    udp.targets.dynamic = options.dynamic_destination;
+    udp.targets.allowed_destinations = options.destination_rules;
     udp.mark = static_cast<uint32_t>(options.mark);
     udp.close_after_ms = static_cast<uint64_t>(options.close_after_seconds) * 1000;
     udp.allowed = allowed.empty() ? nullptr : &allowed;
@@ -128,7 +212,7 @@ int run_mmproxy(const std::vector<std::string>& args, const std::string& argv0) 
     listener->idle_timeout_ms = goflag::ceil_ms(options.idle_timeout);
     listener->halfclose_timeout_ms = goflag::ceil_ms(options.halfclose_timeout);
     listener->relay_mode = options.relay_mode;
-    listener->observer = &zap_log;
+    listener->observer = options.log_format == "slog" ? static_cast<const ConnectionObserver*>(&slog_log) : &zap_log;
 
     ServiceConfig config;
     config.listeners.push_back(listener);

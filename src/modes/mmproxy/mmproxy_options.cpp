@@ -40,9 +40,9 @@ void define_flags(goflag::FlagSet* fs, Options* o) {
     fs->int_var(&o->close_after_seconds, "close-after", o->close_after_seconds,
                 "Number of seconds after which UDP socket will be cleaned up");
     fs->bool_var(&o->dynamic_destination, "dynamic-destination", o->dynamic_destination,
-                 "Forward to the destination address and port in the PROXY header instead of -4/-6");
+                 "Traffic will be forwarded to the destination specified in the PROXY protocol header");
     fs->bool_var(&o->listen_transparent, "listen-transparent", o->listen_transparent,
-                 "Open the listening socket with IP_TRANSPARENT, so TPROXY rules can deliver a port range to it");
+                 "Set IP_TRANSPARENT on the listen ports");
 
     fs->int_var(&o->threads, "threads", o->threads,
                 "Number of event-loop threads; 0 means one per CPU the process may run on");
@@ -68,6 +68,9 @@ void define_flags(goflag::FlagSet* fs, Options* o) {
     define_overload_flags(*fs, &o->overload);
     define_stats_flag(*fs, &o->stats_bind);
     define_takeover_flags(*fs, &o->takeover);
+    fs->string_var(&o->log_format, "log-format", o->log_format,
+                   "Log lines: zap (go-mmproxy 2.1's JSON keys, on stderr) or slog (go-mmproxy 2.3's slog JSON "
+                   "keys, on stdout)");
     fs->string_var(&o->user, "user", o->user,
                    "Once listening, switch to this user (NAME, NAME:GROUP, UID or UID:GID), keeping only the "
                    "capabilities spoofing needs");
@@ -213,8 +216,8 @@ std::optional<ValidationError> validate(Options* o) {
     if (auto e = takeover_config(o->takeover, &o->takeover_config)) return invalid(*e);
     if (!o->destination_rules.empty() && !o->dynamic_destination)
         return invalid("-allowed-destinations needs -dynamic-destination");
-    if (o->dynamic_destination && o->protocol != Protocol::Tcp)
-        return invalid("-dynamic-destination is for TCP only (-p tcp)", {{"protocol", o->protocol_name}});
+    if (o->log_format != "zap" && o->log_format != "slog")
+        return invalid("-log-format has to be one of zap, slog", {{"logFormat", o->log_format}});
     o->user_spec.reset();
     if (!o->user.empty()) {
         std::string why;

@@ -53,6 +53,7 @@ struct Options {
     std::string stats_bind;  // -stats-bind IP:PORT or PORT: the status service ("": none)
     TakeoverFlags takeover;  // -takeover-socket, -drain-timeout
     std::string user;        // -user NAME[:GROUP] ("" = stay who we are)
+    std::string log_format = "zap";  // -log-format: zap (2.1's lines on stderr) or slog (2.3's on stdout)
 
     // Filled in by validate() from the strings above.
     Protocol protocol = Protocol::Tcp;
@@ -123,11 +124,11 @@ ParseOutcome parse_flags(std::vector<std::string> args, std::string_view argv0);
 //   (ferry)
 //   -allowed-destinations: "<item>" is not a destination: ...   {allowedDestinations: "<value>"} (ferry)
 //   -allowed-destinations needs -dynamic-destination             (ferry)
-//   -dynamic-destination is for TCP only (-p tcp)                 {protocol: "<p>"} (ferry)
 //   the overload flags' messages (modes/overload_flags.h)                               (ferry)
 //   -stats-bind "<a>": not an IP:PORT address or a port (...)    {statsBind: "<a>"} (ferry)
 //   -stats-bind <a> is also the -l address                        {statsBind: "<a>"} (ferry)
 //   -user "<u>": <why>                                            {user: "<value>"} (ferry)
+//   -log-format has to be one of zap, slog                        {logFormat: "<value>"} (ferry)
 std::optional<ValidationError> validate(Options* options);
 
 // The usage text (-h output) for the given argv0.

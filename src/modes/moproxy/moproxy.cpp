@@ -18,8 +18,10 @@
 #include "modes/modes.h"
 #include "modes/privilege_needs.h"
 #include "modes/moproxy/moproxy_options.h"
+#include "modes/moproxy/moproxy_policy.h"
 #include "backends/prober.h"
 #include "backends/server_list.h"
+#include "backends/server_names.h"
 #include "engine/service.h"
 #include "core/socket_util.h"
 #include "backends/status_server.h"
@@ -32,12 +34,16 @@ namespace {
 // How long a SOCKS5 client has for its greeting and request (the reference has no bound at all).
 constexpr uint64_t kSocksHandshakeTimeoutMs = 10000;
 
-// The command-line servers, then the list file's. Returns the error text on failure.
-std::string collect_servers(const moproxy::Options& options, std::vector<backends::ServerConfig>& out) {
+// The command-line servers, then the list file's, its host names resolved within resolve_timeout_ms. Returns
+// the error text on failure.
+std::string collect_servers(const moproxy::Options& options, std::vector<backends::ServerConfig>& out,
+                            unsigned resolve_timeout_ms) {
     out = moproxy::command_line_servers(options);
     if (!options.list_path.empty()) {
         auto loaded = backends::load_server_list(options.list_path);
         if (!loaded.ok()) return loaded.error;
+        if (auto error = backends::resolve_server_names(*loaded.servers, options.list_path, resolve_timeout_ms))
+            return *error;
         for (auto& s : *loaded.servers) out.push_back(std::move(s));
     }
     if (auto many = backends::check_server_count(out)) return *many;
@@ -110,9 +116,19 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     log::set_min_level(moproxy::min_log_level(options.log_level));
 
     std::vector<backends::ServerConfig> servers;
-    if (std::string error = collect_servers(options, servers); !error.empty()) {
+    if (std::string error = collect_servers(options, servers, backends::kStartResolveTimeoutMs); !error.empty()) {
         FERRY_LOG(Fatal, "bad configuration").str("error", error);
         return 1;
+    }
+    std::string policy_error;
+    std::shared_ptr<const policy::Policy> rules = moproxy::load_policy(options, &policy_error);
+    if (!policy_error.empty()) {
+        FERRY_LOG(Fatal, "bad configuration").str("error", policy_error);
+        return 1;
+    }
+    if (options.policy_get) {
+        write_text(1, moproxy::policy_get_text(rules.get(), options, servers));
+        return 0;
     }
     const auto addresses = listen_addresses(options);
     // --user: looked up now, so a typo fails before anything is bound (and `check` finds it too).
@@ -124,7 +140,7 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
             FERRY_LOG(Fatal, "bad configuration").str("error", "--user " + options.user + ": " + why);
             return 1;
         }
-        drop_to = privileges::DropTarget{std::move(*identity), moproxy_requirements()};
+        drop_to = privileges::DropTarget{std::move(*identity), moproxy_requirements(options.mark)};
     }
 
     if (options.check) {
@@ -171,6 +187,8 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     pc.test_dns = options.test_dns;
     pc.max_wait_ms = options.max_wait_ms;
     pc.tfo = options.tfo;
+    pc.mark = options.mark;
+    pc.device = options.interface;
     pc.graphite = options.graphite;
     if (options.graphite && options.probe_seconds == 0) {
         FERRY_LOG(Warn, "--graphite sends after each probe round: with --probe 0 nothing is sent (as moproxy)");
@@ -186,6 +204,16 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     subnets::SubnetList socks_clients(options.socks_clients);
     Socks5Inbound socks(socks_clients);
     RedirectInbound inbound(&socks);
+    rcu::Cell<policy::Published> policy_cell;
+    auto publish_policy = [&](std::shared_ptr<const policy::Policy> next) {
+        if (next) {
+            FERRY_LOG(Info, "policy loaded")
+                .str("file", next->file())
+                .num("rules", static_cast<int64_t>(next->rule_count()));
+        }
+        policy_cell.publish(std::make_unique<policy::Published>(policy::Published{std::move(next)}));
+    };
+    publish_policy(rules);
     DirectStats direct;
     Route route;  // through the ranked proxies, then (--allow-direct) straight to the destination
     route.hop = Route::Hop::Proxies;
@@ -195,6 +223,9 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     route.tfo = options.tfo;
     route.max_wait_ms = options.max_wait_ms;
     route.direct_stats = &direct;
+    route.mark = options.mark;
+    route.device = options.interface;
+    if (!options.policy_path.empty()) route.policy = &policy_cell;
     Dialer outbound(route);
     metrics::Registry metrics;
     backends::StatusServer status(table, direct, &metrics);
@@ -226,12 +257,19 @@ int run_moproxy(const std::vector<std::string>& args, const std::string& argv0) 
     config.drop_to = std::move(drop_to);
     config.on_reload = [&] {
         std::vector<backends::ServerConfig> next;
-        if (std::string error = collect_servers(options, next); !error.empty()) {
+        if (std::string error = collect_servers(options, next, backends::kReloadResolveTimeoutMs); !error.empty()) {
             FERRY_LOG(Error, "reload failed, keeping the current server list").str("error", error);
+            return;
+        }
+        // As moproxy: the server list and the policy are taken together or not at all.
+        std::shared_ptr<const policy::Policy> next_rules = moproxy::load_policy(options, &policy_error);
+        if (!policy_error.empty()) {
+            FERRY_LOG(Error, "reload failed, keeping the current server list and policy").str("error", policy_error);
             return;
         }
         FERRY_LOG(Info, "reloaded server list").num("servers", static_cast<int64_t>(next.size()));
         prober.set_servers(std::move(next));
+        if (next_rules) publish_policy(std::move(next_rules));
     };
 
     config.watched_loops.push_back({"ferry-prober", &prober.loop()});

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "modes/takeover_flags.h"
+#include "support/net_names.h"
 
 namespace ferry::moproxy {
 
@@ -39,6 +40,8 @@ enum class Opt {
     LogLevel,
     NoTfo,
     CongestionLocal,
+    Mark,
+    Interface,
     SocksClients,
     Threads,
     IdleTimeout,
@@ -49,6 +52,10 @@ enum class Opt {
     TakeoverSocket,
     DrainTimeout,
     User,
+    Policy,
+    ListenPort,
+    DstIp,
+    DstDomain,
     NoBind,
     Help,
     Version,
@@ -101,6 +108,11 @@ constexpr OptionDef kOptions[] = {
     {Opt::NoTfo, 0, "no-tfo", Kind::Flag, "", "Do not use TCP Fast Open towards the proxies", ""},
     {Opt::CongestionLocal, 0, "congestion-local", Kind::Value, "<ALG>",
      "TCP congestion control of the client-side sockets (e.g. bbr; the system's default otherwise)", ""},
+    {Opt::Mark, 0, "mark", Kind::Value, "<N>",
+     "SO_MARK on the sockets to the proxies, the probes' and the direct ones, for fwmark rules; 0: none", "0"},
+    {Opt::Interface, 0, "interface", Kind::Value, "<NAME>",
+     "SO_BINDTODEVICE: the sockets to the proxies, the probes' and the direct ones leave through this interface",
+     ""},
     {Opt::SocksClients, 0, "socks-clients", Kind::List, "<CIDR>...",
      "Who may use the downstream SOCKS5 service (connections that were not redirected)", "127.0.0.0/8,::1/128"},
     {Opt::Threads, 0, "threads", Kind::Value, "<N>", "Event-loop threads; 0 means one per usable CPU", "0"},
@@ -121,13 +133,25 @@ constexpr OptionDef kOptions[] = {
      "After a successor took over, how long connections may take to finish before they are closed", "30"},
     {Opt::User, 0, "user", Kind::Value, "<USER>",
      "Once listening, switch to this user (NAME, NAME:GROUP, UID or UID:GID) without any capability", ""},
+    {Opt::Policy, 0, "policy", Kind::Value, "<POLICY>",
+     "Rule file of the proxy selection policy (moproxy's syntax), reloaded on SIGHUP with the server list", ""},
     {Opt::NoBind, 0, "no-bind", Kind::Flag, "", "With check: do not try to bind the listeners", ""},
+    {Opt::ListenPort, 0, "listen-port", Kind::Value, "<LISTEN_PORT>", "With policy get: the listen port", ""},
+    {Opt::DstIp, 0, "dst-ip", Kind::Value, "<DST_IP>", "With policy get: the destination IP address", ""},
+    {Opt::DstDomain, 0, "dst-domain", Kind::Value, "<DST_DOMAIN>", "With policy get: the destination domain", ""},
     {Opt::Help, 'h', "help", Kind::Flag, "", "Print this help", ""},
     {Opt::Version, 'V', "version", Kind::Flag, "", "Print the version", ""},
 };
 
 // moproxy 0.5.1 options that ferry does not implement: refused by name so the user knows it is not a typo.
-constexpr std::string_view kUnsupported[] = {"policy", "score-script"};
+constexpr std::string_view kUnsupported[] = {"score-script"};
+
+// What to use instead of an unsupported option, after its refusal ("" when there is nothing to say).
+std::string_view unsupported_hint(std::string_view name) {
+    if (name == "score-script")
+        return ": ferry does not run Lua score scripts; weight a server with `score base = N` in the server list";
+    return "";
+}
 
 const OptionDef* find_long(std::string_view name) {
     for (const OptionDef& d : kOptions)
@@ -146,6 +170,9 @@ bool is_option_like(std::string_view arg) { return arg.size() > 1 && arg.front()
 
 // The subcommand word ends a list of values: `moproxy -p 2080 -s 2001 check`.
 constexpr std::string_view kCheck = "check";
+// `policy get`: moproxy's other subcommand, two words.
+constexpr std::string_view kPolicy = "policy";
+constexpr std::string_view kGet = "get";
 
 std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
@@ -313,6 +340,16 @@ std::optional<std::string> apply(Opt opt, std::string_view v, Options& o) {
                 return "not a congestion control algorithm's name (like bbr or cubic)";
             o.congestion_local = std::string(v);
             return std::nullopt;
+        case Opt::Mark:
+            if (auto n = parse_unsigned(v, 0xFFFFFFFF)) {
+                o.mark = static_cast<uint32_t>(*n);
+                return std::nullopt;
+            }
+            return "not a mark (0..4294967295)";
+        case Opt::Interface:
+            if (!is_interface_name(v)) return "not a network interface name (1 to 15 bytes, no '/', ':' or blank)";
+            o.interface = std::string(v);
+            return std::nullopt;
         case Opt::NParallel:
             if (auto n = parse_unsigned(v, 0xFFFFFFFF)) {
                 o.n_parallel = static_cast<unsigned>(*n);
@@ -376,6 +413,27 @@ std::optional<std::string> apply(Opt opt, std::string_view v, Options& o) {
             o.user_spec = std::move(*spec);
             return std::nullopt;
         }
+        case Opt::Policy:
+            if (v.empty()) return "an empty path";
+            o.policy_path = std::string(v);
+            return std::nullopt;
+        case Opt::ListenPort:
+            if (auto p = parse_port(v)) {
+                o.get_listen_port = *p;
+                return std::nullopt;
+            }
+            return "not a port number (0..65535)";
+        case Opt::DstIp:
+            if (v.find('[') == std::string_view::npos) {
+                if (auto ip = parse_ip(v)) {
+                    o.get_dst_ip = *ip;
+                    return std::nullopt;
+                }
+            }
+            return "not an IP address";
+        case Opt::DstDomain:
+            o.get_dst_domain = std::string(v);
+            return std::nullopt;
         case Opt::AllowDirect:
         case Opt::RemoteDns:
         case Opt::NoTfo:
@@ -451,6 +509,14 @@ ParseResult parse(std::span<const std::string> args) {
                 o.check = true;
                 continue;
             }
+            if (arg == kPolicy && !o.policy_get) {
+                if (i >= args.size() || args[i] != kGet)
+                    return failure("the policy subcommand needs get: policy get [--listen-port <LISTEN_PORT>] "
+                                   "[--dst-ip <DST_IP>] [--dst-domain <DST_DOMAIN>]");
+                ++i;
+                o.policy_get = true;
+                continue;
+            }
             return failure("unexpected argument " + quoted(arg));
         }
 
@@ -467,7 +533,8 @@ ParseResult parse(std::span<const std::string> args) {
             def = find_long(name);
             if (!def) {
                 if (std::find(std::begin(kUnsupported), std::end(kUnsupported), name) != std::end(kUnsupported))
-                    return failure(spelled + " is a moproxy option that ferry does not support");
+                    return failure(spelled + " is a moproxy option that ferry does not support" +
+                                   std::string(unsupported_hint(name)));
                 return failure("unknown option " + quoted(spelled));
             }
         } else {
@@ -490,7 +557,7 @@ ParseResult parse(std::span<const std::string> args) {
 
         std::vector<std::string_view> values;
         auto is_list_value = [&](const std::string& next) {
-            return !is_option_like(next) && (def->kind != Kind::List || next != kCheck);
+            return !is_option_like(next) && (def->kind != Kind::List || (next != kCheck && next != kPolicy));
         };
         if (inline_value) {
             values.push_back(*inline_value);
@@ -563,6 +630,9 @@ std::optional<std::string> validate(const Options& o) {
                " (every connection would hold that many dial slots)";
     if (o.threads > kMaxThreads) return "--threads has to be at most " + std::to_string(kMaxThreads);
     if (o.check_no_bind && !o.check) return "--no-bind belongs to the check subcommand: check --no-bind ...";
+    if (o.check && o.policy_get) return "check and policy get are two subcommands: give one";
+    if (!o.policy_get && (o.get_listen_port || o.get_dst_ip || o.get_dst_domain))
+        return "--listen-port, --dst-ip and --dst-domain belong to the policy get subcommand: policy get --dst-ip ...";
     return std::nullopt;
 }
 
@@ -581,7 +651,10 @@ std::string usage(std::string_view argv0) {
                       "Relays redirected TCP connections (iptables -j REDIRECT) through SOCKSv5/HTTP proxies, the\n"
                       "fastest first. Lists take commas or several arguments: -s 2001,2002 or --socks5 2001 2002.\n\n"
                       "Subcommand:\n"
-                      "  check [--no-bind]  Check the configuration (and that the listeners bind), then exit\n\n"
+                      "  check [--no-bind]  Check the configuration (and that the listeners bind), then exit\n"
+                      "  policy get [--listen-port <N>] [--dst-ip <IP>] [--dst-domain <NAME>]\n"
+                      "                     Print the --policy action for such a connection, and the servers\n"
+                      "                     it allows\n\n"
                       "Options:\n";
     for (const auto& [syntax, d] : rows) {
         out += "  " + syntax + std::string(width - syntax.size() + 2, ' ') + std::string(d->help);

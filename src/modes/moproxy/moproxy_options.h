@@ -62,6 +62,8 @@ struct Options {
     LogLevel log_level = LogLevel::Info;       // --log-level off|error|warn|info|debug|trace (any case)
     bool tfo = true;                           // --no-tfo turns TCP Fast Open to the backends off
     std::string congestion_local;              // --congestion-local ALG: TCP_CONGESTION on client-side sockets
+    uint32_t mark = 0;                         // --mark N: SO_MARK on upstream, probe and direct sockets (0: none)
+    std::string interface;                     // --interface NAME: SO_BINDTODEVICE on the same sockets
     // Who may use the downstream SOCKS5 service on the listening ports when their connection was not
     // redirected; the first --socks-clients replaces the default. Never empty; match peers with
     // subnets::SubnetList(socks_clients).contains(), which also matches IPv4-mapped peers (beware: an *empty*
@@ -79,6 +81,13 @@ struct Options {
     TakeoverConfig takeover;
     std::string user;                          // --user USER ("" = stay who we are)
     std::optional<privileges::UserSpec> user_spec;  // from user
+    std::string policy_path;                   // --policy FILE: moproxy's proxy selection rules ("" = none)
+    // The `policy get` subcommand: print the action of the policy for such a connection and the servers it
+    // allows (moproxy's output), then exit. Each part of the connection is optional.
+    bool policy_get = false;
+    std::optional<uint16_t> get_listen_port;     // policy get --listen-port N
+    std::optional<SocketAddress> get_dst_ip;     // policy get --dst-ip IP (port 0)
+    std::optional<std::string> get_dst_domain;   // policy get --dst-domain NAME
     bool check = false;                        // the `check` subcommand: validate the configuration and exit
     bool check_no_bind = false;                // check --no-bind: do not try to bind the listeners either
     bool help = false;                         // -h/--help: print usage() to stdout, exit 0
@@ -99,15 +108,15 @@ struct ParseResult {
 // appear once, anywhere a value is not expected; `--no-bind` belongs to it. -h/--help and -V/--version stop
 // parsing at once and return what was parsed so far with help/version set.
 // Errors: unknown option, missing value, bad number or address, empty list item, an argument that is not an
-// option, and moproxy options ferry does not implement (--policy, --score-script: each named as
-// unsupported rather than unknown).
+// option, and moproxy options ferry does not implement (--score-script: named as unsupported rather than
+// unknown). `policy get` is the other subcommand (two words), with --listen-port, --dst-ip and --dst-domain.
 ParseResult parse(std::span<const std::string> args);
 
 // Checks the parsed options; the message of the first failure, nullopt when usable:
 // at least one port; every port 1..65535 and not repeated; hosts not repeated; at least one server from
 // -s/-t/--list unless --allow-direct; servers and --test-dns with a real address and port 1..65535; no tag
 // used twice among -s/-t (e.g. `-s 2001 -t 2001`); --max-wait > 0; --n-parallel >= 1; --threads <= 1024;
-// --no-bind only with check.
+// --no-bind only with check; --listen-port, --dst-ip, --dst-domain only with policy get; not both subcommands.
 std::optional<std::string> validate(const Options& options);
 
 // The -h text: a usage line, then every option on one line with its value name, meaning and default.

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "backends/policy.h"
 #include "backends/prober.h"
+#include "backends/server_names.h"
 #include "backends/status_server.h"
 #include "core/socket_util.h"
 #include "engine/service.h"
@@ -47,6 +49,7 @@ struct ListenerParts {
     std::unique_ptr<Socks5Inbound> socks;
     srcproxy::Acl acl;
     std::unique_ptr<Inbound> inbound;
+    rcu::Cell<policy::Published> policy;  // the listener's `policy` file, as loaded when it was built
     std::unique_ptr<Dialer> outbound;
 };
 
@@ -145,6 +148,12 @@ std::string build_listener(const std::string& file, const run::RunConfig& config
     route.mark = l.mark;
     route.device = l.interface;
     route.tfo = l.tfo;
+    if (!l.policy.empty()) {
+        policy::PolicyResult loaded = policy::load_policy(l.policy);
+        if (!loaded.ok()) return at(file, l.line_of("policy"), "key \"policy\": " + loaded.error);
+        parts->policy.publish(std::make_unique<policy::Published>(policy::Published{std::move(loaded.policy)}));
+        route.policy = &parts->policy;
+    }
     parts->outbound = std::make_unique<Dialer>(std::move(route));
 
     listener->inbound = parts->inbound.get();
@@ -231,6 +240,10 @@ int run_run(const std::vector<std::string>& args, const std::string& argv0) {
     }
     run::RunConfig config = std::move(*loaded.config);
     log::set_min_level(level_of(config.globals.log_level));
+    if (auto error = backends::resolve_server_names(config.servers, file, backends::kStartResolveTimeoutMs)) {
+        write_text(2, argv0 + ": " + *error + "\n");
+        return 1;
+    }
 
     Shared shared;
     std::vector<std::shared_ptr<const ListenerConfig>> listeners;
@@ -295,6 +308,11 @@ int run_run(const std::vector<std::string>& args, const std::string& argv0) {
         auto next = run::load_run_config(file);
         if (!next.ok()) {
             FERRY_LOG(Error, "reload failed, keeping the running configuration").str("error", next.error);
+            return;
+        }
+        if (auto error = backends::resolve_server_names(next.config->servers, file,
+                                                        backends::kReloadResolveTimeoutMs)) {
+            FERRY_LOG(Error, "reload failed, keeping the running configuration").str("error", *error);
             return;
         }
         std::vector<std::shared_ptr<const ListenerConfig>> built;

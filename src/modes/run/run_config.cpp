@@ -3,6 +3,7 @@
 #include "support/file_util.h"
 #include "support/goflag.h"
 #include "support/ini.h"
+#include "support/net_names.h"
 #include "modes/takeover_flags.h"
 
 #include <arpa/inet.h>
@@ -28,8 +29,6 @@ constexpr uint64_t kMaxRace = 8;
 // the server's reply between its messages, so it gets longer.
 constexpr uint64_t kHeaderTimeoutMs = 5000;
 constexpr uint64_t kSocksHeaderTimeoutMs = 10000;
-// Linux network interface names are at most IFNAMSIZ - 1 bytes.
-constexpr size_t kMaxInterfaceName = 15;
 // moproxy's default --test-dns.
 constexpr std::string_view kDefaultTestDns = "8.8.8.8:53";
 
@@ -93,16 +92,6 @@ std::optional<SocketAddress> parse_listen_address(std::string_view text, std::st
     return a;
 }
 
-// Linux's dev_valid_name(): 1..15 bytes, not "." or "..", no '/', ':' or blank.
-bool is_interface_name(std::string_view name) {
-    if (name.empty() || name.size() > kMaxInterfaceName || name == "." || name == "..") return false;
-    for (char c : name) {
-        auto u = static_cast<unsigned char>(c);
-        if (c == '/' || c == ':' || u <= 0x20 || u == 0x7F) return false;
-    }
-    return true;
-}
-
 // Section names show up in logs and messages: printable ASCII without blanks.
 bool is_section_name(std::string_view name) {
     if (name.empty()) return false;
@@ -117,8 +106,8 @@ enum class Kind { Ferry, Listener, Server, Acl };
 
 constexpr std::string_view kListenerKeys[] = {
     "listen", "inbound", "target", "via", "srcproxy-auth", "source", "send-proxy", "mark", "interface", "bind",
-    "relay", "tfo", "race", "allow-direct", "remote-dns", "allowed-subnets", "socks-clients", "allowed-destinations", "acl",
-    "header-timeout", "connect-timeout", "idle-timeout", "halfclose-timeout",
+    "relay", "tfo", "race", "allow-direct", "remote-dns", "policy", "allowed-subnets", "socks-clients",
+    "allowed-destinations", "acl", "header-timeout", "connect-timeout", "idle-timeout", "halfclose-timeout",
 };
 constexpr std::string_view kAclKeys[] = {"auth", "sources", "destinations", "ports"};
 constexpr std::string_view kFerryKeys[] = {"threads",         "log-level",
@@ -277,9 +266,11 @@ private:
                 backends::ServerConfig& c = config_.servers.emplace_back();
                 c.tag = std::string(name);
                 c.line = s.line;
-                for (const ini::Key& k : s.keys)
+                for (const ini::Key& k : s.keys) {
                     if (auto why = backends::apply_server_key(c, k.name, k.value, p.label))
                         return fail_at(k.line, *why);
+                    if (k.name == "address") c.address_line = k.line;
+                }
                 return true;
             }
             case Kind::Acl: {
@@ -463,6 +454,9 @@ private:
             return bool_value(k, l.allow_direct);
         } else if (name == "remote-dns") {
             return bool_value(k, l.remote_dns);
+        } else if (name == "policy") {
+            if (k.value.empty()) return bad(k, "is not a file name");
+            l.policy = k.value;
         } else if (name == "allowed-subnets") {
             if (k.value.empty()) return bad(k, "is not a file name");
             l.allowed_subnets = k.value;
@@ -633,6 +627,8 @@ private:
         if (const ini::Key* k = s.find("race"); k && !via_proxies)
             return conflict(*k, true, "\"via = proxies\"", s, "via", "direct");
         if (const ini::Key* k = s.find("allow-direct"); k && !via_proxies)
+            return conflict(*k, true, "\"via = proxies\"", s, "via", "direct");
+        if (const ini::Key* k = s.find("policy"); k && !via_proxies)
             return conflict(*k, true, "\"via = proxies\"", s, "via", "direct");
         if (const ini::Key* k = s.find("remote-dns"); k && !via_proxies)
             return conflict(*k, true, "\"via = proxies\"", s, "via", "direct");

@@ -94,6 +94,8 @@ struct ListenerSection {
     unsigned race = 1;                       // race = N (1..8): via = proxies, attempts raced at the start
     bool allow_direct = false;               // allow-direct = BOOL: via = proxies, direct when all failed
     bool remote_dns = false;                 // remote-dns = BOOL: via = proxies, ask them for the sniffed name
+    std::string policy;                      // policy = FILE: via = proxies, moproxy's --policy rules file
+                                             // (backends/policy.h; read by the front end, again on reload)
 
     std::string allowed_subnets;             // allowed-subnets = FILE (who may connect; read by the front end)
     std::vector<subnets::IpPrefix> socks_clients;  // socks-clients = CIDR, ... (redirect, socks5; never

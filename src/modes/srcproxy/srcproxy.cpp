@@ -16,6 +16,7 @@
 #include "inbound/redirect_inbound.h"
 #include "inbound/srcproxy_inbound.h"
 #include "support/file_util.h"
+#include "core/resolve.h"
 #include "support/log.h"
 #include "modes/modes.h"
 #include "modes/privilege_needs.h"
@@ -89,23 +90,7 @@ std::optional<SocketAddress> resolve(const srcproxy::Endpoint& e, bool listening
         const uint8_t any[4] = {0, 0, 0, 0};
         return SocketAddress::from_v4(any, e.port);
     }
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV | (listening ? AI_PASSIVE : 0);
-    addrinfo* res = nullptr;
-    const std::string port = std::to_string(e.port);
-    if (int rc = ::getaddrinfo(e.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
-        *error = "lookup " + e.host + ": " + ::gai_strerror(rc);
-        return std::nullopt;
-    }
-    std::optional<SocketAddress> out;
-    for (addrinfo* p = res; p && !out; p = p->ai_next) {
-        SocketAddress a = SocketAddress::from_sockaddr(p->ai_addr, p->ai_addrlen).unmapped();
-        if (!a.empty()) out = a;
-    }
-    ::freeaddrinfo(res);
-    if (!out) *error = "lookup " + e.host + ": no address";
-    return out;
+    return resolve_first(e.host, e.port, AF_UNSPEC, listening, error);
 }
 
 void log_warnings(const std::vector<std::string>& warnings) {

@@ -309,7 +309,9 @@ TEST_CASE("bad addresses and protocols", "[server_list]") {
     };
     const Case cases[] = {
         {"127.0.0.1", "missing port in address"},
-        {"localhost:1080", "not an IP address"},
+        {"local host:1080", "not an IP address"},
+        {"localhost.:0", "not an IP address"},
+        {"10.0.0:1080", "not an IP address"},
         {"127.0.0.1:0", "the port has to be between 1 and 65535"},
         {"127.0.0.1:65536", "invalid port"},
         {"0.0.0.0:1080", "the wildcard address is not a server"},
@@ -491,4 +493,58 @@ TEST_CASE("check_server_count: at most 1024 servers", "[server_list]") {
     auto e = ferry::backends::check_server_count(servers);
     REQUIRE(e);
     CHECK(*e == "1025 servers, more than the 1024 ferry ranks");
+}
+
+TEST_CASE("address = NAME:PORT keeps the name for resolve_server_names, and the key's line", "[server_list]") {
+    ServerConfig s = only(parse("[a]\nprotocol = socks5\n\naddress = proxy.test:1080\n"));
+    CHECK(s.address_host == "proxy.test");
+    CHECK(s.address.port() == 1080);
+    CHECK(s.address.is_unspecified());
+    CHECK(s.address_line == 4);
+    CHECK(ferry::backends::written_address(s) == "proxy.test:1080");
+    ServerConfig literal = only(parse(socks("")));
+    CHECK(literal.address_host.empty());
+    CHECK(literal.address_line == 2);
+    CHECK(ferry::backends::written_address(literal) == "127.0.0.1:1080");
+    // A later literal replaces a name (as in `ferry run`, where apply_server_key may see both in turn).
+    ServerConfig c;
+    CHECK_FALSE(ferry::backends::apply_server_key(c, "address", "proxy.test:1", "a"));
+    CHECK_FALSE(ferry::backends::apply_server_key(c, "address", "192.0.2.1:2", "a"));
+    CHECK(c.address_host.empty());
+    CHECK(c.address.to_string() == "192.0.2.1:2");
+    CHECK(error_of("[a]\nprotocol = http\naddress = proxy.test:0\n") ==
+          "servers.ini:3: key \"address\": \"proxy.test:0\" is not an IP:port address (not an IP address)");
+    CHECK(error_of("[a]\nprotocol = http\naddress = proxy.test\n") ==
+          "servers.ini:3: key \"address\": \"proxy.test\" is not an IP:port address (missing port in address)");
+}
+
+TEST_CASE("parse_server_host_port", "[server_list]") {
+    std::string why;
+    auto hp = ferry::backends::parse_server_host_port("proxy.example.net:1080", &why);
+    REQUIRE(hp);
+    CHECK(hp->first == "proxy.example.net");
+    CHECK(hp->second == 1080);
+    CHECK_FALSE(ferry::backends::parse_server_host_port("proxy.test", &why));
+    CHECK(why == "missing port");
+    CHECK_FALSE(ferry::backends::parse_server_host_port("proxy.test:99999", &why));
+    CHECK(why == "the port has to be between 1 and 65535");
+    CHECK_FALSE(ferry::backends::parse_server_host_port("proxy.test:", &why));
+    CHECK(why == "the port has to be between 1 and 65535");
+    CHECK_FALSE(ferry::backends::parse_server_host_port("1.2.3.4.5:1", &why));
+    CHECK(why == "not a host name");
+}
+
+TEST_CASE("test url: an HTTP probe instead of the DNS one", "[server_list]") {
+    ServerConfig s = only(parse(http("test url = http://probe.test:8080/ok\n")));
+    REQUIRE(s.test_url);
+    CHECK(s.test_url->host == "probe.test");
+    CHECK(s.test_url->port == 8080);
+    CHECK(s.test_url->path == "/ok");
+    CHECK(only(parse(socks("test url = http://192.0.2.9/\n"))).test_url->host == "192.0.2.9");
+    CHECK_FALSE(only(parse(socks(""))).test_url);
+    CHECK(error_of(http("test url = https://probe.test/\n")) ==
+          "servers.ini:4: key \"test url\": \"https://probe.test/\" is not an http://HOST[:PORT]/PATH URL (https is "
+          "not supported: the probe speaks plain HTTP)");
+    CHECK(error_of(http("test url = http://probe.test/\ntest dns = 192.0.2.53:53\n")) ==
+          "servers.ini:1: section [a]: \"test dns\" and \"test url\" do not go together (a server has one probe)");
 }

@@ -555,6 +555,19 @@ TEST_CASE("json of one server, exact text", "[status]") {
           "\"rx_bps\":1000000000000,\"delay_history\":[10,12,null,40,12]}],\"direct\":{\"alive\":2,\"total\":5}}\n");
 }
 
+TEST_CASE("json: a server the list named by host gets a host member beside its address", "[status]") {
+    ServerStatus s = server_up();
+    s.address = "192.0.2.7:1080";
+    s.host = "proxy.test:1080";
+    Json root = parse_json(render_json(with(s)));
+    const cJSON* o = cJSON_GetArrayItem(member(root.get(), "servers"), 0);
+    CHECK(cJSON_GetArraySize(o) == 18);
+    CHECK(string_member(o, "address") == "192.0.2.7:1080");
+    CHECK(string_member(o, "host") == "proxy.test:1080");
+    // Without a name there is no host member (the exact text above).
+    CHECK(render_json(with(server_up())).find("\"host\"") == std::string::npos);
+}
+
 TEST_CASE("json parses back with every field of several servers", "[status]") {
     Snapshot snap = sample();
     snap.servers[1].tx_bps = 1234.5;

@@ -81,6 +81,11 @@ TEST_CASE("moproxy keeps nothing", "[privileges]") {
     CHECK(kept_as_root(moproxy_requirements()) == 0);
 }
 
+TEST_CASE("moproxy --mark keeps CAP_NET_ADMIN for SO_MARK", "[privileges]") {
+    CHECK(kept_as_root(moproxy_requirements(0)) == 0);
+    CHECK(kept_as_root(moproxy_requirements(0x42)) == kAdmin);
+}
+
 TEST_CASE("ferry run: from its listeners, and CAP_NET_BIND_SERVICE for reloads", "[privileges]") {
     const std::string plain = "[listener a]\nlisten = 127.0.0.1:8000\ninbound = plain\ntarget = 192.0.2.1:80\n";
     CHECK(kept_as_root(run_requirements(run_config(plain))) == kBind);

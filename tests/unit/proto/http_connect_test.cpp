@@ -426,3 +426,40 @@ TEST_CASE("http_connect parse_response: mutated heads decide once and for all", 
         }
     }
 }
+
+TEST_CASE("parse_status_line: Done at the status line's end, headers not needed", "[http_connect]") {
+    const Bytes line = text("HTTP/1.1 204 No Content\r\n");
+    for (size_t n = 0; n < line.size(); ++n) {
+        auto r = parse_status_line(first(line, n));
+        INFO("prefix length " << n << ": " << r.error);
+        CHECK(r.status == Status::Incomplete);
+        CHECK(r.consumed == 0);
+    }
+    auto r = parse_status_line(cat(line, text("Server: x\r\n")));
+    REQUIRE(r.status == Status::Done);
+    CHECK(r.consumed == line.size());
+    CHECK(r.status_code == 204);
+    CHECK(r.reason == "No Content");
+    auto bare = parse_status_line(text("HTTP/1.0 403\nX"));
+    REQUIRE(bare.status == Status::Done);
+    CHECK(bare.consumed == 13);
+    CHECK(bare.status_code == 403);
+    CHECK(bare.reason.empty());
+}
+
+TEST_CASE("parse_status_line: not HTTP, or too long", "[http_connect]") {
+    auto ssh = parse_status_line(text("SSH-2.0-OpenSSH_9.2\r\n"));
+    CHECK(ssh.status == Status::Invalid);
+    CHECK_THAT(ssh.error, StartsWith("HTTP proxy response does not start with \"HTTP/\""));
+    CHECK(parse_status_line(text("HTTP/2 200 OK\r\n")).status == Status::Invalid);
+    CHECK(parse_status_line(text("HTTP/1.1 20")).status == Status::Incomplete);
+    CHECK(parse_status_line(text("HTTP/1.1 600 x\r\n")).status == Status::Invalid);
+    const std::string head = "HTTP/1.1 200 ";
+    const std::string fits = head + std::string(kMaxStatusLineLength - head.size() - 1, 'a') + "\n";
+    CHECK(parse_status_line(text(fits)).status == Status::Done);
+    const std::string longer = head + std::string(kMaxStatusLineLength - head.size(), 'a');
+    auto over = parse_status_line(text(longer));
+    CHECK(over.status == Status::Invalid);
+    CHECK(over.error == "HTTP status line over 1024 bytes");
+    CHECK(parse_status_line(text(longer.substr(0, longer.size() - 1))).status == Status::Incomplete);
+}

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "support/log.h"
 
@@ -103,4 +104,62 @@ TEST_CASE("Slog lines: slog's TextHandler shape, time, upper-case level, quoted 
     CHECK(level != std::string::npos);
     CHECK(first.substr(level) == " level=INFO msg=\"incoming clientside flow\" clientsideAddr=198.51.100.2:40000 x=\"a=b\"");
     CHECK(second.find(" level=ERROR msg=bound n=7\n") != std::string::npos);
+}
+
+TEST_CASE("slog JSON time: RFC3339Nano as Go writes it, trailing zeros dropped, Z or the offset") {
+    auto at = [](time_t sec, long nsec, long off) {
+        std::string out;
+        ferry::log::append_rfc3339_nano(out, timespec{sec, nsec}, off);
+        return out;
+    };
+    CHECK(at(1796454000, 123456789, 0) == "2026-12-05T07:00:00.123456789Z");
+    CHECK(at(1796454000, 120000000, 0) == "2026-12-05T07:00:00.12Z");
+    CHECK(at(1796454000, 0, 0) == "2026-12-05T07:00:00Z");
+    CHECK(at(1796454000, 5, 3600) == "2026-12-05T08:00:00.000000005+01:00");
+    CHECK(at(1796454000, 500000000, -19800) == "2026-12-05T01:30:00.5-05:30");
+}
+
+TEST_CASE("slog JSON strings: encoding/json's escapes without HTML escaping") {
+    std::string out;
+    ferry::log::append_slog_json_string(out, "a\"b\\c\nd\te\x01<>&\x7f");
+    CHECK(out == "\"a\\\"b\\\\c\\nd\\te\\u0001<>&\x7f\"");
+    out.clear();
+    ferry::log::append_slog_json_string(out, "\xc3\xa9 \xff \xe2\x80\xa8\xe2\x80\xa9 \xed\xa0\x80 \xc0\xaf");
+    CHECK(out == "\"\xc3\xa9 \\ufffd \\u2028\\u2029 \\ufffd\\ufffd\\ufffd \\ufffd\\ufffd\"");
+}
+
+TEST_CASE("slog JSON lines: time, upper-case level, msg, fields in order; 2.3's names for 2.1's address keys") {
+    auto out = capture([] {
+        ferry::log::set_min_level(ferry::log::Level::Debug);
+        ferry::log::set_format(ferry::log::Format::SlogJson);
+        FERRY_LOG(Info, "listening").num("listenerNum", 0).str("protocol", "TCP").str("listenAdr", "0.0.0.0:8443");
+        FERRY_LOG(Debug, "dropping connection").str("error", "connection origin not in allowed subnets");
+        FERRY_LOG(Warn, "w").boolean("b", false).str("remoteAddr", "192.0.2.1:1").str("localAddr", "192.0.2.2:2");
+        FERRY_LOG(Fatal, "failed to bind listener").str("error", "in use");
+        ferry::log::set_format(ferry::log::Format::Json);
+        ferry::log::set_min_level(ferry::log::Level::Info);
+    });
+    // Every line starts {"time":"<RFC3339Nano>", then the rest is exact.
+    std::vector<std::string> rest;
+    for (size_t at = 0; at < out.size();) {
+        const size_t nl = out.find('\n', at);
+        REQUIRE(nl != std::string::npos);
+        const std::string line = out.substr(at, nl - at);
+        at = nl + 1;
+        REQUIRE(line.rfind("{\"time\":\"20", 0) == 0);
+        const size_t end = line.find('"', 9);
+        REQUIRE(end != std::string::npos);
+        const std::string time = line.substr(9, end - 9);
+        CHECK(time[10] == 'T');
+        CHECK((time.back() == 'Z' || time[time.size() - 6] == '+' || time[time.size() - 6] == '-'));
+        rest.push_back(line.substr(end + 1));
+    }
+    REQUIRE(rest.size() == 4);
+    CHECK(rest[0] == ",\"level\":\"INFO\",\"msg\":\"listening\",\"listenerNum\":0,\"protocol\":\"TCP\","
+                     "\"listenAddr\":\"0.0.0.0:8443\"}");
+    CHECK(rest[1] == ",\"level\":\"DEBUG\",\"msg\":\"dropping connection\","
+                     "\"error\":\"connection origin not in allowed subnets\"}");
+    CHECK(rest[2] == ",\"level\":\"WARN\",\"msg\":\"w\",\"b\":false,\"frontendRemoteAddr\":\"192.0.2.1:1\","
+                     "\"frontendLocalAddr\":\"192.0.2.2:2\"}");
+    CHECK(rest[3] == ",\"level\":\"ERROR\",\"msg\":\"failed to bind listener\",\"error\":\"in use\"}");
 }

@@ -597,3 +597,85 @@ TEST_CASE("changes are described in ip syntax", "[routing]") {
     CHECK(describe_route(added, kLo, "del") == "ip -6 route del local ::/0 dev lo table 1000 metric 1024");
     CHECK(describe_route(local_default_route(AF_INET, 7, 3), kLo) == "ip route local 0.0.0.0/0 ifindex 3 table 7");
 }
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+namespace {
+
+// Little-endian netlink pieces, for messages written down from `strace` decodes.
+void put16(std::vector<std::byte>& out, uint16_t v) {
+    for (int i = 0; i < 2; ++i) out.push_back(static_cast<std::byte>(v >> (8 * i)));
+}
+void put32(std::vector<std::byte>& out, uint32_t v) {
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::byte>(v >> (8 * i)));
+}
+void nlmsg(std::vector<std::byte>& out, uint32_t len, uint16_t type, uint16_t flags, uint32_t seq) {
+    put32(out, len);
+    put16(out, type);
+    put16(out, flags);
+    put32(out, seq);
+    put32(out, 0);
+}
+void rule_header(std::vector<std::byte>& out, uint8_t family, uint8_t table) {
+    for (unsigned v : {unsigned{family}, 0u, 0u, 0u, unsigned{table}, 0u, 0u, unsigned{FR_ACT_TO_TBL}})
+        out.push_back(static_cast<std::byte>(v));
+    put32(out, 0);  // flags
+}
+void attr32(std::vector<std::byte>& out, uint16_t type, uint32_t value) {
+    put16(out, 8);
+    put16(out, type);
+    put32(out, value);
+}
+
+}  // namespace
+
+TEST_CASE("fwmark rules encode as ip sends them", "[routing]") {
+    // `ip rule add fwmark 123 table 123` (strace: nlmsg_len 36, table 0x7b in the header, FRA_FWMARK 123 only).
+    std::vector<std::byte> want4;
+    nlmsg(want4, 36, RTM_NEWRULE, kCreate, 77);
+    rule_header(want4, AF_INET, 123);
+    attr32(want4, FRA_FWMARK, 123);
+    CHECK(encode_rule_request(RTM_NEWRULE, kCreate, 77, fwmark_rule(AF_INET, 123, 123)) == want4);
+    // `ip -6 rule add fwmark 0x7b/0xff table 1000`: FRA_FWMARK, FRA_FWMASK, FRA_TABLE (header table 0).
+    std::vector<std::byte> want6;
+    nlmsg(want6, 52, RTM_NEWRULE, kCreate, 78);
+    rule_header(want6, AF_INET6, RT_TABLE_UNSPEC);
+    attr32(want6, FRA_FWMARK, 123);
+    attr32(want6, FRA_FWMASK, 0xff);
+    attr32(want6, FRA_TABLE, 1000);
+    Rule masked = fwmark_rule(AF_INET6, 123, 1000);
+    masked.fwmask = 0xff;
+    CHECK(encode_rule_request(RTM_NEWRULE, kCreate, 78, masked) == want6);
+    CHECK(describe_rule(fwmark_rule(AF_INET, 123, 123), "add") == "ip rule add from all fwmark 0x7b table 123");
+    CHECK(describe_rule(masked, "add") == "ip -6 rule add from all fwmark 0x7b/0xff table 1000");
+}
+
+TEST_CASE("a dumped fwmark rule is read and matched by mark, mask and table", "[routing]") {
+    // The kernel's dump entry for `fwmark 0x7b lookup 123` (strace decode, kernel 6.18), then NLMSG_DONE.
+    std::vector<std::byte> dump;
+    nlmsg(dump, 76, RTM_NEWRULE, NLM_F_MULTI, 9);
+    rule_header(dump, AF_INET, 123);
+    attr32(dump, FRA_TABLE, 123);
+    attr32(dump, FRA_SUPPRESS_PREFIXLEN, 0xffffffff);
+    put16(dump, 5);
+    put16(dump, FRA_PROTOCOL);
+    for (int i = 0; i < 4; ++i) dump.push_back(std::byte{0});  // RTPROT_UNSPEC and padding
+    attr32(dump, FRA_PRIORITY, 32765);
+    attr32(dump, FRA_FWMARK, 123);
+    attr32(dump, FRA_FWMASK, 0xffffffff);
+    nlmsg(dump, 20, NLMSG_DONE, NLM_F_MULTI, 9);
+    put32(dump, 0);
+    ReplyReader reader(9, true);
+    REQUIRE(feed(reader, dump) == ReplyReader::State::Done);
+    REQUIRE(reader.rules().size() == 1);
+    const Rule& r = reader.rules()[0];
+    CHECK_FALSE(r.has_other_selectors);
+    CHECK(r.fwmark == 123);
+    CHECK(r.fwmask == 0xffffffff);
+    CHECK(r.priority == 32765u);
+    CHECK(rule_matches(r, fwmark_rule(AF_INET, 123, 123)));
+    CHECK_FALSE(rule_matches(r, fwmark_rule(AF_INET, 124, 123)));
+    CHECK_FALSE(rule_matches(r, fwmark_rule(AF_INET, 123, 124)));
+    CHECK_FALSE(rule_matches(r, loopback_rule(AF_INET, 123)));
+    CHECK_FALSE(rule_matches(loopback_rule(AF_INET, 123), fwmark_rule(AF_INET, 123, 123)));
+}
+#endif

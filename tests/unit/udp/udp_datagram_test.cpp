@@ -114,3 +114,27 @@ TEST_CASE("udp: flow keys hash and compare by address, port and kind", "[udp]") 
     set.insert({addr("198.51.100.7:5353"), false});
     CHECK(set.size() == 4);
 }
+
+TEST_CASE("udp: -dynamic-destination sends a PROXY datagram to the header's destination, LOCAL to -4/-6", "[udp]") {
+    udp::Targets t = targets();
+    t.dynamic = true;
+    auto d4 = v2(proxy::Command::Proxy, proxy::Transport::Dgram, "198.51.100.7:5353", "203.0.113.1:5300", "query");
+    auto r = udp::classify(d4, lb4(), t, nullptr);
+    REQUIRE(r.verdict == udp::Decision::Verdict::Forward);
+    CHECK(r.source == addr("198.51.100.7:5353"));
+    CHECK(r.target == addr("203.0.113.1:5300"));
+    auto local = v2(proxy::Command::Local, proxy::Transport::Unspec, nullptr, nullptr, "health");
+    r = udp::classify(local, lb4(), t, nullptr);
+    REQUIRE(r.verdict == udp::Decision::Verdict::Forward);
+    CHECK(r.target == addr("127.0.0.1:53"));
+
+    std::string why;
+    t.allowed_destinations.push_back(*parse_destination_rule("203.0.113.0/24:53", &why));
+    r = udp::classify(d4, lb4(), t, nullptr);
+    CHECK(r.verdict == udp::Decision::Verdict::Drop);
+    CHECK(r.reason == "destination 203.0.113.1:5300 is not in the allowed destinations");
+    auto ok = v2(proxy::Command::Proxy, proxy::Transport::Dgram, "198.51.100.7:5353", "203.0.113.9:53", "query");
+    r = udp::classify(ok, lb4(), t, nullptr);
+    REQUIRE(r.verdict == udp::Decision::Verdict::Forward);
+    CHECK(r.target == addr("203.0.113.9:53"));
+}

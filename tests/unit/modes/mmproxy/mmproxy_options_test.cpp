@@ -50,7 +50,7 @@ const char kFerryOnlyBlocks[][200] = {
     "    \tAfter a successor took over, how long connections may take to finish before they are closed (default "
     "30s)\n",
     "  -dynamic-destination\n"
-    "    \tForward to the destination address and port in the PROXY header instead of -4/-6\n",
+    "    \tTraffic will be forwarded to the destination specified in the PROXY protocol header\n",
     "  -halfclose-timeout duration\n"
     "    \tClose a half-closed connection (one direction finished) after this long without traffic; 0 disables\n",
     "  -header-timeout duration\n"
@@ -58,7 +58,10 @@ const char kFerryOnlyBlocks[][200] = {
     "  -idle-timeout duration\n"
     "    \tClose a relayed connection after this long without traffic in either direction; 0 disables\n",
     "  -listen-transparent\n"
-    "    \tOpen the listening socket with IP_TRANSPARENT, so TPROXY rules can deliver a port range to it\n",
+    "    \tSet IP_TRANSPARENT on the listen ports\n",
+    "  -log-format string\n"
+    "    \tLog lines: zap (go-mmproxy 2.1's JSON keys, on stderr) or slog (go-mmproxy 2.3's slog JSON keys, on "
+    "stdout) (default \"zap\")\n",
     "  -max-connections int\n"
     "    \tConnections at once, beyond which the oldest still in their handshake are closed to make room; 0 means "
     "as many as the open-file limit allows, with a reserve\n",
@@ -118,7 +121,7 @@ TEST_CASE("usage: the 2.1 flags print exactly as go-mmproxy -h", "[mmproxy_optio
 
 TEST_CASE("usage: ferry's flags are listed alphabetically among them", "[mmproxy_options]") {
     std::vector<std::string> b = blocks(ferry::mmproxy::usage_text("/usr/sbin/go-mmproxy"));
-    REQUIRE(b.size() == 28);
+    REQUIRE(b.size() == 29);
     CHECK(b[0] == "Usage of /usr/sbin/go-mmproxy:\n");
     CHECK(b[3] == kFerryOnlyBlocks[0]);    // -allowed-destinations before -allowed-subnets
     CHECK(b[6] == kFerryOnlyBlocks[1]);    // -connect-timeout after -close-after
@@ -128,17 +131,18 @@ TEST_CASE("usage: ferry's flags are listed alphabetically among them", "[mmproxy
     CHECK(b[10] == kFerryOnlyBlocks[5]);   // -header-timeout
     CHECK(b[11] == kFerryOnlyBlocks[6]);   // -idle-timeout
     CHECK(b[13] == kFerryOnlyBlocks[7]);   // -listen-transparent after -l
-    CHECK(b[16] == kFerryOnlyBlocks[8]);   // -max-connections after -mark
-    CHECK(b[17] == kFerryOnlyBlocks[9]);   // -max-connections-per-source
-    CHECK(b[18] == kFerryOnlyBlocks[10]);  // -max-handshakes-per-source
-    CHECK(b[20] == kFerryOnlyBlocks[11]);  // -relay after -p
-    CHECK(b[21] == kFerryOnlyBlocks[12]);  // -routing
-    CHECK(b[22] == kFerryOnlyBlocks[13]);  // -routing-table
-    CHECK(b[23] == kFerryOnlyBlocks[14]);  // -stats-bind
-    CHECK(b[24] == kFerryOnlyBlocks[15]);  // -takeover-socket
-    CHECK(b[25] == kFerryOnlyBlocks[16]);  // -threads
-    CHECK(b[26] == kFerryOnlyBlocks[17]);  // -user
-    CHECK(b[27].rfind("  -v int\n", 0) == 0);
+    CHECK(b[15] == kFerryOnlyBlocks[8]);   // -log-format after -listeners
+    CHECK(b[17] == kFerryOnlyBlocks[9]);   // -max-connections after -mark
+    CHECK(b[18] == kFerryOnlyBlocks[10]);  // -max-connections-per-source
+    CHECK(b[19] == kFerryOnlyBlocks[11]);  // -max-handshakes-per-source
+    CHECK(b[21] == kFerryOnlyBlocks[12]);  // -relay after -p
+    CHECK(b[22] == kFerryOnlyBlocks[13]);  // -routing
+    CHECK(b[23] == kFerryOnlyBlocks[14]);  // -routing-table
+    CHECK(b[24] == kFerryOnlyBlocks[15]);  // -stats-bind
+    CHECK(b[25] == kFerryOnlyBlocks[16]);  // -takeover-socket
+    CHECK(b[26] == kFerryOnlyBlocks[17]);  // -threads
+    CHECK(b[27] == kFerryOnlyBlocks[18]);  // -user
+    CHECK(b[28].rfind("  -v int\n", 0) == 0);
 }
 
 TEST_CASE("go-mmproxy 2.3's -dynamic-destination and -listen-transparent, ferry's -allowed-destinations",
@@ -172,9 +176,17 @@ TEST_CASE("go-mmproxy 2.3's -dynamic-destination and -listen-transparent, ferry'
     ParseOutcome alone = run({"-allowed-destinations", "127.0.0.1"});
     CHECK(alone.kind == OutcomeKind::Invalid);
     CHECK(alone.stderr_text == "-allowed-destinations needs -dynamic-destination");
-    ParseOutcome udp = run({"-dynamic-destination", "-p", "udp"});
-    CHECK(udp.kind == OutcomeKind::Invalid);
-    CHECK(udp.stderr_text == "-dynamic-destination is for TCP only (-p tcp)");
+    // kzemek 2.3.1 dials the header's destination for UDP flows too.
+    ParseOutcome slog = run({"-log-format", "slog"});
+    REQUIRE(slog.ok());
+    CHECK(slog.options.log_format == "slog");
+    ParseOutcome bad_format = run({"-log-format", "json"});
+    CHECK(bad_format.kind == OutcomeKind::Invalid);
+    CHECK(bad_format.stderr_text == "-log-format has to be one of zap, slog");
+    ParseOutcome udp = run({"-dynamic-destination", "-p", "udp", "-allowed-destinations", "127.0.0.1:53"});
+    REQUIRE(udp.ok());
+    CHECK(udp.options.dynamic_destination);
+    CHECK(udp.options.destination_rules.size() == 1);
 }
 
 TEST_CASE("defaults are 2.1's plus ferry's", "[mmproxy_options]") {

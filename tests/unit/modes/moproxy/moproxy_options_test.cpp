@@ -310,9 +310,18 @@ TEST_CASE("syntax errors name the option and the value", "[moproxy_options]") {
         {{"serve"}, "unexpected argument \"serve\""},
         {{"-p", "1", "--", "x"}, "unexpected argument \"x\""},
         {{"-l", "a", "b"}, "unexpected argument \"b\""},
-        {{"--policy", "rules.txt"}, "--policy is a moproxy option that ferry does not support"},
+        {{"policy"}, "the policy subcommand needs get: policy get [--listen-port <LISTEN_PORT>] [--dst-ip <DST_IP>] "
+                     "[--dst-domain <DST_DOMAIN>]"},
+        {{"policy", "list"}, "the policy subcommand needs get: policy get [--listen-port <LISTEN_PORT>] [--dst-ip "
+                             "<DST_IP>] [--dst-domain <DST_DOMAIN>]"},
+        {{"--policy"}, "option --policy needs a value"},
+        {{"--listen-port", "70000"}, "invalid value \"70000\" for --listen-port: not a port number (0..65535)"},
+        {{"--dst-ip", "example.com"}, "invalid value \"example.com\" for --dst-ip: not an IP address"},
+        {{"--dst-ip", "[::1]"}, "invalid value \"[::1]\" for --dst-ip: not an IP address"},
         {{"--remote-dns=yes"}, "option --remote-dns takes no value"},
-        {{"--score-script", "s.lua"}, "--score-script is a moproxy option that ferry does not support"},
+        {{"--score-script", "s.lua"},
+         "--score-script is a moproxy option that ferry does not support: ferry does not run Lua score scripts; "
+         "weight a server with `score base = N` in the server list"},
     };
     for (const auto& [args, message] : cases) {
         INFO(message);
@@ -426,6 +435,8 @@ TEST_CASE("usage: every option on one line, with its default", "[moproxy_options
         {"    --log-level <LEVEL>", "[default: info]"},
         {"    --no-tfo", "Fast Open"},
         {"    --congestion-local <ALG>", "congestion control"},
+        {"    --mark <N>", "[default: 0]"},
+        {"    --interface <NAME>", "SO_BINDTODEVICE"},
         {"    --socks-clients <CIDR>...", "[default: 127.0.0.0/8,::1/128]"},
         {"    --threads <N>", "[default: 0]"},
         {"    --idle-timeout <SECONDS>", "[default: 7200]"},
@@ -436,7 +447,11 @@ TEST_CASE("usage: every option on one line, with its default", "[moproxy_options
         {"    --takeover-socket <PATH>", "Unix socket"},
         {"    --drain-timeout <SECONDS>", "[default: 30]"},
         {"    --user <USER>", "switch to this user"},
+        {"    --policy <POLICY>", "SIGHUP"},
         {"    --no-bind", "check"},
+        {"    --listen-port <LISTEN_PORT>", "policy get"},
+        {"    --dst-ip <DST_IP>", "policy get"},
+        {"    --dst-domain <DST_DOMAIN>", "policy get"},
         {"-h, --help", "help"},
         {"-V, --version", "version"},
     };
@@ -455,6 +470,23 @@ TEST_CASE("usage_error_text: clap's shape", "[moproxy_options]") {
     CHECK(ferry::moproxy::usage_error_text("unknown option \"--x\"", "moproxy") ==
           "error: unknown option \"--x\"\n\nFor more information, try 'moproxy --help'.\n");
     CHECK(ferry::moproxy::kUsageErrorExit == 2);
+}
+
+TEST_CASE("--mark and --interface: the sockets to the proxies, the probes' and the direct ones", "[moproxy_options]") {
+    Options d = ok({"-p", "1", "-s", "2"});
+    CHECK(d.mark == 0);
+    CHECK(d.interface.empty());
+    Options o = ok({"-p", "1", "-s", "2", "--mark", "4294967295", "--interface=wan0"});
+    CHECK(o.mark == 4294967295u);
+    CHECK(o.interface == "wan0");
+    CHECK(error_of({"-p", "1", "--mark", "4294967296"}) ==
+          "invalid value \"4294967296\" for --mark: not a mark (0..4294967295)");
+    CHECK(error_of({"-p", "1", "--mark", "0x10"}) == "invalid value \"0x10\" for --mark: not a mark (0..4294967295)");
+    CHECK(error_of({"-p", "1", "--interface", "a/b"}) ==
+          "invalid value \"a/b\" for --interface: not a network interface name (1 to 15 bytes, no '/', ':' or blank)");
+    CHECK(error_of({"-p", "1", "--interface", "sixteen-bytes-xx"}) ==
+          "invalid value \"sixteen-bytes-xx\" for --interface: not a network interface name (1 to 15 bytes, no '/', "
+          "':' or blank)");
 }
 
 TEST_CASE("deadlines: an idle bound by default, moproxy's 60 s half-close, both settable", "[moproxy_options]") {
@@ -503,4 +535,33 @@ TEST_CASE("--user", "[moproxy_options][privileges]") {
           "invalid value \":g\" for --user: no user before ':'");
     CHECK(error_of({"--user", "a", "--user", "b"}).find("--user") != std::string::npos);
     CHECK_THAT(ferry::moproxy::usage("moproxy"), Catch::Contains("--user <USER>"));
+}
+
+TEST_CASE("--policy and the policy get subcommand", "[moproxy_options]") {
+    Options o = ok({"-p", "2080", "-l", "servers.ini", "--policy", "/etc/moproxy/policy.rules"});
+    CHECK(o.policy_path == "/etc/moproxy/policy.rules");
+    CHECK_FALSE(o.policy_get);
+    CHECK(ferry::moproxy::validate(o) == std::nullopt);
+
+    // moproxy's `moproxy ... policy get --listen-port N --dst-ip IP --dst-domain NAME`; a list ends at "policy".
+    o = ok({"-p", "2080", "-s", "2001", "2002", "--policy=p.rules", "policy", "get", "--listen-port", "2080",
+            "--dst-ip", "2001:db8::1", "--dst-domain", "Example.com"});
+    CHECK(o.policy_get);
+    CHECK(o.socks5.size() == 2);
+    CHECK(o.get_listen_port == 2080);
+    REQUIRE(o.get_dst_ip);
+    CHECK(o.get_dst_ip->ip_string() == "2001:db8::1");
+    CHECK(o.get_dst_domain == "Example.com");
+    CHECK(ferry::moproxy::validate(o) == std::nullopt);
+    o = ok({"-p", "2080", "-s", "2001", "policy", "get"});
+    CHECK(o.policy_get);
+    CHECK_FALSE(o.get_listen_port);
+    CHECK(ok({"-p", "2080", "-s", "2001", "policy", "get", "--dst-ip=192.0.2.1"}).get_dst_ip->ip_string() ==
+          "192.0.2.1");
+
+    CHECK(ferry::moproxy::validate(ok({"-p", "1", "-s", "2", "--dst-ip", "192.0.2.1"})) ==
+          "--listen-port, --dst-ip and --dst-domain belong to the policy get subcommand: policy get --dst-ip ...");
+    CHECK(ferry::moproxy::validate(ok({"-p", "1", "-s", "2", "check", "policy", "get"})) ==
+          "check and policy get are two subcommands: give one");
+    CHECK(error_of({"-p", "1", "policy", "get", "policy", "get"}) == "unexpected argument \"policy\"");
 }

@@ -1106,3 +1106,12 @@ TEST_CASE("[ferry]: user", "[run_config][privileges]") {
     CHECK(error_of("[ferry]\nUser = nobody\n" + l) ==
           "ferry.ini:2: unknown key \"User\" in section [ferry] (did you mean \"user\"?)");
 }
+
+TEST_CASE("policy: moproxy's rules file for a listener through the proxies", "[run_config]") {
+    const std::string proxies = listener("redirect", "via = proxies\n");
+    CHECK(listener_of(proxies + "policy = /etc/ferry/policy.rules\n" + kServer).policy == "/etc/ferry/policy.rules");
+    CHECK(listener_of(proxies + kServer).policy.empty());
+    CHECK(error_of(proxies + "policy =\n" + kServer) == "ferry.ini:5: key \"policy\": \"\" is not a file name");
+    CHECK(error_of(listener("redirect", "policy = p.rules\n")) ==
+          "ferry.ini:4: key \"policy\": \"p.rules\" needs \"via = proxies\" (without a \"via\" key it is direct)");
+}
