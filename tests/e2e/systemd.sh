@@ -44,10 +44,16 @@ in_fake_prefix() {
         sh "$WORK/bin/ferry" "$@"
 }
 
+# systemd-analyze verify also loads the units installed on the machine and warns about theirs (Debian's
+# carbon-cache.service, which the graphite test's package brings: "Standard output type syslog is obsolete"):
+# only what it says about ours counts.
+not_about_installed_units() { grep -v -E '^/(usr/)?lib/systemd/system/|^/etc/systemd/system/' || true; }
+
 for name in "${UNITS[@]}"; do
     unit="$CONF/$name.service"
     out=$(cd "$CONF" && in_fake_prefix systemd-analyze verify "$unit" 2>&1)
     rc=$?
+    out=$(not_about_installed_units <<<"$out")
     if ((rc == 0)) && [[ -z $out ]]; then ok "$name: systemd-analyze verify"; else
         not_ok "$name: systemd-analyze verify" "exit status $rc" "$out"; fi
     score=$(in_fake_prefix systemd-analyze security --offline=yes "$unit" 2>/dev/null |
@@ -63,6 +69,7 @@ done
 for name in "${SOCKETS[@]}"; do
     out=$(cd "$CONF" && in_fake_prefix systemd-analyze verify "$CONF/$name.socket" 2>&1)
     rc=$?
+    out=$(not_about_installed_units <<<"$out")
     if ((rc == 0)) && [[ -z $out ]]; then ok "$name.socket: systemd-analyze verify (with its service)"; else
         not_ok "$name.socket: systemd-analyze verify (with its service)" "exit status $rc" "$out"; fi
 done
