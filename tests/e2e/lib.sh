@@ -942,3 +942,19 @@ load_stop() {
         not_ok "$name: no connection fails" "$(cat "$LOAD_OUT" 2>/dev/null)" "$(tail -n 5 "$WORK/load$LOAD_N.err")"
     fi
 }
+
+# tls_client_hello NAME: the hex of the ClientHello Python's ssl module (OpenSSL) sends for server_hostname NAME.
+tls_client_hello() {
+    "$PYTHON" -c '
+import ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+i, o = ssl.MemoryBIO(), ssl.MemoryBIO()
+s = ctx.wrap_bio(i, o, server_hostname=sys.argv[1])
+try:
+    s.do_handshake()
+except ssl.SSLWantReadError:
+    pass
+print(o.read().hex())' "$1"
+}

@@ -55,18 +55,7 @@ check "microsocks was asked for web.example.test:80 (the Host header)" ms_saw "w
 
 # A ClientHello in two segments 200 ms apart (inside the 500 ms wait), then 40,000 more bytes: the echo on
 # [2001:db8:2::2]:443 returns every byte; the proxy was asked for the name.
-hello=$("$PYTHON" -c '
-import ssl, sys
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-i, o = ssl.MemoryBIO(), ssl.MemoryBIO()
-s = ctx.wrap_bio(i, o, server_hostname=sys.argv[1])
-try:
-    s.do_handshake()
-except ssl.SSLWantReadError:
-    pass
-print(o.read().hex())' split.example.test)
+hello=$(tls_client_hello split.example.test)
 len=$(( ${#hello} / 2 ))
 note "the ClientHello is $len bytes"
 c=$(client "$NS_C" --connect "[$MO_S6]:443" --header-hex "$hello" --split-at 60 --split-delay 0.2 \

@@ -116,29 +116,16 @@ via() {
     fi
     check_eq "$name" "$want" "$got"
 }
-hello_for() {
-    "$PYTHON" -c '
-import ssl, sys
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-i, o = ssl.MemoryBIO(), ssl.MemoryBIO()
-s = ctx.wrap_bio(i, o, server_hostname=sys.argv[1])
-try:
-    s.do_handshake()
-except ssl.SSLWantReadError:
-    pass
-print(o.read().hex())' "$1"
-}
+
 
 via "SOCKS5 client on port 2081: listen port 2081 require cap1 -> server-1" "$NS_R" \
     --connect "127.0.0.1:2081" --socks5 "$MO_S4:80" --send-bytes 2000 --seed 1 --expect-bytes 2000 203.0.113.11
-hello=$(hello_for media.example.test)
+hello=$(tls_client_hello media.example.test)
 via "redirected TLS to media.example.test: dst domain requires cap2 -> server-2" "$NS_C" \
     --connect "$MO_S4:443" --header-hex "$hello" --send-bytes 2000 --seed 2 --expect-bytes $(( ${#hello} / 2 + 2000 )) \
     203.0.113.12
 check "server-2 was asked for the name" grep -q "connected to media.example.test:443" "$WORK/two.err"
-hello=$(hello_for blocked.example.test)
+hello=$(tls_client_hello blocked.example.test)
 via "redirected TLS to blocked.example.test: rejected" "$NS_C" \
     --connect "$MO_S4:443" --header-hex "$hello" --send-bytes 10 --seed 3 --expect-bytes 99999 closed
 check "the refusal names the rule" "$PYTHON" "$PEER" logfind --log "$PROXY_LOG" \

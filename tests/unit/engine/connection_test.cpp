@@ -460,6 +460,23 @@ std::vector<std::string> established_lines(const Server& s) {
             "established " + addr(s) + " (flow.target " + addr(s) + ")"};
 }
 
+// A listener whose handshake "learns" the destination 192.0.2.1:443 and that then sniffs for the destination's
+// name, waiting up to `wait_ms` (ListenerConfig::sniff).
+struct Sniffing {
+    HelloInbound inbound;
+    Server server;
+    ScriptedOutbound outbound;
+    std::unique_ptr<Proxy> proxy;
+    explicit Sniffing(uint64_t wait_ms) {
+        const uint8_t dst[4] = {192, 0, 2, 1};
+        inbound.destination = SocketAddress::from_v4(dst, 443);
+        outbound.candidates = {{server.address}};
+        ListenerConfig config = listener(inbound, outbound);
+        config.sniff = ferry::SniffConfig{wait_ms};
+        proxy = std::make_unique<Proxy>(config);
+    }
+};
+
 }  // namespace
 
 // ----------------------------------------------------------------------------------------------- handshake
@@ -542,15 +559,10 @@ TEST_CASE("connection: a handshake that never completes hits the header deadline
 
 TEST_CASE("connection: a sniffing listener waits for a split ClientHello, names the flow, relays every byte",
           "[connection][sniff]") {
-    HelloInbound inbound;
-    const uint8_t dst[4] = {192, 0, 2, 1};
-    inbound.destination = SocketAddress::from_v4(dst, 443);
-    Server server;
-    ScriptedOutbound outbound;
-    outbound.candidates = {{server.address}};
-    ListenerConfig config = listener(inbound, outbound);
-    config.sniff = ferry::SniffConfig{1000};
-    Proxy proxy(config);
+    Sniffing sniffing(1000);
+    HelloInbound& inbound = sniffing.inbound;
+    Server& server = sniffing.server;
+    Proxy& proxy = *sniffing.proxy;
 
     const auto hello_bytes = ferry_test::hello_with(ferry_test::sni_extension("Split.Example"));
     const std::string hello(reinterpret_cast<const char*>(hello_bytes.data()), hello_bytes.size());
@@ -575,15 +587,10 @@ TEST_CASE("connection: a sniffing listener waits for a split ClientHello, names 
 
 TEST_CASE("connection: a sniffing listener gives a silent client its wait, then dials without a name",
           "[connection][sniff]") {
-    HelloInbound inbound;
-    const uint8_t dst[4] = {192, 0, 2, 1};
-    inbound.destination = SocketAddress::from_v4(dst, 443);
-    Server server;
-    ScriptedOutbound outbound;
-    outbound.candidates = {{server.address}};
-    ListenerConfig config = listener(inbound, outbound);
-    config.sniff = ferry::SniffConfig{40};
-    Proxy proxy(config);
+    Sniffing sniffing(40);
+    HelloInbound& inbound = sniffing.inbound;
+    Server& server = sniffing.server;
+    Proxy& proxy = *sniffing.proxy;
 
     Peer client = proxy.connect();
     client.send("HELLO\n");
