@@ -16,7 +16,7 @@ using bytes::put_u8;
 using bytes::put_be16;
 using bytes::put_bytes;
 
-// VER CMD/REP RSV: where ATYP, the start of the address of a request or reply, is.
+// VER CMD/REP RSV (a request or reply), or RSV RSV FRAG (a UDP datagram): where ATYP, the start of the address, is.
 constexpr size_t kAddressOffset = 3;
 
 // ---- byte helpers ----
@@ -289,6 +289,112 @@ Reply parse_reply(std::span<const std::byte> data) {
     r.code = code;
     r.bound = std::move(a.address);
     return r;
+}
+
+// ---------------------------------------------------------------- client side: UDP ASSOCIATE
+
+void encode_udp_associate(const SocketAddress& source, std::vector<std::byte>& out) {
+    put_u8(out, kVersion);
+    put_u8(out, kCommandUdpAssociate);
+    put_u8(out, 0);
+    put_ip_address(source, out);
+}
+
+UdpRelay udp_relay_address(const Address& bound, const SocketAddress& control_peer) {
+    if (bound.is_domain())
+        return invalid<UdpRelay>("SOCKS5 UDP relay given as a domain name (" + quoted(bound.domain) +
+                                 "), which is not supported");
+    if (!(bound.ip.is_v4() || bound.ip.is_v6())) return invalid<UdpRelay>("SOCKS5 UDP relay: no address");
+    if (bound.port == 0) return invalid<UdpRelay>("SOCKS5 UDP relay on port 0");
+    UdpRelay r;
+    r.address = bound.ip.unmapped();
+    if (r.address.is_unspecified()) {
+        if (!(control_peer.is_v4() || control_peer.is_v6()))
+            return invalid<UdpRelay>("SOCKS5 UDP relay on the server's own address, which is not known");
+        r.address = control_peer.unmapped();
+        r.address.set_port(bound.port);
+    }
+    r.status = Status::Done;
+    return r;
+}
+
+bool encode_udp_header(const Address& dst, std::vector<std::byte>& out) {
+    if (dst.is_domain() ? dst.domain.size() > kMaxDomainLength : !(dst.ip.is_v4() || dst.ip.is_v6())) return false;
+    put_u8(out, 0);  // RSV
+    put_u8(out, 0);
+    put_u8(out, 0);  // FRAG
+    if (dst.is_domain()) {
+        put_u8(out, kAddressDomain);
+        put_u8(out, static_cast<uint8_t>(dst.domain.size()));
+        put_text(out, dst.domain);
+        put_be16(out, dst.port);
+    } else {
+        put_ip_address(dst.ip, out);
+    }
+    return true;
+}
+
+bool encode_udp_datagram(const Address& dst, std::span<const std::byte> payload, std::vector<std::byte>& out) {
+    out.reserve(out.size() + kMaxUdpHeaderLength + payload.size());
+    if (!encode_udp_header(dst, out)) return false;
+    out.insert(out.end(), payload.begin(), payload.end());
+    return true;
+}
+
+UdpHeader parse_udp_header(std::span<const std::byte> datagram) {
+    UdpHeader h;
+    auto fail = [&h](UdpHeaderStatus status, std::string error) {
+        h.status = status;
+        h.error = std::move(error);
+        return h;
+    };
+    const size_t size = datagram.size();
+    const std::string size_text = std::to_string(size) + "-byte datagram";
+    // RSV RSV FRAG ATYP: what every header has, whatever its address type.
+    if (size < kAddressOffset + 1)
+        return fail(UdpHeaderStatus::Invalid, "invalid SOCKS5 UDP header: " + size_text + " (at least 4 bytes)");
+    if (be16(datagram, 0) != 0)
+        return fail(UdpHeaderStatus::Invalid, "invalid SOCKS5 UDP header: reserved bytes " +
+                                                  hex_byte(byte_at(datagram, 0)) + " " +
+                                                  hex_byte(byte_at(datagram, 1)) + " (expected 0x00 0x00)");
+    h.fragment = byte_at(datagram, 2);
+    if (h.fragment != 0)
+        return fail(UdpHeaderStatus::Fragment,
+                    "SOCKS5 UDP fragment " + hex_byte(h.fragment) + " dropped (fragments are not reassembled)");
+    const uint8_t type = byte_at(datagram, kAddressOffset);
+    switch (type) {
+        case kAddressIpv4:
+            if (size < kUdpHeaderIpv4Length)
+                return fail(UdpHeaderStatus::Invalid,
+                            "invalid SOCKS5 UDP header: " + size_text + " (an IPv4 header is 10 bytes)");
+            break;
+        case kAddressIpv6:
+            if (size < kUdpHeaderIpv6Length)
+                return fail(UdpHeaderStatus::Invalid,
+                            "invalid SOCKS5 UDP header: " + size_text + " (an IPv6 header is 22 bytes)");
+            break;
+        case kAddressDomain: {
+            if (size < kAddressOffset + 2)
+                return fail(UdpHeaderStatus::Invalid,
+                            "invalid SOCKS5 UDP header: " + size_text + " (no domain length)");
+            const size_t length = byte_at(datagram, kAddressOffset + 1);
+            if (length == 0) return fail(UdpHeaderStatus::Invalid, "invalid SOCKS5 UDP header: empty domain name");
+            if (size < kAddressOffset + 2 + length + kPortLength)
+                return fail(UdpHeaderStatus::Invalid, "invalid SOCKS5 UDP header: a " + std::to_string(length) +
+                                                          "-byte domain name and port overrun the " + size_text);
+            break;
+        }
+        default:
+            return fail(UdpHeaderStatus::Invalid,
+                        "invalid SOCKS5 UDP header: unknown address type " + hex_byte(type));
+    }
+    // The checks above make the whole address present, so parse_address() is Done.
+    ParsedAddress a = parse_address(datagram);
+    if (a.status != AddressStatus::Done) return fail(UdpHeaderStatus::Invalid, "invalid SOCKS5 UDP header");
+    h.status = UdpHeaderStatus::Done;
+    h.address = std::move(a.address);
+    h.payload_offset = a.end;
+    return h;
 }
 
 // ---------------------------------------------------------------- server side

@@ -1,6 +1,8 @@
 // SOCKS5 (RFC 1928) with username/password authentication (RFC 1929) as pure functions over bytes, both
 // sides: the client half for ferry talking to an upstream SOCKS5 proxy, the server half for ferry serving a
-// downstream SOCKS5 client. Only CONNECT is supported. No sockets, no globals.
+// downstream SOCKS5 client. Only CONNECT is served; as a client, ferry also speaks UDP ASSOCIATE (RFC 1928
+// sections 4 and 7: the request, the relay address from its reply, the header of each relayed datagram). No
+// sockets, no globals.
 //
 // Every parser reads one message from the start of its buffer, never reads past data.size() and never looks
 // at bytes after the message. They are stateless: after Incomplete the caller calls again on the grown
@@ -137,6 +139,60 @@ bool encode_connect(const Address& dst, std::vector<std::byte>& out);
 // A REP other than 0 is Invalid ("SOCKS5 proxy replied: connection refused") as soon as it arrives, with
 // `code` set; the rest of that reply is not waited for. A domain in BND.ADDR is taken as raw bytes.
 Reply parse_reply(std::span<const std::byte> data);
+
+// ---------------------------------------------------------------- client side: UDP ASSOCIATE
+
+// Appends a UDP ASSOCIATE request: 05 03 00, then DST.ADDR and DST.PORT, the address and port ferry will send
+// its datagrams from (RFC 1928 section 4), as ATYP 1 or 4 (written as it is, like encode_connect), or
+// 0.0.0.0:0 (ATYP 1, all zeros) when `source` is empty because it is not known yet. The reply has the CONNECT
+// reply's layout: read it with parse_reply(), then udp_relay_address() on its `bound`.
+void encode_udp_associate(const SocketAddress& source, std::vector<std::byte>& out);
+
+struct UdpRelay {
+    Status status = Status::Invalid;  // Done or Invalid, never Incomplete
+    SocketAddress address;            // where to send the datagrams, unmapped, on Done
+    std::string error;                // set on Invalid only
+};
+
+// Where a UDP ASSOCIATE's datagrams go, from the reply's BND.ADDR/BND.PORT (`bound`) and the address the
+// control connection is connected to (`control_peer`): BND.ADDR 0.0.0.0 or :: (of either family, also
+// ::ffff:0.0.0.0) means "the server's own address", the control peer's address with BND.PORT; any other IP is
+// taken as it is. The result is unmapped (::ffff:a.b.c.d becomes a.b.c.d). Invalid when BND.PORT is 0, when
+// BND.ADDR is a domain name (this function resolves nothing), or when it is unspecified and `control_peer` is
+// not an IP address.
+UdpRelay udp_relay_address(const Address& bound, const SocketAddress& control_peer);
+
+// The UDP request header of RFC 1928 section 7 in front of every datagram to and from the relay:
+// RSV RSV (0x0000), FRAG, ATYP, DST.ADDR, DST.PORT, then the payload.
+inline constexpr size_t kUdpHeaderIpv4Length = 4 + kIpv4Length + kPortLength;  // 10
+inline constexpr size_t kUdpHeaderIpv6Length = 4 + kIpv6Length + kPortLength;  // 22
+inline constexpr size_t kMaxUdpHeaderLength = 4 + 1 + kMaxDomainLength + kPortLength;  // 262
+
+// Appends the header for a datagram to `dst` (FRAG 0; ATYP 1, 4, or 3 with its length byte; the IP address
+// written as it is, like encode_connect). Returns false and leaves `out` unchanged when `dst` is neither an IP
+// address nor a 1..255-byte domain.
+bool encode_udp_header(const Address& dst, std::vector<std::byte>& out);
+
+// encode_udp_header(), then `payload`.
+bool encode_udp_datagram(const Address& dst, std::span<const std::byte> payload, std::vector<std::byte>& out);
+
+// The outcome of reading a datagram's header. Fragment (FRAG != 0) is apart from Invalid so that callers can
+// count fragments: ferry reassembles none, it drops them (RFC 1928 lets a client without reassembly do that).
+enum class UdpHeaderStatus : uint8_t { Done, Fragment, Invalid };
+
+struct UdpHeader {
+    UdpHeaderStatus status = UdpHeaderStatus::Invalid;
+    uint8_t fragment = 0;       // FRAG, once the first 3 bytes are there
+    Address address;            // DST.ADDR and DST.PORT (the source, in a datagram from the relay), on Done
+    size_t payload_offset = 0;  // the payload is datagram[payload_offset..] (possibly empty), on Done
+    std::string error;          // why, on Fragment and Invalid; empty on Done
+};
+
+// Reads the header at the start of a whole datagram: RSV must be 0x0000 and FRAG 0 (else Fragment, checked
+// before the address is read), ATYP 1 (10-byte header), 4 (22 bytes) or 3 (7 bytes plus a 1..255-byte domain,
+// taken as raw bytes). A datagram too short for its header, a non-zero RSV, an unknown ATYP, an empty domain or a
+// domain running past the end of the datagram is Invalid with its reason. Never reads past datagram.size().
+UdpHeader parse_udp_header(std::span<const std::byte> datagram);
 
 // ---------------------------------------------------------------- server side
 
