@@ -176,6 +176,7 @@ FUZZ_SUBNETS             := support/subnets support/file_util support/goflag $(F
 FUZZ_SRCS_proxy_protocol := proto/proxy_protocol support/crc32c support/text $(FUZZ_NET)
 FUZZ_SRCS_socks5_server  := proto/socks5 support/text $(FUZZ_NET)
 FUZZ_SRCS_socks5_client  := proto/socks5 support/text $(FUZZ_NET)
+FUZZ_SRCS_socks5_udp     := proto/socks5 support/text $(FUZZ_NET)
 FUZZ_SRCS_http_connect   := proto/http_connect support/text $(FUZZ_NET)
 FUZZ_SRCS_srcproxy_header := proto/srcproxy_header support/sha256 $(FUZZ_NET)
 FUZZ_SRCS_dns_probe      := proto/dns_probe

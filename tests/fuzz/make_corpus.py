@@ -181,6 +181,38 @@ def socks5_client():
     }
 
 
+def socks5_udp():
+    NONE, PEER4, PEER6, MAPPED = b"\x00", b"\x01", b"\x02", b"\x03"  # the control connection's peer
+    udp = lambda kind, value, p, frag=0: b"\x00\x00" + bytes([frag]) + socks_address(kind, value, p)
+    reply = lambda kind, value, p, code=0: b"\x05" + bytes([code]) + b"\x00" + socks_address(kind, value, p)
+    dns_answer = bytes.fromhex("1234 8180 0001 0001 0000 0000") + b"\x07example\x03com\x00\x00\x01\x00\x01" + \
+        bytes.fromhex("c00c 0001 0001 0000012c 0004 c0000201")
+    return {
+        "dns_reply_ipv4": PEER4 + udp(1, "192.0.2.53", 53) + dns_answer,
+        "dns_reply_ipv6": PEER6 + udp(4, "2001:db8::53", 53) + dns_answer,
+        "domain_source": PEER4 + udp(3, "dns.example", 53) + dns_answer,
+        "longest_domain": PEER4 + udp(3, "d" * 255, 65535) + b"x",
+        "empty_payload": PEER4 + udp(1, "203.0.113.7", 443),
+        "mapped_source": MAPPED + udp(4, "::ffff:192.0.2.53", 53) + b"\x00",
+        "fragment_1": PEER4 + udp(1, "192.0.2.53", 53, frag=1) + b"part one",
+        "fragment_last": PEER4 + udp(1, "192.0.2.53", 53, frag=0x81) + b"part two",
+        "reserved_set": PEER4 + b"\x00\x01" + udp(1, "192.0.2.53", 53)[2:] + b"q",
+        "unknown_atyp": PEER4 + b"\x00\x00\x00\x05" + bytes(6),
+        "empty_domain": PEER4 + b"\x00\x00\x00\x03\x00\x00\x35",
+        "domain_overflow": PEER4 + b"\x00\x00\x00\x03\xffshort",
+        "truncated_ipv6": PEER6 + udp(4, "2001:db8::53", 53)[:15],
+        "dante_reply": PEER4 + reply(1, "198.51.100.2", 41394),
+        "own_address_v4": PEER4 + reply(1, "0.0.0.0", 8080),
+        "own_address_v6": PEER6 + reply(4, "::", 8080),
+        "own_address_no_peer": NONE + reply(1, "0.0.0.0", 8080),
+        "own_address_mapped_peer": MAPPED + reply(1, "0.0.0.0", 8080),
+        "relay_port_zero": PEER4 + reply(1, "198.51.100.2", 0),
+        "relay_domain": PEER4 + reply(3, "relay.example", 5000),
+        "udp_not_supported": PEER4 + reply(1, "0.0.0.0", 0, code=7),
+        "reply_truncated": PEER6 + reply(4, "2001:db8::2", 1)[:12],
+    }
+
+
 # ---------------------------------------------------------------- HTTP CONNECT
 
 def http_connect():
@@ -550,6 +582,7 @@ TARGETS = {
     "proxy_protocol": proxy_protocol,
     "socks5_server": socks5_server,
     "socks5_client": socks5_client,
+    "socks5_udp": socks5_udp,
     "http_connect": http_connect,
     "srcproxy_header": srcproxy_header,
     "dns_probe": dns_probe,

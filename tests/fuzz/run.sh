@@ -28,6 +28,7 @@ declare -A MAX_LEN=(
     [proxy_protocol]=1024
     [socks5_server]=600
     [socks5_client]=300
+    [socks5_udp]=600
     [http_connect]=17000
     [srcproxy_header]=320
     [dns_probe]=64
