@@ -111,6 +111,23 @@ void put_ip_address(const SocketAddress& a, std::vector<std::byte>& out) {
     put_be16(out, a.port());
 }
 
+// An IP address (v4 or v6) or a 1..255-byte domain: what put_address() can write. (A domain is never empty.)
+bool is_encodable(const Address& a) {
+    return a.is_domain() ? a.domain.size() <= kMaxDomainLength : a.ip.is_v4() || a.ip.is_v6();
+}
+
+// Appends ATYP DST.ADDR DST.PORT for an address that is_encodable(): ATYP 3 with its length byte for a domain.
+void put_address(const Address& a, std::vector<std::byte>& out) {
+    if (!a.is_domain()) {
+        put_ip_address(a.ip, out);
+        return;
+    }
+    put_u8(out, kAddressDomain);
+    put_u8(out, static_cast<uint8_t>(a.domain.size()));
+    put_text(out, a.domain);
+    put_be16(out, a.port);
+}
+
 // Bytes a domain from a client must not hold: it is handed to the resolver and written to the log.
 bool is_bad_domain_byte(char c) {
     auto u = static_cast<unsigned char>(c);
@@ -240,19 +257,12 @@ AuthReply parse_auth_reply(std::span<const std::byte> data) {
 }
 
 bool encode_connect(const Address& dst, std::vector<std::byte>& out) {
-    if (dst.is_domain() ? dst.domain.size() > kMaxDomainLength : !(dst.ip.is_v4() || dst.ip.is_v6())) return false;
+    if (!is_encodable(dst)) return false;
     out.reserve(out.size() + kMaxRequestLength);
     put_u8(out, kVersion);
     put_u8(out, kCommandConnect);
     put_u8(out, 0);
-    if (dst.is_domain()) {
-        put_u8(out, kAddressDomain);
-        put_u8(out, static_cast<uint8_t>(dst.domain.size()));
-        put_text(out, dst.domain);
-        put_be16(out, dst.port);
-    } else {
-        put_ip_address(dst.ip, out);
-    }
+    put_address(dst, out);
     return true;
 }
 
@@ -319,18 +329,11 @@ UdpRelay udp_relay_address(const Address& bound, const SocketAddress& control_pe
 }
 
 bool encode_udp_header(const Address& dst, std::vector<std::byte>& out) {
-    if (dst.is_domain() ? dst.domain.size() > kMaxDomainLength : !(dst.ip.is_v4() || dst.ip.is_v6())) return false;
+    if (!is_encodable(dst)) return false;
     put_u8(out, 0);  // RSV
     put_u8(out, 0);
     put_u8(out, 0);  // FRAG
-    if (dst.is_domain()) {
-        put_u8(out, kAddressDomain);
-        put_u8(out, static_cast<uint8_t>(dst.domain.size()));
-        put_text(out, dst.domain);
-        put_be16(out, dst.port);
-    } else {
-        put_ip_address(dst.ip, out);
-    }
+    put_address(dst, out);
     return true;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -48,5 +49,18 @@ inline Bytes cat(Bytes a, const Bytes& b) {
 // A copy of the first n bytes in its own heap block of exactly n bytes, so that ASan catches a parser that
 // reads one byte too far.
 inline Bytes first(const Bytes& b, size_t n) { return Bytes(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(n)); }
+
+// xorshift32 for the mutation tests: the same sequence every run for a given seed (non-zero).
+struct Rng {
+    uint32_t s;
+    explicit Rng(uint32_t seed) : s(seed) {}
+    uint32_t next() {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        return s;
+    }
+    size_t below(size_t n) { return next() % n; }
+};
 
 }  // namespace ferry_test

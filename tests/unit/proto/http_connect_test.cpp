@@ -10,6 +10,7 @@
 #include "test_bytes.h"
 
 using ferry_test::Bytes;
+using ferry_test::Rng;
 using ferry_test::text;
 using ferry_test::cat;
 using ferry_test::first;
@@ -92,17 +93,6 @@ std::string head_of_size(size_t size, std::string_view blank = "\r\n") {
     REQUIRE(h.size() == size);
     return h;
 }
-
-struct Rng {
-    uint32_t s = 0x2545f491;
-    uint32_t next() {
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        return s;
-    }
-    size_t below(size_t n) { return next() % n; }
-};
 
 }  // namespace
 
@@ -393,7 +383,7 @@ TEST_CASE("http_connect parse_response: a head of 16384 bytes is the most", "[ht
 TEST_CASE("http_connect parse_response: mutated heads decide once and for all", "[http_connect]") {
     const std::string seeds[] = {"HTTP/1.1 200 Connection established\r\n\r\n", "HTTP/1.0 407 Denied\nA: b\n\n",
                                  "HTTP/1.1 200\r\nX: y\r\n\r\nPAYLOAD"};
-    Rng rng;
+    Rng rng(0x2545f491);
     for (int round = 0; round < 300; ++round) {
         Bytes b = text(seeds[rng.below(std::size(seeds))]);
         static constexpr char kInteresting[] = {'\r', '\n', ' ', '0', '9', '1', '.', 'H', '\0', '\t'};

@@ -11,6 +11,7 @@
 #include "test_bytes.h"
 
 using ferry_test::Bytes;
+using ferry_test::Rng;
 using ferry_test::cat;
 using ferry_test::first;
 using ferry_test::hex;
@@ -58,17 +59,6 @@ UdpHeader parsed(const Bytes& datagram) {
     if (h.status == UdpHeaderStatus::Done) CHECK(h.payload_offset <= datagram.size());
     return h;
 }
-
-struct Rng {  // xorshift32: the same sequence every run
-    uint32_t s = 0x2545f491;
-    uint32_t next() {
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        return s;
-    }
-    size_t below(size_t n) { return next() % n; }
-};
 
 }  // namespace
 
@@ -341,7 +331,7 @@ TEST_CASE("socks5 UDP header round trips", "[socks5][socks5_udp]") {
 TEST_CASE("socks5 parse_udp_header: mutated datagrams stay within bounds and re-encode", "[socks5][socks5_udp]") {
     const Bytes seeds[] = {cat(kHeaderV4, kPayload), cat(kHeaderV6, kPayload), cat(kHeaderDomain, kPayload),
                            kHeaderV4, hex("0000 00 03 01 61 0001")};
-    Rng rng;
+    Rng rng(0x2545f491);
     size_t done = 0, fragments = 0, invalid = 0;
     for (int round = 0; round < 2000; ++round) {
         Bytes b = seeds[rng.below(std::size(seeds))];
