@@ -177,12 +177,12 @@ bool encode_udp_header(const Address& dst, std::vector<std::byte>& out);
 bool encode_udp_datagram(const Address& dst, std::span<const std::byte> payload, std::vector<std::byte>& out);
 
 // The outcome of reading a datagram's header. Fragment (FRAG != 0) is apart from Invalid so that callers can
-// count fragments: ferry reassembles none, it drops them (RFC 1928 lets a client without reassembly do that).
+// count fragments: ferry reassembles none, so it must drop them (RFC 1928 section 7).
 enum class UdpHeaderStatus : uint8_t { Done, Fragment, Invalid };
 
 struct UdpHeader {
     UdpHeaderStatus status = UdpHeaderStatus::Invalid;
-    uint8_t fragment = 0;       // FRAG, once the first 3 bytes are there
+    uint8_t fragment = 0;       // FRAG, once read (4 bytes or more with RSV 0): non-zero on Fragment
     Address address;            // DST.ADDR and DST.PORT (the source, in a datagram from the relay), on Done
     size_t payload_offset = 0;  // the payload is datagram[payload_offset..] (possibly empty), on Done
     std::string error;          // why, on Fragment and Invalid; empty on Done
