@@ -112,7 +112,7 @@ SocketAddress listen_address(const SocketAddress& address, bool* dual_stack) {
     return SocketAddress::from_v6(any6, address.port());
 }
 
-Fd listen_udp(const SocketAddress& address, std::string* error) {
+Fd listen_udp(const SocketAddress& address, std::string* error, bool transparent) {
     bool dual_stack = false;
     const SocketAddress bind_to = listen_address(address, &dual_stack);
     auto fail = [&](const std::string& why) {
@@ -125,6 +125,16 @@ Fd listen_udp(const SocketAddress& address, std::string* error) {
     if (int e = set_int_option(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1))
         return fail(option_error("setsockopt(SOL_SOCKET, SO_REUSEPORT, 1)", e));
     if (dual_stack) set_int_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 0);
+    if (transparent) {
+        if (int e = set_int_option(fd.get(), IPPROTO_IP, IP_TRANSPARENT, 1))
+            return fail(option_error("setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1)", e));
+        if (int e = set_int_option(fd.get(), IPPROTO_IP, IP_RECVORIGDSTADDR, 1))
+            return fail(option_error("setsockopt(IPPROTO_IP, IP_RECVORIGDSTADDR, 1)", e));
+        if (bind_to.is_v6()) {
+            if (int e = set_int_option(fd.get(), IPPROTO_IPV6, IPV6_RECVORIGDSTADDR, 1))
+                return fail(option_error("setsockopt(IPPROTO_IPV6, IPV6_RECVORIGDSTADDR, 1)", e));
+        }
+    }
     // One socket carries every flow's datagrams both ways: give it room for bursts (root may pass the
     // rmem_max / wmem_max caps; otherwise the kernel caps the plain request).
     constexpr int kBuffer = 4 << 20;

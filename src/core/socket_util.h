@@ -75,7 +75,9 @@ void adopt_listener(int fd, const ListenOptions& options);
 
 // A non-blocking UDP socket bound to `address` with SO_REUSEPORT (one per loop); the IPv4 wildcard becomes a
 // dual-stack IPv6 socket where the host has IPv6, as for listen_tcp.
-Fd listen_udp(const SocketAddress& address, std::string* error);
+// `transparent`: a TPROXY target (IP_TRANSPARENT) that reports each datagram's original destination
+// (IP_RECVORIGDSTADDR, and IPV6_RECVORIGDSTADDR on an IPv6 socket).
+Fd listen_udp(const SocketAddress& address, std::string* error, bool transparent = false);
 // Attaches to a SO_REUSEPORT UDP group of `sockets` sockets (bound in order) a classic BPF program that picks
 // the socket by the client address in each datagram's PROXY v2 header (others by the kernel's hash).
 // Returns 0 or the errno.

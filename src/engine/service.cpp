@@ -496,7 +496,8 @@ bool Service::bind_listener(const std::shared_ptr<const ListenerConfig>& config,
             size_t sockets = inherited ? inherited : threads;
             for (size_t i = 0; i < sockets; ++i) {
                 std::string why;
-                Fd fd = inherited ? inherited_.take(SocketKind::Udp, address) : listen_udp(address, &why);
+                Fd fd = inherited ? inherited_.take(SocketKind::Udp, address)
+                                  : listen_udp(address, &why, config->udp->tproxy);
                 if (!fd) {
                     FERRY_LOG(Error, "failed to bind listener")
                         .str("protocol", "udp")
@@ -506,7 +507,8 @@ bool Service::bind_listener(const std::shared_ptr<const ListenerConfig>& config,
                     return false;
                 }
                 remember(fd.get(), SocketKind::Udp, address, config->name, config.get());
-                if (i == 0 && sockets > 1 && !inherited) {
+                // TPROXY: the kernel's 4-tuple hash is (client, original destination), the flow key itself.
+                if (i == 0 && sockets > 1 && !inherited && !config->udp->tproxy) {
                     if (int e = steer_udp_by_client(fd.get(), static_cast<unsigned>(sockets))) {
                         FERRY_LOG(Warn, "UDP on one event loop")
                             .str("listenAdr", address.to_string())

@@ -60,9 +60,13 @@ struct ExtraListener {
     std::string where() const { return unix_path.empty() ? address.to_string() : unix_path; }
 };
 
-// The mmproxy mode's UDP path (udp/udp_datagram.h): datagrams with a PROXY v2 header on the listener's
-// addresses, a flow per client, replies back to the sender from the listening socket.
+// The UDP path (udp/udp_datagram.h, udp/udp_relay.h): mmproxy's datagrams with a PROXY v2 header on the
+// listener's addresses, a flow per client, replies back to the sender from the listening socket; or (tproxy)
+// TPROXY'd datagrams, a flow per (client, original destination) from the client's own address, replies to the
+// client from the original destination's address.
 struct UdpServiceConfig {
+    bool tproxy = false;  // transparent listening sockets with IP_RECVORIGDSTADDR; `targets` unused
+    size_t max_flows = 0;  // per loop; at the cap a new flow evicts the least recently used one. 0: no cap
     udp::Targets targets;
     uint32_t mark = 0;              // SO_MARK on the flows' sockets when non-zero
     uint64_t close_after_ms = 60000;  // a flow without traffic either way for this long is closed; 0: never

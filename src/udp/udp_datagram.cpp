@@ -31,6 +31,12 @@ size_t FlowKeyHash::operator()(const FlowKey& k) const {
     mix(&port, sizeof port);
     if (k.address.is_v4()) mix(&k.address.storage.in4.sin_addr, 4);
     if (k.address.is_v6()) mix(&k.address.storage.in6.sin6_addr, 16);
+    if (!k.destination.empty()) {
+        const uint16_t dport = k.destination.port();
+        mix(&dport, sizeof dport);
+        if (k.destination.is_v4()) mix(&k.destination.storage.in4.sin_addr, 4);
+        if (k.destination.is_v6()) mix(&k.destination.storage.in6.sin6_addr, 16);
+    }
     return static_cast<size_t>(h);
 }
 
@@ -76,6 +82,21 @@ Decision classify(std::span<const std::byte> datagram, const SocketAddress& send
                     metrics::UdpDrop::NoTarget);
     }
     d.target = *t;
+    return d;
+}
+
+Decision tproxy_flow(const SocketAddress& client, const std::optional<SocketAddress>& destination) {
+    if (!destination) return drop("no original destination (not a TPROXY'd datagram)");
+    const SocketAddress from = client.unmapped();
+    const SocketAddress to = destination->unmapped();
+    if (from.port() == 0 || to.port() == 0) return drop("port 0");
+    if (from.family() != to.family()) return drop("client and original destination of different families");
+    Decision d;
+    d.verdict = Decision::Verdict::Forward;
+    d.key.address = from;
+    d.key.destination = to;
+    d.source = from;
+    d.target = to;
     return d;
 }
 

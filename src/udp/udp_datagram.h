@@ -37,9 +37,12 @@ struct Targets {
 
 // Which flow a datagram belongs to.
 struct FlowKey {
-    SocketAddress address;  // the client (PROXY), or the sender (LOCAL)
+    SocketAddress address;  // the client (PROXY, TPROXY), or the sender (LOCAL)
     bool local = false;
-    bool operator==(const FlowKey& other) const { return local == other.local && address == other.address; }
+    SocketAddress destination;  // TPROXY: the datagram's original destination; empty for mmproxy
+    bool operator==(const FlowKey& other) const {
+        return local == other.local && address == other.address && destination == other.destination;
+    }
 };
 
 struct FlowKeyHash {
@@ -62,5 +65,13 @@ struct Decision {
 // lets every sender in, as for TCP.
 Decision classify(std::span<const std::byte> datagram, const SocketAddress& sender, const Targets& targets,
                   const subnets::SubnetList* allowed);
+
+// The TPROXY inbound (`ferry tproxy -p udp`): a datagram from `client` whose original destination (from its
+// IP_ORIGDSTADDR / IPV6_ORIGDSTADDR cmsg, udp/origdst.h; nullopt: none) is `destination` belongs to the flow
+// (client, destination): bound to the client's own address (IP_TRANSPARENT), connected to the destination, the
+// replies sent from the destination's address. Both addresses are taken unmapped. Dropped (HeaderInvalid): no
+// original destination (the datagram was not TPROXY'd: sent to the listening address itself), a client or
+// destination of port 0, or families that differ.
+Decision tproxy_flow(const SocketAddress& client, const std::optional<SocketAddress>& destination);
 
 }  // namespace ferry::udp

@@ -8,6 +8,7 @@
 #include "support/log.h"
 #include "core/socket_util.h"
 #include "engine/worker.h"
+#include "udp/origdst.h"
 
 namespace ferry {
 namespace {
@@ -17,13 +18,16 @@ constexpr unsigned kBatch = 16;
 constexpr size_t kMaxDatagram = 65536;
 // Batches per readable event before yielding to other work on the loop.
 constexpr int kBatchesPerEvent = 8;
+// Room for one IP_ORIGDSTADDR / IPV6_ORIGDSTADDR message (a sockaddr_in6 is 28 bytes) and more.
+constexpr size_t kControl = 256;
 
 }  // namespace
 
 UdpListener::UdpListener(Worker& worker, const UdpServiceConfig& config, Fd fd, SocketAddress address,
                          metrics::ListenerMetrics* metrics)
     : worker_(worker), config_(config), fd_(std::move(fd)), address_(address), address_text_(address.to_string()),
-      buffers_(kBatch * kMaxDatagram), msgs_(kBatch), iovs_(kBatch), names_(kBatch), metrics_(metrics) {}
+      buffers_(kBatch * kMaxDatagram), msgs_(kBatch), iovs_(kBatch), names_(kBatch), controls_(config.tproxy ? kBatch * kControl : 0),
+      metrics_(metrics) {}
 
 UdpListener::~UdpListener() {
     for (auto& [key, f] : flows_) f->idle.cancel();
@@ -39,6 +43,7 @@ void UdpListener::stop() {
         f->idle.cancel();
         worker_.loop().remove(f->fd.get());
         f->fd.reset();
+        f->reply_fd.reset();
     }
 }
 
@@ -57,6 +62,10 @@ void UdpListener::receive_batch() {
             msgs_[i].msg_hdr.msg_iovlen = 1;
             msgs_[i].msg_hdr.msg_name = &names_[i];
             msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+            if (config_.tproxy) {
+                msgs_[i].msg_hdr.msg_control = controls_.data() + i * kControl;
+                msgs_[i].msg_hdr.msg_controllen = kControl;
+            }
         }
         int n = ::recvmmsg(fd_.get(), msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
         if (n <= 0) {
@@ -67,7 +76,13 @@ void UdpListener::receive_batch() {
             const auto* name = reinterpret_cast<const sockaddr*>(&names_[i]);
             const SocketAddress sender = SocketAddress::from_sockaddr(name, msgs_[i].msg_hdr.msg_namelen).unmapped();
             std::span<const std::byte> dgram(buffers_.data() + i * kMaxDatagram, msgs_[i].msg_len);
-            udp::Decision d = udp::classify(dgram, sender, config_.targets, config_.allowed);
+            udp::Decision d;
+            if (config_.tproxy) {
+                std::span<const std::byte> control(controls_.data() + i * kControl, msgs_[i].msg_hdr.msg_controllen);
+                d = udp::tproxy_flow(sender, udp::original_destination(control));
+            } else {
+                d = udp::classify(dgram, sender, config_.targets, config_.allowed);
+            }
             if (d.verdict == udp::Decision::Verdict::Drop) {
                 if (metrics_) metrics_->dropped(d.drop);
                 if (config_.verbose >= 1) {
@@ -99,8 +114,10 @@ void UdpListener::receive_batch() {
                     continue;
                 }
             }
-            std::memcpy(&f->reply_to, &names_[i], msgs_[i].msg_hdr.msg_namelen);
-            f->reply_len = msgs_[i].msg_hdr.msg_namelen;
+            if (!config_.tproxy) {
+                std::memcpy(&f->reply_to, &names_[i], msgs_[i].msg_hdr.msg_namelen);
+                f->reply_len = msgs_[i].msg_hdr.msg_namelen;
+            }
             forward(*f, dgram.data() + d.payload_offset, dgram.size() - d.payload_offset);
         }
         if (static_cast<unsigned>(n) < kBatch) return;
@@ -110,6 +127,7 @@ void UdpListener::receive_batch() {
 }
 
 UdpListener::Flow* UdpListener::open_flow(const udp::Decision& d, std::string* error) {
+    if (config_.max_flows && flows_.size() >= config_.max_flows) evict_one();
     auto f = std::make_unique<Flow>();
     f->owner = this;
     f->key = d.key;
@@ -143,6 +161,11 @@ UdpListener::Flow* UdpListener::open_flow(const udp::Decision& d, std::string* e
         *error = "connect " + d.target.to_string() + ": " + errno_text(errno);
         return nullptr;
     }
+    if (config_.tproxy) {
+        std::memcpy(&f->reply_to, d.source.sa(), d.source.length);
+        f->reply_len = d.source.length;
+        if (!open_reply(*f, error)) return nullptr;
+    }
     if (!worker_.loop().add(fd, f.get(), EPOLLIN)) {
         *error = "epoll_ctl: " + errno_text(errno);
         return nullptr;
@@ -156,9 +179,57 @@ UdpListener::Flow* UdpListener::open_flow(const udp::Decision& d, std::string* e
             .str("targetAddr", d.target.to_string());
     }
     Flow* raw = f.get();
+    raw->lru = lru_.insert(lru_.end(), raw);
     flows_.emplace(d.key, std::move(f));
     if (metrics_) metrics_->flow_opened();
     return raw;
+}
+
+// The replies of a TPROXY'd flow must reach the client from the original destination's address *and port*, or the
+// client (a DNS resolver, a QUIC stack) drops them. sendmsg with an IP_PKTINFO source from the transparent
+// listening socket can set the source address but not the port (it stays the listener's), so each flow gets a
+// socket of its own bound to the destination's ip:port: IP_TRANSPARENT lets it bind a foreign address, and
+// SO_REUSEADDR lets the flows of several clients to one destination bind it at once. It stays unconnected and
+// never reads: the kernel's TPROXY lookup takes only connected sockets before the listener, so the clients'
+// datagrams keep arriving on the listening socket.
+bool UdpListener::open_reply(Flow& f, std::string* error) {
+    f.reply_fd.reset(::socket(f.target.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!f.reply_fd) {
+        *error = "socket: " + errno_text(errno);
+        return false;
+    }
+    const int fd = f.reply_fd.get();
+    if (int e = set_int_option(fd, IPPROTO_IP, IP_TRANSPARENT, 1)) {
+        *error = option_error("setsockopt(IPPROTO_IP, IP_TRANSPARENT, 1)", e);
+        return false;
+    }
+    set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+    set_int_option(fd, SOL_SOCKET, SO_RCVBUF, 1);  // it never reads: the kernel's minimum
+    if (config_.mark != 0) set_int_option(fd, SOL_SOCKET, SO_MARK, static_cast<int>(config_.mark));
+    if (::bind(fd, f.target.sa(), f.target.length) == -1) {
+        *error = "bind " + f.target.to_string() + " (replies): " + errno_text(errno);
+        return false;
+    }
+    return true;
+}
+
+void UdpListener::touch(Flow& f) {
+    lru_.splice(lru_.end(), lru_, f.lru);
+    if (config_.close_after_ms) worker_.loop().deadlines(config_.close_after_ms).arm(f.idle, worker_.loop().now_ms());
+}
+
+void UdpListener::evict_one() {
+    if (lru_.empty()) return;
+    ++evicted_;
+    // Logged for the first eviction and then every 1024th, so a flood cannot flood the log.
+    if (evicted_ == 1 || evicted_ % 1024 == 0) {
+        FERRY_LOG(Warn, "UDP flow limit reached, evicting the least recently used flow")
+            .str("protocol", "udp")
+            .str("listenAdr", address_text_)
+            .num("maxFlows", static_cast<int64_t>(config_.max_flows))
+            .num("evicted", static_cast<int64_t>(evicted_));
+    }
+    close_flow(lru_.front(), "evicted");
 }
 
 void UdpListener::forward(Flow& f, const std::byte* data, size_t len) {
@@ -174,7 +245,7 @@ void UdpListener::forward(Flow& f, const std::byte* data, size_t len) {
         ++f.up;
         if (metrics_) metrics_->datagrams(1, 0);
     }
-    if (config_.close_after_ms) worker_.loop().deadlines(config_.close_after_ms).arm(f.idle, worker_.loop().now_ms());
+    touch(f);
 }
 
 void UdpListener::Flow::on_io(uint32_t) {
@@ -194,7 +265,9 @@ void UdpListener::replies(Flow& f) {
             if (n == -1 && errno == EINTR) continue;
             break;  // EAGAIN, or ECONNREFUSED from an ICMP error: the flow stays until it is idle
         }
-        // Back to the sender of the flow's last datagram, from the listening socket, in one sendmmsg.
+        // Back to the sender of the flow's last datagram, from the listening socket (tproxy: to the client, from
+        // the original destination's address), in one sendmmsg.
+        const int out = config_.tproxy ? f.reply_fd.get() : fd_.get();
         for (int i = 0; i < n; ++i) {
             iovs_[i].iov_len = msgs_[i].msg_len;
             msgs_[i].msg_hdr.msg_name = &f.reply_to;
@@ -202,7 +275,7 @@ void UdpListener::replies(Flow& f) {
         }
         int sent = 0;
         while (sent < n) {
-            int m = ::sendmmsg(fd_.get(), msgs_.data() + sent, static_cast<unsigned>(n - sent), MSG_DONTWAIT);
+            int m = ::sendmmsg(out, msgs_.data() + sent, static_cast<unsigned>(n - sent), MSG_DONTWAIT);
             if (m == -1 && errno == EINTR) continue;
             if (m <= 0) {
                 f.dropped += static_cast<uint64_t>(n - sent);  // full buffer: dropped, as UDP does
@@ -213,7 +286,7 @@ void UdpListener::replies(Flow& f) {
             f.down += static_cast<uint64_t>(m);
             if (metrics_) metrics_->datagrams(0, static_cast<uint64_t>(m));
         }
-        if (config_.close_after_ms) worker_.loop().deadlines(config_.close_after_ms).arm(f.idle, worker_.loop().now_ms());
+        touch(f);
         if (static_cast<unsigned>(n) < kBatch) return;
     }
     Flow* fp = &f;
@@ -242,6 +315,7 @@ void UdpListener::close_flow(Flow* f, const char* why) {
     worker_.loop().remove(f->fd.get());
     auto it = flows_.find(f->key);
     if (it == flows_.end()) return;
+    lru_.erase(f->lru);
     if (metrics_) metrics_->flow_closed();
     // Events of this batch may still name the flow: free it once the batch is over.
     struct Grave final : Deferred {
@@ -251,6 +325,8 @@ void UdpListener::close_flow(Flow* f, const char* why) {
     grave->flow = std::move(it->second);
     flows_.erase(it);
     grave->flow->fd.reset();
+    grave->flow->reply_fd.reset();
+    grave->flow->idle.cancel();
     worker_.loop().destroy_later(std::move(grave));
 }
 

@@ -1,12 +1,15 @@
-// Internal to the engine: the mmproxy mode's UDP path on one loop. A UdpListener owns the loop's SO_REUSEPORT
-// socket and the flows of the datagrams it receives (a BPF program steers each client to one socket, see
-// run_service), so nothing is locked. Each flow is a connected UDP socket bound to the client's address
-// (IP_TRANSPARENT), closed after close-after without traffic either way, on the loop's deadline queue.
+// Internal to the engine: the UDP paths of mmproxy (PROXY v2 datagrams) and tproxy (TPROXY'd datagrams) on one
+// loop. A UdpListener owns the loop's SO_REUSEPORT socket and the flows of the datagrams it receives (mmproxy: a
+// BPF program steers each client to one socket, see run_service; tproxy: the kernel's 4-tuple hash is the flow
+// key itself), so nothing is locked. Each flow is a connected UDP socket bound to the client's address
+// (IP_TRANSPARENT), closed after close-after without traffic either way, on the loop's deadline queue. With a
+// flow cap (UdpServiceConfig::max_flows) the least recently used flow is evicted to make room for a new one.
 #pragma once
 
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -40,8 +43,10 @@ private:
         udp::FlowKey key;
         Fd fd;
         SocketAddress target;
-        sockaddr_storage reply_to{};  // the sender of the last datagram (the load balancer), as received
-        socklen_t reply_len = 0;
+        sockaddr_storage reply_to{};  // mmproxy: the sender of the last datagram (the load balancer), as received;
+        socklen_t reply_len = 0;      // tproxy: the client
+        Fd reply_fd;  // tproxy: bound to the original destination, where replies leave from (see open_reply)
+        std::list<Flow*>::iterator lru;  // its place in UdpListener::lru_
         Deadline idle{this};
         uint64_t up = 0, down = 0, dropped = 0;
         void on_io(uint32_t events) override;
@@ -50,6 +55,9 @@ private:
 
     void receive_batch();
     Flow* open_flow(const udp::Decision& d, std::string* error);
+    bool open_reply(Flow& f, std::string* error);
+    void touch(Flow& f);
+    void evict_one();
     void close_flow(Flow* f, const char* why);
     void forward(Flow& f, const std::byte* data, size_t len);
     void replies(Flow& f);
@@ -65,6 +73,9 @@ private:
     std::vector<mmsghdr> msgs_;
     std::vector<iovec> iovs_;
     std::vector<sockaddr_storage> names_;
+    std::vector<std::byte> controls_;  // tproxy: each message's ancillary data (its original destination)
+    std::list<Flow*> lru_;  // the flows, least recently used first
+    uint64_t evicted_ = 0;
     uint64_t drops_logged_ = 0;
     metrics::ListenerMetrics* metrics_ = nullptr;
 };

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "support/file_util.h"
@@ -126,6 +127,17 @@ int run_tproxy(const std::vector<std::string>& args, const std::string& argv0) {
     listener->halfclose_timeout_ms = goflag::ceil_ms(o.halfclose_timeout);
     listener->observer = &flow_log;
     if (!interceptors.entries.empty()) listener->interceptors = &interceptors;
+    // -p udp|all: TPROXY'd datagrams on the same addresses, each (client, original destination) a flow from the
+    // client's own address (udp/udp_relay.h); interceptors and -idle-timeout are TCP's.
+    UdpServiceConfig udp;
+    udp.tproxy = true;
+    udp.mark = static_cast<uint32_t>(o.mark);
+    udp.close_after_ms = goflag::ceil_ms(o.udp_idle_timeout);
+    const size_t loops = o.threads > 0 ? static_cast<size_t>(o.threads) : available_cpus();
+    udp.max_flows = std::max<size_t>(1, (static_cast<size_t>(o.udp_max_flows) + loops - 1) / loops);
+    udp.verbose = o.min_level == log::Level::Debug ? 2 : 0;
+    listener->tcp = o.tcp;
+    if (o.udp) listener->udp = &udp;
     ServiceConfig config;
     config.listeners.push_back(std::move(listener));
     config.threads = static_cast<size_t>(o.threads);

@@ -90,6 +90,11 @@ ParseOutcome parse(const std::vector<std::string>& args, const std::string& argv
     flags.duration_var(&o.halfclose_timeout, "halfclose-timeout", goflag::Duration{0},
                        "close a half-closed flow after this long without traffic (0: never)");
     flags.string_var(&o.log_level, "log-level", "info", "debug, info, warn or error");
+    flags.string_var(&o.protocol_name, "p", "tcp", "protocol that will be proxied: tcp, udp or all");
+    flags.duration_var(&o.udp_idle_timeout, "udp-idle-timeout", std::chrono::seconds(60),
+                       "close a UDP flow after this long without a datagram either way (0: never)");
+    flags.int_var(&o.udp_max_flows, "udp-max-flows", kDefaultUdpMaxFlows,
+                  "UDP flows at once, shared evenly by the event loops; a new one evicts the least recently used");
     define_overload_flags(flags, &o.overload);
     define_stats_flag(flags, &o.stats_bind);
     define_takeover_flags(flags, &o.takeover);
@@ -115,12 +120,18 @@ ParseOutcome parse(const std::vector<std::string>& args, const std::string& argv
             return invalid("Invalid bind address (" + item + ").  Expect <ip>:<port>");
         o.listen.push_back(a->unmapped());
     }
+    o.tcp = o.protocol_name == "tcp" || o.protocol_name == "all";
+    o.udp = o.protocol_name == "udp" || o.protocol_name == "all";
+    if (!o.tcp && !o.udp) return invalid("-p must be tcp, udp or all (got \"" + o.protocol_name + "\")");
+    if (o.udp_max_flows < 1 || o.udp_max_flows > 1000000)
+        return invalid("-udp-max-flows must be between 1 and 1000000 (got " + std::to_string(o.udp_max_flows) + ")");
     if (o.mark < 0 || o.mark > static_cast<int64_t>(std::numeric_limits<uint32_t>::max()))
         return invalid("-mark must be between 0 and 4294967295 (got " + std::to_string(o.mark) + ")");
     if (o.threads < 0 || o.threads > 1024)
         return invalid("-threads must be between 0 and 1024 (got " + std::to_string(o.threads) + ")");
     for (auto [name, d] : {std::pair{"connect-timeout", o.connect_timeout}, {"idle-timeout", o.idle_timeout},
-                           {"halfclose-timeout", o.halfclose_timeout}})
+                           {"halfclose-timeout", o.halfclose_timeout},
+                           {"udp-idle-timeout", o.udp_idle_timeout}})
         if (d.count() < 0) return invalid(std::string("-") + name + " must not be negative");
     if (auto e = overload_config(o.overload, &o.overload_config)) return invalid(*e);
     if (auto e = parse_stats_address(o.stats_bind, &o.stats_address))

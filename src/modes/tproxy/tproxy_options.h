@@ -27,6 +27,10 @@ struct InterceptorSpec {
     bool operator==(const InterceptorSpec&) const = default;
 };
 
+// -udp-max-flows' default: a TPROXY UDP flow holds two fds (its upstream socket and its reply socket), so 8,000
+// flows stay well inside the 20,000-fd limit next to the TCP connections.
+inline constexpr int64_t kDefaultUdpMaxFlows = 8000;
+
 struct Options {
     // liproxy's flags.
     std::string bind_address = "127.0.0.1:9091";  // -bindAddr; ferry: a comma-separated list, IPv6 too
@@ -44,6 +48,9 @@ struct Options {
     std::string stats_bind;  // -stats-bind IP:PORT or PORT: the status service ("": none)
     TakeoverFlags takeover;  // -takeover-socket, -drain-timeout
     std::string user;        // -user NAME[:GROUP] ("" = stay who we are)
+    std::string protocol_name = "tcp";                             // -p tcp|udp|all
+    goflag::Duration udp_idle_timeout = std::chrono::seconds(60);  // -udp-idle-timeout (0: never)
+    int64_t udp_max_flows = kDefaultUdpMaxFlows;                   // -udp-max-flows, over all loops
 
     // Filled in by validate().
     std::vector<SocketAddress> listen;
@@ -53,6 +60,7 @@ struct Options {
     std::optional<StatsAddress> stats_address;   // from stats_bind
     TakeoverConfig takeover_config;  // from takeover
     std::optional<privileges::UserSpec> user_spec;  // from user
+    bool tcp = true, udp = false;                    // from protocol_name
 };
 
 enum class OutcomeKind {
@@ -74,6 +82,7 @@ struct ParseOutcome {
 //   -bindAddr: each item "ip:port" / "[ipv6]:port" with a literal IP and a port 1..65535 (liproxy's message:
 //              "Invalid bind address (X).  Expect <ip>:<port>");
 //   -mark 0..4294967295, -threads 0..1024, durations >= 0, -log-level debug|info|warn|error;
+//   -p tcp|udp|all ("-p must be tcp, udp or all"), -udp-max-flows 1..1000000;
 //   -interceptors: comma-separated NAME[=ARG][@up|@down]; label needs its text, pcap a file, plugin a path;
 //   hexdump takes no argument.
 ParseOutcome parse(const std::vector<std::string>& args, const std::string& argv0);
