@@ -138,3 +138,50 @@ TEST_CASE("udp: -dynamic-destination sends a PROXY datagram to the header's dest
     REQUIRE(r.verdict == udp::Decision::Verdict::Forward);
     CHECK(r.target == addr("203.0.113.9:53"));
 }
+
+TEST_CASE("udp: a TPROXY'd datagram's flow is (client, original destination), bound to the client", "[udp]") {
+    auto d = udp::tproxy_flow(addr("198.51.100.2:40000"), addr("203.0.113.2:53"));
+    REQUIRE(d.verdict == udp::Decision::Verdict::Forward);
+    CHECK(d.source.to_string() == "198.51.100.2:40000");
+    CHECK(d.target.to_string() == "203.0.113.2:53");
+    CHECK(d.key.address == d.source);
+    CHECK(d.key.destination == d.target);
+    CHECK_FALSE(d.key.local);
+    CHECK(d.payload_offset == 0);
+    // Mapped addresses (a dual-stack listener) are unmapped, so the flow's sockets are IPv4 ones.
+    auto m = udp::tproxy_flow(addr("[::ffff:198.51.100.2]:40000"), addr("[::ffff:203.0.113.2]:53"));
+    REQUIRE(m.verdict == udp::Decision::Verdict::Forward);
+    CHECK(m.key == d.key);
+    CHECK(m.target.is_v4());
+    auto v6 = udp::tproxy_flow(addr("[2001:db8:1::2]:5353"), addr("[2001:db8:2::2]:443"));
+    REQUIRE(v6.verdict == udp::Decision::Verdict::Forward);
+    CHECK(v6.target.to_string() == "[2001:db8:2::2]:443");
+}
+
+TEST_CASE("udp: one client to two destinations is two TPROXY flows; mmproxy's keys stay apart", "[udp]") {
+    auto a = udp::tproxy_flow(addr("198.51.100.2:40000"), addr("203.0.113.2:53"));
+    auto b = udp::tproxy_flow(addr("198.51.100.2:40000"), addr("203.0.113.3:53"));
+    auto c = udp::tproxy_flow(addr("198.51.100.2:40000"), addr("203.0.113.2:54"));
+    CHECK_FALSE(a.key == b.key);
+    CHECK_FALSE(a.key == c.key);
+    udp::FlowKey plain{addr("198.51.100.2:40000"), false, {}};
+    CHECK_FALSE(plain == a.key);
+    std::unordered_set<size_t> hashes;
+    for (const auto* k : {&a.key, &b.key, &c.key, &plain}) hashes.insert(udp::FlowKeyHash{}(*k));
+    CHECK(hashes.size() == 4);
+    CHECK(udp::FlowKeyHash{}(a.key) == udp::FlowKeyHash{}(udp::tproxy_flow(addr("198.51.100.2:40000"),
+                                                                            addr("203.0.113.2:53")).key));
+}
+
+TEST_CASE("udp: TPROXY datagrams without an original destination, with port 0 or mixed families are dropped",
+          "[udp]") {
+    auto none = udp::tproxy_flow(addr("198.51.100.2:40000"), std::nullopt);
+    CHECK(none.verdict == udp::Decision::Verdict::Drop);
+    CHECK(none.reason == "no original destination (not a TPROXY'd datagram)");
+    CHECK(none.drop == metrics::UdpDrop::HeaderInvalid);
+    CHECK(udp::tproxy_flow(addr("198.51.100.2:0"), addr("203.0.113.2:53")).reason == "port 0");
+    CHECK(udp::tproxy_flow(addr("198.51.100.2:1"), addr("203.0.113.2:0")).reason == "port 0");
+    auto mixed = udp::tproxy_flow(addr("198.51.100.2:40000"), addr("[2001:db8:2::2]:53"));
+    CHECK(mixed.verdict == udp::Decision::Verdict::Drop);
+    CHECK(mixed.reason == "client and original destination of different families");
+}

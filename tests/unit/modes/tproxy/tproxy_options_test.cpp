@@ -146,3 +146,32 @@ TEST_CASE("tproxy options: -user", "[tproxy_options][privileges]") {
     CHECK(bad.stderr_text == "-user \"a:b:c\": more than one ':'\n");
     CHECK_THAT(run({"-h"}).stderr_text, Catch::Contains("  -user string\n    \tonce listening, switch to this user"));
 }
+
+TEST_CASE("tproxy options: -p tcp|udp|all, TCP alone by default; the UDP flow limits", "[tproxy_options]") {
+    auto d = run({});
+    REQUIRE(d.ok());
+    CHECK(d.options.tcp);
+    CHECK_FALSE(d.options.udp);
+    CHECK(d.options.udp_idle_timeout == std::chrono::seconds(60));
+    CHECK(d.options.udp_max_flows == kDefaultUdpMaxFlows);
+    auto u = run({"-p", "udp", "-udp-idle-timeout", "5s", "--udp-max-flows=100"});
+    REQUIRE(u.ok());
+    CHECK_FALSE(u.options.tcp);
+    CHECK(u.options.udp);
+    CHECK(u.options.udp_idle_timeout == std::chrono::seconds(5));
+    CHECK(u.options.udp_max_flows == 100);
+    auto a = run({"-p", "all"});
+    REQUIRE(a.ok());
+    CHECK((a.options.tcp && a.options.udp));
+    auto bad = run({"-p", "sctp"});
+    CHECK(bad.kind == OutcomeKind::Invalid);
+    CHECK(bad.exit_code == 1);
+    CHECK(bad.stderr_text.find("-p must be tcp, udp or all (got \"sctp\")") != std::string::npos);
+    for (const char* n : {"0", "-1", "1000001"}) {
+        INFO(n);
+        auto c = run({"-udp-max-flows", n});
+        CHECK(c.kind == OutcomeKind::Invalid);
+        CHECK(c.stderr_text.find("-udp-max-flows must be between 1 and 1000000") != std::string::npos);
+    }
+    CHECK(run({"-udp-idle-timeout", "-1s"}).kind == OutcomeKind::Invalid);
+}
