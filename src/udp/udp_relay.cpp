@@ -26,8 +26,8 @@ constexpr size_t kControl = 256;
 UdpListener::UdpListener(Worker& worker, const UdpServiceConfig& config, Fd fd, SocketAddress address,
                          metrics::ListenerMetrics* metrics)
     : worker_(worker), config_(config), fd_(std::move(fd)), address_(address), address_text_(address.to_string()),
-      buffers_(kBatch * kMaxDatagram), msgs_(kBatch), iovs_(kBatch), names_(kBatch), controls_(config.tproxy ? kBatch * kControl : 0),
-      metrics_(metrics) {}
+      buffers_(kBatch * kMaxDatagram), msgs_(kBatch), iovs_(kBatch), names_(kBatch),
+      controls_(config.tproxy ? kBatch * kControl : 0), metrics_(metrics) {}
 
 UdpListener::~UdpListener() {
     for (auto& [key, f] : flows_) f->idle.cancel();

@@ -134,8 +134,8 @@ in_ns "$NS_R" nft -f - <<NFT
 table inet ferry_udp {
     chain prerouting {
         type filter hook prerouting priority mangle; policy accept;
-        iifname "$TP_IN" meta nfproto ipv4 udp dport { 53, 7000-7009 } tproxy ip to 127.0.0.1:9091 meta mark set 1 accept
-        iifname "$TP_IN" meta nfproto ipv6 udp dport { 53, 7000-7009 } tproxy ip6 to [::1]:9091 meta mark set 1 accept
+        iifname "$TP_IN" meta nfproto ipv4 udp dport {53, 7000-7009} tproxy ip to 127.0.0.1:9091 meta mark set 1 accept
+        iifname "$TP_IN" meta nfproto ipv6 udp dport {53, 7000-7009} tproxy ip6 to [::1]:9091 meta mark set 1 accept
         meta l4proto udp socket transparent 1 meta mark set 1 accept
     }
 }
