@@ -3,7 +3,7 @@
 # DNS to dnsmasq and datagrams to a UDP echo reach the server from the client's own address and port, every
 # reply reaches the client from the address it sent to (its socket is connected there), many clients to several
 # destinations at once; flows close after -udp-idle-timeout (ss -u in the router); at -udp-max-flows the least
-# recently used flow is evicted and logged.
+# recently used flow is evicted and logged; -p all serves TCP and UDP at once.
 source "$(dirname "$0")/lib.sh"
 
 tp_topology  # C -- R -- S; the TCP rules it adds stay unused, the fwmark 1 -> table 100 local route is shared
@@ -144,4 +144,15 @@ check "the UDP rules are nftables rules now" bash -c \
     "! ip netns exec '$NS_R' iptables -t mangle -S | grep -q 'udp.*TPROXY'"
 start_udp
 run_checks nftables
+stop_proxy "$PROXY_PID"
+
+# -p all: TCP (tp_topology's iptables rules) and UDP on the same addresses, one process.
+start_server "$NS_S" echo "$TP_S4:80"
+start_udp -p all
+wait_tcp_listen "$NS_R" 9091 5 || not_ok "-p all listens on tcp 9091 too"
+c=$(client "$NS_C" --connect "$TP_S4:80" --send-bytes 65536 --seed 7 --expect-bytes 65536 --timeout 10)
+check_py "-p all: a TCP flow is relayed too, bytes intact" \
+    "j0['error'] is None and j0['received'] == 65536 and j0['sha256_received'] == j0['sha256_sent']" "$c"
+u=$(in_ns "$NS_C" "$PYTHON" "$PEER" udpclient --connect "[$TP_S6]:7001" --payload all --count 3 --timeout 3)
+check_py "-p all: and UDP" "sorted(j0['replies']) == sorted(j0['sent']) and len(j0['sent']) == 3" "$u"
 finish
